@@ -1,0 +1,15 @@
+"""gpumetrics: the Keras 3 metrics API with state on the device and fused hand-written kernels.
+
+>>> import gpumetrics
+>>> m = gpumetrics.get("mse")
+>>> m.update_state([[0.0, 1.0]], [[1.0, 1.0]])
+>>> float(m.result())
+0.5
+"""
+from .metric import Metric, Variable
+from .metrics import *  # noqa: F401,F403  (every metric class and per-sample function)
+from .metrics import __all__ as _metric_names
+from .registry import deserialize, get, register, serialize
+
+__version__ = "0.1.0"
+__all__ = ["Metric", "Variable", "get", "serialize", "deserialize", "register", *_metric_names]

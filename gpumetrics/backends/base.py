@@ -1,0 +1,50 @@
+"""The one list of what a metric may ask of a device (see DESIGN.md, "The backend interface")."""
+import abc
+
+
+class Backend(abc.ABC):
+    """A device: where state arrays live and which kernels update them.
+
+    Every update primitive writes in place into state arrays of this backend,
+    accumulates in float64, and never reads device data back to the host.
+    """
+
+    #: "numpy" or "cuda"; also the name used in error messages.
+    name: str
+    #: the array module for the small O(state) math in ``result()`` (NumPy or CuPy).
+    xp = None
+
+    @abc.abstractmethod
+    def asarray(self, x, name):
+        """Import ``x`` (already a NumPy/CuPy/DLPack/CAI object) onto this device without copying when possible."""
+
+    def needs_copy(self, x):
+        """Whether ``x`` must be copied onto this device before a kernel can read it (host → GPU)."""
+        return False
+
+    @abc.abstractmethod
+    def owns(self, array):
+        """Whether ``array`` already lives on this backend's device (no transfer needed)."""
+
+    def zeros(self, shape, dtype):
+        """A zero-filled state array."""
+        return self.xp.zeros(shape, dtype=dtype)
+
+    @abc.abstractmethod
+    def to_host(self, array):
+        """A NumPy copy of a state array (for ``state_dict``); reads the device.  # synchronize!"""
+
+    @abc.abstractmethod
+    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
+        """One fused pass of a weighted sum of an elementwise error.
+
+        ``y_true`` and ``y_pred`` are 2-D ``(rows, cols)`` arrays of one shape
+        (any strides, stride 0 included); ``weight`` is ``(rows,)`` or None.
+        Adds ``total_scale * sum_r w_r * sum_c f(y_true[r, c], y_pred[r, c])``
+        to ``out_total[0]`` and ``weight_scale * sum_r w_r`` (``rows`` when
+        ``weight`` is None) to ``out_weight[0]`` unless ``out_weight`` is None.
+        ``kind`` names ``f``; see ``gpumetrics._kernels.error_kinds``.
+        """
+
+
+PRIMITIVES = ("asarray", "needs_copy", "owns", "zeros", "to_host", "error_sums")

@@ -1,0 +1,74 @@
+"""The CUDA backend: CuPy state, Numba CUDA kernels; NumPy state and the same kernels in Numba's simulator.
+
+Host inputs handed to a GPU metric are copied to the device (with one warning
+per metric and argument, since that copy is the caller's to avoid); GPU inputs
+are taken zero-copy on the caller's stream.
+"""
+import os
+
+import numpy as np
+
+from .._interop import cuda_array, host_array, location
+from .base import Backend
+
+INSTALL_HINT = (
+    "device='cuda' needs an NVIDIA GPU with CuPy and numba-cuda: pip install 'gpumetrics[cuda12]' "
+    "(or 'gpumetrics[cuda13]' for CUDA 13). To run the CUDA kernels without a GPU, set "
+    "NUMBA_ENABLE_CUDASIM=1 before anything imports numba")
+
+
+def _simulator_enabled():
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM) or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+class CudaBackend(Backend):
+    name = "cuda"
+    device = "cuda"
+
+    def __init__(self):
+        self.simulated = _simulator_enabled()
+        if self.simulated:
+            self.xp = np
+        else:
+            try:
+                import cupy
+
+                if cupy.cuda.runtime.getDeviceCount() < 1:
+                    raise RuntimeError("no CUDA device")
+                from numba import cuda
+
+                if not cuda.is_available():
+                    raise RuntimeError("numba cannot reach the CUDA driver")
+            except Exception as error:  # ImportError, CUDARuntimeError, RuntimeError: all mean "no usable GPU"
+                raise RuntimeError(f"{INSTALL_HINT} ({type(error).__name__}: {error})") from None
+            self.xp = cupy
+        from .._kernels.cuda import error_sums
+
+        self._error_sums = error_sums.error_sums
+
+    def asarray(self, x, name):
+        if self.simulated:
+            return host_array(x, name)
+        if location(x) == "cuda":
+            array = cuda_array(x, name)
+            current = self.xp.cuda.runtime.getDevice()
+            if array.device.id != current:
+                raise ValueError(f"{name} lives on GPU {array.device.id} but the current device is GPU {current}; "
+                                 f"call update_state under `with cupy.cuda.Device({array.device.id}):`")
+            return array
+        return self.xp.asarray(host_array(x, name))
+
+    def needs_copy(self, x):
+        """Whether ``x`` must be copied host → device before a kernel can read it."""
+        return not self.simulated and location(x) != "cuda"
+
+    def owns(self, array):
+        return isinstance(array, self.xp.ndarray)
+
+    def to_host(self, array):
+        return np.array(array, copy=True) if self.simulated else self.xp.asnumpy(array)  # synchronize!
+
+    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
+        self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale)

@@ -1,0 +1,28 @@
+"""The CPU backend: NumPy state, Numba ``njit`` kernel twins."""
+import numpy as np
+
+from .._interop import host_array, location
+from .._kernels.cpu.error_sums import error_sums
+from .base import Backend
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    device = "cpu"
+    xp = np
+
+    def asarray(self, x, name):
+        if location(x) == "cuda":
+            raise ValueError(
+                f"{name} lives in GPU memory but this metric's state is on the CPU; reading it here would make "
+                f"the host wait for the GPU. Create the metric with device='cuda' (or device='auto' before its "
+                f"first update), or move the data to the host yourself")
+        return host_array(x, name)
+
+    def owns(self, array):
+        return isinstance(array, np.ndarray)
+
+    def to_host(self, array):
+        return np.array(array, copy=True)
+
+    error_sums = staticmethod(error_sums)

@@ -1,0 +1,350 @@
+"""The ``Metric`` base class: Keras 3's surface, state arrays on a device, and merging written once.
+
+Every state is a :class:`Variable` that declares how two partial states
+combine (``sum``, ``max``, ``min`` or ``concat``), so ``reset_state``,
+``merge_state``, ``state_dict`` / ``load_state_dict`` and ``copy`` work for
+every metric, built-in or user-defined, without further code.
+"""
+import copy as _copy
+import re
+import warnings
+
+import numpy as np
+
+from . import backends
+
+MERGE_RULES = ("sum", "max", "min", "concat")
+_KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
+
+
+def to_snake_case(name):
+    """``"MeanSquaredError"`` → ``"mean_squared_error"`` (Keras's rule for default names).
+
+    >>> to_snake_case("RootMeanSquaredError")
+    'root_mean_squared_error'
+    """
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _initial_value(initializer, shape, dtype):
+    """A host array from a Keras-style initializer: "zeros", "ones", a number, or ``f(shape, dtype)``."""
+    if isinstance(initializer, str):
+        fills = {"zeros": 0, "ones": 1}
+        if initializer.lower() not in fills:
+            raise ValueError(f"initializer must be 'zeros', 'ones', a number or a callable; got {initializer!r}")
+        return np.full(shape, fills[initializer.lower()], dtype=dtype)
+    if callable(initializer):
+        return np.asarray(initializer(shape, dtype=dtype), dtype=dtype).reshape(shape)
+    return np.full(shape, initializer, dtype=dtype)
+
+
+class Variable:
+    """One state array of a metric, with the Keras ``Variable`` surface (``assign``, ``assign_add``, ``numpy()``).
+
+    The array lives on the metric's device. Until an ``auto`` metric has seen
+    its first batch, reads give the initial value and writes place the metric
+    on the CPU.
+    """
+
+    def __init__(self, metric, name, shape, dtype, initializer, merge):
+        if merge is not None and merge not in MERGE_RULES:
+            raise ValueError(f"merge must be one of {MERGE_RULES}; got {merge!r}")
+        self._metric = metric
+        self.name = name
+        self.dtype = np.dtype(dtype).name
+        self._initial = _initial_value(initializer, tuple(shape), self.dtype)
+        self.merge = merge
+        self._array = None
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def value(self):
+        """The device array (the initial value, on the host, while an ``auto`` metric is unplaced)."""
+        if self._array is None:
+            return self._initial.copy()
+        return self._array
+
+    def _allocate(self, backend):
+        self._array = backend.xp.array(self._initial, copy=True)
+
+    def _writable(self):
+        if self._array is None:
+            self._metric._place()
+        return self._array
+
+    def assign(self, value):
+        array = self._writable()
+        value = self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        if self.merge == "concat":
+            self._array = value.copy()
+        else:
+            array[...] = value
+
+    def assign_add(self, value):
+        array = self._writable()
+        array += self._metric._backend.xp.asarray(value, dtype=self.dtype)
+
+    def assign_sub(self, value):
+        array = self._writable()
+        array -= self._metric._backend.xp.asarray(value, dtype=self.dtype)
+
+    def _reset(self):
+        if self._array is None:
+            return
+        if self.merge == "concat":
+            self._array = self._metric._backend.xp.array(self._initial, copy=True)
+        else:
+            self._array[...] = self._metric._backend.xp.asarray(self._initial)
+
+    def numpy(self):
+        """A NumPy copy of the state.  # synchronize!"""
+        return self._metric._backend.to_host(self._array) if self._array is not None else self._initial.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()  # synchronize!
+        return array if dtype is None else array.astype(dtype)
+
+    def __float__(self):
+        return float(self.numpy())  # synchronize!
+
+    def __int__(self):
+        return int(self.numpy())  # synchronize!
+
+    def __len__(self):
+        return len(self.value)
+
+    def __getitem__(self, index):
+        return self.value[index]
+
+    def __repr__(self):
+        return f"<Variable {self._metric.name}/{self.name} shape={self.shape} dtype={self.dtype} merge={self.merge}>"
+
+
+def _binary(op):
+    def method(self, other):
+        return op(self.value, other.value if isinstance(other, Variable) else other)
+
+    return method
+
+
+for _name, _op in {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "truediv": lambda a, b: a / b, "pow": lambda a, b: a ** b,
+    "radd": lambda a, b: b + a, "rsub": lambda a, b: b - a, "rmul": lambda a, b: b * a,
+    "rtruediv": lambda a, b: b / a, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
+}.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+Variable.__neg__ = lambda self: -self.value
+
+
+class Metric:
+    """Base class of every metric: subclass it as you would ``keras.metrics.Metric``.
+
+    Args:
+        dtype: dtype of ``result()`` (default ``"float32"``, as Keras). States
+            accumulate in float64 or int64 whatever this is.
+        name: the metric's name (default: the class name in snake_case).
+        device: ``"auto"`` (state goes where the first batch lives), ``"cpu"``
+            or ``"cuda"``.
+
+    >>> class BinaryTruePositives(Metric):
+    ...     def __init__(self, name="binary_true_positives", **kwargs):
+    ...         super().__init__(name=name, **kwargs)
+    ...         self.true_positives = self.add_variable(shape=(), initializer="zeros", name="true_positives")
+    ...     def update_state(self, y_true, y_pred, sample_weight=None):
+    ...         values = np.logical_and(np.asarray(y_true, bool), np.asarray(y_pred, bool)).astype(self.dtype)
+    ...         if sample_weight is not None:
+    ...             values = values * np.broadcast_to(np.asarray(sample_weight, self.dtype), values.shape)
+    ...         self.true_positives.assign(self.true_positives + values.sum())
+    ...     def result(self):
+    ...         return self.true_positives
+    >>> m = BinaryTruePositives()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> float(m.result())
+    2.0
+    """
+
+    def __init__(self, dtype=None, name=None, *, device="auto"):
+        self.name = name or to_snake_case(type(self).__name__)
+        self._dtype = np.dtype(dtype or "float32").name
+        self._device = backends.check_device(device)
+        self._backend = None if device == "auto" else backends.resolve(device)
+        self._variables = []
+        self._copied_to_device = set()
+
+    # -- Keras surface ---------------------------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def device(self):
+        """``"cpu"`` or ``"cuda"`` once placed; ``"auto"`` before an ``auto`` metric's first batch."""
+        return self._backend.device if self._backend is not None else "auto"
+
+    @property
+    def variables(self):
+        return list(self._variables)
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """Keras's ``add_variable``; ``aggregation`` becomes the merge rule (``"sum"``, ``"max"``, ``"min"``).
+
+        ``dtype=None`` keeps the state in float64 (Keras: float32) so sums lose nothing.
+        """
+        if aggregation not in MERGE_RULES and aggregation not in _KERAS_AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {MERGE_RULES + tuple(_KERAS_AGGREGATIONS)}; "
+                             f"got {aggregation!r}")
+        return self.add_state(name or f"variable_{len(self._variables)}", shape, dtype or "float64",
+                              _KERAS_AGGREGATIONS.get(aggregation, aggregation), initializer)
+
+    def add_weight(self, shape=(), initializer="zeros", dtype=None, name=None):
+        """The older name of :meth:`add_variable`."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
+    def add_state(self, name, shape=(), dtype="float64", merge="sum", initializer="zeros"):
+        """Declare a state array and how two partial states merge; returns its :class:`Variable`."""
+        if "_variables" not in self.__dict__:
+            raise RuntimeError("call super().__init__() in your metric's __init__ before adding state")
+        if any(v.name == name for v in self._variables):
+            raise ValueError(f"{type(self).__name__} already has a state named {name!r}")
+        variable = Variable(self, name, shape, dtype, initializer, merge)
+        if self._backend is not None:
+            variable._allocate(self._backend)
+        self._variables.append(variable)
+        return variable
+
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state")
+
+    def result(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement result")
+
+    def reset_state(self):
+        """Every state back to its initial value, in place on the device."""
+        for variable in self._variables:
+            variable._reset()
+
+    def reset_states(self):
+        """The older name of :meth:`reset_state`."""
+        self.reset_state()
+
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name} device={self.device}>"
+
+    # -- devices and inputs ----------------------------------------------------------------------------------
+    def _place(self, sample=None):
+        """Fix the backend (an ``auto`` metric follows ``sample``) and allocate the states there."""
+        if self._backend is None:
+            self._backend = backends.resolve(self._device, sample)
+            for variable in self._variables:
+                variable._allocate(self._backend)
+        return self._backend
+
+    def _import(self, x, name):
+        """``x`` as an array on this metric's device (placing an ``auto`` metric on first use)."""
+        backend = self._place(x)
+        if backend.needs_copy(x) and name not in self._copied_to_device:
+            self._copied_to_device.add(name)
+            warnings.warn(f"{self.name}: {name} is in host memory and is copied to the GPU on every update; pass "
+                          f"GPU arrays (CuPy, PyTorch, JAX) to avoid the copy", stacklevel=3)
+        return backend.asarray(x, name)
+
+    @property
+    def _xp(self):
+        return self._place().xp
+
+    # -- beyond Keras: merging, state dicts, copies ---------------------------------------------------------
+    def _state_of(self, name):
+        return next(v for v in self._variables if v.name == name)
+
+    def _check_compatible(self, other):
+        if type(other) is not type(self):
+            raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
+        mine = {k: v for k, v in self.get_config().items() if k != "name"}
+        theirs = {k: v for k, v in other.get_config().items() if k != "name"}
+        if mine != theirs:
+            raise ValueError(f"cannot merge metrics with different configurations: {mine} vs {theirs}")
+        if other._backend is not None and self._place(None) is not other._backend:
+            raise ValueError(f"cannot merge a metric on {other.device} into one on {self.device}; move one first "
+                             f"(load_state_dict(other.state_dict()) copies through the host)")
+        for a, b in zip(self._variables, other._variables):
+            if a.merge is None:
+                raise ValueError(f"state {a.name!r} of {self.name} has no merge rule (Keras aggregation "
+                                 f"'mean' or 'only_first_replica' cannot be merged exactly)")
+            if a.merge != "concat" and a.value.shape != b.value.shape:
+                raise ValueError(f"state {a.name!r} has shape {a.value.shape} here and {b.value.shape} in {other.name}")
+
+    def merge_state(self, metrics):
+        """Fold the states of other metrics of the same configuration into this one, in place.
+
+        ``metrics`` is one metric or an iterable of them; each is left unchanged.
+        All are checked before any state changes.
+        """
+        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        for other in others:
+            self._check_compatible(other)
+        xp = self._xp
+        for other in others:
+            if other._backend is None:  # an unplaced auto metric holds only initial values
+                continue
+            for mine, theirs in zip(self._variables, other._variables):
+                array = mine._writable()
+                if mine.merge == "sum":
+                    array += theirs.value
+                elif mine.merge == "max":
+                    xp.maximum(array, theirs.value, out=array)
+                elif mine.merge == "min":
+                    xp.minimum(array, theirs.value, out=array)
+                else:
+                    mine._array = xp.concatenate([array, theirs.value])
+
+    def state_dict(self):
+        """``{state name: NumPy array}``: a host copy, e.g. for ``numpy.savez``.  # synchronize!"""
+        return {v.name: v.numpy() for v in self._variables}
+
+    def load_state_dict(self, state):
+        """Replace every state by the arrays in ``state`` (any mapping, e.g. ``numpy.load(path)``).
+
+        All keys, shapes and dtypes are checked before any state changes. An
+        unplaced ``auto`` metric is placed on the CPU.
+        """
+        names = [v.name for v in self._variables]
+        if sorted(state.keys()) != sorted(names):
+            raise ValueError(f"state dict has keys {sorted(state.keys())}; {self.name} needs {sorted(names)}")
+        arrays = {}
+        for variable in self._variables:
+            array = np.asarray(state[variable.name])
+            if variable.merge != "concat" and array.shape != variable.value.shape:
+                raise ValueError(f"state {variable.name!r} needs shape {variable.value.shape}; got {array.shape}")
+            if not np.can_cast(array.dtype, variable.dtype, casting="same_kind"):
+                raise TypeError(f"state {variable.name!r} is {variable.dtype}; got {array.dtype}")
+            arrays[variable.name] = array
+        for variable in self._variables:
+            variable.assign(arrays[variable.name])
+
+    def copy(self):
+        """An independent metric with the same configuration, device and state (device-to-device copy)."""
+        return _copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = value if key == "_backend" else _copy.deepcopy(value, memo)
+        return clone

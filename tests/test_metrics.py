@@ -1,0 +1,112 @@
+"""Every row of ``cases.py`` on every backend: several updates against the oracle, reset, merge, round trips."""
+import io
+
+import numpy as np
+import pytest
+
+from cases import CASES, LAYOUTS
+from conftest import on_device, to_host
+
+import gpumetrics
+
+UPDATES = 3
+
+
+def batches_for(case, rng, layout, weighted, device, count=UPDATES):
+    batches = [case.batch(rng, layout, weighted) for _ in range(count)]
+    return batches, [{k: on_device(v, device) for k, v in b.items()} for b in batches]
+
+
+def result_of(metric):
+    return float(to_host(metric.result()))
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_oracle_after_each_update(case, layout, weighted, device, rng):
+    metric = case.make(device)
+    host, batches = batches_for(case, rng, layout, weighted, device)
+    for seen in range(1, UPDATES + 1):
+        case.update(metric, batches[seen - 1])
+        np.testing.assert_allclose(result_of(metric), case.oracle(host[:seen]), rtol=case.rtol,
+                                   err_msg=f"after update {seen}")
+    assert metric.device == device
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_reset_then_reuse(case, device, rng):
+    metric = case.make(device)
+    host, batches = batches_for(case, rng, "matrix", True, device)
+    case.update(metric, batches[0])
+    metric.reset_state()
+    assert result_of(metric) == 0.0
+    case.update(metric, batches[1])
+    np.testing.assert_allclose(result_of(metric), case.oracle(host[1:2]), rtol=case.rtol)
+    metric.reset_states()
+    assert result_of(metric) == 0.0
+
+
+@pytest.mark.parametrize("parts", [2, 4])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_merge_of_split_stream_equals_single_stream(case, parts, device, rng):
+    host, batches = batches_for(case, rng, "cube", True, device, count=8)
+    single = case.make(device)
+    for b in batches:
+        case.update(single, b)
+    clones = [case.make(device) for _ in range(parts)]
+    for i, b in enumerate(batches):
+        case.update(clones[i % parts], b)
+    clones[0].merge_state(clones[1:])
+    np.testing.assert_allclose(result_of(clones[0]), result_of(single), rtol=1e-12)
+    np.testing.assert_allclose(result_of(single), case.oracle(host), rtol=case.rtol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_config_round_trip(case, device, rng):
+    metric = case.make(device)
+    config = metric.get_config()
+    clone = type(metric).from_config(config)
+    assert clone.get_config() == config
+    again = gpumetrics.deserialize(gpumetrics.serialize(metric))
+    assert type(again) is type(metric) and again.get_config() == config
+    host, batches = batches_for(case, rng, "matrix", True, device, count=1)
+    case.update(metric, batches[0])
+    case.update(clone, batches[0])
+    assert result_of(clone) == result_of(metric)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_state_dict_round_trip_through_savez(case, device, rng):
+    metric = case.make(device)
+    host, batches = batches_for(case, rng, "matrix", True, device, count=2)
+    case.update(metric, batches[0])
+    buffer = io.BytesIO()
+    np.savez(buffer, **metric.state_dict())
+    buffer.seek(0)
+    restored = case.make(device)
+    restored.load_state_dict(np.load(buffer))
+    assert result_of(restored) == result_of(metric)
+    case.update(restored, batches[1])
+    np.testing.assert_allclose(result_of(restored), case.oracle(host), rtol=case.rtol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_copy_is_independent(case, device, rng):
+    metric = case.make(device)
+    host, batches = batches_for(case, rng, "matrix", False, device, count=2)
+    case.update(metric, batches[0])
+    clone = metric.copy()
+    case.update(clone, batches[1])
+    np.testing.assert_allclose(result_of(metric), case.oracle(host[:1]), rtol=case.rtol)
+    np.testing.assert_allclose(result_of(clone), case.oracle(host), rtol=case.rtol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_call_updates_then_returns_result(case, device, rng):
+    metric = case.make(device)
+    host, batches = batches_for(case, rng, "column", False, device, count=1)
+    b = batches[0]
+    out = metric(b["y_pred"]) if case.takes_values else metric(b["y_true"], b["y_pred"])
+    np.testing.assert_allclose(float(to_host(out)), case.oracle(host), rtol=case.rtol)
+    assert to_host(out).dtype == np.float32
