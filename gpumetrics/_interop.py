@@ -47,8 +47,6 @@ def host_array(x, name):
             x = x.detach()
         if hasattr(x, "__dlpack__"):
             array = np.from_dlpack(x)
-        elif hasattr(x, "copy_to_host"):  # a Numba simulator "device" array
-            array = x.copy_to_host()
         else:
             try:
                 array = np.asarray(x)

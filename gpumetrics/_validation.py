@@ -96,7 +96,7 @@ def plan_reduction(element_shape, value_ndim, weight_shape, reduce):
             + (" (this metric averages over the last axis, so a 1-D input is one sample; pass inputs of shape "
                "(n, 1) to weight each of n values)" if value_ndim < len(element_shape) else ""))
     cells = value_shape[:len(weight_shape)]
-    if broadcast_shape(weight_shape, cells, "sample_weight", "the per-sample values") != cells:
+    if any(w not in (1, c) for w, c in zip(weight_shape, cells)):
         raise ValueError(f"sample_weight of shape {weight_shape} does not broadcast to the per-sample values' "
                          f"leading axes {cells}")
     rows = math.prod(cells)

@@ -1,0 +1,75 @@
+"""Bad input raises ValueError / TypeError naming the argument and what was seen, and changes no state."""
+import numpy as np
+import pytest
+
+from conftest import to_host
+
+import gpumetrics
+
+GOOD = np.arange(6, dtype=np.float32).reshape(3, 2)
+
+
+def state_of(metric):
+    return {k: v.copy() for k, v in metric.state_dict().items()}
+
+
+BAD_PAIRS = [
+    ("mismatched shapes", GOOD, np.zeros((4, 2)), None, ValueError, r"y_true of shape \(3, 2\) and y_pred of shape \(4, 2\)"),
+    ("strings", ["a", "b"], GOOD, None, TypeError, "y_true must hold .* got dtype <U1"),
+    ("ragged list", [[1, 2], [3]], GOOD, None, ValueError, "y_true is not a rectangular array"),
+    ("None y_pred", GOOD, None, None, TypeError, "y_pred is None"),
+    ("complex", GOOD, GOOD.astype(np.complex64), None, TypeError, "y_pred must hold .* complex64"),
+    ("objects", [[1, None], [2, 3], [4, 5]], GOOD, None, TypeError, "y_true must hold .* object"),
+    ("empty batch", np.zeros((0, 2)), np.zeros((0, 2)), None, ValueError, r"y_pred is empty \(shape \(0, 2\)\)"),
+    ("weights do not broadcast", GOOD, GOOD, np.ones(4), ValueError, r"sample_weight of shape \(4,\)"),
+    ("weights of higher rank", GOOD, GOOD, np.ones((3, 2, 2)), ValueError, "sample_weight of shape"),
+    ("string weights", GOOD, GOOD, ["x", "y", "z"], TypeError, "sample_weight must hold"),
+    ("1-D input with per-element weights", np.ones(3), np.ones(3), np.ones(3), ValueError,
+     "a 1-D input is one sample"),
+]
+
+
+@pytest.mark.parametrize("what,y_true,y_pred,weight,error,message", BAD_PAIRS, ids=[b[0] for b in BAD_PAIRS])
+@pytest.mark.parametrize("cls", [gpumetrics.MeanSquaredError, gpumetrics.MeanAbsoluteError,
+                                 gpumetrics.RootMeanSquaredError])
+def test_bad_pair_input_leaves_state_unchanged(cls, what, y_true, y_pred, weight, error, message, device):
+    if cls is gpumetrics.RootMeanSquaredError and what == "1-D input with per-element weights":
+        pytest.skip("RMSE has no last-axis mean: a 1-D input is n samples, so per-element weights are valid")
+    metric = cls(device=device)
+    metric.update_state(GOOD, GOOD + 1, sample_weight=np.array([1.0, 2.0, 3.0]))
+    before, result = state_of(metric), float(to_host(metric.result()))
+    with pytest.raises(error, match=message):
+        metric.update_state(y_true, y_pred, sample_weight=weight)
+    after = state_of(metric)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    assert float(to_host(metric.result())) == result
+
+
+@pytest.mark.parametrize("values,weight,error,message", [
+    (None, None, TypeError, "values is None"),
+    ("text", None, TypeError, "values must hold"),
+    (np.zeros(0), None, ValueError, "values is empty"),
+    (np.ones((2, 3)), np.ones(3), ValueError, r"sample_weight of shape \(3,\) does not broadcast"),
+], ids=["None", "string", "empty", "weights-do-not-broadcast"])
+@pytest.mark.parametrize("cls", [gpumetrics.Mean, gpumetrics.Sum])
+def test_bad_values_leave_state_unchanged(cls, values, weight, error, message, device):
+    metric = cls(device=device)
+    metric.update_state([1.0, 2.0])
+    before = state_of(metric)
+    with pytest.raises(error, match=message):
+        metric.update_state(values, sample_weight=weight)
+    after = state_of(metric)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_bad_device_and_dtype_arguments():
+    with pytest.raises(ValueError, match="device must be one of"):
+        gpumetrics.Mean(device="tpu")
+    with pytest.raises(TypeError):
+        gpumetrics.Mean(dtype="not-a-dtype")
+
+
+def test_nan_inputs_propagate_as_in_keras(device):
+    metric = gpumetrics.MeanSquaredError(device=device)
+    metric.update_state([[0.0, 1.0]], [[np.nan, 1.0]])
+    assert np.isnan(float(to_host(metric.result())))

@@ -1,0 +1,147 @@
+"""The base class and registry: Keras-style subclasses, variables, identifiers, merge and state-dict errors."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REAL_GPU, to_host
+
+import gpumetrics
+from gpumetrics import Metric
+
+
+class BinaryTruePositives(Metric):
+    """The subclass from the Keras ``Metric`` docs, written against ``keras.ops`` as there."""
+
+    def __init__(self, name="binary_true_positives", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.true_positives = self.add_variable(shape=(), initializer="zeros", name="true_positives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        from keras import ops
+
+        y_true = ops.cast(y_true, "bool")
+        y_pred = ops.cast(y_pred, "bool")
+        values = ops.logical_and(ops.equal(y_true, True), ops.equal(y_pred, True))
+        values = ops.cast(values, self.dtype)
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, self.dtype)
+            sample_weight = ops.broadcast_to(sample_weight, ops.shape(values))
+            values = ops.multiply(values, sample_weight)
+        self.true_positives.assign(self.true_positives + ops.sum(values))
+
+    def result(self):
+        return self.true_positives
+
+
+def test_keras_docs_subclass_works_unchanged():
+    pytest.importorskip("keras")
+    metric = BinaryTruePositives()
+    metric.update_state([0, 1, 1, 1], [1, 0, 1, 1], sample_weight=[1, 1, 2, 3])
+    assert float(metric.result()) == 5.0
+    assert [v.name for v in metric.variables] == ["true_positives"]
+    other = BinaryTruePositives()
+    other.update_state([1], [1])
+    metric.merge_state(other)
+    assert float(metric.result()) == 6.0
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+
+
+def test_add_weight_assign_add_and_merge_rules(device):
+    class Extremes(Metric):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.low = self.add_state("low", merge="min", initializer=np.inf)
+            self.high = self.add_state("high", merge="max", initializer=-np.inf)
+            self.seen = self.add_weight(name="seen")
+
+        def update_state(self, values):
+            xp = self._xp
+            values = self._import(values, "values")
+            self.low.assign(xp.minimum(self.low.value, values.min()))
+            self.high.assign(xp.maximum(self.high.value, values.max()))
+            self.seen.assign_add(values.size)
+
+        def result(self):
+            return self.high.value - self.low.value
+
+    a, b = Extremes(device=device), Extremes(device=device)
+    a.update_state([1.0, 5.0])
+    b.update_state([-2.0, 3.0])
+    a.merge_state([b])
+    assert float(to_host(a.result())) == 7.0 and float(a.seen) == 4.0
+    a.reset_state()
+    assert float(a.low) == np.inf and float(a.seen) == 0.0
+
+
+def test_get_accepts_every_kind_of_identifier():
+    for identifier in ["mse", "MSE", "mean_squared_error", "MeanSquaredError",
+                       {"class_name": "MeanSquaredError", "config": {"name": "m"}}, gpumetrics.MeanSquaredError]:
+        assert type(gpumetrics.get(identifier)) is gpumetrics.MeanSquaredError
+    assert type(gpumetrics.get("mae")) is gpumetrics.MeanAbsoluteError
+    instance = gpumetrics.Mean()
+    assert gpumetrics.get(instance) is instance and gpumetrics.get(None) is None
+    with pytest.raises(ValueError, match="unknown metric identifier 'mean_sqared_eror'"):
+        gpumetrics.get("mean_sqared_eror")
+
+
+def test_default_names_and_config_match_keras():
+    assert gpumetrics.MeanSquaredError().get_config() == {"name": "mean_squared_error", "dtype": "float32"}
+    assert gpumetrics.RootMeanSquaredError(dtype="float64").get_config() == {
+        "name": "root_mean_squared_error", "dtype": "float64"}
+    wrapper = gpumetrics.MeanMetricWrapper(gpumetrics.mean_squared_error, name="w")
+    assert gpumetrics.MeanMetricWrapper.from_config(wrapper.get_config())._fn is gpumetrics.mean_squared_error
+
+
+def test_merge_refuses_other_types_and_configs():
+    with pytest.raises(TypeError, match="cannot merge Mean into Sum"):
+        gpumetrics.Sum().merge_state(gpumetrics.Mean())
+    with pytest.raises(ValueError, match="different configurations"):
+        gpumetrics.Mean(dtype="float64").merge_state(gpumetrics.Mean())
+
+
+def test_load_state_dict_checks_everything_before_changing_anything():
+    metric = gpumetrics.Mean(device="cpu")
+    metric.update_state([1.0, 3.0])
+    with pytest.raises(ValueError, match="needs shape"):
+        metric.load_state_dict({"total": np.zeros(3), "count": np.zeros(())})
+    with pytest.raises(ValueError, match="state dict has keys"):
+        metric.load_state_dict({"total": np.zeros(())})
+    assert float(metric.result()) == 2.0
+
+
+def test_results_stay_on_the_device_and_in_the_metric_dtype(device):
+    metric = gpumetrics.MeanAbsoluteError(dtype="float64", device=device)
+    metric.update_state([[1.0]], [[3.0]])
+    result = metric.result()
+    assert result.shape == () and result.dtype == np.float64
+    assert type(result).__module__.split(".")[0] == ("cupy" if REAL_GPU and device == "cuda" else "numpy")
+
+
+def test_float64_state_keeps_counts_past_float32():
+    metric = gpumetrics.Sum(device="cpu")
+    metric.update_state(np.ones(2 ** 24, dtype=np.float32))
+    metric.update_state([1.0])
+    assert float(metric.total) == 2 ** 24 + 1  # Keras's float32 state stops at 16777216
+
+
+def run_fresh(code, **env):
+    return subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+def test_import_is_light_and_kernels_stay_private():
+    done = run_fresh("import sys, time; t = time.perf_counter(); import gpumetrics; t = time.perf_counter() - t\n"
+                     "import importlib.util as u\n"
+                     "print(t, 'cupy' in sys.modules, 'numba.cuda' in sys.modules, u.find_spec('kernels') is None)")
+    seconds, cupy, numba_cuda, no_top_level_kernels = done.stdout.split()
+    assert float(seconds) < 1.0 and (cupy, numba_cuda, no_top_level_kernels) == ("False", "False", "True")
+
+
+@pytest.mark.skipif(REAL_GPU, reason="a GPU is present")
+def test_cuda_without_gpu_or_simulator_says_how_to_install():
+    done = run_fresh("import gpumetrics; gpumetrics.Mean(device='cuda')", NUMBA_ENABLE_CUDASIM="0")
+    assert "pip install 'gpumetrics[cuda12]'" in done.stderr and "NUMBA_ENABLE_CUDASIM=1" in done.stderr

@@ -1,0 +1,92 @@
+"""``update_state`` never makes the host wait for the device.
+
+Three proofs: on a real GPU, an update issued behind a long-running kernel
+returns while that kernel still runs; in the simulator, every sync point of
+Numba's CUDA API raises during updates; and in the source, every line that
+reads device data back is marked ``# synchronize!`` and none sits on an update path.
+"""
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+from conftest import REAL_GPU
+
+import gpumetrics
+
+ROOT = pathlib.Path(gpumetrics.__file__).parent
+SYNC_CALL = re.compile(r"\.item\(\)|\.get\(\)|asnumpy\(|\.synchronize\(|copy_to_host\(|\.tolist\(\)|\.numpy\(\)")
+UPDATE_PATH = [ROOT / "_interop.py", ROOT / "_validation.py", ROOT / "metrics", ROOT / "backends"]
+
+
+def update_all(device):
+    rng = np.random.default_rng(0)
+    y_true, y_pred, w = rng.normal(size=(16, 3)), rng.normal(size=(16, 3)), rng.uniform(size=16)
+    if REAL_GPU:
+        import cupy
+
+        y_true, y_pred, w = cupy.asarray(y_true), cupy.asarray(y_pred), cupy.asarray(w)
+    metrics = [gpumetrics.MeanSquaredError(device=device), gpumetrics.MeanAbsoluteError(device=device),
+               gpumetrics.RootMeanSquaredError(device=device)]
+    for metric in metrics:
+        metric.update_state(y_true, y_pred, sample_weight=w)
+    gpumetrics.Mean(device=device).update_state(y_pred, sample_weight=w)
+    gpumetrics.Sum(device=device).update_state(y_pred)
+    return metrics
+
+
+def python_sources():
+    import gpumetrics._kernels as kernels
+
+    paths = UPDATE_PATH + [pathlib.Path(kernels.__file__).parent]
+    for path in paths:
+        yield from ([path] if path.is_file() else sorted(path.rglob("*.py")))
+
+
+def test_every_device_read_is_marked_and_off_the_update_path():
+    offenders = []
+    for path in python_sources():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.strip()
+            if code.startswith(">>>") or not SYNC_CALL.search(code):
+                continue
+            if "# synchronize!" not in line:
+                offenders.append(f"{path.name}:{number}: {code}")
+    assert not offenders, "unmarked device reads:\n" + "\n".join(offenders)
+
+
+def test_simulator_sync_points_are_never_hit_during_updates(monkeypatch):
+    from numba import config, cuda
+
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("simulator only (the GPU proof is test_update_returns_while_the_gpu_is_busy)")
+    from numba.cuda.simulator.cudadrv import devicearray
+
+    update_all("cuda")  # compile first: compilation may do anything it likes
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("host synchronisation during update_state")
+
+    monkeypatch.setattr(cuda, "synchronize", refuse)
+    monkeypatch.setattr(devicearray.FakeCUDAArray, "copy_to_host", refuse)
+    update_all("cuda")
+
+
+@pytest.mark.skipif(not REAL_GPU, reason="needs a GPU")
+def test_update_returns_while_the_gpu_is_busy():
+    import cupy
+
+    spin = cupy.RawKernel(r'''
+    extern "C" __global__ void spin(long long cycles) {
+        long long start = clock64();
+        while (clock64() - start < cycles) { }
+    }''', "spin")
+    update_all("cuda")  # compile and warm up every kernel first
+    stream = cupy.cuda.get_current_stream()
+    stream.synchronize()
+    spin((1,), (1,), (np.int64(3_000_000_000),))  # about 1.5 s at 2 GHz
+    metrics = update_all("cuda")
+    assert not stream.done, "update_state waited for the device"
+    stream.synchronize()
+    assert all(np.isfinite(float(m.result())) for m in metrics)
