@@ -27,6 +27,8 @@ def keras_mean_totals(values, weight):
         per_sample = values.reshape(values.shape[0], -1).mean(axis=1)
         return per_sample.sum(), float(values.shape[0])
     k = weight.ndim
+    if k == 0:  # a scalar weight scales the batch mean, and counts once
+        return values.mean() * weight, float(weight)
     cells = values.reshape(values.shape[:k] + (-1,)).mean(axis=-1)
     weight = np.broadcast_to(weight, cells.shape)
     batch = values.shape[0]
