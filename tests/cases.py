@@ -11,13 +11,19 @@ import numpy as np
 
 import gpumetrics
 
-#: (values shape, sample-weight shape or None) of one batch, per layout; batch size first.
+#: (values shape, sample-weight shape) of one batch, per layout; batch size first.
 LAYOUTS = {
     "column": ((12, 1), (12,)),
     "matrix": ((10, 3), (10,)),
     "cube": ((6, 4, 3), (6,)),
     "cube_weight_per_row": ((6, 4, 3), (6, 4)),
+    "binary": ((24,), (24,)),
+    "binary_column": ((24, 1), (24,)),
+    "multiclass": ((12, 4), (12,)),
 }
+REGRESSION_LAYOUTS = ("column", "matrix", "cube", "cube_weight_per_row")
+#: predictions drawn for classification batches include values exactly on common thresholds
+ON_THRESHOLDS = np.array([0.0, 0.5, 1.0, 1 / 3, 2 / 3, 0.25])
 
 
 def keras_mean_totals(values, weight):
@@ -57,13 +63,22 @@ class Case:
     make: Callable
     oracle: Callable
     takes_values: bool = False  # update_state(values, sample_weight) rather than (y_true, y_pred, sample_weight)
-    layouts: tuple = tuple(LAYOUTS)
+    layouts: tuple = REGRESSION_LAYOUTS
     rtol: float = 1e-5
+    classification: bool = False  # 0/1 labels and scores in [0, 1] (some exactly on thresholds)
+    logits: bool = False  # classification scores drawn as logits instead
 
     def batch(self, rng, layout, weighted):
         shape, weight_shape = LAYOUTS[layout]
-        batch = {"y_pred": rng.normal(size=shape).astype(np.float32)}
-        if not self.takes_values:
+        if self.classification:
+            scores = rng.uniform(size=shape)
+            on_threshold = rng.uniform(size=shape) < 0.25
+            scores[on_threshold] = rng.choice(ON_THRESHOLDS, size=int(on_threshold.sum()))
+            batch = {"y_true": rng.integers(0, 2, size=shape),
+                     "y_pred": (rng.normal(scale=3, size=shape) if self.logits else scores).astype(np.float32)}
+        else:
+            batch = {"y_pred": rng.normal(size=shape).astype(np.float32)}
+        if not self.takes_values and not self.classification:
             batch["y_true"] = rng.normal(size=shape).astype(np.float32)
         if weighted:
             batch["sample_weight"] = rng.uniform(0, 2, size=weight_shape)
@@ -93,7 +108,144 @@ def _sum_oracle(batches):
     return total
 
 
-CASES = [
+# -- the threshold family: brute-force confusion counts (every prediction against every threshold) -----------
+EPS = 1e-7
+EVEN = {n: [0.0] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1.0] for n in (3, 7, 200)}
+
+
+def auc_thresholds(n):
+    return [-EPS] + EVEN[n][1:-1] + [1 + EPS]
+
+
+def top_k_mask(scores, k):
+    """Exactly the k largest of each row, earlier columns first among equals (a plain sort per row)."""
+    keep = np.zeros(scores.shape, dtype=bool)
+    for index in np.ndindex(scores.shape[:-1]):
+        row = scores[index]
+        for j in sorted(range(len(row)), key=lambda j: (-row[j], j))[:k]:
+            keep[index + (j,)] = True
+    return keep
+
+
+def confusion(batches, thresholds, clip=False, top_k=None, class_id=None, per_label=False, label_weights=None,
+              logits=False):
+    """(tp, fp, tn, fn) by brute force over all batches: ``[T]``, or ``[T, labels]`` with ``per_label``."""
+    totals = 0
+    for b in batches:
+        label = np.asarray(b["y_true"]) != 0
+        score = np.asarray(b["y_pred"], np.float64)
+        weight = np.ones(score.shape[0]) if b.get("sample_weight") is None else b["sample_weight"]
+        weight = np.broadcast_to(weight.reshape(weight.shape + (1,) * (score.ndim - 1)), score.shape)
+        if logits:
+            score = 1 / (1 + np.exp(-score))
+        if top_k is not None:
+            score = np.where(top_k_mask(score, top_k), score, -1e10)
+        if class_id is not None:
+            label, score, weight = label[:, class_id], score[:, class_id], weight[:, class_id]
+        if label_weights is not None:
+            weight = weight * np.asarray(label_weights)
+        if clip:
+            score = np.clip(score, 0, 1)
+        if not per_label:
+            label, score, weight = label.reshape(-1, 1), score.reshape(-1, 1), weight.reshape(-1, 1)
+        above = score[None] > np.asarray(thresholds, np.float64).reshape(-1, 1, 1)  # [T, N, L]
+        w = weight[None]
+        counts = np.stack([(w * (above & label)).sum(1), (w * (above & ~label)).sum(1),
+                           (w * (~above & ~label)).sum(1), (w * (~above & label)).sum(1)])
+        totals = totals + counts
+    return totals if per_label else totals[..., 0]
+
+
+def ratio(a, b):
+    return np.where(b == 0, 0.0, a / np.where(b == 0, 1, b))
+
+
+def squeeze_one(values):
+    return values[0] if len(values) == 1 else values
+
+
+def roc_auc(tp, fp, tn, fn, heights=lambda y: (y[:-1] + y[1:]) / 2):
+    x, y = ratio(fp, fp + tn), ratio(tp, tp + fn)
+    return ((x[:-1] - x[1:]) * heights(y)).sum(0)
+
+
+def pr_auc_interpolated(tp, fp, tn, fn):
+    """Davis & Goadrich: between thresholds precision follows tp / (tp + fp) with tp linear in tp + fp;
+    integrated exactly, each interval adds slope * (dtp + intercept * log(p_prev / p_next)) / positives."""
+    p = tp + fp
+    dtp, dp = tp[:-1] - tp[1:], p[:-1] - p[1:]
+    slope = ratio(dtp, np.maximum(dp, 0))
+    intercept = tp[1:] - slope * p[1:]
+    safe = np.where((p[:-1] > 0) & (p[1:] > 0), ratio(p[:-1], np.maximum(p[1:], 0)), 1.0)
+    return ratio(slope * (dtp + intercept * np.log(safe)), np.maximum(tp[1:] + fn[1:], 0)).sum(0)
+
+
+def best_under(constrained, dependent, value):
+    return max(0.0, np.where(constrained >= value, dependent, 0.0).max())
+
+
+def classification(id, make, oracle, layouts=("binary", "binary_column", "multiclass"), **kwargs):
+    return Case(id, make, oracle, layouts=layouts, classification=True, **kwargs)
+
+
+THRESHOLD_CASES = [
+    classification("TruePositives", lambda d: gpumetrics.TruePositives(device=d),
+                   lambda bs: confusion(bs, [0.5])[0]),
+    classification("FalsePositives-thresholds", lambda d: gpumetrics.FalsePositives([0.0, 0.5, 1.0], device=d),
+                   lambda bs: confusion(bs, [0.0, 0.5, 1.0], clip=True)[1]),
+    classification("TrueNegatives-unsorted", lambda d: gpumetrics.TrueNegatives([0.7, 0.25, 1 / 3], device=d),
+                   lambda bs: confusion(bs, [0.7, 0.25, 1 / 3])[2]),
+    classification("FalseNegatives", lambda d: gpumetrics.FalseNegatives(device=d),
+                   lambda bs: confusion(bs, [0.5])[3]),
+    classification("Precision", lambda d: gpumetrics.Precision(device=d),
+                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [0.5])))[0]),
+    classification("Precision-thresholds", lambda d: gpumetrics.Precision(thresholds=[0.5, 0.25, 2 / 3], device=d),
+                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [0.5, 0.25, 2 / 3])))),
+    classification("Precision-top_k", lambda d: gpumetrics.Precision(top_k=2, device=d),
+                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [-1e10], top_k=2)))[0],
+                   layouts=("multiclass",)),
+    classification("Precision-class_id", lambda d: gpumetrics.Precision(class_id=2, device=d),
+                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [0.5], class_id=2)))[0],
+                   layouts=("multiclass",)),
+    classification("Recall-top_k-class_id", lambda d: gpumetrics.Recall(top_k=2, class_id=1, device=d),
+                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[3]))(confusion(bs, [-1e10], top_k=2,
+                                                                                class_id=1)))[0],
+                   layouts=("multiclass",)),
+    classification("Recall", lambda d: gpumetrics.Recall(device=d),
+                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[3]))(confusion(bs, [0.5])))[0]),
+    classification("AUC", lambda d: gpumetrics.AUC(device=d),
+                   lambda bs: roc_auc(*confusion(bs, auc_thresholds(200), clip=True))),
+    classification("AUC-PR-interpolation", lambda d: gpumetrics.AUC(num_thresholds=7, curve="PR", device=d),
+                   lambda bs: pr_auc_interpolated(*confusion(bs, auc_thresholds(7), clip=True))),
+    classification("AUC-ROC-minoring", lambda d: gpumetrics.AUC(7, summation_method="minoring", device=d),
+                   lambda bs: roc_auc(*confusion(bs, auc_thresholds(7), clip=True),
+                                      heights=lambda y: np.minimum(y[:-1], y[1:]))),
+    classification("AUC-multi_label-label_weights",
+                   lambda d: gpumetrics.AUC(7, multi_label=True, label_weights=[1, 2, 0, 1], device=d),
+                   lambda bs: (roc_auc(*confusion(bs, auc_thresholds(7), clip=True, per_label=True))
+                               * [1, 2, 0, 1]).sum() / 4, layouts=("multiclass",)),
+    classification("AUC-flat-label_weights", lambda d: gpumetrics.AUC(7, label_weights=[1, 2, 0, 1], device=d),
+                   lambda bs: roc_auc(*confusion(bs, auc_thresholds(7), clip=True, label_weights=[1, 2, 0, 1])),
+                   layouts=("multiclass",)),
+    classification("AUC-from_logits-thresholds", lambda d: gpumetrics.AUC(thresholds=[0.3, 0.6], from_logits=True,
+                                                                         device=d),
+                   lambda bs: roc_auc(*confusion(bs, [-EPS, 0.3, 0.6, 1 + EPS], logits=True)), logits=True),
+    classification("PrecisionAtRecall", lambda d: gpumetrics.PrecisionAtRecall(0.6, num_thresholds=7, device=d),
+                   lambda bs: (lambda c: best_under(ratio(c[0], c[0] + c[3]), ratio(c[0], c[0] + c[1]), 0.6))(
+                       confusion(bs, EVEN[7], clip=True))),
+    classification("RecallAtPrecision", lambda d: gpumetrics.RecallAtPrecision(0.5, num_thresholds=7, device=d),
+                   lambda bs: (lambda c: best_under(ratio(c[0], c[0] + c[1]), ratio(c[0], c[0] + c[3]), 0.5))(
+                       confusion(bs, EVEN[7], clip=True))),
+    classification("SensitivityAtSpecificity", lambda d: gpumetrics.SensitivityAtSpecificity(0.4, device=d),
+                   lambda bs: (lambda c: best_under(ratio(c[2], c[2] + c[1]), ratio(c[0], c[0] + c[3]), 0.4))(
+                       confusion(bs, EVEN[200], clip=True))),
+    classification("SpecificityAtSensitivity-class_id",
+                   lambda d: gpumetrics.SpecificityAtSensitivity(0.5, num_thresholds=7, class_id=0, device=d),
+                   lambda bs: (lambda c: best_under(ratio(c[0], c[0] + c[3]), ratio(c[2], c[2] + c[1]), 0.5))(
+                       confusion(bs, EVEN[7], clip=True, class_id=0)), layouts=("multiclass",)),
+]
+
+CASES = THRESHOLD_CASES + [
     Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True),
     Case("Mean", lambda d: gpumetrics.Mean(device=d), lambda bs: mean_of(bs, lambda b: b["y_pred"]),
          takes_values=True),

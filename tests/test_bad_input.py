@@ -73,3 +73,49 @@ def test_nan_inputs_propagate_as_in_keras(device):
     metric = gpumetrics.MeanSquaredError(device=device)
     metric.update_state([[0.0, 1.0]], [[np.nan, 1.0]])
     assert np.isnan(float(to_host(metric.result())))
+
+
+BAD_THRESHOLD_INPUTS = [
+    ("shapes differ", np.ones((4, 2)), np.ones((4, 3)), None, ValueError, r"y_true of shape \(4, 2\) and y_pred of shape \(4, 3\) must match"),
+    ("weights do not broadcast", np.ones((4, 2)), np.ones((4, 2)), np.ones(3), ValueError, r"sample_weight of shape \(3,\)"),
+    ("string labels", np.array(["a"] * 8).reshape(4, 2), np.ones((4, 2)), None, TypeError, "y_true must hold"),
+    ("empty", np.ones((0, 2)), np.ones((0, 2)), None, ValueError, "y_pred is empty"),
+]
+
+
+@pytest.mark.parametrize("what,y_true,y_pred,weight,error,message", BAD_THRESHOLD_INPUTS,
+                         ids=[b[0] for b in BAD_THRESHOLD_INPUTS])
+@pytest.mark.parametrize("make", [lambda d: gpumetrics.AUC(device=d), lambda d: gpumetrics.Precision(top_k=1, device=d),
+                                  lambda d: gpumetrics.Recall(class_id=1, device=d),
+                                  lambda d: gpumetrics.AUC(multi_label=True, num_labels=2, device=d)],
+                         ids=["AUC", "Precision-top_k", "Recall-class_id", "AUC-multi_label"])
+def test_bad_threshold_input_leaves_state_unchanged(make, what, y_true, y_pred, weight, error, message, device):
+    metric = make(device)
+    metric.update_state(np.array([[0, 1], [1, 1]]), np.array([[0.2, 0.9], [0.6, 0.4]]))
+    before = state_of(metric)
+    with pytest.raises(error, match=message):
+        metric.update_state(y_true, y_pred, sample_weight=weight)
+    after = state_of(metric)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: gpumetrics.Precision(thresholds=[0.5, 1.5]), r"thresholds must be floats in \[0, 1\]"),
+    (lambda: gpumetrics.AUC(curve="XY"), "curve must be one of"),
+    (lambda: gpumetrics.AUC(summation_method="simpson"), "summation_method must be one of"),
+    (lambda: gpumetrics.AUC(num_thresholds=1), "num_thresholds must be an integer > 1"),
+    (lambda: gpumetrics.AUC(num_labels=3), "num_labels is only used with multi_label=True"),
+    (lambda: gpumetrics.PrecisionAtRecall(1.5), r"recall must be in the range \[0, 1\]"),
+    (lambda: gpumetrics.SensitivityAtSpecificity(0.5, num_thresholds=0), "num_thresholds must be an integer > 0"),
+], ids=["threshold-range", "curve", "summation", "num_thresholds", "num_labels", "recall-range", "at-num_thresholds"])
+def test_bad_threshold_arguments(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_bad_top_k_and_class_id_leave_state_unchanged(device):
+    for metric, message in [(gpumetrics.Precision(top_k=5, device=device), r"top_k=5 must be in \[1, 2\]"),
+                            (gpumetrics.Recall(class_id=2, device=device), "class_id=2 needs y_pred of shape")]:
+        with pytest.raises(ValueError, match=message):
+            metric.update_state(np.ones((3, 2)), np.full((3, 2), 0.7))
+        assert not np.asarray(to_host(metric.result())).any()

@@ -31,6 +31,13 @@ def update_all(device):
                gpumetrics.RootMeanSquaredError(device=device)]
     for metric in metrics:
         metric.update_state(y_true, y_pred, sample_weight=w)
+    labels = (y_true > 0).astype(np.int8)
+    scores = 1 / (1 + abs(y_pred))
+    metrics += [gpumetrics.AUC(device=device), gpumetrics.AUC(multi_label=True, curve="PR", device=device),
+                gpumetrics.Precision(top_k=1, device=device), gpumetrics.Recall(class_id=2, device=device),
+                gpumetrics.PrecisionAtRecall(0.5, device=device)]
+    for metric in metrics[3:]:
+        metric.update_state(labels, scores, sample_weight=w)
     gpumetrics.Mean(device=device).update_state(y_pred, sample_weight=w)
     gpumetrics.Sum(device=device).update_state(y_pred)
     return metrics

@@ -46,5 +46,18 @@ class Backend(abc.ABC):
         ``kind`` names ``f``; see ``gpumetrics._kernels.error_kinds``.
         """
 
+    @abc.abstractmethod
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
+        """One fused pass bucketing each prediction by how many thresholds lie strictly below it.
 
-PRIMITIVES = ("asarray", "needs_copy", "owns", "zeros", "to_host", "error_sums")
+        ``y_true``, ``y_pred``: ``(N, L)`` of one shape (any strides); ``weight``:
+        ``(N, L)`` or None; ``thresholds``: sorted float64 ``[T]`` on this device.
+        Adds each element's weight to ``out_pos[k, l]`` when its label is
+        non-zero, else to ``out_neg[k, l]`` (``float64[T + 1, L]``), where ``k``
+        counts the thresholds strictly below the prediction (NaN: 0).
+        ``evenly_spaced`` allows an O(1) bucket guess (exact after a fix-up);
+        ``transform``: 0 as is, 1 clip to [0, 1], 2 sigmoid.
+        """
+
+
+PRIMITIVES = ("asarray", "needs_copy", "owns", "zeros", "to_host", "error_sums", "threshold_histogram")

@@ -44,9 +44,10 @@ class CudaBackend(Backend):
             except Exception as error:  # ImportError, CUDARuntimeError, RuntimeError: all mean "no usable GPU"
                 raise RuntimeError(f"{INSTALL_HINT} ({type(error).__name__}: {error})") from None
             self.xp = cupy
-        from .._kernels.cuda import error_sums
+        from .._kernels.cuda import error_sums, threshold_histogram
 
         self._error_sums = error_sums.error_sums
+        self._threshold_histogram = threshold_histogram.threshold_histogram
 
     def asarray(self, x, name):
         if self.simulated:
@@ -72,3 +73,6 @@ class CudaBackend(Backend):
 
     def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
         self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale)
+
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
+        self._threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg)

@@ -3,6 +3,7 @@ import numpy as np
 
 from .._interop import host_array, location
 from .._kernels.cpu.error_sums import error_sums
+from .._kernels.cpu.threshold_histogram import threshold_histogram
 from .base import Backend
 
 
@@ -26,3 +27,4 @@ class NumpyBackend(Backend):
         return np.array(array, copy=True)
 
     error_sums = staticmethod(error_sums)
+    threshold_histogram = staticmethod(threshold_histogram)

@@ -1,7 +1,12 @@
 """One module per family of metrics; importing this registers them all."""
+from .confusion import (AUC, FalseNegatives, FalsePositives, Precision, PrecisionAtRecall, Recall,
+                        RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity, TrueNegatives,
+                        TruePositives)
 from .reduction import Mean, MeanMetricWrapper, Sum
 from .regression import (MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError, mean_absolute_error,
                          mean_squared_error)
 
-__all__ = ["Mean", "MeanMetricWrapper", "Sum", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
+__all__ = ["AUC", "FalseNegatives", "FalsePositives", "Precision", "PrecisionAtRecall", "Recall",
+           "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity", "TrueNegatives",
+           "TruePositives", "Mean", "MeanMetricWrapper", "Sum", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
            "mean_absolute_error", "mean_squared_error"]

@@ -1,0 +1,516 @@
+"""The threshold family on one fused histogram: TP/FP/TN/FN, Precision, Recall, AUC and the *At* metrics.
+
+Each metric keeps two states, the positive and the negative weight of the
+predictions that exceed exactly ``k`` of its ``T`` sorted thresholds
+(``k = 0..T``). One ``threshold_histogram`` pass per batch fills them; at
+``result()`` time the counts at threshold ``i`` are O(T) cumulative sums on
+the device: ``TP[i] = sum(pos[i+1:])``, ``FN[i] = sum(pos[:i+1])`` and the
+same for FP / TN with the negative weight. No metric loops over thresholds in
+Python or builds an ``N x T`` array.
+"""
+import numpy as np
+
+from .._validation import check_not_empty, squeeze_or_expand
+from ..metric import Metric
+from ..registry import register
+
+#: Keras's ``backend.epsilon()``: the AUC end thresholds sit this far outside [0, 1].
+EPSILON = 1e-7
+#: Keras's ``NEG_INF``: what top-k filtering writes over the predictions it drops.
+NEG_INF = -1e10
+_CLIP, _SIGMOID = 1, 2
+
+
+def is_evenly_spaced(thresholds):
+    """Keras's test for thresholds it may bucket in O(1) (and then clips predictions to [0, 1] for).
+
+    >>> is_evenly_spaced([0.0, 0.5, 1.0]), is_evenly_spaced([0.5])
+    (True, False)
+    """
+    count = len(thresholds)
+    return count >= 3 and bool(np.allclose(thresholds, np.arange(count, dtype=np.float32) / (count - 1),
+                                           atol=EPSILON))
+
+
+def parse_thresholds(thresholds, default):
+    """A float or a list of floats in [0, 1] (Keras's rule), or ``[default]`` when None."""
+    if thresholds is None:
+        return [default]
+    listed = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds]
+    invalid = [t for t in listed if t is None or not 0 <= t <= 1]
+    if invalid or not listed:
+        raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
+    return [float(t) for t in listed]
+
+
+def _check_fraction(name, value):
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be in the range [0, 1]; got {name}={value}")
+
+
+def divide_no_nan(xp, a, b):
+    return xp.where(b == 0, 0.0, a / xp.where(b == 0, 1.0, b))
+
+
+class ThresholdHistogramMetric(Metric):
+    """Base of the family: the two histogram states, the fused update, and TP/FP/TN/FN at any time."""
+
+    def _init_histogram(self, thresholds, evenly_spaced, num_labels=None, build=True):
+        """Sort the thresholds (results come back in the given order) and add the two histogram states,
+        now or, with ``build=False``, at the first batch (multi-label AUC learns its label count there)."""
+        thresholds = np.asarray(thresholds, dtype=np.float64)
+        order = np.argsort(thresholds, kind="stable")
+        self._sorted_thresholds = thresholds[order]
+        self._result_order = None if np.array_equal(order, np.arange(len(order))) else np.argsort(order)
+        self._evenly_spaced = evenly_spaced
+        self._device_thresholds = None
+        if build:
+            self._add_histograms(num_labels)
+
+    def _add_histograms(self, num_labels):
+        shape = (len(self._sorted_thresholds) + 1,) + (() if num_labels is None else (num_labels,))
+        self.positive_histogram = self.add_state("positive_histogram", shape)
+        self.negative_histogram = self.add_state("negative_histogram", shape)
+
+    def _aligned_batch(self, y_true, y_pred, sample_weight):
+        """Keras's shape handling: ``y_true`` and ``y_pred`` rank-aligned and equal, weights broadcast to them."""
+        y_pred = self._import(y_pred, "y_pred")
+        y_true = self._import(y_true, "y_true")
+        check_not_empty(y_pred.shape, "y_pred")
+        pred_shape, true_shape = squeeze_or_expand(y_pred.shape, y_true.shape)
+        if pred_shape != true_shape:
+            raise ValueError(f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} must match")
+        y_pred, y_true = y_pred.reshape(pred_shape), y_true.reshape(true_shape)
+        if sample_weight is None:
+            return y_true, y_pred, None
+        weight = self._import(sample_weight, "sample_weight")
+        # Keras adds a trailing axis and squeezes it again when the ranks then differ by one: per-sample
+        # weights spread over the labels of a sample, weights shaped like y_true stay as they are.
+        weight_shape = weight.shape if weight.ndim == len(true_shape) else weight.shape + (1,)
+        fits = len(weight_shape) <= len(pred_shape) and all(
+            w in (1, p) for w, p in zip(weight_shape[::-1], pred_shape[::-1]))
+        if not fits:
+            raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_pred of shape "
+                             f"{pred_shape}")
+        return y_true, y_pred, self._xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
+
+    def _accumulate(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
+                    label_weights=None, from_logits=False):
+        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
+        y_true, y_pred, weight = self._aligned_batch(y_true, y_pred, sample_weight)
+        xp = self._xp
+        if top_k is not None:
+            y_pred = _keep_top_k(xp, y_pred, top_k)
+        if class_id is not None:
+            if y_pred.ndim < 2 or not 0 <= class_id < y_pred.shape[-1]:
+                raise ValueError(f"class_id={class_id} needs y_pred of shape (num_samples, num_classes) with more "
+                                 f"than {class_id} classes; got shape {y_pred.shape}")
+            y_true, y_pred = y_true[..., class_id:class_id + 1], y_pred[..., class_id:class_id + 1]
+            weight = None if weight is None else weight[..., class_id:class_id + 1]
+        if multi_label:
+            if y_pred.ndim != 2:
+                raise ValueError(f"multi_label=True needs y_pred of shape (num_samples, num_labels); got {y_pred.shape}")
+            if "positive_histogram" not in {v.name for v in self._variables}:
+                self._add_histograms(y_pred.shape[1])  # a multi-label AUC built by its first batch
+            if y_pred.shape[1] != self.positive_histogram.value.shape[1]:
+                raise ValueError(f"{self.name} counts {self.positive_histogram.value.shape[1]} labels; "
+                                 f"got y_pred of shape {y_pred.shape}")
+        else:
+            if label_weights is not None:
+                label_weights = xp.asarray(label_weights, dtype=np.float64)
+                weight = label_weights if weight is None else weight * label_weights
+                weight = xp.broadcast_to(weight, y_pred.shape)
+            y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
+            weight = None if weight is None else weight.reshape(-1, 1)
+        transform = _SIGMOID if from_logits else (_CLIP if self._evenly_spaced else 0)
+        positive, negative = self.positive_histogram._writable(), self.negative_histogram._writable()
+        self._backend.threshold_histogram(
+            y_true, y_pred, weight, self._thresholds_on_device(), self._evenly_spaced, transform,
+            positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
+
+    def _thresholds_on_device(self):
+        if self._device_thresholds is None:
+            self._device_thresholds = self._xp.asarray(self._sorted_thresholds)
+        return self._device_thresholds
+
+    def _counts(self):
+        """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
+        xp = self._xp
+        positive, negative = self.positive_histogram.value, self.negative_histogram.value
+        above_pos = xp.cumsum(positive[::-1], axis=0)[::-1][1:]
+        above_neg = xp.cumsum(negative[::-1], axis=0)[::-1][1:]
+        below_pos, below_neg = xp.cumsum(positive, axis=0)[:-1], xp.cumsum(negative, axis=0)[:-1]
+        counts = (above_pos, above_neg, below_neg, below_pos)
+        if self._result_order is not None:
+            counts = tuple(c[self._result_order] for c in counts)
+        return counts
+
+    @property
+    def true_positives(self):
+        return self._counts()[0]
+
+    @property
+    def false_positives(self):
+        return self._counts()[1]
+
+    @property
+    def true_negatives(self):
+        return self._counts()[2]
+
+    @property
+    def false_negatives(self):
+        return self._counts()[3]
+
+    def _per_threshold(self, values):
+        """Keras returns a scalar for one threshold and a vector otherwise."""
+        return (values[0, ...] if len(self._sorted_thresholds) == 1 else values).astype(self.dtype)
+
+
+def _keep_top_k(xp, y_pred, k):
+    """Keras's ``_filter_top_k``: the ``k`` largest of each row keep their value, the rest become ``NEG_INF``.
+
+    Exactly ``k`` survive; among equal values the earlier column wins, as in ``top_k``.
+    """
+    if not 0 < k <= y_pred.shape[-1]:
+        raise ValueError(f"top_k={k} must be in [1, {y_pred.shape[-1]}] (the last axis of y_pred)")
+    rank = xp.argsort(xp.argsort(-y_pred, axis=-1, kind="stable"), axis=-1, kind="stable")
+    return xp.where(rank < k, y_pred, NEG_INF)
+
+
+class _ConditionCount(ThresholdHistogramMetric):
+    """One of TP / FP / TN / FN at each threshold (default 0.5), as Keras's ``_ConfusionMatrixConditionCount``."""
+
+    _which = None
+
+    def __init__(self, thresholds=None, name=None, dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+        self.init_thresholds = thresholds
+        self.thresholds = parse_thresholds(thresholds, 0.5)
+        self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self._accumulate(y_true, y_pred, sample_weight)
+
+    def result(self):
+        return self._per_threshold(self._counts()[self._which])
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+@register()
+class TruePositives(_ConditionCount):
+    """Weighted count of positives predicted above each threshold (``y_pred > t``), as ``keras.metrics.TruePositives``.
+
+    >>> m = TruePositives()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> float(m.result())
+    2.0
+    """
+
+    _which = 0
+
+
+@register()
+class FalsePositives(_ConditionCount):
+    """Weighted count of negatives predicted above each threshold, as ``keras.metrics.FalsePositives``."""
+
+    _which = 1
+
+
+@register()
+class TrueNegatives(_ConditionCount):
+    """Weighted count of negatives predicted at or below each threshold, as ``keras.metrics.TrueNegatives``."""
+
+    _which = 2
+
+
+@register()
+class FalseNegatives(_ConditionCount):
+    """Weighted count of positives predicted at or below each threshold, as ``keras.metrics.FalseNegatives``."""
+
+    _which = 3
+
+
+class _PrecisionOrRecall(ThresholdHistogramMetric):
+    """Shared by Precision and Recall: Keras's ``thresholds`` / ``top_k`` / ``class_id`` handling."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        self.thresholds = parse_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
+        self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self._accumulate(y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id)
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+@register()
+class Precision(_PrecisionOrRecall):
+    """``TP / (TP + FP)`` at each threshold, as ``keras.metrics.Precision`` (0 where nothing was predicted positive).
+
+    >>> m = Precision()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> round(float(m.result()), 4)
+    0.6667
+    """
+
+    def result(self):
+        tp, fp, _, _ = self._counts()
+        return self._per_threshold(divide_no_nan(self._xp, tp, tp + fp))
+
+
+@register()
+class Recall(_PrecisionOrRecall):
+    """``TP / (TP + FN)`` at each threshold, as ``keras.metrics.Recall``.
+
+    >>> m = Recall()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> round(float(m.result()), 4)
+    0.6667
+    """
+
+    def result(self):
+        tp, _, _, fn = self._counts()
+        return self._per_threshold(divide_no_nan(self._xp, tp, tp + fn))
+
+
+class _AtMetric(ThresholdHistogramMetric):
+    """Keras's ``SensitivitySpecificityBase``: ``num_thresholds`` evenly spaced in [0, 1], the best value under a
+    constraint: the largest ``dependent`` among thresholds whose ``constrained >= value``, 0 when none qualifies."""
+
+    _constraint_name = None
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
+        _check_fraction(self._constraint_name, value)
+        if num_thresholds <= 0:
+            raise ValueError(f"num_thresholds must be an integer > 0; got num_thresholds={num_thresholds}")
+        super().__init__(name=name, dtype=dtype, device=device)
+        self.value = value
+        setattr(self, self._constraint_name, value)
+        self.num_thresholds = num_thresholds
+        self.class_id = class_id
+        if num_thresholds == 1:
+            self.thresholds, evenly = [0.5], False
+        else:
+            self.thresholds = [0.0] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1.0]
+            evenly = True
+        self._init_histogram(self.thresholds, evenly)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self._accumulate(y_true, y_pred, sample_weight, class_id=self.class_id)
+
+    def _rates(self):
+        xp = self._xp
+        tp, fp, tn, fn = self._counts()
+        return {"recall": divide_no_nan(xp, tp, tp + fn), "specificity": divide_no_nan(xp, tn, tn + fp),
+                "precision": divide_no_nan(xp, tp, tp + fp)}
+
+    def _best(self, constrained, dependent):
+        xp = self._xp
+        return xp.max(xp.where(constrained >= self.value, dependent, 0.0)).astype(self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "num_thresholds": self.num_thresholds,
+                self._constraint_name: self.value, "class_id": self.class_id}
+
+
+@register()
+class SensitivityAtSpecificity(_AtMetric):
+    """Best sensitivity (recall) among thresholds with specificity >= ``specificity``."""
+
+    _constraint_name = "specificity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype, device=device)
+
+    def result(self):
+        rates = self._rates()
+        return self._best(rates["specificity"], rates["recall"])
+
+
+@register()
+class SpecificityAtSensitivity(_AtMetric):
+    """Best specificity among thresholds with sensitivity (recall) >= ``sensitivity``."""
+
+    _constraint_name = "sensitivity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype, device=device)
+
+    def result(self):
+        rates = self._rates()
+        return self._best(rates["recall"], rates["specificity"])
+
+
+@register()
+class PrecisionAtRecall(_AtMetric):
+    """Best precision among thresholds with recall >= ``recall``."""
+
+    _constraint_name = "recall"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
+        super().__init__(recall, num_thresholds, class_id, name, dtype, device=device)
+
+    def result(self):
+        rates = self._rates()
+        return self._best(rates["recall"], rates["precision"])
+
+
+@register()
+class RecallAtPrecision(_AtMetric):
+    """Best recall among thresholds with precision >= ``precision``."""
+
+    _constraint_name = "precision"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
+        super().__init__(precision, num_thresholds, class_id, name, dtype, device=device)
+
+    def result(self):
+        rates = self._rates()
+        return self._best(rates["precision"], rates["recall"])
+
+
+_CURVES = ("ROC", "PR", "PRGAIN")
+_SUMMATIONS = ("interpolation", "minoring", "majoring")
+
+
+@register()
+class AUC(ThresholdHistogramMetric):
+    """Area under the ROC, PR or PR-gain curve from a ``num_thresholds`` histogram, as ``keras.metrics.AUC``.
+
+    Thresholds are ``i / (T - 1)`` inside (0, 1) plus ``-1e-7`` and ``1 + 1e-7``
+    at the ends; predictions are clipped to [0, 1] when the thresholds are
+    evenly spaced (Keras does the same). ``curve="PR"`` with
+    ``summation_method="interpolation"`` uses the Davis & Goadrich
+    interpolation in closed form.
+
+    >>> m = AUC(num_thresholds=3)
+    >>> m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    >>> float(m.result())
+    0.75
+    """
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False, *,
+                 device="auto"):
+        curve_name = curve.upper() if isinstance(curve, str) else curve
+        if curve_name not in _CURVES:
+            raise ValueError(f"curve must be one of {_CURVES}; got curve={curve!r}")
+        method = summation_method.lower() if isinstance(summation_method, str) else summation_method
+        if method not in _SUMMATIONS:
+            raise ValueError(f"summation_method must be one of {_SUMMATIONS}; got {summation_method!r}")
+        if not multi_label and num_labels:
+            raise ValueError("num_labels is only used with multi_label=True")
+        super().__init__(name=name, dtype=dtype, device=device)
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            inner = sorted(float(t) for t in thresholds)
+            self.num_thresholds = len(inner) + 2
+            evenly = is_evenly_spaced(np.array([0.0] + inner + [1.0]))
+        else:
+            if num_thresholds <= 1:
+                raise ValueError(f"num_thresholds must be an integer > 1; got num_thresholds={num_thresholds}")
+            self.num_thresholds = num_thresholds
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            evenly = True
+        self.curve = curve_name
+        self.summation_method = method
+        self.multi_label = multi_label
+        self.num_labels = num_labels
+        self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype=np.float64)
+        self._from_logits = from_logits
+        self._init_histogram([-EPSILON] + inner + [1.0 + EPSILON], evenly, num_labels if multi_label else None,
+                             build=bool(num_labels) or not multi_label)
+
+    @property
+    def thresholds(self):
+        return list(self._sorted_thresholds)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self._accumulate(y_true, y_pred, sample_weight, multi_label=self.multi_label,
+                         label_weights=None if self.multi_label else self.label_weights,
+                         from_logits=self._from_logits)
+
+    def _built(self):
+        return any(v.name == "positive_histogram" for v in self._variables)
+
+    def _build_for(self, num_labels):
+        """A multi-label AUC without ``num_labels`` gets its states from the first batch, state dict or merge."""
+        if not self._built():
+            self._add_histograms(num_labels)
+
+    def load_state_dict(self, state):
+        if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
+            self._build_for(np.shape(state["positive_histogram"])[1])
+        super().load_state_dict(state)
+
+    def merge_state(self, metrics):
+        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        for other in others:
+            if isinstance(other, AUC) and other._built() and self.multi_label:
+                self._build_for(other.positive_histogram.value.shape[1])
+        super().merge_state(others)
+
+    def _interpolated_pr_auc(self, tp, fp, fn):
+        """Davis & Goadrich: precision interpolated between thresholds, integrated in closed form."""
+        xp = self._xp
+        predicted = tp + fp
+        d_tp, d_predicted = tp[:-1] - tp[1:], predicted[:-1] - predicted[1:]
+        slope = divide_no_nan(xp, d_tp, xp.maximum(d_predicted, 0))
+        intercept = tp[1:] - slope * predicted[1:]
+        both_positive = (predicted[:-1] > 0) & (predicted[1:] > 0)
+        ratio = xp.where(both_positive, divide_no_nan(xp, predicted[:-1], xp.maximum(predicted[1:], 0)), 1.0)
+        return divide_no_nan(xp, slope * (d_tp + intercept * xp.log(ratio)), xp.maximum(tp[1:] + fn[1:], 0))
+
+    def _riemann_terms(self, tp, fp, tn, fn):
+        xp = self._xp
+        recall = divide_no_nan(xp, tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = divide_no_nan(xp, fp, fp + tn), recall
+        elif self.curve == "PR":
+            x, y = recall, divide_no_nan(xp, tp, tp + fp)
+        else:
+            scale = divide_no_nan(xp, tp + fn, tn + fp)
+            x = xp.maximum(xp.where(tp == 0, 0.0, 1.0 - scale * divide_no_nan(xp, fn, tp)), 0.0)
+            y = xp.where(tp == 0, 1.0, 1.0 - scale * divide_no_nan(xp, fp, tp))
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = xp.minimum(y[:-1], y[1:])
+        else:
+            heights = xp.maximum(y[:-1], y[1:])
+        return (x[:-1] - x[1:]) * heights
+
+    def result(self):
+        xp = self._xp
+        if not self._built():
+            return xp.asarray(0.0, dtype=self.dtype)
+        tp, fp, tn, fn = self._counts()
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            terms = self._interpolated_pr_auc(tp, fp, fn)
+        else:
+            terms = self._riemann_terms(tp, fp, tn, fn)
+        if not self.multi_label:
+            return xp.sum(terms).astype(self.dtype)
+        by_label = xp.sum(terms, axis=0)
+        if self.label_weights is None:
+            return xp.mean(by_label).astype(self.dtype)
+        label_weights = xp.asarray(self.label_weights)
+        return divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights)).astype(self.dtype)
+
+    def get_config(self):
+        config = {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
+                  "summation_method": self.summation_method, "multi_label": self.multi_label,
+                  "num_labels": self.num_labels,
+                  "label_weights": None if self.label_weights is None else [float(w) for w in self.label_weights],
+                  "from_logits": self._from_logits}
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config

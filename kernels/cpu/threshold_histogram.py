@@ -1,0 +1,231 @@
+"""CPU twin of ``threshold_histogram``: one parallel Numba pass into per-partition histograms, summed in order.
+
+The bucket rule, shared by both twins (the CUDA kernel compiles the same
+scalar functions below as device functions):
+
+* ``p`` is ``float64(y_pred)``, used as is (``transform=0``), clipped to
+  ``[0, 1]`` (``transform=1``; NaN stays NaN) or passed through a sigmoid
+  (``transform=2``, ``from_logits``).
+* ``k`` = the number of thresholds strictly below ``p``, i.e.
+  ``searchsorted(thresholds, p, side="left")``: the prediction is positive at
+  threshold ``i`` (``p > thresholds[i]``) exactly when ``k > i``, so TP at
+  threshold ``i`` is ``out_pos[i + 1:].sum(0)``. NaN is below no threshold
+  (``NaN > t`` is False): ``k = 0``.
+* Evenly spaced thresholds guess ``k = ceil(p * (T - 1))`` in O(1), then step
+  the guess until ``thresholds[k - 1] < p <= thresholds[k]`` holds against the
+  actual threshold values, so the result is exactly the binary search's
+  (usually zero or one step; any sorted thresholds stay correct).
+* ``y_true`` counts as positive when it is non-zero (NaN included) and adds
+  ``w`` (``weight``, or 1) to ``out_pos[k, l]``; otherwise ``w`` goes to
+  ``out_neg[k, l]``.
+
+Keras 3 (``metrics_utils.update_confusion_matrix_variables``), for the caller:
+
+* Clipping: only the evenly spaced path (``_update_confusion_matrix_variables_optimized``,
+  taken when ``is_evenly_distributed_thresholds`` holds: at least 3 thresholds
+  within 1e-7 of ``i / (T - 1)``, e.g. ``AUC``'s) clips ``y_pred`` to
+  ``[0, 1]``; the general path compares the raw ``y_pred > t``. So 1.5 is
+  below ``1 + 1e-7`` on the first path and above it on the second: pass
+  ``transform=1`` exactly when Keras would take its evenly spaced path.
+  ``AUC(from_logits=True)`` applies the sigmoid before either path.
+* Labels: both paths cast ``y_true`` to bool, so soft labels (0.3) count as
+  whole positives, not as ``0.3 w`` positive plus ``0.7 w`` negative.
+* NaN predictions: the general path counts them below every threshold
+  (``k = 0``). On the evenly spaced path the bucket index is ``int(NaN)``:
+  the NumPy and torch backends drop it (equivalent to ``k = 0``), the JAX
+  backend puts it above the first threshold only (``k = 1``); we use ``k = 0``.
+* Precision: Keras compares in the state dtype (float32): ``y_pred`` and the
+  thresholds are cast first, and the evenly spaced bucket is
+  ``ceil(p * (T - 1)) - 1`` in float32, which for ``T = 200`` puts the float32
+  values ``i / 199``, i in {31, 53, 62, 103, 106, 111, 119, 124}, above their
+  own threshold. Here both are compared exactly in float64.
+
+Memory picture: the rows are cut into ``parts`` contiguous partitions, a
+number fixed by the shapes alone; each partition walks its elements in
+batches of ``BATCH``: transform, bucket (binary searches run in lockstep over
+the batch, so their load-compare chains overlap), then one add per element
+into its own ``[2, T + 1, L]`` histogram (label bit, bucket, column), no branch
+on the label. Partition histograms are summed in partition order and added
+into the state, so the result does not depend on the number of threads: the
+same input gives the same bits on every run.
+syncs: none (host memory).
+"""
+import math
+
+import numba
+import numpy as np
+
+#: fewest elements per partition (fewer partitions for small batches).
+CHUNK = 1 << 16
+#: most partitions: enough to balance load over the cores.
+MAX_PARTS = 64
+#: bytes all partition histograms may take together (large T x L gets fewer partitions).
+HIST_BUDGET = 32 << 20
+#: predictions bucketed together (binary searches run in lockstep over a batch).
+BATCH = 32
+_NO_WEIGHT = np.ones((1, 1))
+
+
+def transformed(p, transform):
+    """``p`` as is (0), clipped to ``[0, 1]`` (1; NaN stays NaN), or ``sigmoid(p)`` (2)."""
+    if transform == 1:
+        if p < 0.0:
+            return 0.0
+        if p > 1.0:
+            return 1.0
+        return p
+    if transform == 2:  # sigmoid, written so that exp never overflows (NaN stays NaN)
+        if p >= 0.0:
+            return 1.0 / (1.0 + math.exp(-p))
+        e = math.exp(p)
+        return e / (1.0 + e)
+    return p
+
+
+def bucket_search(p, thresholds, count):
+    """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN).
+
+    Invariant: the answer lies in ``[base, base + n]``; each step halves ``n``
+    with a select instead of a branch, so the loop runs ``ceil(log2(count))``
+    times whatever the data.
+    """
+    if count == 0:
+        return 0
+    base = 0
+    n = count
+    while n > 1:
+        half = n >> 1
+        base = base + half if thresholds[base + half] < p else base
+        n -= half
+    return base + 1 if thresholds[base] < p else base
+
+
+def bucket_evenly(p, thresholds, count):
+    """``bucket_search`` for thresholds near ``i / (count - 1)``: an O(1) guess, fixed up against the values."""
+    x = p * (count - 1)
+    if x > 0.0:  # False for NaN: NaN stays in bucket 0, as no comparison below moves it
+        k = count if x >= count else int(math.ceil(x))
+    else:
+        k = 0
+    while k < count and thresholds[k] < p:
+        k += 1
+    while k > 0 and not thresholds[k - 1] < p:
+        k -= 1
+    return k
+
+
+_transformed = numba.njit(inline="always")(transformed)
+_bucket_evenly = numba.njit(inline="always")(bucket_evenly)
+
+
+@numba.njit(inline="always")
+def _bucket_search_batch(p, k, m, thresholds, count):
+    """``k[j] = bucket_search(p[j], ...)`` for ``j < m``, the searches run in lockstep.
+
+    One level at a time for the whole batch: the ``m`` searches are independent,
+    so the CPU overlaps their load-compare chains instead of waiting on each.
+    """
+    for j in range(m):
+        k[j] = 0
+    if count == 0:
+        return
+    n = count
+    while n > 1:
+        half = n >> 1
+        for j in range(m):
+            k[j] += half if thresholds[k[j] + half] < p[j] else 0
+        n -= half
+    for j in range(m):
+        k[j] += 1 if thresholds[k[j]] < p[j] else 0
+
+
+@numba.njit(nogil=True)
+def _fill(h, y_true, y_pred, weight, weighted, thresholds, evenly, transform, r, stop):
+    """Add rows ``r:stop`` into one partition's histogram ``h[label bit, bucket, column]``."""
+    cols = y_pred.shape[1]
+    count = thresholds.shape[0]
+    p = np.empty(BATCH)
+    k = np.empty(BATCH, np.intp)
+    c = 0
+    left = (stop - r) * cols
+    while left > 0:
+        m = min(BATCH, left)
+        rb = r
+        cb = c
+        for j in range(m):
+            p[j] = _transformed(np.float64(y_pred[r, c]), transform)
+            c += 1
+            if c == cols:
+                c = 0
+                r += 1
+        if evenly:
+            for j in range(m):
+                k[j] = _bucket_evenly(p[j], thresholds, count)
+        else:
+            _bucket_search_batch(p, k, m, thresholds, count)
+        r = rb
+        c = cb
+        for j in range(m):
+            label = 1 if y_true[r, c] != 0 else 0
+            h[label, k[j], c] += np.float64(weight[r, c]) if weighted else 1.0
+            c += 1
+            if c == cols:
+                c = 0
+                r += 1
+        left -= m
+
+
+@numba.njit(parallel=True, nogil=True)
+def _histogram(y_true, y_pred, weight, weighted, thresholds, evenly, transform, parts, out_pos, out_neg):
+    rows, cols = y_pred.shape
+    count = thresholds.shape[0]
+    hist = np.zeros((parts, 2, count + 1, cols))
+    for q in numba.prange(parts):
+        _fill(hist[q], y_true, y_pred, weight, weighted, thresholds, evenly, transform,
+              q * rows // parts, (q + 1) * rows // parts)
+    for b in numba.prange(count + 1):
+        for c in range(cols):
+            neg = 0.0
+            pos = 0.0
+            for q in range(parts):
+                neg += hist[q, 0, b, c]
+                pos += hist[q, 1, b, c]
+            out_neg[b, c] += neg
+            out_pos[b, c] += pos
+
+
+def _numba_readable(a):
+    """Numba has no float16 on the CPU: widen it (one copy); every other dtype is read as is."""
+    return a.astype(np.float32) if a.dtype == np.float16 else a
+
+
+def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
+    """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, L]``), in place.
+
+    ``y_true``, ``y_pred``: ``(N, L)`` of one shape, any strides; ``weight``:
+    ``(N, L)`` or None; ``thresholds``: sorted ``float64[T]``. Element
+    ``(n, l)`` lands in bucket ``k`` = number of thresholds strictly below its
+    (transformed) prediction and adds ``w`` to ``out_pos[k, l]`` when
+    ``y_true != 0``, else to ``out_neg[k, l]``. ``transform``: 0 as is,
+    1 clip to ``[0, 1]`` (Keras clips only on its evenly spaced path), 2 sigmoid.
+
+    >>> import numpy as np
+    >>> t = np.array([-1e-7, 0.5, 1 + 1e-7])
+    >>> pos, neg = np.zeros((4, 1)), np.zeros((4, 1))
+    >>> y_true = np.array([[1], [0], [1], [1]])
+    >>> y_pred = np.array([[0.5], [0.7], [1.5], [np.nan]])
+    >>> threshold_histogram(y_true, y_pred, None, t, True, 1, pos, neg)
+    >>> pos.ravel(), neg.ravel()
+    (array([1., 1., 1., 0.]), array([0., 0., 1., 0.]))
+    """
+    rows, cols = y_pred.shape
+    count = thresholds.shape[0]
+    if out_pos.shape != (count + 1, cols) or out_neg.shape != (count + 1, cols):
+        raise ValueError(f"out_pos and out_neg must have shape {(count + 1, cols)}, "
+                         f"got {out_pos.shape} and {out_neg.shape}")
+    if rows * cols == 0:
+        return
+    weighted = weight is not None
+    parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
+    _histogram(_numba_readable(y_true), _numba_readable(y_pred), _numba_readable(weight) if weighted else _NO_WEIGHT,
+               weighted, thresholds, bool(evenly_spaced), int(transform), parts, out_pos, out_neg)

@@ -1,0 +1,372 @@
+"""threshold_histogram: the CUDA kernel (simulator or GPU) vs the CPU twin vs a float64 NumPy oracle, on the edges.
+
+Run the CUDA twin without a GPU with ``NUMBA_ENABLE_CUDASIM=1`` set before
+Python starts; without it (and without a GPU and CuPy) only the CPU twin runs.
+"""
+import ctypes
+
+import numba
+import numpy as np
+import pytest
+
+from gpumetrics._kernels.cpu import threshold_histogram as cpu_module
+
+EPS = 1e-7
+
+
+def keras_thresholds(count):
+    """Keras's ``AUC(num_thresholds=count)`` thresholds: ``i / (count - 1)``, ``-eps`` and ``1 + eps`` at the ends."""
+    return np.array([0.0 - EPS] + [(i + 1) * 1.0 / (count - 1) for i in range(count - 2)] + [1.0 + EPS])
+
+
+def oracle(y_true, y_pred, weight, thresholds, transform):
+    """``(pos, neg)``, ``float64[T + 1, L]``: ``np.searchsorted`` for the bucket, ``np.add.at`` for the sums."""
+    p = np.array(y_pred, dtype=np.float64)
+    if transform == 1:
+        p = np.clip(p, 0.0, 1.0)
+    elif transform == 2:
+        with np.errstate(over="ignore"):
+            p = 1.0 / (1.0 + np.exp(-p))
+    k = np.searchsorted(thresholds, p, side="left")
+    k[np.isnan(p)] = 0  # NaN > t is False for every t (searchsorted would sort NaN last)
+    positive = np.asarray(y_true) != 0
+    w = np.ones(p.shape) if weight is None else np.asarray(weight, dtype=np.float64)
+    column = np.broadcast_to(np.arange(p.shape[1]), p.shape)
+    pos = np.zeros((len(thresholds) + 1, p.shape[1]))
+    neg = np.zeros_like(pos)
+    np.add.at(pos, (k[positive], column[positive]), w[positive])
+    np.add.at(neg, (k[~positive], column[~positive]), w[~positive])
+    return pos, neg
+
+
+class Twin:
+    """One implementation of the primitive and how to hand it host-built arrays."""
+
+    def __init__(self, name, module, xp=np):
+        self.name = name
+        self.module = module
+        self.xp = xp
+
+    def put(self, a):
+        """``a`` on the twin's device, strides (stride 0, negative, transposed) kept."""
+        if a is None or self.xp is np:
+            return a
+        low, high = np.lib.array_utils.byte_bounds(a)
+        span = np.frombuffer((ctypes.c_char * (high - low)).from_address(low), dtype=np.uint8)
+        device = self.xp.asarray(span)
+        return self.xp.ndarray(a.shape, a.dtype, memptr=device.data + (a.ctypes.data - low), strides=a.strides)
+
+    def host(self, a):
+        return a if self.xp is np else self.xp.asnumpy(a)
+
+    def run(self, y_true, y_pred, weight, thresholds, evenly, transform, state=None):
+        """Apply the primitive to a copy of ``state`` (zeros by default) and return ``(pos, neg)`` on the host."""
+        if state is None:
+            shape = (len(thresholds) + 1, y_pred.shape[1])
+            state = (np.zeros(shape), np.zeros(shape))
+        pos, neg = (self.put(np.array(s)) for s in state)
+        self.module.threshold_histogram(self.put(y_true), self.put(y_pred), self.put(weight),
+                                        self.put(np.asarray(thresholds, dtype=np.float64)), evenly, transform, pos, neg)
+        return self.host(pos), self.host(neg)
+
+
+def _twins():
+    twins = [pytest.param(Twin("cpu", cpu_module), id="cpu")]
+    if numba.config.ENABLE_CUDASIM:
+        from gpumetrics._kernels.cuda import threshold_histogram as cuda_module
+
+        twins.append(pytest.param(Twin("cuda", cuda_module), id="cuda-simulator"))
+        return twins
+    try:
+        import cupy
+
+        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: the CUDA twin cannot run here
+        has_gpu = False
+    if has_gpu:
+        from gpumetrics._kernels.cuda import threshold_histogram as cuda_module
+
+        twins.append(pytest.param(Twin("cuda", cuda_module, cupy), id="cuda-gpu"))
+    else:
+        twins.append(pytest.param(None, id="cuda", marks=pytest.mark.skip(
+            reason="no GPU with CuPy; set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernel in the simulator")))
+    return twins
+
+
+@pytest.fixture(params=_twins())
+def twin(request):
+    return request.param
+
+
+def check(twin, y_true, y_pred, weight, thresholds, evenly, transform, state=None):
+    """The twin agrees with the oracle (exactly when unweighted) and with the CPU twin; returns its ``(pos, neg)``."""
+    got = twin.run(y_true, y_pred, weight, thresholds, evenly, transform, state)
+    want = oracle(y_true, y_pred, weight, np.asarray(thresholds, dtype=np.float64), transform)
+    if state is not None:
+        want = (want[0] + state[0], want[1] + state[1])
+    cpu = Twin("cpu", cpu_module).run(y_true, y_pred, weight, thresholds, evenly, transform, state)
+    for g, w, c in zip(got, want, cpu):
+        assert g.dtype == np.float64
+        if weight is None:
+            np.testing.assert_array_equal(g, w)
+            np.testing.assert_array_equal(g, c)
+        else:
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(g, c, rtol=1e-12, atol=1e-12)
+    return got
+
+
+def column(values):
+    return np.asarray(values).reshape(-1, 1)
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+# --- the bucket rule at its edges -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+def test_predictions_exactly_on_thresholds_are_not_above_them(twin, evenly):
+    t = keras_thresholds(200)
+    inner = t[1:-1]
+    p = np.concatenate([inner, np.nextafter(inner, 2.0), np.nextafter(inner, -1.0)])
+    y = np.arange(p.size) % 3 == 0
+    pos, neg = check(twin, column(y), column(p), None, t, evenly, 0)
+    # on t[i] (and just below it): i thresholds below; just above: i + 1
+    k = np.concatenate([np.arange(1, 199), np.arange(2, 200), np.arange(1, 199)])
+    np.testing.assert_array_equal(pos[:, 0] + neg[:, 0], np.bincount(k, minlength=201))
+
+
+@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+def test_zero_and_one_fall_between_the_epsilon_end_thresholds(twin, evenly):
+    t = keras_thresholds(200)
+    pos, neg = check(twin, column([1, 1, 0, 0]), column([0.0, 1.0, 0.0, 1.0]), None, t, evenly, 1)
+    # 0 is above -eps only (bucket 1); 1 is above all but 1 + eps (bucket 199 of 0..200)
+    assert pos[1, 0] == neg[1, 0] == pos[199, 0] == neg[199, 0] == 1
+    assert pos.sum() + neg.sum() == 4
+
+
+@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+def test_out_of_range_predictions_are_clipped_with_transform_1(twin, evenly):
+    t = keras_thresholds(3)
+    p = column([-3.0, -np.inf, 1.5, np.inf, 1e300, -1e-8])
+    pos, neg = check(twin, np.ones_like(p), p, None, t, evenly, 1)
+    np.testing.assert_array_equal(pos[:, 0], [0, 3, 3, 0])  # clipped to 0: bucket 1; to 1: bucket 2 (below 1 + eps)
+    unclipped, _ = check(twin, np.ones_like(p), p, None, t, evenly, 0)
+    np.testing.assert_array_equal(unclipped[:, 0], [2, 1, 0, 3])  # as is: -3, -inf below -eps; -1e-8 above it
+
+
+@pytest.mark.parametrize("transform", [0, 1, 2], ids=["as-is", "clip", "sigmoid"])
+@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+def test_nan_predictions_go_to_bucket_zero(twin, evenly, transform):
+    t = keras_thresholds(200)
+    p = column([np.nan, 0.5, np.nan, -np.nan])
+    pos, neg = check(twin, column([1, 0, 0, 1]), p, column([2.0, 1.0, 3.0, 0.5]), t, evenly, transform)
+    assert pos[0, 0] == 2.5 and neg[0, 0] == 3.0
+
+
+def test_empty_batch_is_a_no_op(twin):
+    t = keras_thresholds(3)
+    state = (np.arange(4.0).reshape(4, 1), np.full((4, 1), 7.0))
+    for y in (np.zeros((0, 1)), np.zeros((0, 3))[:, :1], np.zeros((5, 0))):
+        shape = (4, y.shape[1])
+        s = (np.broadcast_to(state[0][:, :1], shape).copy(), np.broadcast_to(state[1][:, :1], shape).copy())
+        for weight in (None, y):
+            pos, neg = twin.run(y, y, weight, t, True, 1, s)
+            np.testing.assert_array_equal(pos, s[0])
+            np.testing.assert_array_equal(neg, s[1])
+
+
+def test_state_of_the_wrong_shape_is_refused(twin):
+    with pytest.raises(ValueError, match="shape"):
+        twin.run(np.zeros((2, 1)), np.zeros((2, 1)), None, keras_thresholds(3), True, 1,
+                 (np.zeros((3, 1)), np.zeros((3, 1))))
+
+
+# --- dtypes and layouts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int8, np.int64, np.float16, np.float32, np.float64])
+def test_label_dtypes_count_any_nonzero_label_as_positive(twin, dtype):
+    labels = np.array([0, 1, 1, 0, 1, 0, 1, 1])
+    if np.dtype(dtype).kind == "f":  # soft, negative and NaN labels: Keras casts y_true to bool
+        labels = np.array([0.0, 0.3, 1.0, -0.0, -2.0, 0.0, np.nan, 1.0])
+    p = column(_rng(1).random(labels.size))
+    check(twin, column(labels.astype(dtype)), p, column(_rng(2).random(labels.size)), keras_thresholds(7), True, 1)
+    pos, neg = check(twin, column(labels.astype(dtype)), p, None, keras_thresholds(7), True, 1)
+    assert pos.sum() == np.count_nonzero(labels) and neg.sum() == labels.size - np.count_nonzero(labels)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.uint8])
+@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+def test_prediction_dtypes_are_compared_exactly_in_float64(twin, dtype, evenly):
+    t = keras_thresholds(11)
+    p = np.concatenate([t[1:-1], _rng(3).random(30), [0.0, 1.0, 2.0]]).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        p[-1] = np.nan
+    check(twin, column(np.arange(p.size) % 2), column(p), None, t, evenly, 0)
+    w = 4 * _rng(4).random(p.size)
+    check(twin, column(np.arange(p.size) % 2), column(p), column(w.astype(np.float16) if dtype is np.float16 else w),
+          t, evenly, 1)
+
+
+def test_non_contiguous_views_strided_reversed_and_transposed(twin):
+    t = keras_thresholds(200)
+    base = _rng(5).random((40, 6))
+    labels = _rng(6).random((40, 6)) < 0.5
+    weights = _rng(7).random((6, 40))
+    check(twin, labels[::2, 1::2], base[::2, ::2], weights.T[::2, ::2], t, True, 1)
+    check(twin, labels[::-3], base[::-3], None, t, False, 1)
+    check(twin, labels.T[:3].T, base.T[2:5].T, weights[:3].T, t, True, 0)
+
+
+def test_stride_zero_broadcast_weights_labels_and_predictions(twin):
+    t = keras_thresholds(200)
+    p = _rng(8).random((30, 3))
+    y = _rng(9).random((30, 3)) < 0.5
+    per_row = np.broadcast_to(_rng(10).random((30, 1)), (30, 3))
+    per_label = np.broadcast_to(np.array([0.5, 2.0, -1.0]), (30, 3))
+    scalar = np.broadcast_to(np.float32(3.0), (30, 3))
+    for w in (per_row, per_label, scalar):
+        check(twin, y, p, w, t, True, 1)
+    check(twin, np.broadcast_to(True, (30, 3)), np.broadcast_to(p[:1], (30, 3)), per_row, t, False, 1)
+
+
+@pytest.mark.parametrize("rows", [1, 31, 33, 127, 129, 250])
+def test_ragged_grid_tails(twin, rows):
+    t = keras_thresholds(50)
+    g = _rng(rows)
+    check(twin, g.random((rows, 1)) < 0.5, g.random((rows, 1)), None, t, True, 1)
+    check(twin, g.random((rows, 2)) < 0.5, g.random((rows, 2)), g.random((rows, 2)), t, False, 1)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_multi_label_three_labels_fill_one_histogram_per_label(twin, weighted):
+    g = _rng(11)
+    p = g.random((100, 3))
+    y = g.random((100, 3)) < np.array([0.1, 0.5, 0.9])
+    w = g.random((100, 3)) if weighted else None
+    pos, neg = check(twin, y, p, w, keras_thresholds(200), True, 1)
+    w = np.ones(p.shape) if w is None else w
+    np.testing.assert_allclose(pos.sum(0), (w * y).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(neg.sum(0), (w * ~y).sum(0), rtol=1e-12)
+
+
+# --- threshold sets and transforms ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [200, 3])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_keras_default_evenly_spaced_thresholds(twin, count, weighted):
+    g = _rng(count)
+    p = np.concatenate([g.random(150), keras_thresholds(count)[1:-1], [0.0, 1.0]])
+    w = column(g.random(p.size)) if weighted else None
+    check(twin, column(g.random(p.size) < 0.4), column(p), w, keras_thresholds(count), True, 1)
+
+
+def test_arbitrary_thresholds_use_the_binary_search(twin):
+    t = np.array([-0.5, 0.01, 0.1, 0.11, 0.11, 0.5, 0.93, 0.999, 3.0])  # uneven, with a repeated threshold
+    g = _rng(12)
+    p = np.concatenate([g.uniform(-1.0, 4.0, 120), t, np.nextafter(t, 5.0), [np.nan, np.inf, -np.inf]])
+    y = column(g.random(p.size) < 0.5)
+    check(twin, y, column(p), None, t, False, 0)
+    check(twin, y, column(p), column(g.random(p.size)), t, False, 0)
+    check(twin, y, column(p), None, [0.5], False, 1)  # Precision / Recall's single default threshold
+    check(twin, y, column(p), None, [], False, 0)  # no thresholds: one bucket
+
+
+@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+def test_from_logits_applies_a_sigmoid_first(twin, evenly):
+    g = _rng(13)
+    logits = np.concatenate([g.normal(0.0, 3.0, (60, 2)), [[0.0, -800.0], [800.0, np.inf], [-np.inf, 0.0]]])
+    check(twin, g.random(logits.shape) < 0.5, logits, g.random(logits.shape), keras_thresholds(200), evenly, 2)
+
+
+def test_two_calls_accumulate_into_the_state(twin):
+    g = _rng(14)
+    t = keras_thresholds(200)
+    y1, p1, w1 = g.random((40, 2)) < 0.5, g.random((40, 2)), g.random((40, 2))
+    y2, p2 = g.random((25, 2)) < 0.5, g.random((25, 2))
+    first = check(twin, y1, p1, w1, t, True, 1)
+    second = check(twin, y2, p2, None, t, True, 1, state=first)
+    w_all = np.concatenate([w1, np.ones((25, 2))])
+    want = oracle(np.concatenate([y1, y2]), np.concatenate([p1, p2]), w_all, t, 1)
+    np.testing.assert_allclose(second[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(second[1], want[1], rtol=1e-12)
+
+
+def _evenly_spaced_sets():
+    linspace = np.linspace(0.0, 1.0, 101)
+    perturbed = np.arange(51) / 50 + _rng(15).uniform(-EPS, EPS, 51)  # evenly spaced "within 1e-7", as Keras detects
+    return {"keras-200": keras_thresholds(200), "keras-3": keras_thresholds(3), "keras-1000": keras_thresholds(1000),
+            "linspace-101": linspace, "perturbed-51": np.sort(perturbed), "one": np.array([0.5]),
+            "two": np.array([0.0, 1.0])}
+
+
+@pytest.mark.parametrize("name", list(_evenly_spaced_sets()))
+def test_evenly_spaced_fast_path_equals_the_binary_search(twin, name):
+    t = _evenly_spaced_sets()[name]
+    count = len(t)
+    grid = np.arange(count) / max(count - 1, 1)  # i / (T - 1), exactly on (or within 1e-7 of) the thresholds
+    p = np.concatenate([grid, t, np.nextafter(t, 2.0), np.nextafter(t, -1.0), np.nextafter(grid, 2.0),
+                        [0.0, 1.0, -EPS, 1 + EPS, np.nan, -0.0], _rng(count).random(40)])
+    if twin.name == "cuda" and p.size > 400:  # the simulator is slow: every k-th value, and all the special ones
+        p = np.concatenate([p[:-46][::-(-(p.size - 46) // 350)], p[-46:]])
+    y = column(np.arange(p.size) % 2)
+    fast = twin.run(y, column(p), None, t, True, 0)
+    search = twin.run(y, column(p), None, t, False, 0)
+    np.testing.assert_array_equal(fast[0], search[0])
+    np.testing.assert_array_equal(fast[1], search[1])
+    np.testing.assert_array_equal(fast[0], oracle(y, column(p), None, t, 0)[0])
+
+
+def test_unweighted_counts_are_bitwise_reproducible(twin):
+    g = _rng(16)
+    y, p = g.random((200, 2)) < 0.5, g.random((200, 2))
+    runs = [twin.run(y, p, None, keras_thresholds(200), True, 1) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+# --- implementation-specific: partitions (CPU) and shared-memory tiles (CUDA) ---------------------------------
+
+
+def test_cpu_twin_result_does_not_depend_on_thread_count(monkeypatch):
+    monkeypatch.setattr(cpu_module, "CHUNK", 1000)  # many partitions on a small input
+    g = _rng(17)
+    y, p, w = g.random((20000, 2)) < 0.5, g.random((20000, 2)), g.random((20000, 2))
+    twin = Twin("cpu", cpu_module)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = twin.run(y, p, w, keras_thresholds(200), True, 1)
+    finally:
+        numba.set_num_threads(threads)
+    many = twin.run(y, p, w, keras_thresholds(200), True, 1)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
+    np.testing.assert_allclose(many[0], oracle(y, p, w, keras_thresholds(200), 1)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("budget, grid_y, label_tile, bucket_tiles", [
+    (48 * 1024, 65535, 3, 1),  # every label in one block, replicated histograms
+    (2 * 8 * 2 * 51, 65535, 2, 1),  # weighted: two labels per tile, the third in its own tile
+    (2 * 8 * 51, 65535, 1, 1),  # one label per tile
+    (2 * 8 * 20, 65535, 1, 3),  # one label does not fit: 51 buckets in tiles of 20
+    (2 * 8 * 20, 2, 1, 3),  # 9 tiles over 2 blocks along y: each block loops over tiles
+])
+def test_cuda_shared_memory_tiles_labels_and_buckets(twin, monkeypatch, budget, grid_y, label_tile, bucket_tiles):
+    if twin.name != "cuda":
+        pytest.skip("CUDA launch shape")
+    monkeypatch.setattr(twin.module, "SHARED_BUDGET", budget)
+    monkeypatch.setattr(twin.module, "_MAX_GRID_Y", grid_y)
+    shape = twin.module.launch_shape(40, 3, 50, True)
+    assert shape[2] == label_tile and shape[4] == bucket_tiles
+    assert shape[-1] <= budget
+    g = _rng(18)
+    y, p, w = g.random((40, 3)) < 0.5, g.random((40, 3)), g.random((40, 3))
+    t = keras_thresholds(50)
+    check(twin, y, p, w, t, True, 1)
+    check(twin, y, p, None, t, False, 1)
