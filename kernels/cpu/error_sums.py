@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from ..error_kinds import KINDS
+from .readable import numba_readable
 
 #: elements per parallel work item; fixed so that summation order is fixed.
 CHUNK = 1 << 15
@@ -67,11 +68,6 @@ def _chunked_sums(kind):
     return chunked_sums
 
 
-def _numba_readable(a):
-    """Numba has no float16 on the CPU: widen it (one copy); every other dtype is read as is."""
-    return a.astype(np.float32) if a.dtype == np.float16 else a
-
-
 def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
     """CPU twin of the CUDA ``error_sums`` launcher; same contract (see ``Backend.error_sums``).
 
@@ -86,7 +82,7 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
         return
     weighted = weight is not None
     total, wsum = _chunked_sums(kind)(
-        _numba_readable(y_true), _numba_readable(y_pred), _numba_readable(weight) if weighted else _NO_WEIGHT, weighted
+        numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT, weighted
     )
     out_total[0] += total_scale * total
     if out_weight is not None:

@@ -50,10 +50,12 @@ into the state, so the result does not depend on the number of threads: the
 same input gives the same bits on every run.
 syncs: none (host memory).
 """
-import math
 
 import numba
 import numpy as np
+
+from ..threshold_rules import bucket_evenly, transformed
+from .readable import numba_readable
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16
@@ -64,54 +66,6 @@ HIST_BUDGET = 32 << 20
 #: predictions bucketed together (binary searches run in lockstep over a batch).
 BATCH = 32
 _NO_WEIGHT = np.ones((1, 1))
-
-
-def transformed(p, transform):
-    """``p`` as is (0), clipped to ``[0, 1]`` (1; NaN stays NaN), or ``sigmoid(p)`` (2)."""
-    if transform == 1:
-        if p < 0.0:
-            return 0.0
-        if p > 1.0:
-            return 1.0
-        return p
-    if transform == 2:  # sigmoid, written so that exp never overflows (NaN stays NaN)
-        if p >= 0.0:
-            return 1.0 / (1.0 + math.exp(-p))
-        e = math.exp(p)
-        return e / (1.0 + e)
-    return p
-
-
-def bucket_search(p, thresholds, count):
-    """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN).
-
-    Invariant: the answer lies in ``[base, base + n]``; each step halves ``n``
-    with a select instead of a branch, so the loop runs ``ceil(log2(count))``
-    times whatever the data.
-    """
-    if count == 0:
-        return 0
-    base = 0
-    n = count
-    while n > 1:
-        half = n >> 1
-        base = base + half if thresholds[base + half] < p else base
-        n -= half
-    return base + 1 if thresholds[base] < p else base
-
-
-def bucket_evenly(p, thresholds, count):
-    """``bucket_search`` for thresholds near ``i / (count - 1)``: an O(1) guess, fixed up against the values."""
-    x = p * (count - 1)
-    if x > 0.0:  # False for NaN: NaN stays in bucket 0, as no comparison below moves it
-        k = count if x >= count else int(math.ceil(x))
-    else:
-        k = 0
-    while k < count and thresholds[k] < p:
-        k += 1
-    while k > 0 and not thresholds[k - 1] < p:
-        k -= 1
-    return k
 
 
 _transformed = numba.njit(inline="always")(transformed)
@@ -194,11 +148,6 @@ def _histogram(y_true, y_pred, weight, weighted, thresholds, evenly, transform, 
             out_pos[b, c] += pos
 
 
-def _numba_readable(a):
-    """Numba has no float16 on the CPU: widen it (one copy); every other dtype is read as is."""
-    return a.astype(np.float32) if a.dtype == np.float16 else a
-
-
 def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
     """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, L]``), in place.
 
@@ -227,5 +176,5 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, trans
         return
     weighted = weight is not None
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
-    _histogram(_numba_readable(y_true), _numba_readable(y_pred), _numba_readable(weight) if weighted else _NO_WEIGHT,
+    _histogram(numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT,
                weighted, thresholds, bool(evenly_spaced), int(transform), parts, out_pos, out_neg)

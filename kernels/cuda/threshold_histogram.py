@@ -34,7 +34,7 @@ import functools
 
 from numba import cuda, float64, uint32
 
-from ..cpu.threshold_histogram import bucket_evenly, bucket_search, transformed
+from ..threshold_rules import bucket_evenly, bucket_search, transformed
 from .launch import BLOCK, current_stream, device_array, max_blocks
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
