@@ -52,3 +52,10 @@ def bucket_evenly(p, thresholds, count):
     while k > 0 and not thresholds[k - 1] < p:
         k -= 1
     return k
+
+
+def check_out_shapes(y_pred, thresholds, out_pos, out_neg):
+    """Both launchers refuse states that are not ``[T + 1, L]``: a kernel would write out of bounds."""
+    expected = (thresholds.shape[0] + 1, y_pred.shape[1])
+    if out_pos.shape != expected or out_neg.shape != expected:
+        raise ValueError(f"out_pos and out_neg must have shape {expected}, got {out_pos.shape} and {out_neg.shape}")

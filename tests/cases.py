@@ -188,6 +188,22 @@ def classification(id, make, oracle, layouts=("binary", "binary_column", "multic
     return Case(id, make, oracle, layouts=layouts, classification=True, **kwargs)
 
 
+def fbeta_oracle(batches, beta, average, threshold):
+    """scikit-learn's F-beta on the binarised predictions of all batches (argmax rows when threshold is None)."""
+    from sklearn.metrics import fbeta_score
+
+    labels = np.concatenate([np.asarray(b["y_true"]) != 0 for b in batches])
+    scores = np.concatenate([np.asarray(b["y_pred"], np.float64) for b in batches])
+    weights = np.concatenate([np.ones(len(b["y_pred"])) if b.get("sample_weight") is None else b["sample_weight"]
+                              for b in batches])
+    if threshold is None:
+        predicted = (scores >= scores.max(axis=1, keepdims=True)) & (np.abs(scores) > 1e-9)
+    else:
+        predicted = scores > threshold
+    return fbeta_score(labels, predicted, beta=beta, average=None if average is None else average,
+                       sample_weight=weights, zero_division=0.0)
+
+
 THRESHOLD_CASES = [
     classification("TruePositives", lambda d: gpumetrics.TruePositives(device=d),
                    lambda bs: confusion(bs, [0.5])[0]),
@@ -245,7 +261,18 @@ THRESHOLD_CASES = [
                        confusion(bs, EVEN[7], clip=True, class_id=0)), layouts=("multiclass",)),
 ]
 
-CASES = THRESHOLD_CASES + [
+F_SCORE_CASES = [
+    classification("F1Score", lambda d: gpumetrics.F1Score(device=d),
+                   lambda bs: fbeta_oracle(bs, 1.0, None, None), layouts=("multiclass",)),
+    classification("F1Score-macro-threshold", lambda d: gpumetrics.F1Score("macro", threshold=0.5, device=d),
+                   lambda bs: fbeta_oracle(bs, 1.0, "macro", 0.5), layouts=("multiclass",)),
+    classification("FBetaScore-micro", lambda d: gpumetrics.FBetaScore("micro", beta=2.0, threshold=0.3, device=d),
+                   lambda bs: fbeta_oracle(bs, 2.0, "micro", 0.3), layouts=("multiclass",)),
+    classification("FBetaScore-weighted", lambda d: gpumetrics.FBetaScore("weighted", beta=0.5, device=d),
+                   lambda bs: fbeta_oracle(bs, 0.5, "weighted", None), layouts=("multiclass",)),
+]
+
+CASES = THRESHOLD_CASES + F_SCORE_CASES + [
     Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True),
     Case("Mean", lambda d: gpumetrics.Mean(device=d), lambda bs: mean_of(bs, lambda b: b["y_pred"]),
          takes_values=True),

@@ -110,8 +110,7 @@ class ThresholdHistogramMetric(Metric):
         if multi_label:
             if y_pred.ndim != 2:
                 raise ValueError(f"multi_label=True needs y_pred of shape (num_samples, num_labels); got {y_pred.shape}")
-            if "positive_histogram" not in {v.name for v in self._variables}:
-                self._add_histograms(y_pred.shape[1])  # a multi-label AUC built by its first batch
+            self._build_for(y_pred.shape[1])
             if y_pred.shape[1] != self.positive_histogram.value.shape[1]:
                 raise ValueError(f"{self.name} counts {self.positive_histogram.value.shape[1]} labels; "
                                  f"got y_pred of shape {y_pred.shape}")
@@ -127,6 +126,27 @@ class ThresholdHistogramMetric(Metric):
         self._backend.threshold_histogram(
             y_true, y_pred, weight, self._thresholds_on_device(), self._evenly_spaced, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
+
+    def _built(self):
+        return any(v.name == "positive_histogram" for v in self._variables)
+
+    def _build_for(self, num_labels):
+        """Metrics that learn their label count (multi-label AUC, F-scores) build their states from the first
+        batch, a state dict or a merge, whichever comes first."""
+        if not self._built():
+            self._add_histograms(num_labels)
+
+    def load_state_dict(self, state):
+        if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
+            self._build_for(np.shape(state["positive_histogram"])[1])
+        super().load_state_dict(state)
+
+    def merge_state(self, metrics):
+        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        built = [o for o in others if isinstance(o, ThresholdHistogramMetric) and o._built()]
+        if built and not self._built():  # only metrics that learn their label count are ever unbuilt
+            self._build_for(built[0].positive_histogram.value.shape[1])
+        super().merge_state(others)
 
     def _thresholds_on_device(self):
         if self._device_thresholds is None:
@@ -437,26 +457,6 @@ class AUC(ThresholdHistogramMetric):
         self._accumulate(y_true, y_pred, sample_weight, multi_label=self.multi_label,
                          label_weights=None if self.multi_label else self.label_weights,
                          from_logits=self._from_logits)
-
-    def _built(self):
-        return any(v.name == "positive_histogram" for v in self._variables)
-
-    def _build_for(self, num_labels):
-        """A multi-label AUC without ``num_labels`` gets its states from the first batch, state dict or merge."""
-        if not self._built():
-            self._add_histograms(num_labels)
-
-    def load_state_dict(self, state):
-        if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
-            self._build_for(np.shape(state["positive_histogram"])[1])
-        super().load_state_dict(state)
-
-    def merge_state(self, metrics):
-        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
-        for other in others:
-            if isinstance(other, AUC) and other._built() and self.multi_label:
-                self._build_for(other.positive_histogram.value.shape[1])
-        super().merge_state(others)
 
     def _interpolated_pr_auc(self, tp, fp, fn):
         """Davis & Goadrich: precision interpolated between thresholds, integrated in closed form."""

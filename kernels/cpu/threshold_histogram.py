@@ -54,7 +54,7 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from ..threshold_rules import bucket_evenly, transformed
+from ..threshold_rules import bucket_evenly, check_out_shapes, transformed
 from .readable import numba_readable
 
 #: fewest elements per partition (fewer partitions for small batches).
@@ -167,11 +167,9 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, trans
     >>> pos.ravel(), neg.ravel()
     (array([1., 1., 1., 0.]), array([0., 0., 1., 0.]))
     """
+    check_out_shapes(y_pred, thresholds, out_pos, out_neg)
     rows, cols = y_pred.shape
     count = thresholds.shape[0]
-    if out_pos.shape != (count + 1, cols) or out_neg.shape != (count + 1, cols):
-        raise ValueError(f"out_pos and out_neg must have shape {(count + 1, cols)}, "
-                         f"got {out_pos.shape} and {out_neg.shape}")
     if rows * cols == 0:
         return
     weighted = weight is not None

@@ -34,7 +34,7 @@ import functools
 
 from numba import cuda, float64, uint32
 
-from ..threshold_rules import bucket_evenly, bucket_search, transformed
+from ..threshold_rules import bucket_evenly, bucket_search, check_out_shapes, transformed
 from .launch import BLOCK, current_stream, device_array, max_blocks
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
@@ -145,11 +145,9 @@ def launch_shape(rows, cols, count, weighted):
 
 def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
     """Launch ``threshold_histogram_kernel`` on the caller's stream; same contract as the CPU twin."""
+    check_out_shapes(y_pred, thresholds, out_pos, out_neg)
     rows, cols = y_pred.shape
     count = thresholds.shape[0]
-    if out_pos.shape != (count + 1, cols) or out_neg.shape != (count + 1, cols):
-        raise ValueError(f"out_pos and out_neg must have shape {(count + 1, cols)}, "
-                         f"got {out_pos.shape} and {out_neg.shape}")
     if rows * cols == 0:
         return
     weighted = weight is not None

@@ -1,0 +1,92 @@
+"""``FBetaScore`` and ``F1Score`` on the threshold histogram: one threshold, one label per class."""
+from ..registry import register
+from .confusion import ThresholdHistogramMetric
+
+#: Keras's ``backend.epsilon()``, which its F-scores add to every denominator (we keep that arithmetic).
+EPSILON = 1e-7
+_AVERAGES = (None, "micro", "macro", "weighted")
+
+
+@register()
+class FBetaScore(ThresholdHistogramMetric):
+    """Per-class F-beta from TP / FP / FN counts, as ``keras.metrics.FBetaScore``.
+
+    Inputs are ``(batch, classes)``. ``threshold=None`` makes the largest
+    score of each sample (all of them on a tie, none if it is 0) the
+    prediction; otherwise a class is predicted when its score exceeds
+    ``threshold``. ``average``: None (one value per class), ``"micro"`` (pool
+    the counts), ``"macro"`` (plain mean) or ``"weighted"`` (mean weighted by
+    each class's true-label support).
+
+    Difference from Keras: labels count as positive when non-zero (as the
+    rest of the threshold family does); Keras multiplies by soft labels here.
+
+    >>> m = FBetaScore(beta=2.0, threshold=0.5, average="micro")
+    >>> m.update_state([[1, 0], [0, 1]], [[0.9, 0.2], [0.7, 0.1]])  # TP 1, FP 1, FN 1: P = R = 0.5
+    >>> round(float(m.result()), 4)
+    0.5
+    """
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None, *, device="auto"):
+        if average not in _AVERAGES:
+            raise ValueError(f"average must be one of {_AVERAGES}; got average={average!r}")
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError(f"beta must be a Python float > 0; got beta={beta!r}")
+        if threshold is not None and (not isinstance(threshold, float) or not 0.0 < threshold <= 1.0):
+            raise ValueError(f"threshold must be None or a Python float with 0 < threshold <= 1; "
+                             f"got threshold={threshold!r}")
+        super().__init__(name=name, dtype=dtype, device=device)
+        self.average = average
+        self.beta = beta
+        self.threshold = threshold
+        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, build=False)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.threshold is None:
+            scores = self._import(y_pred, "y_pred")
+            if scores.ndim != 2:
+                raise ValueError(f"{type(self).__name__} expects inputs of shape (batch, classes); "
+                                 f"got y_pred of shape {scores.shape}")
+            xp = self._xp
+            y_pred = ((scores >= scores.max(axis=-1, keepdims=True)) & (xp.abs(scores) > 1e-9)).astype(xp.int8)
+        self._accumulate(y_true, y_pred, sample_weight, multi_label=True)
+
+    def result(self):
+        xp = self._xp
+        if not self._built():
+            return xp.asarray(0.0, dtype=self.dtype)
+        tp, fp, _, fn = (c[0] for c in self._counts())
+        support = tp + fn
+        if self.average == "micro":
+            tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+        precision = tp / (tp + fp + EPSILON)
+        recall = tp / (tp + fn + EPSILON)
+        beta2 = self.beta ** 2
+        score = (1 + beta2) * precision * recall / (beta2 * precision + recall + EPSILON)
+        if self.average == "weighted":
+            score = xp.sum(score * support / (xp.sum(support) + EPSILON))
+        elif self.average is not None:
+            score = xp.mean(score)
+        return score.astype(self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+@register()
+class F1Score(FBetaScore):
+    """``FBetaScore`` with ``beta=1``, as ``keras.metrics.F1Score``.
+
+    >>> m = F1Score(threshold=0.5)
+    >>> m.update_state([[1, 0], [0, 1]], [[0.9, 0.2], [0.7, 0.1]])
+    >>> [round(v, 4) for v in m.result().tolist()]
+    [0.6667, 0.0]
+    """
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None, *, device="auto"):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype, device=device)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
