@@ -7,8 +7,10 @@ Usage::
 
 Each case is timed with CUDA events after a warm-up, from a fresh state:
 ``update_state`` alone and ``update_state`` + ``result`` (no host copy of the
-result). A case's bandwidth is the bytes of its inputs, read once, over the
-median ``update_state`` + ``result`` time, also given as a fraction of a
+result). Launch-bound cases (AUC) are also timed at N = 4,096, where
+``update_state`` alone measures the per-call overhead, not bandwidth. A
+case's bandwidth is the bytes of its inputs, read once, over the median
+``update_state`` + ``result`` time, also given as a fraction of a
 device-to-device copy's bandwidth (read + write), the ceiling for a one-pass
 metric. Writes ``<out>/<gpu name>.json`` and prints a table; ``--smoke``
 (few repetitions, a small copy) writes to a temporary directory instead.
@@ -31,11 +33,21 @@ import numpy as np
 
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 DEFAULT_SIZES = [10**4, 10**5, 10**6, 10**7, 10**8]
+#: the small batch at which a ``launch_bound`` case is also timed (``--launch-size``)
+LAUNCH_SIZE = 4096
+NUM_THRESHOLDS = 200
 
 
 def regression_inputs(n, rng):
     """Host ``y_true``, ``y_pred`` and sample weights: float32, shape ``(n,)``, uniform on [0, 1)."""
     return tuple(rng.random(n, dtype=np.float32) for _ in range(3))
+
+
+def binary_inputs(n, rng):
+    """Host ``y_true`` (int32 0/1), ``y_pred`` (float32 in [0, 1), higher for positives) and float32 weights."""
+    y_true = rng.integers(0, 2, n, dtype=np.int32)
+    y_pred = (0.7 * rng.random(n, dtype=np.float32) + 0.3 * y_true).astype(np.float32)
+    return y_true, y_pred, rng.random(n, dtype=np.float32)
 
 
 def mean_error(error):
@@ -59,16 +71,19 @@ class Case:
     make_inputs: Callable  # (n, rng) -> host (y_true, y_pred, sample_weight), each of shape (n,)
     torchmetrics_metric: Optional[Callable]  # torchmetrics module -> a fresh metric object
     by_hand: Optional[Callable]  # (xp, y_true, y_pred, sample_weight or None) -> 0-d device array
+    gpumetrics_kwargs: dict = dataclasses.field(default_factory=dict)  # constructor arguments beside device
+    weighted_as_column: bool = True  # weighted runs pass y_true, y_pred as (n, 1) beside (n,) weights
+    launch_bound: bool = False  # also timed at the launch size (update_state alone: per-call overhead)
 
 
-#: What is timed. A metric family joins with one entry here (and an input maker if it needs other data,
-#: e.g. binary labels and scores for
-#: ``Case("auc", "AUC", binary_inputs, lambda tm: tm.classification.BinaryAUROC(), None)``).
+#: What is timed. A metric family joins with one entry here (and an input maker if it needs other data).
 CASES = [
     Case("mse", "MeanSquaredError", regression_inputs, lambda tm: tm.MeanSquaredError(),
          mean_error(lambda xp, d: d ** 2)),
     Case("mae", "MeanAbsoluteError", regression_inputs, lambda tm: tm.MeanAbsoluteError(),
          mean_error(lambda xp, d: xp.abs(d))),
+    Case("auc", "AUC", binary_inputs, lambda tm: tm.classification.BinaryAUROC(thresholds=NUM_THRESHOLDS), None,
+         gpumetrics_kwargs={"num_thresholds": NUM_THRESHOLDS}, weighted_as_column=False, launch_bound=True),
 ]
 
 
@@ -93,7 +108,7 @@ def gpumetrics_peer(case, xp, y_true, y_pred, weight):
     """The metric under test, on ``device="cuda"`` (the simulator's NumPy state under ``NUMBA_ENABLE_CUDASIM=1``)."""
     import gpumetrics
 
-    m = getattr(gpumetrics, case.gpumetrics_class)(device="cuda")
+    m = getattr(gpumetrics, case.gpumetrics_class)(device="cuda", **case.gpumetrics_kwargs)
     return Runner(m.reset_state, lambda: m.update_state(y_true, y_pred, sample_weight=weight), m.result)
 
 
@@ -202,15 +217,20 @@ def versions():
     return found
 
 
-def run_cases(device, sizes, repeats, warmup, copy_rate):
+def run_cases(device, sizes, launch_size, repeats, warmup, copy_rate):
     """One record per (metric, peer, N, weighted) that the installed peers can run."""
     xp = device.xp
     records = []
     for case in CASES:
-        for n in sizes:
+        for n in sorted(set(sizes) | ({launch_size} if case.launch_bound else set())):
             y_true, y_pred, weight = (xp.asarray(a) for a in case.make_inputs(n, np.random.default_rng(n)))
             for weighted in (False, True):
-                args = (y_true.reshape(n, 1), y_pred.reshape(n, 1), weight) if weighted else (y_true, y_pred, None)
+                if not weighted:
+                    args = (y_true, y_pred, None)
+                elif case.weighted_as_column:
+                    args = (y_true.reshape(n, 1), y_pred.reshape(n, 1), weight)
+                else:
+                    args = (y_true, y_pred, weight)
                 nbytes = sum(a.nbytes for a in args if a is not None)
                 for peer, make_runner in PEERS.items():
                     runner = make_runner(case, xp, *args)
@@ -260,6 +280,9 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                         help="folder of the JSON report (default: bench/results)")
     parser.add_argument("--repeats", type=int, default=20, help="timed repetitions per case (default: 20)")
+    parser.add_argument("--launch-size", type=lambda s: int(float(s)), default=LAUNCH_SIZE,
+                        help=f"the small N at which launch-bound cases are also timed (default: {LAUNCH_SIZE}; "
+                             "--smoke: at most the largest --sizes)")
     parser.add_argument("--copy-bytes", type=int, default=1 << 30, help="size of the copy measured (default: 1 GiB)")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick end-to-end check: 2 repetitions, a 1 MiB copy, the report in a temporary folder")
@@ -267,13 +290,15 @@ def main(argv=None):
     if SIMULATED and not args.smoke:
         parser.error("the CUDA simulator runs a few thousand elements a second: use it only with --smoke")
     repeats, warmup, copy_bytes = (2, 1, 1 << 20) if args.smoke else (args.repeats, 3, args.copy_bytes)
+    launch_size = min(args.launch_size, max(args.sizes)) if args.smoke else args.launch_size
 
     device = open_device()
     copy_rate = copy_bandwidth(device, copy_bytes, repeats)
     report = {
         "device": device.name, "simulated": SIMULATED, "versions": versions(), "repeats": repeats,
+        "launch_size": launch_size,
         "copy_bytes": copy_bytes, "copy_gb_per_s": copy_rate / 1e9,
-        "records": run_cases(device, args.sizes, repeats, warmup, copy_rate),
+        "records": run_cases(device, args.sizes, launch_size, repeats, warmup, copy_rate),
     }
     print_table(report)
     if args.smoke:
