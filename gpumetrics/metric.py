@@ -248,10 +248,10 @@ class Metric:
         return f"<{type(self).__name__} name={self.name} device={self.device}>"
 
     # -- devices and inputs ----------------------------------------------------------------------------------
-    def _place(self, sample=None):
-        """Fix the backend (an ``auto`` metric follows ``sample``) and allocate the states there."""
+    def _place(self, sample=None, backend=None):
+        """Fix the backend (an ``auto`` metric follows ``sample``, or takes ``backend``) and allocate the states."""
         if self._backend is None:
-            self._backend = backends.resolve(self._device, sample)
+            self._backend = backend or backends.resolve(self._device, sample)
             for variable in self._variables:
                 variable._allocate(self._backend)
         return self._backend
@@ -280,7 +280,7 @@ class Metric:
         theirs = {k: v for k, v in other.get_config().items() if k != "name"}
         if mine != theirs:
             raise ValueError(f"cannot merge metrics with different configurations: {mine} vs {theirs}")
-        if other._backend is not None and self._place(None) is not other._backend:
+        if other._backend is not None and self._place(backend=other._backend) is not other._backend:
             raise ValueError(f"cannot merge a metric on {other.device} into one on {self.device}; move one first "
                              f"(load_state_dict(other.state_dict()) copies through the host)")
         for a, b in zip(self._variables, other._variables):

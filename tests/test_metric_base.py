@@ -103,6 +103,14 @@ def test_merge_refuses_other_types_and_configs():
         gpumetrics.Mean(dtype="float64").merge_state(gpumetrics.Mean())
 
 
+def test_fresh_auto_metric_merges_onto_the_device_of_what_it_merges(device):
+    part = gpumetrics.Mean(device=device)
+    part.update_state([1.0, 3.0])
+    total = gpumetrics.Mean()
+    total.merge_state([part])
+    assert total.device == device and float(to_host(total.result())) == 2.0
+
+
 def test_load_state_dict_checks_everything_before_changing_anything():
     metric = gpumetrics.Mean(device="cpu")
     metric.update_state([1.0, 3.0])
