@@ -42,6 +42,15 @@ def squeeze_or_expand(shape_1, shape_2):
     return shape_1, shape_2
 
 
+def broadcasts_to(shape, target):
+    """Whether an array of ``shape`` broadcasts to ``target`` unchanged (NumPy's rule, aligned on the right).
+
+    >>> broadcasts_to((4, 1), (4, 3)), broadcasts_to((3,), (4, 1))
+    (True, False)
+    """
+    return len(shape) <= len(target) and all(s in (1, t) for s, t in zip(shape[::-1], target[::-1]))
+
+
 def broadcast_shape(shape_1, shape_2, name_1, name_2):
     """NumPy broadcasting of two shapes, or a ValueError naming both arguments and shapes."""
     result = []
@@ -96,7 +105,7 @@ def plan_reduction(element_shape, value_ndim, weight_shape, reduce):
             + (" (this metric averages over the last axis, so a 1-D input is one sample; pass inputs of shape "
                "(n, 1) to weight each of n values)" if value_ndim < len(element_shape) else ""))
     cells = value_shape[:len(weight_shape)]
-    if any(w not in (1, c) for w, c in zip(weight_shape, cells)):
+    if not broadcasts_to(weight_shape, cells):
         raise ValueError(f"sample_weight of shape {weight_shape} does not broadcast to the per-sample values' "
                          f"leading axes {cells}")
     rows = math.prod(cells)

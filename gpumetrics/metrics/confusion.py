@@ -10,7 +10,7 @@ Python or builds an ``N x T`` array.
 """
 import numpy as np
 
-from .._validation import check_not_empty, squeeze_or_expand
+from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 
@@ -63,7 +63,7 @@ class ThresholdHistogramMetric(Metric):
         self._sorted_thresholds = thresholds[order]
         self._result_order = None if np.array_equal(order, np.arange(len(order))) else np.argsort(order)
         self._evenly_spaced = evenly_spaced
-        self._device_thresholds = None
+        self._device_constants = {}
         if build:
             self._add_histograms(num_labels)
 
@@ -87,9 +87,7 @@ class ThresholdHistogramMetric(Metric):
         # Keras adds a trailing axis and squeezes it again when the ranks then differ by one: per-sample
         # weights spread over the labels of a sample, weights shaped like y_true stay as they are.
         weight_shape = weight.shape if weight.ndim == len(true_shape) else weight.shape + (1,)
-        fits = len(weight_shape) <= len(pred_shape) and all(
-            w in (1, p) for w, p in zip(weight_shape[::-1], pred_shape[::-1]))
-        if not fits:
+        if not broadcasts_to(weight_shape, pred_shape):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_pred of shape "
                              f"{pred_shape}")
         return y_true, y_pred, self._xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
@@ -116,15 +114,16 @@ class ThresholdHistogramMetric(Metric):
                                  f"got y_pred of shape {y_pred.shape}")
         else:
             if label_weights is not None:
-                label_weights = xp.asarray(label_weights, dtype=np.float64)
+                label_weights = self._on_device("label_weights", label_weights)
                 weight = label_weights if weight is None else weight * label_weights
                 weight = xp.broadcast_to(weight, y_pred.shape)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
             weight = None if weight is None else weight.reshape(-1, 1)
         transform = _SIGMOID if from_logits else (_CLIP if self._evenly_spaced else 0)
+        thresholds = self._on_device("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram._writable(), self.negative_histogram._writable()
         self._backend.threshold_histogram(
-            y_true, y_pred, weight, self._thresholds_on_device(), self._evenly_spaced, transform,
+            y_true, y_pred, weight, thresholds, self._evenly_spaced, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
 
     def _built(self):
@@ -148,10 +147,12 @@ class ThresholdHistogramMetric(Metric):
             self._build_for(built[0].positive_histogram.value.shape[1])
         super().merge_state(others)
 
-    def _thresholds_on_device(self):
-        if self._device_thresholds is None:
-            self._device_thresholds = self._xp.asarray(self._sorted_thresholds)
-        return self._device_thresholds
+    def _on_device(self, key, host_array):
+        """A device copy of a constant (thresholds, label weights), made once: a host-to-device copy from pageable
+        memory waits for the stream, so it must not happen on every update."""
+        if key not in self._device_constants:
+            self._device_constants[key] = self._xp.asarray(host_array, dtype=np.float64)
+        return self._device_constants[key]
 
     def _counts(self):
         """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
@@ -502,7 +503,7 @@ class AUC(ThresholdHistogramMetric):
         by_label = xp.sum(terms, axis=0)
         if self.label_weights is None:
             return xp.mean(by_label).astype(self.dtype)
-        label_weights = xp.asarray(self.label_weights)
+        label_weights = self._on_device("label_weights", self.label_weights)
         return divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights)).astype(self.dtype)
 
     def get_config(self):
