@@ -1,7 +1,8 @@
 """The ``Metric`` base class: Keras 3's surface, state arrays on a device, and merging written once.
 
 Every state is a :class:`Variable` that declares how two partial states
-combine (``sum``, ``max``, ``min`` or ``concat``), so ``reset_state``,
+combine (``sum``, ``max``, ``min``, ``concat``, or ``moments``: Chan et al.'s pairwise update
+of per-column weighted means and centred sums), so ``reset_state``,
 ``merge_state``, ``state_dict`` / ``load_state_dict`` and ``copy`` work for
 every metric, built-in or user-defined, without further code.
 """
@@ -13,7 +14,7 @@ import numpy as np
 
 from . import backends
 
-MERGE_RULES = ("sum", "max", "min", "concat")
+MERGE_RULES = ("sum", "max", "min", "concat", "moments")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
 
 
@@ -25,6 +26,17 @@ def to_snake_case(name):
     """
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _merge_moments(xp, array, other):
+    """The ``"moments"`` rule: ``float64[7, L]`` states ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` per column
+    (see the ``moments`` primitive) combine by Chan et al.'s pairwise update, ``D`` adds. The formula lives
+    once, in ``gpumetrics._kernels.moment_rules``; the kernel twin of the state's device applies it."""
+    if xp is np:
+        from ._kernels.cpu.moments import merge_moments
+    else:
+        from ._kernels.cuda.moments import merge_moments
+    merge_moments(array, other)
 
 
 def _initial_value(initializer, shape, dtype):
@@ -176,6 +188,7 @@ class Metric:
         self._backend = None if device == "auto" else backends.resolve(device)
         self._variables = []
         self._copied_to_device = set()
+        self._device_arrays = {}
 
     # -- Keras surface ---------------------------------------------------------------------------------------
     @property
@@ -269,6 +282,14 @@ class Metric:
     def _xp(self):
         return self._place().xp
 
+    def _device_array(self, key, host_values):
+        """A float64 device array made once per ``key`` from host values: a constant (thresholds, kernel
+        parameters) or a scratch buffer of this metric. A host-to-device copy from pageable memory waits for the
+        stream, so it must not happen on every update."""
+        if key not in self._device_arrays:
+            self._device_arrays[key] = self._xp.asarray(host_values, dtype=np.float64)
+        return self._device_arrays[key]
+
     # -- beyond Keras: merging, state dicts, copies ---------------------------------------------------------
     def _state_of(self, name):
         return next(v for v in self._variables if v.name == name)
@@ -311,6 +332,8 @@ class Metric:
                     xp.maximum(array, theirs.value, out=array)
                 elif mine.merge == "min":
                     xp.minimum(array, theirs.value, out=array)
+                elif mine.merge == "moments":
+                    _merge_moments(xp, array, theirs.value)
                 else:
                     mine._array = xp.concatenate([array, theirs.value])
 

@@ -1,23 +1,135 @@
-"""The elementwise functions ``f(y_true, y_pred)`` that ``error_sums`` can fuse, shared by both kernel twins.
+"""The elementwise functions ``f(y_true, y_pred, params)`` that ``error_sums`` can fuse, shared by both kernel twins.
 
-Each is a plain scalar function of two float64 values, compiled by Numba into
-the CPU twin (``njit``) and the CUDA kernel (device function) alike, so both
-twins compute the very same arithmetic.
+Each is a plain scalar function of two float64 values and a float64 array of
+parameters (on the metric's device; ``params[i]`` per the kind's docstring),
+compiled by Numba into the CPU twin (``njit``) and the CUDA kernel (device
+function) alike, so both twins compute the very same arithmetic. Each body
+calls only ``math`` and Numba casts, so it compiles unchanged for every target.
+NaN inputs give NaN: bounds are applied as ``lo if x < lo else x``, which keeps
+NaN as ``np.maximum`` (and so Keras's ``ops.maximum``) does.
 """
+import math
+
+from numba import float32, float64, int64
+
+LOG2 = math.log(2.0)
 
 
-def identity(y_true, y_pred):
+def identity(y_true, y_pred, params):
     """The value itself (``Mean`` / ``Sum`` pass their values as ``y_pred``)."""
     return y_pred
 
 
-def squared_error(y_true, y_pred):
+def squared_error(y_true, y_pred, params):
     d = y_true - y_pred
     return d * d
 
 
-def absolute_error(y_true, y_pred):
+def absolute_error(y_true, y_pred, params):
     return abs(y_true - y_pred)
 
 
-KINDS = {f.__name__: f for f in (identity, squared_error, absolute_error)}
+def absolute_percentage_error(y_true, y_pred, params):
+    """``100 |t - p| / max(|t|, eps)``; ``params[0]`` = eps."""
+    scale = abs(y_true)
+    scale = params[0] if scale < params[0] else scale
+    return 100.0 * abs((y_true - y_pred) / scale)
+
+
+def squared_logarithmic_error(y_true, y_pred, params):
+    """``(log(max(p, eps) + 1) - log(max(t, eps) + 1))^2``; ``params[0]`` = eps."""
+    eps = params[0]
+    d = math.log1p(eps if y_pred < eps else y_pred) - math.log1p(eps if y_true < eps else y_true)
+    return d * d
+
+
+def log_cosh(y_true, y_pred, params):
+    """``log(cosh(p - t))`` as ``|x| + log1p(exp(-2|x|)) - log 2``: no overflow for large errors."""
+    x = abs(y_pred - y_true)
+    return x + math.log1p(math.exp(-2.0 * x)) - LOG2
+
+
+def huber(y_true, y_pred, params):
+    """``x^2 / 2`` for ``|x| <= delta``, else ``delta |x| - delta^2 / 2``, ``x = p - t``; ``params[0]`` = delta."""
+    x = abs(y_pred - y_true)
+    delta = params[0]
+    if x <= delta:
+        return 0.5 * x * x
+    if x > delta:
+        return delta * x - 0.5 * delta * delta
+    return x  # NaN
+
+
+def binary_crossentropy(y_true, y_pred, params):
+    """``-(t log p + (1 - t) log(1 - p))`` with ``p`` clipped to ``[params[1], params[2]]`` (Keras's
+    ``[eps, 1 - eps]`` in the input's precision) and ``t`` smoothed by ``params[0]`` towards 0.5."""
+    t = y_true * (1.0 - params[0]) + 0.5 * params[0]
+    p = params[1] if y_pred < params[1] else (params[2] if y_pred > params[2] else y_pred)
+    return -(t * math.log(p) + (1.0 - t) * math.log(1.0 - p))
+
+
+def binary_crossentropy_from_logits(y_true, y_pred, params):
+    """``-(t log sigmoid(x) + (1 - t) log sigmoid(-x)) = softplus(x) - t x``, exact for any logit;
+    ``t`` smoothed by ``params[0]``."""
+    t = y_true * (1.0 - params[0]) + 0.5 * params[0]
+    x = y_pred
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x))) - t * x
+
+
+def kl_divergence(y_true, y_pred, params):
+    """``t log(t / p)`` with both clipped to ``[params[0], 1]`` (summed, not averaged, over the last axis)."""
+    eps = params[0]
+    t = eps if y_true < eps else (1.0 if y_true > 1.0 else y_true)
+    p = eps if y_pred < eps else (1.0 if y_pred > 1.0 else y_pred)
+    return t * math.log(t / p)
+
+
+def poisson(y_true, y_pred, params):
+    """``p - t log(p + eps)``; ``params[0]`` = eps."""
+    return y_pred - y_true * math.log(y_pred + params[0])
+
+
+def hinge(y_true, y_pred, params):
+    """``max(1 - t p, 0)``, labels mapped 0/1 → -1/1 when the batch holds only 0 and 1 (``params[0] == 0``,
+    the count of other labels that the ``non_binary`` pass wrote)."""
+    t = 2.0 * y_true - 1.0 if params[0] == 0.0 else y_true
+    h = 1.0 - t * y_pred
+    return 0.0 if h < 0.0 else h
+
+
+def squared_hinge(y_true, y_pred, params):
+    """``hinge`` squared; same ``params``."""
+    t = 2.0 * y_true - 1.0 if params[0] == 0.0 else y_true
+    h = 1.0 - t * y_pred
+    h = 0.0 if h < 0.0 else h
+    return h * h
+
+
+def non_binary(y_true, y_pred, params):
+    """1 for a label other than 0 or 1 (NaN included), else 0: counted before ``hinge`` decides its labels."""
+    return 0.0 if y_true == 0.0 or y_true == 1.0 else 1.0
+
+
+def equal(y_true, y_pred, params):
+    """1 where ``t`` cast to ``y_pred``'s dtype equals ``p``, else 0. ``params[0]``: how ``t`` is cast
+    (0 as is, 1 rounded to float32, 2 truncated to an integer, 3 to bool)."""
+    mode = params[0]
+    if mode == 1.0:
+        y_true = float64(float32(y_true))
+    elif mode == 2.0 and abs(y_true) < 4.6e18:  # past 2**62 a float64 is an integer already
+        y_true = float64(int64(y_true))
+    elif mode == 3.0:
+        y_true = 1.0 if y_true != 0.0 else 0.0
+    return 1.0 if y_true == y_pred else 0.0
+
+
+def binary_accuracy(y_true, y_pred, params):
+    """1 where ``t`` equals ``p > params[0]`` (as 0 or 1), else 0."""
+    predicted = 1.0 if y_pred > params[0] else 0.0
+    return 1.0 if y_true == predicted else 0.0
+
+
+KINDS = {f.__name__: f for f in (identity, squared_error, absolute_error, absolute_percentage_error,
+                                 squared_logarithmic_error, log_cosh, huber, binary_crossentropy,
+                                 binary_crossentropy_from_logits, kl_divergence, poisson, hinge, squared_hinge,
+                                 non_binary, equal, binary_accuracy)}

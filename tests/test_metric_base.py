@@ -77,6 +77,36 @@ def test_add_weight_assign_add_and_merge_rules(device):
     assert float(a.low) == np.inf and float(a.seen) == 0.0
 
 
+def test_moments_merge_rule_combines_by_chan_et_al(device):
+    """A ``merge="moments"`` state ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` per column merges exactly."""
+    class Spread(Metric):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.stats = self.add_state("stats", (7, 2), merge="moments")
+
+        def update_state(self, x, y):
+            self._backend.moments(self._import(x, "x"), self._import(y, "y"), None, self.stats._writable())
+
+        def result(self):
+            return self.stats.value
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 2)) + 1e6, rng.normal(size=(30, 2)) - 1e6
+    a, b, c, whole = (Spread(device=device) for _ in range(4))
+    a.update_state(x[:20], y[:20])
+    b.update_state(x[20:], y[20:])
+    whole.update_state(x, y)
+    a.merge_state([b, c])  # c has seen nothing: a no-op
+    mx, my = x.mean(0), y.mean(0)
+    expected = [[30, 30], mx, my, ((x - mx) ** 2).sum(0), ((y - my) ** 2).sum(0), ((x - mx) * (y - my)).sum(0),
+                ((x - y) ** 2).sum(0)]
+    for got in (to_host(a.result()), to_host(whole.result())):
+        for row, want in zip(got, expected):
+            np.testing.assert_allclose(row, want, rtol=1e-10, atol=1e-10 * np.sqrt(expected[3] * expected[4]).max())
+    a.reset_state()
+    assert not to_host(a.result()).any()
+
+
 def test_get_accepts_every_kind_of_identifier():
     for identifier in ["mse", "MSE", "mean_squared_error", "MeanSquaredError",
                        {"class_name": "MeanSquaredError", "config": {"name": "m"}}, gpumetrics.MeanSquaredError]:

@@ -35,7 +35,7 @@ class Backend(abc.ABC):
         """A NumPy copy of a state array (for ``state_dict``); reads the device.  # synchronize!"""
 
     @abc.abstractmethod
-    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
+    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
         """One fused pass of a weighted sum of an elementwise error.
 
         ``y_true`` and ``y_pred`` are 2-D ``(rows, cols)`` arrays of one shape
@@ -44,6 +44,22 @@ class Backend(abc.ABC):
         to ``out_total[0]`` and ``weight_scale * sum_r w_r`` (``rows`` when
         ``weight`` is None) to ``out_weight[0]`` unless ``out_weight`` is None.
         ``kind`` names ``f``; see ``gpumetrics._kernels.error_kinds``.
+        ``params``: the kind's float64 parameters on this device (None when
+        it takes none); kernels read them, the host never does.
+        """
+
+    @abc.abstractmethod
+    def row_sums(self, kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
+                 params=None):
+        """One fused pass of a weighted sum of a per-row value (a crossentropy over the classes, a top-k hit...).
+
+        ``y_pred`` is ``(R, C)`` and ``y_true`` ``(R, C)`` or ``(R, 1)`` (a class
+        id per row), any strides; ``weight`` is ``(R // group,)`` or None: one
+        weight covers ``group`` consecutive rows. Adds ``total_scale * sum_r
+        w[r // group] * g(y_true[r], y_pred[r])`` to ``out_total[0]`` and
+        ``weight_scale * sum(weight)`` (``R // group`` when ``weight`` is None)
+        to ``out_weight[0]`` unless it is None. ``kind`` names ``g``; see
+        ``gpumetrics._kernels.row_kinds``; ``params`` as for ``error_sums``.
         """
 
     @abc.abstractmethod
@@ -59,5 +75,33 @@ class Backend(abc.ABC):
         ``transform``: 0 as is, 1 clip to [0, 1], 2 sigmoid.
         """
 
+    @abc.abstractmethod
+    def moments(self, x, y, weight, out):
+        """One fused pass folding a batch's weighted moments into ``out``, in place (Chan et al.'s update).
 
-PRIMITIVES = ("asarray", "needs_copy", "owns", "zeros", "to_host", "error_sums", "threshold_histogram")
+        ``x``, ``y``: ``(N, L)`` of one shape (any dtype and strides, stride 0
+        included); ``weight``: ``(N, L)`` or None (weight 1); ``out``: float64
+        ``[7, L]`` holding per column ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]``:
+        ``Σw``, the weighted means, ``Σw(x - mean_x)²``, ``Σw(y - mean_y)²``,
+        ``Σw(x - mean_x)(y - mean_y)`` and ``Σw(x - y)²`` of everything seen.
+        Stable far from 0 (sums around a shift, then centred). A batch of total
+        weight 0 only adds its ``D``. See ``gpumetrics._kernels.moment_rules``.
+        """
+
+    @abc.abstractmethod
+    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
+        """One fused pass adding each row's weight into a ``(C, C)`` confusion matrix.
+
+        ``y_true``: ``(N, Ct)``, ``y_pred``: ``(N, Cp)`` (any dtype and strides);
+        ``weight``: ``(N,)`` or None; ``out``: float64 ``[C, C]`` on this device.
+        Row ``r`` becomes a true id ``t`` and a predicted id ``p`` by its rule
+        (0: the one value truncated toward zero, 1: argmax of the row, NaN
+        largest, 2: ``value >= threshold``) and adds ``weight[r]`` (1 when None)
+        to ``out[t, p]``. Rows with an id outside ``[0, C)`` (NaN, inf) or with
+        ``t == ignore_class`` (-1: none) are dropped.
+        See ``gpumetrics._kernels.bincount_rules``.
+        """
+
+
+PRIMITIVES = ("asarray", "needs_copy", "owns", "zeros", "to_host", "error_sums", "row_sums", "threshold_histogram",
+              "weighted_bincount", "moments")

@@ -44,10 +44,13 @@ class CudaBackend(Backend):
             except Exception as error:  # ImportError, CUDARuntimeError, RuntimeError: all mean "no usable GPU"
                 raise RuntimeError(f"{INSTALL_HINT} ({type(error).__name__}: {error})") from None
             self.xp = cupy
-        from .._kernels.cuda import error_sums, threshold_histogram
+        from .._kernels.cuda import error_sums, moments, row_sums, threshold_histogram, weighted_bincount
 
         self._error_sums = error_sums.error_sums
+        self._row_sums = row_sums.row_sums
         self._threshold_histogram = threshold_histogram.threshold_histogram
+        self._moments = moments.moments
+        self._weighted_bincount = weighted_bincount.weighted_bincount
 
     def asarray(self, x, name):
         if self.simulated:
@@ -71,8 +74,18 @@ class CudaBackend(Backend):
     def to_host(self, array):
         return np.array(array, copy=True) if self.simulated else self.xp.asnumpy(array)  # synchronize!
 
-    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
-        self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale)
+    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
+        self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params)
+
+    def row_sums(self, kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
+                 params=None):
+        self._row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params)
 
     def threshold_histogram(self, y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
         self._threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg)
+
+    def moments(self, x, y, weight, out):
+        self._moments(x, y, weight, out)
+
+    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
+        self._weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out)

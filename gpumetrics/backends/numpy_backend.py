@@ -3,7 +3,10 @@ import numpy as np
 
 from .._interop import host_array, location
 from .._kernels.cpu.error_sums import error_sums
+from .._kernels.cpu.moments import moments
+from .._kernels.cpu.row_sums import row_sums
 from .._kernels.cpu.threshold_histogram import threshold_histogram
+from .._kernels.cpu.weighted_bincount import weighted_bincount
 from .base import Backend
 
 
@@ -27,4 +30,7 @@ class NumpyBackend(Backend):
         return np.array(array, copy=True)
 
     error_sums = staticmethod(error_sums)
+    row_sums = staticmethod(row_sums)
     threshold_histogram = staticmethod(threshold_histogram)
+    moments = staticmethod(moments)
+    weighted_bincount = staticmethod(weighted_bincount)

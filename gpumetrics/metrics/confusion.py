@@ -63,7 +63,6 @@ class ThresholdHistogramMetric(Metric):
         self._sorted_thresholds = thresholds[order]
         self._result_order = None if np.array_equal(order, np.arange(len(order))) else np.argsort(order)
         self._evenly_spaced = evenly_spaced
-        self._device_constants = {}
         if build:
             self._add_histograms(num_labels)
 
@@ -114,13 +113,13 @@ class ThresholdHistogramMetric(Metric):
                                  f"got y_pred of shape {y_pred.shape}")
         else:
             if label_weights is not None:
-                label_weights = self._on_device("label_weights", label_weights)
+                label_weights = self._device_array("label_weights", label_weights)
                 weight = label_weights if weight is None else weight * label_weights
                 weight = xp.broadcast_to(weight, y_pred.shape)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
             weight = None if weight is None else weight.reshape(-1, 1)
         transform = _SIGMOID if from_logits else (_CLIP if self._evenly_spaced else 0)
-        thresholds = self._on_device("thresholds", self._sorted_thresholds)
+        thresholds = self._device_array("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram._writable(), self.negative_histogram._writable()
         self._backend.threshold_histogram(
             y_true, y_pred, weight, thresholds, self._evenly_spaced, transform,
@@ -146,13 +145,6 @@ class ThresholdHistogramMetric(Metric):
         if built and not self._built():  # only metrics that learn their label count are ever unbuilt
             self._build_for(built[0].positive_histogram.value.shape[1])
         super().merge_state(others)
-
-    def _on_device(self, key, host_array):
-        """A device copy of a constant (thresholds, label weights), made once: a host-to-device copy from pageable
-        memory waits for the stream, so it must not happen on every update."""
-        if key not in self._device_constants:
-            self._device_constants[key] = self._xp.asarray(host_array, dtype=np.float64)
-        return self._device_constants[key]
 
     def _counts(self):
         """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
@@ -503,7 +495,7 @@ class AUC(ThresholdHistogramMetric):
         by_label = xp.sum(terms, axis=0)
         if self.label_weights is None:
             return xp.mean(by_label).astype(self.dtype)
-        label_weights = self._on_device("label_weights", self.label_weights)
+        label_weights = self._device_array("label_weights", self.label_weights)
         return divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights)).astype(self.dtype)
 
     def get_config(self):

@@ -18,14 +18,15 @@ from .readable import numba_readable
 #: elements per parallel work item; fixed so that summation order is fixed.
 CHUNK = 1 << 15
 _NO_WEIGHT = np.ones(1)
+_NO_PARAMS = np.zeros(1)
 
 
 @functools.lru_cache(maxsize=None)
 def _chunked_sums(kind):
-    f = numba.njit(inline="always")(KINDS[kind])
+    f = numba.njit(inline="always", error_model="numpy")(KINDS[kind])
 
-    @numba.njit(parallel=True, nogil=True)
-    def chunked_sums(y_true, y_pred, weight, weighted):
+    @numba.njit(parallel=True, nogil=True, error_model="numpy")
+    def chunked_sums(y_true, y_pred, weight, weighted, params):
         rows, cols = y_pred.shape
         n = rows * cols
         nchunks = (n + CHUNK - 1) // CHUNK
@@ -41,14 +42,14 @@ def _chunked_sums(kind):
             if cols == 1 and weighted:  # one value per weight: a flat dot product
                 for j in range(i, stop):
                     w = np.float64(weight[j])
-                    acc_t += w * f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]))
+                    acc_t += w * f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]), params)
                     acc_w += w
                 i = stop
             while i < stop:
                 seg = min(cols - c, stop - i)
                 s = 0.0
                 for j in range(c, c + seg):
-                    s += f(np.float64(y_true[r, j]), np.float64(y_pred[r, j]))
+                    s += f(np.float64(y_true[r, j]), np.float64(y_pred[r, j]), params)
                 w = np.float64(weight[r]) if weighted else 1.0
                 acc_t += w * s
                 if c == 0:
@@ -68,7 +69,7 @@ def _chunked_sums(kind):
     return chunked_sums
 
 
-def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale):
+def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
     """CPU twin of the CUDA ``error_sums`` launcher; same contract (see ``Backend.error_sums``).
 
     >>> import numpy as np
@@ -82,7 +83,8 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
         return
     weighted = weight is not None
     total, wsum = _chunked_sums(kind)(
-        numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT, weighted
+        numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT, weighted,
+        _NO_PARAMS if params is None else params,
     )
     out_total[0] += total_scale * total
     if out_weight is not None:

@@ -1,0 +1,205 @@
+"""``row_sums``: every row kind through both kernel twins against a float64 NumPy oracle, and the pass's own edges
+(weights shared by groups of rows, strides, ragged grid tails, reproducibility).
+
+Oracles write each formula per row with plain NumPy (``np.argmax``,
+``np.log``, ``np.corrcoef``...), independently of ``row_kinds``.
+"""
+import math
+
+import numpy as np
+import pytest
+from numba import config
+
+from conftest import REAL_GPU, on_device, to_host
+
+from gpumetrics._kernels.cpu import row_sums as cpu
+from gpumetrics._kernels.row_kinds import ROW_KINDS
+
+TWINS = [pytest.param("cpu", id="cpu")]
+if config.ENABLE_CUDASIM or REAL_GPU:
+    TWINS.append(pytest.param("cuda", id="cuda" if REAL_GPU else "cuda-sim"))
+
+LO, HI, NONE = 1e-7, 1 - 1e-7, math.nan
+
+
+def run(twin, kind, y_true, y_pred, params, weight=None, group=1):
+    """One call on fresh zero state; ``(total, weight sum)`` on the host."""
+    if twin == "cpu":
+        launcher, device = cpu.row_sums, "cpu"
+    else:
+        from gpumetrics._kernels.cuda import row_sums as gpu
+
+        launcher, device = gpu.row_sums, "cuda"
+    total, wsum = on_device(np.zeros(1), device), on_device(np.zeros(1), device)
+    launcher(kind, on_device(y_true, device), on_device(y_pred, device),
+             None if weight is None else on_device(weight, device), group, total, wsum, 1.0, 1.0,
+             on_device(np.asarray(params, np.float64), device))
+    return to_host(total)[0], to_host(wsum)[0]
+
+
+def per_row(f, y_true, y_pred):
+    return np.array([f(t, p) for t, p in zip(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64))])
+
+
+def lse(x):
+    return x.max() + np.log(np.exp(x - x.max()).sum())
+
+
+def valid_id(label, classes):
+    return -1 < label < classes
+
+
+def sparse_ce(t, p, ignore):
+    label = t[0]
+    if label == ignore or not valid_id(label, len(p)):
+        return 0.0
+    return -np.log(np.clip(p[int(label)] / p.sum(), LO, HI))
+
+
+def in_top_k(label, p, k):
+    target = p[label] if not np.isnan(p[label]) else -np.inf
+    return float((p > target).sum() < k)
+
+
+def _inputs():
+    rng = np.random.default_rng(11)
+    scores = rng.dirichlet(np.ones(5), size=40)
+    scores[0] = [0.2, 0.2, 0.2, 0.2, 0.2]          # a five-way tie
+    scores[1] = [0.0, 1.0, 0.0, 0.0, 0.0]          # on the clip bounds
+    logits = rng.normal(scale=4, size=(40, 5))
+    logits[0] = [1000.0, -1000.0, 999.0, 0.0, 3.0]  # would overflow exp
+    one_hot = np.eye(5)[rng.integers(0, 5, size=40)]
+    soft = rng.dirichlet(np.ones(5), size=40)
+    ids = rng.integers(0, 5, size=(40, 1)).astype(np.float64)
+    ids[:6, 0] = [-1.0, 5.0, 2.7, -0.5, np.nan, 4.0]  # out of range, truncated, NaN
+    offset = rng.normal(size=(40, 5)) + 1e6
+    return scores, logits, one_hot, soft, ids, offset
+
+
+SCORES, LOGITS, ONE_HOT, SOFT, IDS, OFFSET = _inputs()
+
+#: kind-and-params id -> (kind, params, y_true, y_pred, oracle(t_row, p_row))
+CASES = {
+    "crossentropy": ("crossentropy", [0.0, LO, HI, 0.0, NONE], SOFT, SCORES,
+                     lambda t, p: -(t * np.log(np.clip(p / p.sum(), LO, HI))).sum()),
+    "crossentropy-smoothing": ("crossentropy", [0.1, LO, HI, 0.0, NONE], ONE_HOT, SCORES,
+                               lambda t, p: -((t * 0.9 + 0.1 / 5) * np.log(np.clip(p / p.sum(), LO, HI))).sum()),
+    "crossentropy-sparse": ("crossentropy", [0.0, LO, HI, 1.0, NONE], IDS, SCORES,
+                            lambda t, p: sparse_ce(t, p, None)),
+    "crossentropy-sparse-ignore": ("crossentropy", [0.0, LO, HI, 1.0, 3.0], IDS, SCORES,
+                                   lambda t, p: sparse_ce(t, p, 3.0)),
+    "crossentropy_from_logits": ("crossentropy_from_logits", [0.0, 0.0, NONE], SOFT, LOGITS,
+                                 lambda t, x: (t * (lse(x) - x)).sum()),
+    "crossentropy_from_logits-smoothing": ("crossentropy_from_logits", [0.2, 0.0, NONE], ONE_HOT, LOGITS,
+                                           lambda t, x: ((t * 0.8 + 0.2 / 5) * (lse(x) - x)).sum()),
+    "crossentropy_from_logits-sparse-ignore": (
+        "crossentropy_from_logits", [0.0, 1.0, 2.0], IDS, LOGITS,
+        lambda t, x: 0.0 if t[0] == 2.0 or not valid_id(t[0], 5) else lse(x) - x[int(t[0])]),
+    "argmax_match": ("argmax_match", [0.0, 0.0], ONE_HOT, SCORES, lambda t, p: float(t.argmax() == p.argmax())),
+    "argmax_match-sparse": ("argmax_match", [1.0, 0.0], IDS, SCORES, lambda t, p: float(t[0] == p.argmax())),
+    "argmax_match-sparse-truncated": ("argmax_match", [1.0, 2.0], IDS, SCORES,
+                                      lambda t, p: float(np.nan_to_num(np.trunc(t[0]), nan=-9) == p.argmax())),
+    "in_top_k": ("in_top_k", [2.0, 0.0], SOFT, SCORES, lambda t, p: in_top_k(t.argmax(), p, 2)),
+    "in_top_k-sparse": ("in_top_k", [3.0, 1.0], IDS, SCORES,
+                        lambda t, p: in_top_k(int(t[0]), p, 3) if valid_id(t[0], 5) else 0.0),
+    "in_top_k-k-beyond-classes": ("in_top_k", [9.0, 1.0], IDS, SCORES, lambda t, p: float(valid_id(t[0], 5))),
+    "sorted_ids_hit": ("sorted_ids_hit", [2.0, 0.0], IDS, np.argsort(-SCORES, axis=1).astype(np.float64),
+                       lambda t, p: float(t[0] in p[:2])),
+    "categorical_hinge": ("categorical_hinge", [], ONE_HOT, LOGITS,
+                          lambda t, p: max(((1 - t) * p).max() - (t * p).sum() + 1, 0.0)),
+    "cosine_similarity": ("cosine_similarity", [1e-7], np.vstack([np.zeros((1, 5)), LOGITS[1:]]), LOGITS[::-1],
+                          lambda t, p: t @ p / max(np.sqrt(t @ t), 1e-7) / max(np.sqrt(p @ p), 1e-7)),
+    "correlation-pearson": ("correlation", [0.0, 1e-7], OFFSET, OFFSET[::-1] + LOGITS,
+                            lambda t, p: np.corrcoef(t, p)[0, 1]),
+    "correlation-concordance": ("correlation", [1.0, 1e-7], OFFSET, OFFSET[::-1] + LOGITS,
+                                lambda t, p: 2 * np.cov(t, p, bias=True)[0, 1]
+                                / (t.var() + p.var() + (t.mean() - p.mean()) ** 2 + 1e-7)),
+}
+
+
+def test_every_kind_has_oracle_cases():
+    assert {case[0] for case in CASES.values()} == set(ROW_KINDS)
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_kind_matches_oracle(twin, case):
+    kind, params, y_true, y_pred, f = CASES[case]
+    weight = np.linspace(0.5, 2.0, len(y_pred))
+    total, wsum = run(twin, kind, y_true, y_pred, params, weight)
+    values = per_row(f, y_true, y_pred)
+    assert np.isfinite(values).all()
+    np.testing.assert_allclose(total, math.fsum((weight * values).tolist()), rtol=1e-10)
+    assert wsum == math.fsum(weight.tolist())
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("case", ["crossentropy", "crossentropy_from_logits", "categorical_hinge",
+                                  "cosine_similarity", "correlation-pearson"])
+def test_nan_score_propagates(twin, case):
+    kind, params, y_true, y_pred, _ = CASES[case]
+    y_pred = y_pred.copy()
+    y_pred[7, 3] = np.nan
+    assert math.isnan(run(twin, kind, y_true, y_pred, params)[0])
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_argmax_takes_the_first_maximum_and_nan_as_largest(twin):
+    scores = np.array([[0.3, 0.7, 0.7], [np.nan, 1.0, np.nan], [0.1, np.nan, 0.1]])
+    labels = np.array([[1.0], [0.0], [1.0]])  # np.argmax: 1, 0, 1
+    assert run(twin, "argmax_match", labels, scores, [1.0, 0.0])[0] == 3.0
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_top_k_counts_ties_as_hits_and_a_nan_label_score_as_lowest(twin):
+    scores = np.array([[0.5, 0.5, 0.5], [0.1, np.nan, 0.9], [0.2, 0.3, 0.1]])
+    labels = np.array([[2.0], [1.0], [0.0]])
+    # scores strictly above the label's: none (a three-way tie), two (NaN counts as -inf), one
+    assert run(twin, "in_top_k", labels, scores, [1.0, 1.0])[0] == 1.0
+    assert run(twin, "in_top_k", labels, scores, [2.0, 1.0])[0] == 2.0
+    assert run(twin, "in_top_k", labels, scores, [3.0, 1.0])[0] == 3.0
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_correlation_is_exact_far_from_zero(twin):
+    """Two passes over the row: the same correlation at offsets 0 and 1e6 to 1e-9 (one-pass sums lose ~1e-4)."""
+    y_true, y_pred = OFFSET - 1e6, OFFSET[::-1] - 1e6 + LOGITS
+    near = run(twin, "correlation", y_true, y_pred, [0.0, 1e-7])[0]
+    far = run(twin, "correlation", y_true + 1e6, y_pred + 1e6, [0.0, 1e-7])[0]
+    assert abs(far - near) <= 1e-9 * abs(near)
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("group", [1, 3, 8])
+@pytest.mark.parametrize("rows", [1, 31, 33, 96, 130])
+def test_weights_shared_by_groups_of_rows_and_ragged_tails(twin, group, rows):
+    """``weight[r // group]`` weights row ``r``; the weight sum counts each weight once."""
+    rows = rows * group
+    rng = np.random.default_rng(rows)
+    scores, labels = rng.dirichlet(np.ones(3), size=rows), rng.integers(0, 3, size=(rows, 1)).astype(float)
+    weight = rng.uniform(size=rows // group)
+    total, wsum = run(twin, "crossentropy", labels, scores, [0.0, LO, HI, 1.0, NONE], weight, group)
+    values = per_row(lambda t, p: sparse_ce(t, p, None), labels, scores)
+    np.testing.assert_allclose(total, (np.repeat(weight, group) * values).sum(), rtol=1e-12)
+    np.testing.assert_allclose(wsum, weight.sum(), rtol=1e-12)
+    unweighted = run(twin, "crossentropy", labels, scores, [0.0, LO, HI, 1.0, NONE], None, group)
+    np.testing.assert_allclose(unweighted, (values.sum(), rows // group), rtol=1e-12)
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.bool_])
+def test_every_dtype_and_strided_views(twin, dtype):
+    base = (np.random.default_rng(3).uniform(size=(30, 14)) * 4).astype(dtype)
+    y_pred = base[::2, 1::3]                  # strided in both axes
+    y_true = base.T[::3, :15].T[:, ::-1][:, :5]   # transposed and reversed
+    got = run(twin, "cosine_similarity", y_true, y_pred, [1e-7])[0]
+    f = CASES["cosine_similarity"][4]
+    np.testing.assert_allclose(got, per_row(f, y_true, y_pred).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("twin", TWINS)
+def test_same_bits_on_every_run_and_empty_batches_are_no_ops(twin):
+    kind, params, y_true, y_pred, _ = CASES["crossentropy_from_logits"]
+    weight = np.linspace(0.1, 1, len(y_pred))
+    assert run(twin, kind, y_true, y_pred, params, weight) == run(twin, kind, y_true, y_pred, params, weight)
+    assert run(twin, kind, y_true[:0], y_pred[:0], params) == (0.0, 0.0)
