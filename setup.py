@@ -1,7 +1,7 @@
 """gpumetrics: Keras-compatible evaluation metrics on hand-written GPU kernels."""
 from setuptools import setup
 
-TEST = ["pytest>=7", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0"]
+TEST = ["pytest>=7", "pytest-xdist", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0"]
 BENCH = ["pytest-benchmark", "scikit-learn", "torchmetrics", "torch==2.13.0", "keras>=3", "jax[cpu]"]
 
 setup(

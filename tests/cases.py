@@ -1,50 +1,17 @@
-"""One row per metric: how to build it, how to draw a batch, and an independent float64 oracle.
+"""One row per metric, the table every backend runs (``test_metrics.py``): build, draw batches, float64 oracle.
 
-Oracles follow Keras's documented rule directly (per-sample values, weights of
-rank ``k`` weighting the values' first ``k`` axes, ``sum(w * v) / sum(w)``
-per batch, totals and counts added across batches), with NumPy in float64.
+The machinery of a row is in ``case_model.py``; families with rows of their
+own live in ``cases_<family>.py`` and are joined into ``CASES`` here.
 """
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
+from case_model import Case, mean_of
+from cases_elementwise import ELEMENTWISE_CASES
+from cases_iou import IOU_CASES
+from cases_rowwise import ROWWISE_CASES
+from cases_r2 import R2_CASES
+
 import gpumetrics
-
-#: (values shape, sample-weight shape) of one batch, per layout; batch size first.
-LAYOUTS = {
-    "column": ((12, 1), (12,)),
-    "matrix": ((10, 3), (10,)),
-    "cube": ((6, 4, 3), (6,)),
-    "cube_weight_per_row": ((6, 4, 3), (6, 4)),
-    "binary": ((24,), (24,)),
-    "binary_column": ((24, 1), (24,)),
-    "multiclass": ((12, 4), (12,)),
-}
-REGRESSION_LAYOUTS = ("column", "matrix", "cube", "cube_weight_per_row")
-#: predictions drawn for classification batches include values exactly on common thresholds
-ON_THRESHOLDS = np.array([0.0, 0.5, 1.0, 1 / 3, 2 / 3, 0.25])
-
-
-def keras_mean_totals(values, weight):
-    """Keras ``Mean``'s (total, count) for one batch of per-sample ``values``."""
-    values = np.asarray(values, np.float64)
-    if weight is None:
-        per_sample = values.reshape(values.shape[0], -1).mean(axis=1)
-        return per_sample.sum(), float(values.shape[0])
-    k = weight.ndim
-    if k == 0:  # a scalar weight scales the batch mean, and counts once
-        return values.mean() * weight, float(weight)
-    cells = values.reshape(values.shape[:k] + (-1,)).mean(axis=-1)
-    weight = np.broadcast_to(weight, cells.shape)
-    batch = values.shape[0]
-    return (cells * weight).reshape(batch, -1).mean(axis=1).sum(), weight.reshape(batch, -1).mean(axis=1).sum()
-
-
-def mean_of(batches, per_sample_values):
-    totals = [keras_mean_totals(per_sample_values(b), b.get("sample_weight")) for b in batches]
-    total, count = map(sum, zip(*totals))
-    return total / count if count else 0.0
 
 
 def squared(b):
@@ -53,43 +20,6 @@ def squared(b):
 
 def absolute(b):
     return np.abs(b["y_true"] - b["y_pred"])
-
-
-@dataclass
-class Case:
-    """A metric under test: ``make(device)`` builds it; ``oracle(batches)`` is the float64 expected result."""
-
-    id: str
-    make: Callable
-    oracle: Callable
-    takes_values: bool = False  # update_state(values, sample_weight) rather than (y_true, y_pred, sample_weight)
-    layouts: tuple = REGRESSION_LAYOUTS
-    rtol: float = 1e-5
-    classification: bool = False  # 0/1 labels and scores in [0, 1] (some exactly on thresholds)
-    logits: bool = False  # classification scores drawn as logits instead
-
-    def batch(self, rng, layout, weighted):
-        shape, weight_shape = LAYOUTS[layout]
-        if self.classification:
-            scores = rng.uniform(size=shape)
-            on_threshold = rng.uniform(size=shape) < 0.25
-            scores[on_threshold] = rng.choice(ON_THRESHOLDS, size=int(on_threshold.sum()))
-            batch = {"y_true": rng.integers(0, 2, size=shape),
-                     "y_pred": (rng.normal(scale=3, size=shape) if self.logits else scores).astype(np.float32)}
-        else:
-            batch = {"y_pred": rng.normal(size=shape).astype(np.float32)}
-        if not self.takes_values and not self.classification:
-            batch["y_true"] = rng.normal(size=shape).astype(np.float32)
-        if weighted:
-            batch["sample_weight"] = rng.uniform(0, 2, size=weight_shape)
-        return batch
-
-    def update(self, metric, batch):
-        w = batch.get("sample_weight")
-        if self.takes_values:
-            metric.update_state(batch["y_pred"], sample_weight=w)
-        else:
-            metric.update_state(batch["y_true"], batch["y_pred"], sample_weight=w)
 
 
 def max_abs_error(y_true, y_pred):
@@ -272,7 +202,7 @@ F_SCORE_CASES = [
                    lambda bs: fbeta_oracle(bs, 0.5, "weighted", None), layouts=("multiclass",)),
 ]
 
-CASES = THRESHOLD_CASES + F_SCORE_CASES + [
+CASES = THRESHOLD_CASES + F_SCORE_CASES + R2_CASES + ELEMENTWISE_CASES + ROWWISE_CASES + IOU_CASES + [
     Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True),
     Case("Mean", lambda d: gpumetrics.Mean(device=d), lambda bs: mean_of(bs, lambda b: b["y_pred"]),
          takes_values=True),
@@ -285,5 +215,5 @@ CASES = THRESHOLD_CASES + F_SCORE_CASES + [
     Case("MeanMetricWrapper", lambda d: gpumetrics.MeanMetricWrapper(gpumetrics.mean_absolute_error, device=d),
          lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1))),
     Case("MeanMetricWrapper-plain-fn", lambda d: gpumetrics.MeanMetricWrapper(max_abs_error, device=d),
-         lambda bs: mean_of(bs, lambda b: absolute(b).max(axis=-1))),
+         lambda bs: mean_of(bs, lambda b: absolute(b).max(axis=-1)), validates_pairs=False),
 ]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from cases import CASES
 from conftest import to_host
 
 import gpumetrics
@@ -119,3 +120,34 @@ def test_bad_top_k_and_class_id_leave_state_unchanged(device):
         with pytest.raises(ValueError, match=message):
             metric.update_state(np.ones((3, 2)), np.full((3, 2), 0.7))
         assert not np.asarray(to_host(metric.result())).any()
+
+
+def _bad_variants(case, batch):
+    """``(what, batch, error, argument named in the message)``: a good batch made bad in one way."""
+    values = "values" if case.takes_values else "y_pred"
+    y_pred = np.asarray(batch["y_pred"])
+    yield "None y_pred", {**batch, "y_pred": None}, TypeError, values
+    yield "string y_pred", {**batch, "y_pred": np.full(y_pred.shape, "x")}, TypeError, values
+    yield "empty batch", {k: np.asarray(v)[:0] for k, v in batch.items()}, ValueError, "empty"
+    weight = np.asarray(batch["sample_weight"])
+    yield "weights that do not broadcast", {**batch, "sample_weight": np.ones(weight.shape[0] + 1)}, ValueError, \
+        "sample_weight"
+    if not case.takes_values:
+        y_true = np.asarray(batch["y_true"])
+        error, named = (ValueError, "y_true") if case.validates_pairs else (Exception, "")
+        yield "fewer labels than predictions", {**batch, "y_true": y_true[:-1]}, error, named
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_every_metric_refuses_bad_input_and_keeps_its_state(case, device, rng):
+    """Each bad batch raises a ValueError / TypeError naming the argument, and no state changes."""
+    metric = case.make(device)
+    good = case.batch(rng, case.layouts[-1], weighted=True)
+    case.update(metric, good)
+    before, result = state_of(metric), np.asarray(to_host(metric.result()))
+    for what, batch, error, named in _bad_variants(case, good):
+        with pytest.raises(error, match=named):
+            case.update(metric, batch)
+        after = state_of(metric)
+        assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before), what
+    np.testing.assert_array_equal(np.asarray(to_host(metric.result())), result)

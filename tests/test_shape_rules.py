@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cases import keras_mean_totals
+from case_model import keras_mean_totals
 
 import gpumetrics
 

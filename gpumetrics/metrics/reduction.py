@@ -6,13 +6,16 @@ from ..metric import Metric
 from ..registry import register
 
 
-def accumulate(metric, kind, y_true, y_pred, sample_weight, averages_last_axis, reduce, total, count=None):
+def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, total, count=None, params=None):
     """One batch of a mean-style metric: Keras's shape rules on the host, then one ``error_sums`` pass.
 
     ``kind`` names ``f(y_true, y_pred)`` (``y_true=None`` for metrics of plain
-    values); ``averages_last_axis`` says whether the per-sample value is the
-    mean over the last axis (Keras's ``mean_squared_error`` and friends).
-    Adds Keras's ``total`` (and ``count``) for the batch into the states.
+    values); ``last_axis`` says whether the per-sample value is the ``"mean"``
+    (Keras's ``mean_squared_error`` and friends) or the ``"sum"``
+    (``kl_divergence``) of ``f`` over the last axis, or ``None`` (each element
+    is a value). Adds Keras's ``total`` (and ``count``) for the batch into the
+    states. ``params(y_true, y_pred)``, if given, returns the kind's parameters
+    on the device; it sees the ``(rows, cols)`` views once the batch is valid.
     """
     y_pred = metric._import(y_pred, "values" if y_true is None else "y_pred")
     check_not_empty(y_pred.shape, "values" if y_true is None else "y_pred")
@@ -24,10 +27,10 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, averages_last_axis, 
         check_not_empty(y_true.shape, "y_true")
         true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
         element_shape = broadcast_shape(true_shape, pred_shape, "y_true", "y_pred")
-    if averages_last_axis and not element_shape:
-        raise ValueError(f"{metric.name} averages over the last axis; y_true and y_pred need at least one axis")
+    if last_axis and not element_shape:
+        raise ValueError(f"{metric.name} reduces over the last axis; y_true and y_pred need at least one axis")
     weight = None if sample_weight is None else metric._import(sample_weight, "sample_weight")
-    plan = plan_reduction(element_shape, len(element_shape) - averages_last_axis,
+    plan = plan_reduction(element_shape, len(element_shape) - bool(last_axis),
                           None if weight is None else weight.shape, reduce)
     xp = metric._xp
 
@@ -36,10 +39,12 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, averages_last_axis, 
 
     if weight is not None:
         weight = xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
+    y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)
+    total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
     metric._backend.error_sums(
-        kind, rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape), weight,
-        total._writable().reshape(1), None if count is None else count._writable().reshape(1),
-        plan.total_scale, plan.weight_scale)
+        kind, y_true, y_pred, weight, total._writable().reshape(1),
+        None if count is None else count._writable().reshape(1), total_scale, plan.weight_scale,
+        None if params is None else params(y_true, y_pred))
 
 
 @register()
@@ -57,7 +62,7 @@ class Sum(Metric):
         self.total = self.add_state("total")
 
     def update_state(self, values, sample_weight=None):
-        accumulate(self, "identity", None, values, sample_weight, False, "sum", self.total)
+        accumulate(self, "identity", None, values, sample_weight, None, "sum", self.total)
 
     def result(self):
         return self.total.value.astype(self.dtype)
@@ -79,7 +84,7 @@ class Mean(Metric):
         self.count = self.add_state("count")
 
     def update_state(self, values, sample_weight=None):
-        accumulate(self, "identity", None, values, sample_weight, False, "mean", self.total, self.count)
+        accumulate(self, "identity", None, values, sample_weight, None, "mean", self.total, self.count)
 
     def _mean(self):
         """``divide_no_nan(total, count)`` in float64, on the device."""
@@ -108,8 +113,8 @@ class MeanMetricWrapper(Mean):
     """Any ``fn(y_true, y_pred, **kwargs)`` returning per-sample values becomes a mean metric, as in Keras.
 
     ``fn`` receives arrays on the metric's device (NumPy or CuPy). The
-    per-sample functions of this package (``mean_squared_error``, ...) are
-    recognised and run as one fused kernel pass instead.
+    per-sample functions of this package (``mean_squared_error``, ...) carry a
+    ``fused`` form and run as one fused kernel pass instead (see ``fused.py``).
 
     >>> import numpy as np
     >>> m = MeanMetricWrapper(lambda t, p: np.abs(t - p).max(axis=-1))
@@ -124,9 +129,9 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        kind = getattr(self._fn, "fused_kind", None)
-        if kind is not None and not self._fn_kwargs:
-            accumulate(self, kind, y_true, y_pred, sample_weight, True, "mean", self.total, self.count)
+        fused = getattr(self._fn, "fused", None)
+        if fused is not None:
+            fused.update(self, y_true, y_pred, sample_weight, **self._fn_kwargs)
         else:
             values = self._fn(self._import(y_true, "y_true"), self._import(y_pred, "y_pred"), **self._fn_kwargs)
             super().update_state(values, sample_weight)

@@ -1,16 +1,11 @@
-"""Regression metrics on the fused ``error_sums`` pass, and Keras's per-sample regression functions."""
-from .._interop import any_array
-from .._validation import squeeze_or_expand
+"""Regression metrics on the fused ``error_sums`` / ``row_sums`` passes, and Keras's per-sample regression functions."""
 from ..registry import register
+from .fused import Elementwise, Rowwise, aligned_pair, constant_params, epsilon_bounds
 from .reduction import Mean, MeanMetricWrapper, accumulate
 
 
-def _aligned_pair(y_true, y_pred):
-    """Both inputs where they live, ``y_true`` cast to ``y_pred``'s dtype and rank-aligned (Keras's rule)."""
-    y_pred, xp = any_array(y_pred, "y_pred")
-    y_true, _ = any_array(y_true, "y_true")
-    true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
-    return y_true.astype(y_pred.dtype, copy=False).reshape(true_shape), y_pred.reshape(pred_shape), xp
+def _epsilon(dtype, **_):
+    return epsilon_bounds(dtype)[:1]
 
 
 def mean_squared_error(y_true, y_pred):
@@ -19,22 +14,91 @@ def mean_squared_error(y_true, y_pred):
     >>> mean_squared_error([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]).tolist()
     [0.5, 0.5]
     """
-    y_true, y_pred, xp = _aligned_pair(y_true, y_pred)
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     return xp.mean(xp.square(y_true - y_pred), axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """Per-sample ``mean(abs(y_true - y_pred), axis=-1)``, as ``keras.metrics.mean_absolute_error``."""
-    y_true, y_pred, xp = _aligned_pair(y_true, y_pred)
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     return xp.mean(xp.abs(y_true - y_pred), axis=-1)
 
 
-mean_squared_error.fused_kind = "squared_error"
-mean_absolute_error.fused_kind = "absolute_error"
+def mean_absolute_percentage_error(y_true, y_pred):
+    """Per-sample ``100 * mean(abs((y_true - y_pred) / max(abs(y_true), eps)), axis=-1)``.
+
+    >>> mean_absolute_percentage_error([[2.0, 4.0]], [[1.0, 5.0]]).tolist()
+    [37.5]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    eps = y_pred.dtype.type(epsilon_bounds(y_pred.dtype)[0]) if y_pred.dtype.kind == "f" else 1e-7
+    return 100.0 * xp.mean(xp.abs((y_true - y_pred) / xp.maximum(xp.abs(y_true), eps)), axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """Per-sample ``mean(square(log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)), axis=-1)``."""
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    eps = 1e-7
+    return xp.mean(xp.square(xp.log1p(xp.maximum(y_pred, eps)) - xp.log1p(xp.maximum(y_true, eps))), axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """Per-sample ``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed without overflow."""
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    x = xp.abs(y_pred - y_true)
+    return xp.mean(x + xp.log1p(xp.exp(-2.0 * x)) - xp.log(2.0), axis=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Per-sample Huber loss: ``x^2 / 2`` for ``|x| <= delta``, else ``delta (|x| - delta / 2)``, averaged over the
+    last axis (``x = y_pred - y_true``), as ``keras.metrics.huber``."""
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    x = xp.abs(y_pred - y_true)
+    return xp.mean(xp.where(x <= delta, 0.5 * x * x, delta * x - 0.5 * delta * delta), axis=-1)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Per-sample cosine of ``y_true`` and ``y_pred`` along ``axis`` (an all-zero vector scores 0), as Keras's."""
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+
+    def normalized(x):
+        return x * xp.minimum(1.0 / xp.sqrt(xp.sum(x * x, axis=axis, keepdims=True)), 1e7)
+
+    with _quiet_division(xp):
+        return xp.sum(normalized(y_true) * normalized(y_pred), axis=axis)
+
+
+def _quiet_division(xp):
+    """NumPy's ``errstate`` for the expected ``1 / 0`` of an all-zero vector (CuPy does not warn)."""
+    import contextlib
+
+    return xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
+
+
+mean_squared_error.fused = Elementwise("squared_error")
+mean_absolute_error.fused = Elementwise("absolute_error")
+mean_absolute_percentage_error.fused = Elementwise("absolute_percentage_error", constant_params(_epsilon))
+mean_squared_logarithmic_error.fused = Elementwise("squared_logarithmic_error", constant_params(_epsilon))
+log_cosh.fused = Elementwise("log_cosh")
+huber.fused = Elementwise("huber", constant_params(lambda dtype, delta=1.0: (delta,)))
+cosine_similarity.fused = Rowwise("cosine_similarity", constant_params(_epsilon))
+
+
+class _KerasMeanWrapper(MeanMetricWrapper):
+    """A ``MeanMetricWrapper`` of one fixed per-sample function whose config is Keras's: name, dtype and the
+    function's keyword arguments."""
+
+    _fn = None
+
+    def __init__(self, name=None, dtype=None, *, device="auto", **fn_kwargs):
+        super().__init__(type(self)._fn, name=name, dtype=dtype, device=device, **fn_kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
 
 
 @register("mse", "MSE")
-class MeanSquaredError(MeanMetricWrapper):
+class MeanSquaredError(_KerasMeanWrapper):
     """Mean of ``mean(square(y_true - y_pred), axis=-1)`` over samples, as ``keras.metrics.MeanSquaredError``.
 
     >>> m = MeanSquaredError()
@@ -43,15 +107,14 @@ class MeanSquaredError(MeanMetricWrapper):
     0.5
     """
 
-    def __init__(self, name="mean_squared_error", dtype=None, *, device="auto"):
-        super().__init__(mean_squared_error, name=name, dtype=dtype, device=device)
+    _fn = staticmethod(mean_squared_error)
 
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    def __init__(self, name="mean_squared_error", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register("mae", "MAE")
-class MeanAbsoluteError(MeanMetricWrapper):
+class MeanAbsoluteError(_KerasMeanWrapper):
     """Mean of ``mean(abs(y_true - y_pred), axis=-1)`` over samples, as ``keras.metrics.MeanAbsoluteError``.
 
     >>> m = MeanAbsoluteError()
@@ -60,11 +123,75 @@ class MeanAbsoluteError(MeanMetricWrapper):
     0.25
     """
 
-    def __init__(self, name="mean_absolute_error", dtype=None, *, device="auto"):
-        super().__init__(mean_absolute_error, name=name, dtype=dtype, device=device)
+    _fn = staticmethod(mean_absolute_error)
 
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    def __init__(self, name="mean_absolute_error", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register("mape", "MAPE")
+class MeanAbsolutePercentageError(_KerasMeanWrapper):
+    """Mean of ``mean_absolute_percentage_error`` over samples, as ``keras.metrics.MeanAbsolutePercentageError``.
+
+    >>> m = MeanAbsolutePercentageError()
+    >>> m.update_state([[2.0, 4.0], [1.0, 1.0]], [[1.0, 5.0], [1.0, 1.0]])
+    >>> float(m.result())
+    18.75
+    """
+
+    _fn = staticmethod(mean_absolute_percentage_error)
+
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register("msle", "MSLE")
+class MeanSquaredLogarithmicError(_KerasMeanWrapper):
+    """Mean of ``mean_squared_logarithmic_error`` over samples, as ``keras.metrics.MeanSquaredLogarithmicError``.
+
+    >>> m = MeanSquaredLogarithmicError()
+    >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    >>> round(float(m.result()), 6)
+    0.120113
+    """
+
+    _fn = staticmethod(mean_squared_logarithmic_error)
+
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register("logcosh", "log_cosh")
+class LogCoshError(_KerasMeanWrapper):
+    """Mean of ``log(cosh(y_pred - y_true))`` over the last axis and samples, as ``keras.metrics.LogCoshError``.
+
+    >>> m = LogCoshError()
+    >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    >>> round(float(m.result()), 6)
+    0.108445
+    """
+
+    _fn = staticmethod(log_cosh)
+
+    def __init__(self, name="logcosh", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register()
+class CosineSimilarity(_KerasMeanWrapper):
+    """Mean over samples of the cosine of ``y_true`` and ``y_pred`` along ``axis``, as
+    ``keras.metrics.CosineSimilarity`` (whose ``get_config`` drops ``axis``; ours keeps it).
+
+    >>> m = CosineSimilarity()
+    >>> m.update_state([[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]])
+    >>> round(float(m.result()), 6)
+    0.5
+    """
+
+    _fn = staticmethod(cosine_similarity)
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device, axis=axis)
 
 
 @register()
@@ -84,7 +211,7 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype, device=device)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        accumulate(self, "squared_error", y_true, y_pred, sample_weight, False, "mean", self.total, self.count)
+        accumulate(self, "squared_error", y_true, y_pred, sample_weight, None, "mean", self.total, self.count)
 
     def result(self):
         return self._xp.sqrt(self._mean()).astype(self.dtype)

@@ -1,0 +1,231 @@
+"""Accuracy metrics on the fused passes (top-k as one pass over each score row, no sort), and Keras's per-sample
+accuracy functions.
+
+Labels are compared exactly once cast to ``y_pred``'s dtype, as Keras casts
+them: a float64 label 0.1 equals a float32 prediction 0.1, a label 2.7 equals
+an integer prediction 2 (truncation). Top-k counts ties as hits (a class is in
+the top k when fewer than k scores exceed its own), as TensorFlow's and JAX's
+``in_top_k`` do.
+"""
+from .._interop import any_array
+from ..registry import register
+from .fused import CAST_NONE, Elementwise, Rowwise, aligned_pair, cast_code, constant_params
+from .regression import _KerasMeanWrapper
+
+import numpy as np
+
+
+def accuracy(y_true, y_pred):
+    """Per-element ``y_true == y_pred`` (1.0 or 0.0), ``y_true`` cast to ``y_pred``'s dtype, as Keras's ``accuracy``.
+
+    >>> accuracy([[1, 2], [3, 4]], [[1, 0], [3, 4]]).tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    return (y_true == y_pred).astype(np.float32)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Per-element ``y_true == (y_pred > threshold)`` (1.0 or 0.0), as ``keras.metrics.binary_accuracy``.
+
+    >>> binary_accuracy([[1], [1], [0], [0]], [[0.98], [1], [0], [0.6]]).tolist()
+    [[1.0], [1.0], [1.0], [0.0]]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    from .._validation import squeeze_or_expand
+
+    true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
+    predicted = (y_pred.reshape(pred_shape) > np.float32(threshold)).astype(y_true.dtype)
+    return (y_true.reshape(true_shape) == predicted).astype(np.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """Per-sample ``argmax(y_true) == argmax(y_pred)`` over the last axis, as ``keras.metrics.categorical_accuracy``.
+
+    >>> categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]).tolist()
+    [0.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    return (xp.argmax(y_true, axis=-1) == xp.argmax(y_pred, axis=-1)).astype(np.float32)
+
+
+def _sparse_labels(y_true, y_pred):
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        return y_true[..., 0]
+    return y_true
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """Per-sample ``y_true == argmax(y_pred)`` for class ids ``y_true``, as ``keras.metrics.sparse_categorical_accuracy``.
+
+    >>> sparse_categorical_accuracy([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]]).tolist()
+    [0.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    labels = _sparse_labels(y_true, y_pred).astype(y_pred.dtype)
+    return (labels == xp.argmax(y_pred, axis=-1)).astype(np.float32)
+
+
+def _in_top_k(xp, y_pred, labels, k):
+    classes = y_pred.shape[-1]
+    valid = (labels > -1) & (labels < classes)
+    ids = xp.where(valid, labels, 0).astype(xp.int64)[..., None]
+    target = xp.take_along_axis(y_pred, ids, axis=-1)
+    target = xp.where(xp.isnan(target), -xp.inf, target)
+    return (valid & (xp.sum(y_pred > target, axis=-1) < k)).astype(np.float32)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """Per-sample: is ``argmax(y_true)`` among the ``k`` largest scores (ties count), as
+    ``keras.metrics.top_k_categorical_accuracy``.
+
+    >>> top_k_categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=1).tolist()
+    [0.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    return _in_top_k(xp, y_pred, xp.argmax(y_true, axis=-1), k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """Per-sample: is class id ``y_true`` among the ``k`` largest scores (ties count), or, with
+    ``from_sorted_ids=True``, among the first ``k`` ids of ``y_pred``, as Keras's function of that name.
+
+    >>> sparse_top_k_categorical_accuracy([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=2).tolist()
+    [1.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    labels = _sparse_labels(y_true, y_pred)
+    if from_sorted_ids:
+        return xp.any(labels.astype(y_pred.dtype)[..., None] == y_pred[..., :k], axis=-1).astype(np.float32)
+    return _in_top_k(xp, y_pred, labels, k)
+
+
+def _cast(dtype, **_):
+    return (cast_code(dtype),)
+
+
+accuracy.fused = Elementwise("equal", constant_params(_cast), last_axis=None)
+binary_accuracy.fused = Elementwise("binary_accuracy", constant_params(
+    lambda dtype, threshold=0.5: (np.float32(threshold),)), last_axis=None)
+categorical_accuracy.fused = Rowwise("argmax_match", constant_params(lambda dtype: (0.0, CAST_NONE)))
+sparse_categorical_accuracy.fused = Rowwise("argmax_match", constant_params(lambda dtype: (1.0, cast_code(dtype))),
+                                            sparse=True)
+top_k_categorical_accuracy.fused = Rowwise("in_top_k", constant_params(lambda dtype, k=5: (k, 0.0)))
+sparse_top_k_categorical_accuracy.fused = Rowwise(
+    lambda k=5, from_sorted_ids=False: "sorted_ids_hit" if from_sorted_ids else "in_top_k",
+    constant_params(lambda dtype, k=5, from_sorted_ids=False: (k, cast_code(dtype) if from_sorted_ids else 1.0)),
+    sparse=True)
+
+
+@register("acc")
+class Accuracy(_KerasMeanWrapper):
+    """How often ``y_pred`` equals ``y_true`` (elementwise, weighted), as ``keras.metrics.Accuracy``.
+
+    >>> m = Accuracy()
+    >>> m.update_state([[1], [2], [3], [4]], [[0], [2], [3], [4]])
+    >>> float(m.result())
+    0.75
+    """
+
+    _fn = staticmethod(accuracy)
+
+    def __init__(self, name="accuracy", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register()
+class BinaryAccuracy(_KerasMeanWrapper):
+    """How often ``y_pred > threshold`` matches the 0/1 label, as ``keras.metrics.BinaryAccuracy``.
+
+    >>> m = BinaryAccuracy()
+    >>> m.update_state([[1], [1], [0], [0]], [[0.98], [1], [0], [0.6]])
+    >>> float(m.result())
+    0.75
+    """
+
+    _fn = staticmethod(binary_accuracy)
+
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device, threshold=threshold)
+        self.threshold = threshold
+
+
+@register()
+class CategoricalAccuracy(_KerasMeanWrapper):
+    """How often the largest score is the one-hot label's class, as ``keras.metrics.CategoricalAccuracy``.
+
+    >>> m = CategoricalAccuracy()
+    >>> m.update_state([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+    >>> float(m.result())
+    0.5
+    """
+
+    _fn = staticmethod(categorical_accuracy)
+
+    def __init__(self, name="categorical_accuracy", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register()
+class SparseCategoricalAccuracy(_KerasMeanWrapper):
+    """How often the largest score is the class id in ``y_true``, as ``keras.metrics.SparseCategoricalAccuracy``.
+
+    >>> m = SparseCategoricalAccuracy()
+    >>> m.update_state([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]])
+    >>> float(m.result())
+    0.5
+    """
+
+    _fn = staticmethod(sparse_categorical_accuracy)
+
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register()
+class TopKCategoricalAccuracy(_KerasMeanWrapper):
+    """How often the one-hot label's class is among the ``k`` largest scores, as
+    ``keras.metrics.TopKCategoricalAccuracy``.
+
+    >>> m = TopKCategoricalAccuracy(k=1)
+    >>> m.update_state([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+    >>> float(m.result())
+    0.5
+    """
+
+    _fn = staticmethod(top_k_categorical_accuracy)
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device, k=k)
+        self.k = k
+
+
+@register()
+class SparseTopKCategoricalAccuracy(_KerasMeanWrapper):
+    """How often the class id in ``y_true`` is among the ``k`` largest scores (or, with
+    ``from_sorted_ids=True``, the first ``k`` ids of ``y_pred``), as ``keras.metrics.SparseTopKCategoricalAccuracy``.
+
+    >>> m = SparseTopKCategoricalAccuracy(k=1)
+    >>> m.update_state([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+    >>> float(m.result())
+    0.5
+    """
+
+    _fn = staticmethod(sparse_top_k_categorical_accuracy)
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False, *,
+                 device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device, k=k, from_sorted_ids=from_sorted_ids)
+        self.k = k
+        self.from_sorted_ids = from_sorted_ids
+
+    def get_config(self):
+        config = {"name": self.name, "dtype": self.dtype, "k": self.k}
+        if self.from_sorted_ids:
+            config["from_sorted_ids"] = True
+        return config

@@ -1,0 +1,84 @@
+"""Pearson and concordance correlation, as Keras computes them: per sample, across ``axis``, then averaged.
+
+Keras's ``PearsonCorrelation`` and ``ConcordanceCorrelation`` are mean
+metrics of a per-sample value: the correlation of ``y_true`` and ``y_pred``
+across each sample's ``axis`` (the features of a row), averaged over samples
+with sample weights. So their state is a mergeable ``(total, count)`` pair,
+and the per-sample moments are computed in one fused ``row_sums`` pass, the
+row's means first and then its centred sums, which stays exact for data far
+from 0 (e.g. centred at 1e6), where ``sum(x^2) - sum(x)^2 / n`` would not.
+"""
+from ..registry import register
+from .fused import EPSILON, Rowwise, aligned_pair, constant_params
+from .regression import _KerasMeanWrapper
+
+
+def _moments(xp, y_true, y_pred, axis):
+    dt = y_true - xp.mean(y_true, axis=axis, keepdims=True)
+    dp = y_pred - xp.mean(y_pred, axis=axis, keepdims=True)
+    return dt, dp
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Per-sample Pearson correlation of ``y_true`` and ``y_pred`` across ``axis``, as
+    ``keras.metrics.pearson_correlation``.
+
+    >>> [round(v, 4) for v in pearson_correlation([[1, 2, 3], [1, 2, 3]], [[1, 2, 4], [3, 2, 1]]).tolist()]
+    [0.982, -1.0]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    dt, dp = _moments(xp, y_true, y_pred, axis)
+    return xp.sum(dt * dp, axis=axis) / xp.sqrt(xp.sum(dt * dt, axis=axis) * xp.sum(dp * dp, axis=axis))
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Per-sample Lin's concordance of ``y_true`` and ``y_pred`` across ``axis``, as
+    ``keras.metrics.concordance_correlation``: ``2 cov / (var_t + var_p + (mean_t - mean_p)^2 + eps)``.
+
+    >>> [round(v, 4) for v in concordance_correlation([[1, 2, 3], [1, 2, 3]], [[1, 2, 4], [3, 2, 1]]).tolist()]
+    [0.8571, -1.0]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    dt, dp = _moments(xp, y_true, y_pred, axis)
+    gap = xp.mean(y_true, axis=axis) - xp.mean(y_pred, axis=axis)
+    norm = xp.mean(dt * dt, axis=axis) + xp.mean(dp * dp, axis=axis) + gap * gap
+    return 2.0 * xp.mean(dt * dp, axis=axis) / (norm + EPSILON)
+
+
+pearson_correlation.fused = Rowwise("correlation", constant_params(lambda dtype, axis=-1: (0.0, EPSILON)))
+concordance_correlation.fused = Rowwise("correlation", constant_params(lambda dtype, axis=-1: (1.0, EPSILON)))
+
+
+@register()
+class PearsonCorrelation(_KerasMeanWrapper):
+    """Mean over samples of the Pearson correlation across ``axis``, as ``keras.metrics.PearsonCorrelation``.
+
+    >>> m = PearsonCorrelation()
+    >>> m.update_state([[1, 2, 3], [1, 2, 3]], [[1, 2, 4], [3, 2, 1]])
+    >>> round(float(m.result()), 4)
+    -0.009
+    """
+
+    _fn = staticmethod(pearson_correlation)
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device, axis=axis)
+        self.axis = axis
+
+
+@register()
+class ConcordanceCorrelation(_KerasMeanWrapper):
+    """Mean over samples of Lin's concordance correlation across ``axis``, as
+    ``keras.metrics.ConcordanceCorrelation``.
+
+    >>> m = ConcordanceCorrelation()
+    >>> m.update_state([[1, 2, 3], [1, 2, 3]], [[1, 2, 4], [3, 2, 1]])
+    >>> round(float(m.result()), 4)
+    -0.0714
+    """
+
+    _fn = staticmethod(concordance_correlation)
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device, axis=axis)
+        self.axis = axis

@@ -1,0 +1,105 @@
+"""Hinge metrics on the fused passes, and Keras's per-sample hinge functions.
+
+Keras maps labels 0/1 to -1/1 when a batch holds no other label. That is a
+property of the whole batch, so the fused form first counts the batch's other
+labels with one ``error_sums`` pass into a scratch value on the device, and
+the hinge pass reads that count as its parameter: no host sync.
+"""
+from ..registry import register
+from .fused import Elementwise, Rowwise, aligned_pair
+from .regression import _KerasMeanWrapper
+
+
+def _hinge_labels(xp, y_true):
+    """Keras's ``convert_binary_labels_to_hinge``: 0/1 labels become -1/1 when the batch has no other label."""
+    binary = xp.all((y_true == 0) | (y_true == 1))
+    return xp.where(binary, 2.0 * y_true - 1.0, y_true)
+
+
+def hinge(y_true, y_pred):
+    """Per-sample ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``, as ``keras.metrics.hinge``.
+
+    >>> hinge([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).tolist()
+    [1.1, 1.5]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    return xp.mean(xp.maximum(1.0 - _hinge_labels(xp, y_true) * y_pred, 0.0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """Per-sample ``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``, as ``keras.metrics.squared_hinge``."""
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    return xp.mean(xp.square(xp.maximum(1.0 - _hinge_labels(xp, y_true) * y_pred, 0.0)), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Per-sample ``maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` over the last axis.
+
+    >>> categorical_hinge([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).tolist()
+    [1.2, 1.6]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    positive = xp.sum(y_true * y_pred, axis=-1)
+    negative = xp.max((1.0 - y_true) * y_pred, axis=-1)
+    return xp.maximum(negative - positive + 1.0, 0.0)
+
+
+def _count_other_labels(metric, y_true, y_pred):
+    """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
+    count = metric._device_array("hinge_other_labels", [0.0])
+    count[...] = 0.0
+    metric._backend.error_sums("non_binary", y_true, y_true, None, count, None, 1.0, 1.0)
+    return count
+
+
+hinge.fused = Elementwise("hinge", _count_other_labels)
+squared_hinge.fused = Elementwise("squared_hinge", _count_other_labels)
+categorical_hinge.fused = Rowwise("categorical_hinge")
+
+
+@register()
+class Hinge(_KerasMeanWrapper):
+    """Mean hinge loss over samples, as ``keras.metrics.Hinge``.
+
+    >>> m = Hinge()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(float(m.result()), 4)
+    1.3
+    """
+
+    _fn = staticmethod(hinge)
+
+    def __init__(self, name="hinge", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register()
+class SquaredHinge(_KerasMeanWrapper):
+    """Mean squared hinge loss over samples, as ``keras.metrics.SquaredHinge``.
+
+    >>> m = SquaredHinge()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(float(m.result()), 4)
+    1.86
+    """
+
+    _fn = staticmethod(squared_hinge)
+
+    def __init__(self, name="squared_hinge", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+
+
+@register()
+class CategoricalHinge(_KerasMeanWrapper):
+    """Mean categorical hinge loss over samples, as ``keras.metrics.CategoricalHinge``.
+
+    >>> m = CategoricalHinge()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(float(m.result()), 4)
+    1.4
+    """
+
+    _fn = staticmethod(categorical_hinge)
+
+    def __init__(self, name="categorical_hinge", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)

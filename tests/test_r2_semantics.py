@@ -1,0 +1,323 @@
+"""``R2Score``: Keras's numbers by hand, exactness far from 0, bad input, merging, and parity with the real Keras."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import r2_score
+
+from conftest import on_device, to_host
+
+import gpumetrics
+
+AGGREGATIONS = [None, "uniform_average", "variance_weighted_average"]
+
+
+def result_of(metric):
+    return np.asarray(to_host(metric.result()), dtype=np.float64)
+
+
+def state_of(metric):
+    return {k: v.copy() for k, v in metric.state_dict().items()}
+
+
+def update(metric, device, y_true, y_pred, sample_weight=None):
+    metric.update_state(on_device(y_true, device), on_device(y_pred, device),
+                        sample_weight=None if sample_weight is None else on_device(sample_weight, device))
+
+
+# -- Keras's numbers, derived by hand --------------------------------------------------------------------------
+def test_keras_docstring_example(device):
+    # mean(y_true) = 8/3; SS_tot = (5/3)² + (4/3)² + (1/3)² = 14/3; SS_res = 1 + 0 + 1 = 2; R² = 1 - 6/14 = 4/7.
+    # Keras prints 0.57142854, one float32 ulp below float32(4/7) = 0.5714286 (its float32 arithmetic).
+    metric = gpumetrics.R2Score(dtype="float64", device=device)
+    update(metric, device, np.array([[1], [4], [3]], np.float32), np.array([[2], [4], [4]], np.float32))
+    assert float(to_host(metric.result())) == pytest.approx(4 / 7, rel=1e-15)
+    single = gpumetrics.R2Score(device=device)
+    update(single, device, np.array([[1], [4], [3]], np.float32), np.array([[2], [4], [4]], np.float32))
+    assert to_host(single.result()).dtype == np.float32 and float(to_host(single.result())) == np.float32(4 / 7)
+
+
+# Two outputs: column 0 as above (4/7, SS_tot = 14/3); column 1: mean 2, SS_tot = 1 + 0 + 1 = 2, SS_res = 1, so 1/2.
+# uniform: (4/7 + 1/2) / 2 = 15/28; variance weighted: (14/3 · 4/7 + 2 · 1/2) / (14/3 + 2) = (11/3) / (20/3) = 11/20.
+# Adjusted with p = 1 and Keras's n = 6 elements (3 rows x 2 outputs): 1 - (1 - 15/28) · 5/4 = 47/112.
+TWO_TRUE = np.array([[1, 1], [4, 2], [3, 3]], np.float64)
+TWO_PRED = np.array([[2, 1], [4, 2], [4, 4]], np.float64)
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({"class_aggregation": None}, [4 / 7, 1 / 2]),
+    ({}, 15 / 28),
+    ({"class_aggregation": "variance_weighted_average"}, 11 / 20),
+    ({"num_regressors": 1}, 47 / 112),
+    ({"class_aggregation": None, "num_regressors": 1}, [1 - (3 / 7) * 5 / 4, 1 - (1 / 2) * 5 / 4]),
+], ids=["raw", "uniform", "variance_weighted", "adjusted", "raw-adjusted"])
+def test_two_outputs_by_hand(kwargs, expected, device):
+    metric = gpumetrics.R2Score(dtype="float64", device=device, **kwargs)
+    update(metric, device, TWO_TRUE, TWO_PRED)
+    np.testing.assert_allclose(result_of(metric), expected, rtol=1e-14)
+    assert int(metric.num_samples) == 6  # Keras's num_samples: size(y_true), every element
+
+
+def test_adjusted_r2_falls_back_with_keras_warnings(device):
+    metric = gpumetrics.R2Score(num_regressors=5, dtype="float64", device=device)  # n = 6: p == n - 1
+    update(metric, device, TWO_TRUE, TWO_PRED)
+    with pytest.warns(UserWarning, match="Division by zero in Adjusted R2 score"):
+        assert float(to_host(metric.result())) == pytest.approx(15 / 28, rel=1e-14)
+    metric = gpumetrics.R2Score(num_regressors=6, dtype="float64", device=device)
+    update(metric, device, TWO_TRUE, TWO_PRED)
+    with pytest.warns(UserWarning, match="More independent predictors than datapoints"):
+        assert float(to_host(metric.result())) == pytest.approx(15 / 28, rel=1e-14)
+
+
+def test_constant_targets_follow_keras(device):
+    # SS_tot = 0: a raw score of -inf (SS_res > 0) becomes 0; 0 / 0 (perfect predictions) stays NaN, as in Keras.
+    metric = gpumetrics.R2Score(class_aggregation=None, device=device)
+    y_true, y_pred = np.array([[1.0, 2.0], [4.0, 2.0], [3.0, 2.0]]), np.array([[2.0, 2.0], [4.0, 4.0], [4.0, 4.0]])
+    update(metric, device, y_true, y_pred)
+    np.testing.assert_allclose(result_of(metric), [4 / 7, 0.0], rtol=1e-6)
+    perfect = gpumetrics.R2Score(class_aggregation=None, device=device)
+    update(perfect, device, np.array([[1.0, 2.0], [4.0, 2.0]]), np.array([[2.0, 2.0], [4.0, 2.0]]))
+    assert np.isnan(result_of(perfect)[1])
+
+
+def test_nothing_seen_reads_zero(device):
+    metric = gpumetrics.R2Score(num_regressors=2, device=device)
+    assert float(to_host(metric.result())) == 0.0  # Keras: an error before the first update
+    update(metric, device, TWO_TRUE, TWO_PRED)
+    metric.reset_state()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(to_host(metric.result())) == 0.0  # Keras: NaN (0 / 0) after reset_state
+    assert metric.moments.shape == (7, 2)  # still built for two outputs, as Keras's
+
+
+def test_sample_weight_shapes_follow_keras(device, rng):
+    y_true, y_pred = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    row_weight = rng.uniform(0, 2, size=8)
+    full = np.broadcast_to(row_weight[:, None], (8, 3))
+    expected = r2_score(y_true, y_pred, sample_weight=row_weight, multioutput="raw_values")
+    for weight in (row_weight, row_weight[:, None], np.array(full)):
+        metric = gpumetrics.R2Score(class_aggregation=None, dtype="float64", device=device)
+        update(metric, device, y_true, y_pred, weight)
+        np.testing.assert_allclose(result_of(metric), expected, rtol=1e-12)
+    per_element = rng.uniform(0, 2, size=(8, 3))
+    metric = gpumetrics.R2Score(class_aggregation=None, dtype="float64", device=device)
+    update(metric, device, y_true, y_pred, per_element)
+    expected = [r2_score(y_true[:, j], y_pred[:, j], sample_weight=per_element[:, j]) for j in range(3)]
+    np.testing.assert_allclose(result_of(metric), expected, rtol=1e-12)
+    metric = gpumetrics.R2Score(class_aggregation=None, dtype="float64", device=device)
+    update(metric, device, y_true, y_pred, 2.5)  # a scalar weighs everything alike: R² unchanged
+    np.testing.assert_allclose(result_of(metric), r2_score(y_true, y_pred, multioutput="raw_values"), rtol=1e-12)
+
+
+def test_squeeze_or_expand_then_two_dimensional(device, rng):
+    y_true, y_pred = rng.normal(size=(9, 1)), rng.normal(size=9)
+    metric = gpumetrics.R2Score(dtype="float64", device=device)
+    update(metric, device, y_true, y_pred)  # (9, 1) and (9,): y_pred gains the trailing 1, as in Keras
+    assert float(to_host(metric.result())) == pytest.approx(r2_score(y_true[:, 0], y_pred), rel=1e-12)
+    update(metric, device, y_true[:, :, None], y_pred[:, None])  # (9, 1, 1) and (9, 1): squeezed to (9, 1)
+    assert int(metric.num_samples) == 18
+
+
+# -- exact far from 0 -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("class_aggregation", AGGREGATIONS, ids=str)
+def test_offset_data_give_the_same_score(class_aggregation, device, rng):
+    batches = []
+    for rows in (40, 25, 33):
+        y_true = rng.normal(size=(rows, 3))
+        batches.append((y_true, y_true + 0.7 * rng.normal(size=(rows, 3)), rng.uniform(0, 2, size=rows)))
+    scores = []
+    for offset in (0.0, 1e6):
+        metric = gpumetrics.R2Score(class_aggregation=class_aggregation, dtype="float64", device=device)
+        for y_true, y_pred, w in batches:
+            update(metric, device, y_true + offset, y_pred + offset, w)
+        scores.append(result_of(metric))
+    np.testing.assert_allclose(scores[1], scores[0], rtol=1e-9)
+    y_true, y_pred, w = (np.concatenate(part) for part in zip(*batches))
+    multioutput = {None: "raw_values", "uniform_average": "uniform_average",
+                   "variance_weighted_average": "variance_weighted"}[class_aggregation]
+    np.testing.assert_allclose(scores[0], r2_score(y_true, y_pred, sample_weight=w, multioutput=multioutput),
+                               rtol=1e-12)
+
+
+# -- bad input --------------------------------------------------------------------------------------------------
+GOOD = np.arange(8, dtype=np.float32).reshape(4, 2)
+BAD = [
+    ("1-D inputs", np.ones(4), np.ones(4), None, ValueError,
+     r"R2Score expects 2D inputs .* y_pred.shape=\(4,\) and y_true.shape=\(4,\)"),
+    ("3-D inputs", np.ones((4, 2, 2)), np.ones((4, 2, 2)), None, ValueError, "R2Score expects 2D inputs"),
+    ("mismatched shapes", GOOD, np.ones((5, 2)), None, ValueError,
+     r"y_true of shape \(4, 2\) and y_pred of shape \(5, 2\) must match"),
+    ("wrong number of outputs", np.ones((4, 3)), np.ones((4, 3)), None, ValueError,
+     r"built for 2 outputs by its first batch; got y_true and y_pred of shape \(4, 3\)"),
+    ("strings", [["a", "b"]], GOOD, None, TypeError, "y_true must hold .* got dtype <U1"),
+    ("None y_pred", GOOD, None, None, TypeError, "y_pred is None"),
+    ("None y_true", None, GOOD, None, TypeError, "y_true is None"),
+    ("empty", np.zeros((0, 2)), np.zeros((0, 2)), None, ValueError, r"y_true is empty \(shape \(0, 2\)\)"),
+    ("weights do not broadcast", GOOD, GOOD, np.ones(3), ValueError,
+     r"sample_weight of shape \(3,\) does not broadcast to y_true of shape \(4, 2\)"),
+    ("per-output weights of another width", GOOD, GOOD, np.ones((4, 3)), ValueError,
+     r"sample_weight of shape \(4, 3\) does not broadcast"),
+    ("weights of rank 3", GOOD, GOOD, np.ones((4, 2, 1)), ValueError, r"sample_weight of shape \(4, 2, 1\)"),
+    ("string weights", GOOD, GOOD, ["w"] * 4, TypeError, "sample_weight must hold"),
+]
+
+
+@pytest.mark.parametrize("what,y_true,y_pred,weight,error,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_leaves_the_state_unchanged(what, y_true, y_pred, weight, error, message, device):
+    metric = gpumetrics.R2Score(class_aggregation=None, device=device)
+    update(metric, device, GOOD, GOOD + np.float32(0.5), np.array([1.0, 2.0, 3.0, 4.0]))
+    before, result = state_of(metric), result_of(metric)
+    with pytest.raises(error, match=message):
+        metric.update_state(y_true, y_pred, sample_weight=weight)
+    after = state_of(metric)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    np.testing.assert_array_equal(result_of(metric), result)
+
+
+def test_a_bad_first_batch_builds_nothing(device):
+    metric = gpumetrics.R2Score(device=device)
+    with pytest.raises(ValueError, match="R2Score expects 2D inputs"):
+        metric.update_state(np.ones(5), np.ones(5))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        metric.update_state(np.ones((5, 2)), np.ones((5, 2)), sample_weight=np.ones(4))
+    assert metric.moments is None and set(metric.state_dict()) == {"num_samples"}
+    update(metric, device, np.arange(15.0).reshape(5, 3), np.arange(15.0).reshape(5, 3) + 1)
+    assert metric.moments.shape == (7, 3)
+
+
+def test_bad_arguments_say_what_keras_says():
+    with pytest.raises(ValueError, match=r"Invalid value for argument `class_aggregation`. Expected one of \(None, "
+                                         r"'uniform_average', 'variance_weighted_average'\). Received: "
+                                         r"class_aggregation=mean"):
+        gpumetrics.R2Score(class_aggregation="mean")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `num_regressors`. Expected a value >= 0. "
+                                         r"Received: num_regressors=-1"):
+        gpumetrics.R2Score(num_regressors=-1)
+
+
+# -- merging and state dicts --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("class_aggregation", AGGREGATIONS, ids=str)
+def test_merge_of_clones_equals_one_stream(class_aggregation, device, rng):
+    def make():
+        return gpumetrics.R2Score(class_aggregation=class_aggregation, num_regressors=2, dtype="float64",
+                                  device=device)
+
+    batches = []
+    for rows in (7, 12, 5, 9, 11, 6):
+        y_true = rng.normal(size=(rows, 2)) + 1e4
+        batches.append((y_true, y_true + rng.normal(size=(rows, 2)), rng.uniform(0, 2, size=rows)))
+    single = make()
+    for b in batches:
+        update(single, device, *b)
+    clones = [make() for _ in range(3)]
+    for i, b in enumerate(batches):
+        update(clones[i % 3], device, *b)
+    fresh = gpumetrics.R2Score(class_aggregation=class_aggregation, num_regressors=2, dtype="float64")  # auto, unbuilt
+    fresh.merge_state(clones)
+    clones[0].merge_state(clones[1:] + [make()])
+    for merged in (clones[0], fresh):
+        np.testing.assert_allclose(result_of(merged), result_of(single), rtol=1e-12)
+        assert int(merged.num_samples) == int(single.num_samples) == 2 * sum(len(b[0]) for b in batches)
+
+
+def test_merge_refuses_another_number_of_outputs(device):
+    a, b = gpumetrics.R2Score(device=device), gpumetrics.R2Score(device=device)
+    update(a, device, TWO_TRUE, TWO_PRED)
+    update(b, device, TWO_TRUE[:, :1], TWO_PRED[:, :1])
+    before = state_of(a)
+    with pytest.raises(ValueError, match=r"state 'moments' has shape \(7, 2\) here and \(7, 1\)"):
+        a.merge_state(b)
+    assert all(np.array_equal(before[k], state_of(a)[k]) for k in before)
+    unbuilt = gpumetrics.R2Score(num_regressors=1, device=device)
+    with pytest.raises(ValueError, match="different configurations"):
+        unbuilt.merge_state(a)
+    assert unbuilt.moments is None
+
+
+def test_state_dict_builds_an_unbuilt_metric(device):
+    metric = gpumetrics.R2Score(class_aggregation=None, dtype="float64", device=device)
+    update(metric, device, TWO_TRUE, TWO_PRED)
+    restored = gpumetrics.R2Score(class_aggregation=None, dtype="float64", device=device)
+    bad = dict(metric.state_dict(), num_samples=np.float64(6.5))
+    with pytest.raises(TypeError, match="num_samples"):
+        restored.load_state_dict(bad)
+    assert restored.moments is None
+    restored.load_state_dict(metric.state_dict())
+    np.testing.assert_array_equal(result_of(restored), result_of(metric))
+
+
+# -- parity with the real Keras -----------------------------------------------------------------------------------
+PARITY = [  # (outputs, constructor arguments, sample weights): every aggregation and weight shape at least once
+    (1, {}, "none"), (1, {}, "per_row"), (3, {}, "per_element"), (3, {"class_aggregation": None}, "per_row"),
+    (3, {"class_aggregation": "variance_weighted_average"}, "per_element"),
+    (3, {"class_aggregation": "variance_weighted_average"}, "none"), (1, {"num_regressors": 3}, "scalar"),
+    (3, {"class_aggregation": None, "num_regressors": 2}, "per_row"),
+]
+
+
+@pytest.mark.parametrize("outputs,kwargs,weights", PARITY,
+                         ids=[f"{o}-{k.get('class_aggregation', 'uniform')}-p{k.get('num_regressors', 0)}-{w}"
+                              for o, k, w in PARITY])
+def test_same_numbers_as_keras(outputs, kwargs, weights, device, rng):
+    keras = pytest.importorskip("keras")
+    ours, theirs = gpumetrics.R2Score(device=device, **kwargs), keras.metrics.R2Score(**kwargs)
+    assert ours.get_config() == theirs.get_config()
+    for rows in (10, 7, 12):
+        y_true = rng.normal(size=(rows, outputs)).astype(np.float32)
+        y_pred = (y_true + 0.8 * rng.normal(size=(rows, outputs))).astype(np.float32)
+        w = {"none": None, "per_row": rng.uniform(0, 2, size=rows), "scalar": np.float32(1.7),
+             "per_element": rng.uniform(0, 2, size=(rows, outputs))}[weights]
+        w = None if w is None else np.asarray(w, np.float32)
+        theirs.update_state(y_true, y_pred, sample_weight=w)
+        update(ours, device, y_true, y_pred, w)
+        np.testing.assert_allclose(result_of(ours), np.asarray(theirs.result(), np.float64), rtol=2e-5, atol=2e-6)
+    assert int(ours.num_samples) == int(theirs.num_samples.numpy())
+
+
+def test_keras_warns_alike_on_adjusted_fallbacks(device):
+    keras = pytest.importorskip("keras")
+    for p, message in ((5, "Division by zero"), (9, "More independent predictors")):
+        ours, theirs = gpumetrics.R2Score(num_regressors=p, device=device), keras.metrics.R2Score(num_regressors=p)
+        theirs.update_state(TWO_TRUE.astype(np.float32), TWO_PRED.astype(np.float32))
+        update(ours, device, TWO_TRUE, TWO_PRED)
+        with pytest.warns(UserWarning, match=message):
+            expected = float(theirs.result())
+        with pytest.warns(UserWarning, match=message):
+            assert float(to_host(ours.result())) == pytest.approx(expected, rel=1e-6)
+
+
+def test_keras_loses_digits_far_from_zero_where_we_do_not(rng):
+    keras = pytest.importorskip("keras")
+    y_true = rng.normal(size=(100, 1)) + 1e4
+    y_pred = y_true + 0.5 * rng.normal(size=(100, 1))
+    exact = r2_score(y_true, y_pred)
+    ours = gpumetrics.R2Score(dtype="float64")
+    ours.update_state(y_true, y_pred)
+    assert float(ours.result()) == pytest.approx(exact, rel=1e-9)
+    theirs = keras.metrics.R2Score()
+    theirs.update_state(y_true, y_pred)
+    assert abs(float(theirs.result()) - exact) > 1e-3  # float32 squared_sum - sum * mean
+
+
+def test_updates_and_merges_never_synchronise_in_the_simulator(monkeypatch, rng):
+    from numba import config, cuda
+
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("simulator only (test_no_host_sync.py proves it on a GPU for the other metrics)")
+    from numba.cuda.simulator.cudadrv import devicearray
+
+    y_true, y_pred, w = rng.normal(size=(16, 3)), rng.normal(size=(16, 3)), rng.uniform(size=16)
+    a, b = gpumetrics.R2Score(device="cuda"), gpumetrics.R2Score(device="cuda")
+    a.update_state(y_true, y_pred, sample_weight=w)  # compile first
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("host synchronisation during update_state")
+
+    monkeypatch.setattr(cuda, "synchronize", refuse)
+    monkeypatch.setattr(devicearray.FakeCUDAArray, "copy_to_host", refuse)
+    a.update_state(y_true, y_pred, sample_weight=w)
+    b.update_state(y_true, y_pred)
+    from gpumetrics._kernels.cuda import moments as gpu
+
+    gpu.merge_moments(a.moments.value, b.moments.value)  # the GPU merge kernel, run here in the simulator
