@@ -50,6 +50,29 @@ def binary_inputs(n, rng):
     return y_true, y_pred, rng.random(n, dtype=np.float32)
 
 
+def class_inputs(n, rng, classes=10):
+    """Host class ids (int32, shape ``(n,)``), probability rows (float32 ``(n, classes)``, the true class
+    favoured) and float32 weights."""
+    ids = rng.integers(0, classes, n, dtype=np.int32)
+    scores = rng.random((n, classes), dtype=np.float32)
+    scores[np.arange(n), ids] += 0.5
+    return ids, scores / scores.sum(axis=1, keepdims=True), rng.random(n, dtype=np.float32)
+
+
+def id_pairs(n, rng, classes=10):
+    """Host true and predicted class ids (int32, ``(n,)``, 60% agreeing) and float32 weights."""
+    ids = rng.integers(0, classes, n, dtype=np.int32)
+    predicted = np.where(rng.random(n) < 0.6, ids, rng.integers(0, classes, n)).astype(np.int32)
+    return ids, predicted, rng.random(n, dtype=np.float32)
+
+
+def sparse_crossentropy(xp, y_true, y_pred, weight):
+    """By hand: ``-log(p[label] / sum(p))`` clipped as Keras does, weighted per sample."""
+    picked = xp.take_along_axis(y_pred, y_true[:, None].astype(xp.int64), axis=1)[:, 0] / y_pred.sum(axis=1)
+    losses = -xp.log(xp.clip(picked, 1e-7, 1 - 1e-7))
+    return xp.mean(losses) if weight is None else xp.sum(weight * losses) / xp.sum(weight)
+
+
 def mean_error(error):
     """The peer a user writes by hand: ``mean(error(y_true - y_pred))``, weighted per row when weights are given."""
 
@@ -84,6 +107,13 @@ CASES = [
          mean_error(lambda xp, d: xp.abs(d))),
     Case("auc", "AUC", binary_inputs, lambda tm: tm.classification.BinaryAUROC(thresholds=NUM_THRESHOLDS), None,
          gpumetrics_kwargs={"num_thresholds": NUM_THRESHOLDS}, weighted_as_column=False, launch_bound=True),
+    Case("scce", "SparseCategoricalCrossentropy", class_inputs, None, sparse_crossentropy,
+         weighted_as_column=False),
+    Case("top5", "SparseTopKCategoricalAccuracy", class_inputs,
+         lambda tm: tm.classification.MulticlassAccuracy(10, top_k=5, average="micro"), None,
+         gpumetrics_kwargs={"k": 5}, weighted_as_column=False),
+    Case("miou", "MeanIoU", id_pairs, lambda tm: tm.classification.MulticlassJaccardIndex(10, average="macro"), None,
+         gpumetrics_kwargs={"num_classes": 10}, weighted_as_column=False),
 ]
 
 

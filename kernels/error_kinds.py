@@ -37,9 +37,12 @@ def absolute_percentage_error(y_true, y_pred, params):
 
 
 def squared_logarithmic_error(y_true, y_pred, params):
-    """``(log(max(p, eps) + 1) - log(max(t, eps) + 1))^2``; ``params[0]`` = eps."""
+    """``(log(max(p, eps) + 1) - log(max(t, eps) + 1))^2``; ``params[0]`` = eps. One logarithm, not two:
+    ``log1p(p) - log1p(t) = log1p((p - t) / (1 + t))``, exact where the difference is small."""
     eps = params[0]
-    d = math.log1p(eps if y_pred < eps else y_pred) - math.log1p(eps if y_true < eps else y_true)
+    p = eps if y_pred < eps else y_pred
+    t = eps if y_true < eps else y_true
+    d = math.log1p((p - t) / (1.0 + t))
     return d * d
 
 
@@ -111,8 +114,13 @@ def non_binary(y_true, y_pred, params):
 
 
 def equal(y_true, y_pred, params):
-    """1 where ``t`` cast to ``y_pred``'s dtype equals ``p``, else 0. ``params[0]``: how ``t`` is cast
-    (0 as is, 1 rounded to float32, 2 truncated to an integer, 3 to bool)."""
+    """1 where ``t == p``, else 0: labels that need no cast to ``y_pred``'s dtype (integers, bool, same dtype)."""
+    return 1.0 if y_true == y_pred else 0.0
+
+
+def equal_cast(y_true, y_pred, params):
+    """``equal`` once ``t`` is cast to ``y_pred``'s dtype as Keras casts it; ``params[0]`` says how (1 rounded to
+    float32, 2 truncated to an integer, 3 to bool)."""
     mode = params[0]
     if mode == 1.0:
         y_true = float64(float32(y_true))
@@ -132,4 +140,4 @@ def binary_accuracy(y_true, y_pred, params):
 KINDS = {f.__name__: f for f in (identity, squared_error, absolute_error, absolute_percentage_error,
                                  squared_logarithmic_error, log_cosh, huber, binary_crossentropy,
                                  binary_crossentropy_from_logits, kl_divergence, poisson, hinge, squared_hinge,
-                                 non_binary, equal, binary_accuracy)}
+                                 non_binary, equal, equal_cast, binary_accuracy)}

@@ -66,7 +66,8 @@ def _cases():
         "hinge": (lambda t, p, q: np.maximum(1 - (2 * t - 1) * p, 0), [0.0], labels, normal),
         "squared_hinge": (lambda t, p, q: np.maximum(1 - t * p, 0) ** 2, [3.0], 2 * labels - 1, normal),
         "non_binary": (lambda t, p, q: (~np.isin(t, [0, 1])).astype(float), [], small, small),
-        "equal": (lambda t, p, q: (trunc_or_nan(t) == p).astype(float), [2.0], small + probs * 0.9, small),
+        "equal": (lambda t, p, q: (t == p).astype(float), [], small, small[::-1]),
+        "equal_cast": (lambda t, p, q: (trunc_or_nan(t) == p).astype(float), [2.0], small + probs * 0.9, small),
         "binary_accuracy": (lambda t, p, q: (t == (p > q[0])).astype(float), [0.5], labels,
                             np.where(probs < 0.3, 0.5, probs)),
     }
@@ -106,7 +107,7 @@ def test_kind_matches_oracle(twin, kind):
 
 
 @pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("kind", sorted(set(CASES) - {"non_binary", "equal", "binary_accuracy"}))
+@pytest.mark.parametrize("kind", sorted(set(CASES) - {"non_binary", "equal", "equal_cast", "binary_accuracy"}))
 def test_nan_prediction_propagates(twin, kind):
     _, params, y_true, y_pred = CASES[kind]
     y_pred = y_pred.copy()
@@ -124,7 +125,7 @@ def test_equal_casts_the_label_to_the_prediction_dtype(twin, cast, label, predic
     """Keras casts ``y_true`` to ``y_pred``'s dtype before comparing: float64 0.1 equals float32 0.1 once rounded,
     2.7 equals the integer 2, 0.5 equals True. The last row shows the cast matters: a float32 cast of a float64
     prediction's label is not the same number."""
-    total, weight = run(twin, "equal", np.array([[label]]), np.array([[prediction]], dtype=dtype), [cast])
+    total, weight = run(twin, "equal_cast", np.array([[label]]), np.array([[prediction]], dtype=dtype), [cast])
     expected = 0.0 if cast == 1.0 and dtype == np.float64 else 1.0
     assert total == expected * weight[0]
 

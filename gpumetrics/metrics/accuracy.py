@@ -105,16 +105,31 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     return _in_top_k(xp, y_pred, labels, k)
 
 
-def _cast(dtype, **_):
-    return (cast_code(dtype),)
+def _label_cast(y_true, y_pred):
+    """How labels compare with ``y_pred`` once cast to its dtype; integer and bool labels need no cast."""
+    return CAST_NONE if y_true.dtype.kind in "biu" else cast_code(y_pred.dtype)
 
 
-accuracy.fused = Elementwise("equal", constant_params(_cast), last_axis=None)
+def _equal_kind(y_true, y_pred):
+    """The exact comparison alone when the labels need no cast (the common case: integer labels)."""
+    return "equal" if _label_cast(y_true, y_pred) == CAST_NONE else "equal_cast"
+
+
+def _equal_params(metric, y_true, y_pred, **_):
+    code = _label_cast(y_true, y_pred)
+    return metric._device_array(("params", code), (code,))
+
+
+def _sparse_match_params(metric, y_true, y_pred, **_):
+    code = _label_cast(y_true, y_pred)
+    return metric._device_array(("params", 1.0, code), (1.0, code))
+
+
+accuracy.fused = Elementwise(_equal_kind, _equal_params, last_axis=None)
 binary_accuracy.fused = Elementwise("binary_accuracy", constant_params(
     lambda dtype, threshold=0.5: (np.float32(threshold),)), last_axis=None)
 categorical_accuracy.fused = Rowwise("argmax_match", constant_params(lambda dtype: (0.0, CAST_NONE)))
-sparse_categorical_accuracy.fused = Rowwise("argmax_match", constant_params(lambda dtype: (1.0, cast_code(dtype))),
-                                            sparse=True)
+sparse_categorical_accuracy.fused = Rowwise("argmax_match", _sparse_match_params, sparse=True)
 top_k_categorical_accuracy.fused = Rowwise("in_top_k", constant_params(lambda dtype, k=5: (k, 0.0)))
 sparse_top_k_categorical_accuracy.fused = Rowwise(
     lambda k=5, from_sorted_ids=False: "sorted_ids_hit" if from_sorted_ids else "in_top_k",

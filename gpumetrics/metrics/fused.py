@@ -72,7 +72,7 @@ def constant_params(values_of):
 
 class Elementwise:
     """The per-sample value is the mean (``last_axis="mean"``) or sum (``"sum"``) over the last axis of the
-    ``error_sums`` kind ``kind`` (a name, or ``kind(**fn_kwargs)``).
+    ``error_sums`` kind ``kind``: a name, or ``kind(y_true, y_pred, **fn_kwargs)`` of the batch's views.
 
     ``params(metric, y_true, y_pred, **fn_kwargs)``, when given, returns the
     kind's parameters as a device array; it runs after the batch has passed
@@ -85,7 +85,7 @@ class Elementwise:
         self.last_axis = last_axis
 
     def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
-        kind = self.kind(**fn_kwargs) if callable(self.kind) else self.kind
+        kind = (lambda t, p: self.kind(t, p, **fn_kwargs)) if callable(self.kind) else self.kind
         params = None if self.params is None else (lambda t, p: self.params(metric, t, p, **fn_kwargs))
         accumulate(metric, kind, y_true, y_pred, sample_weight, self.last_axis, "mean", metric.total, metric.count,
                    params=params)

@@ -156,7 +156,7 @@ def _binary_crossentropy_params(dtype, from_logits=False, label_smoothing=0.0, a
 def _elementwise_axis(kind):
     """``binary_crossentropy``'s kind; the fused form averages over the last axis only."""
 
-    def choose(from_logits=False, label_smoothing=0.0, axis=-1):
+    def choose(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
         if axis != -1:
             raise ValueError(f"the fused binary crossentropy averages over the last axis (axis=-1); got axis={axis}")
         return kind + ("_from_logits" if from_logits else "")

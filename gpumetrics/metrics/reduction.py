@@ -10,7 +10,7 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     """One batch of a mean-style metric: Keras's shape rules on the host, then one ``error_sums`` pass.
 
     ``kind`` names ``f(y_true, y_pred)`` (``y_true=None`` for metrics of plain
-    values); ``last_axis`` says whether the per-sample value is the ``"mean"``
+    values), or is ``kind(y_true, y_pred)`` of the views; ``last_axis`` says whether the per-sample value is the ``"mean"``
     (Keras's ``mean_squared_error`` and friends) or the ``"sum"``
     (``kl_divergence``) of ``f`` over the last axis, or ``None`` (each element
     is a value). Adds Keras's ``total`` (and ``count``) for the batch into the
@@ -42,7 +42,7 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)
     total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
     metric._backend.error_sums(
-        kind, y_true, y_pred, weight, total._writable().reshape(1),
+        kind(y_true, y_pred) if callable(kind) else kind, y_true, y_pred, weight, total._writable().reshape(1),
         None if count is None else count._writable().reshape(1), total_scale, plan.weight_scale,
         None if params is None else params(y_true, y_pred))
 

@@ -39,11 +39,15 @@ def _chunked_sums(kind):
             c = i - r * cols
             acc_t = 0.0
             acc_w = 0.0
-            if cols == 1 and weighted:  # one value per weight: a flat dot product
-                for j in range(i, stop):
-                    w = np.float64(weight[j])
-                    acc_t += w * f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]), params)
-                    acc_w += w
+            if cols == 1:  # one value per row: a flat sum (or dot product with the weights)
+                if weighted:
+                    for j in range(i, stop):
+                        w = np.float64(weight[j])
+                        acc_t += w * f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]), params)
+                        acc_w += w
+                else:
+                    for j in range(i, stop):
+                        acc_t += f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]), params)
                 i = stop
             while i < stop:
                 seg = min(cols - c, stop - i)
