@@ -40,6 +40,19 @@ def update_all(device):
         metric.update_state(labels, scores, sample_weight=w)
     gpumetrics.Mean(device=device).update_state(y_pred, sample_weight=w)
     gpumetrics.Sum(device=device).update_state(y_pred)
+    ids = (abs(y_true) * 2).astype(np.int32) % 3
+    scores = 1 / (1 + abs(y_pred))
+    metrics += [gpumetrics.Hinge(device=device), gpumetrics.BinaryCrossentropy(from_logits=True, device=device),
+                gpumetrics.Accuracy(device=device), gpumetrics.R2Score(device=device)]
+    for metric in metrics[-4:]:  # elementwise kinds (hinge's label pass included) and the moments primitive
+        metric.update_state(labels, y_pred, sample_weight=w)
+    rowwise = [gpumetrics.SparseCategoricalCrossentropy(ignore_class=1, device=device),
+               gpumetrics.SparseTopKCategoricalAccuracy(k=2, device=device),
+               gpumetrics.MeanIoU(num_classes=3, device=device)]
+    for metric in rowwise:  # row_sums (masked weights included) and weighted_bincount
+        metric.update_state(ids[:, 0], scores if not isinstance(metric, gpumetrics.MeanIoU) else ids[:, 1],
+                            sample_weight=w)
+    metrics += rowwise
     return metrics
 
 
