@@ -1,7 +1,9 @@
 """gpumetrics: Keras-compatible evaluation metrics on hand-written GPU kernels."""
 from setuptools import setup
 
-TEST = ["pytest>=7", "pytest-xdist", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0"]
+DISTRIBUTED = ["mpi4py>=4", "dask[array,dataframe,distributed]"]
+TEST = ["pytest>=7", "pytest-xdist", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0",
+        "mpich", *DISTRIBUTED]
 BENCH = ["pytest-benchmark", "scikit-learn", "torchmetrics", "torch==2.13.0", "keras>=3", "jax[cpu]"]
 
 setup(
@@ -24,6 +26,7 @@ setup(
     extras_require={
         "cuda12": ["cupy-cuda12x", "numba-cuda[cu12]"],
         "cuda13": ["cupy-cuda13x", "numba-cuda[cu13]"],
+        "distributed": DISTRIBUTED,
         "test": TEST,
         "bench": BENCH,
     },

@@ -189,6 +189,7 @@ class Metric:
         self._variables = []
         self._copied_to_device = set()
         self._device_arrays = {}
+        self._sync_verified = {}  # group id -> fingerprint its ranks agreed on (gpumetrics.distributed.sync)
 
     # -- Keras surface ---------------------------------------------------------------------------------------
     @property

@@ -183,3 +183,36 @@ def test_import_is_light_and_kernels_stay_private():
 def test_cuda_without_gpu_or_simulator_says_how_to_install():
     done = run_fresh("import gpumetrics; gpumetrics.Mean(device='cuda')", NUMBA_ENABLE_CUDASIM="0")
     assert "pip install 'gpumetrics[cuda12]'" in done.stderr and "NUMBA_ENABLE_CUDASIM=1" in done.stderr
+
+
+@pytest.mark.parametrize("make,other,message", [
+    (lambda: gpumetrics.AUC(num_thresholds=200), lambda: gpumetrics.AUC(num_thresholds=100), "different configurations"),
+    (lambda: gpumetrics.MeanIoU(num_classes=3), lambda: gpumetrics.MeanIoU(num_classes=4), "different configurations"),
+    (lambda: gpumetrics.Precision(thresholds=[0.5]), lambda: gpumetrics.Precision(thresholds=[0.4]),
+     "different configurations"),
+], ids=["AUC-thresholds", "MeanIoU-classes", "Precision-thresholds"])
+def test_merging_other_configurations_is_refused_and_changes_nothing(make, other, message):
+    mine, theirs = make(), other()
+    for m in (mine, theirs):
+        m.update_state([0, 1, 1, 0], [0, 1, 1, 1])
+    before = mine.state_dict()
+    with pytest.raises(ValueError, match=message):
+        mine.merge_state(theirs)
+    assert all(np.array_equal(before[k], v) for k, v in mine.state_dict().items())
+
+
+def test_merging_states_of_other_shapes_is_refused():
+    """Lazily built states: an R2Score that saw 2 outputs cannot take one that saw 3."""
+    two, three = gpumetrics.R2Score(), gpumetrics.R2Score()
+    two.update_state(np.ones((4, 2)), np.zeros((4, 2)))
+    three.update_state(np.ones((4, 3)), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        two.merge_state(three)
+
+
+def test_merging_metrics_on_other_devices_is_refused():
+    on_cpu, on_gpu = gpumetrics.Mean(device="cpu"), gpumetrics.Mean(device="cuda")
+    on_cpu.update_state([1.0])
+    on_gpu.update_state([2.0])
+    with pytest.raises(ValueError, match="cannot merge a metric on cuda into one on cpu"):
+        on_cpu.merge_state(on_gpu)

@@ -1,0 +1,159 @@
+"""Metrics over Dask collections that outgrow one machine: per-partition states on the workers, a tree merge.
+
+``evaluate(metrics, y_true, y_pred, sample_weight=None)`` sends a blank copy
+of each metric (its configuration, no state, no device) to the workers; each
+task updates the copies with one partition, where the partition lives (NumPy
+on CPU workers, CuPy on GPU workers: an ``auto`` metric follows its data), and
+returns their states as small host arrays. States, never data, travel: they
+are merged ``split_every`` at a time up a tree and the final merge gives the
+whole-dataset metrics, on the caller's host. Partitions are read once, as the
+scheduler produces them, so memory stays flat however large the collection.
+It runs on whatever Dask scheduler is active (threads, a ``LocalCluster``, a
+real ``distributed`` cluster) unchanged.
+"""
+from .metric import Metric
+
+
+def blank_copy(metric):
+    """``metric``'s configuration without state or device (an ``auto`` metric): what travels to a worker."""
+    blank = metric.copy()
+    blank._backend = None
+    blank._device = "auto"
+    blank._device_arrays = {}
+    blank._copied_to_device = set()
+    blank._sync_verified = {}
+    for variable in blank._variables:
+        variable._array = None
+    return blank
+
+
+def _partition_states(blanks, y_true, y_pred, sample_weight):
+    """One task: fresh copies of the blank metrics updated with one partition; their states on the host."""
+    states = []
+    for blank in blanks:
+        metric = blank_copy(blank)
+        metric.update_state(_values(y_true), _values(y_pred), sample_weight=_values(sample_weight))
+        states.append(metric.state_dict())  # synchronize! a partition's result is its state, on the host
+    return states
+
+
+def _values(part):
+    """A pandas / cuDF partition as its array (NumPy or CuPy); arrays as they are."""
+    return part.values if hasattr(part, "values") and not hasattr(part, "__array_interface__") and \
+        not hasattr(part, "__cuda_array_interface__") else part
+
+
+def _merge_states(blanks, groups):
+    """Merge the states of several tasks (each a list with one state dict per metric) into one such list."""
+    merged = []
+    for i, blank in enumerate(blanks):
+        parts = []
+        for states in groups:
+            part = blank_copy(blank)
+            part.load_state_dict(states[i])
+            parts.append(part)
+        total = blank_copy(blank)
+        total.merge_state(parts)
+        merged.append(total.state_dict())
+    return merged
+
+
+def _partitions(collection, name):
+    """The partitions of a Dask array (along axis 0) or DataFrame / Series, as delayed objects in order."""
+    if collection is None:
+        return None
+    if hasattr(collection, "to_delayed") and hasattr(collection, "chunks"):  # an array (it has npartitions too)
+        blocks = collection.to_delayed()
+        return [blocks[(i,) + (0,) * (collection.ndim - 1)] for i in range(blocks.shape[0])]
+    if hasattr(collection, "to_delayed") and hasattr(collection, "npartitions"):
+        return list(collection.to_delayed())
+    raise TypeError(f"{name} must be a Dask array, DataFrame or Series; got {type(collection).__name__}")
+
+
+def _aligned(y_true, y_pred, sample_weight):
+    """Rechunk Dask arrays along axis 0 to ``y_pred``'s chunks (one chunk across the other axes)."""
+    arrays = [a for a in (y_true, y_pred, sample_weight) if a is not None and hasattr(a, "chunks")]
+    if not arrays:
+        return y_true, y_pred, sample_weight
+    rows = y_pred.chunks[0] if hasattr(y_pred, "chunks") else arrays[0].chunks[0]
+
+    def rechunk(a):
+        if a is None or not hasattr(a, "chunks"):
+            return a
+        if a.shape[0] != sum(rows):
+            raise ValueError(f"y_true, y_pred and sample_weight must have as many rows; got {a.shape[0]} and "
+                             f"{sum(rows)}")
+        return a.rechunk((rows,) + tuple(-1 for _ in a.shape[1:]))
+
+    return rechunk(y_true), rechunk(y_pred), rechunk(sample_weight)
+
+
+def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, progress=False):
+    """The whole-collection value of ``metrics`` over Dask arrays or DataFrame columns.
+
+    Args:
+        metrics: a :class:`~gpumetrics.Metric` or a list of them (their states
+            are ignored and left as they are; only configurations travel).
+        y_true, y_pred, sample_weight: Dask arrays (split along axis 0; other
+            axes are kept whole) or Dask Series / DataFrames of one partitioning.
+        split_every: how many partition states each merge task combines.
+        progress: show Dask's progress bar (``distributed.progress`` under a
+            ``distributed`` client, ``dask.diagnostics.ProgressBar`` otherwise).
+
+    Returns:
+        New metrics, in the form given, holding the merged state (on the host).
+
+    >>> import dask.array as da, numpy as np, gpumetrics
+    >>> y = da.from_array(np.arange(8.0).reshape(8, 1), chunks=3)
+    >>> float(evaluate(gpumetrics.MeanAbsoluteError(), y, y + 1).result())
+    1.0
+    """
+    import dask
+
+    single = isinstance(metrics, Metric)
+    blanks = [blank_copy(m) for m in ([metrics] if single else metrics)]
+    y_true, y_pred, sample_weight = _aligned(y_true, y_pred, sample_weight)
+    true_parts, pred_parts = _partitions(y_true, "y_true"), _partitions(y_pred, "y_pred")
+    weight_parts = _partitions(sample_weight, "sample_weight") or [None] * len(pred_parts)
+    if not len(true_parts) == len(pred_parts) == len(weight_parts):
+        raise ValueError(f"y_true, y_pred and sample_weight must have as many partitions; got "
+                         f"{len(true_parts)}, {len(pred_parts)} and {len(weight_parts)}")
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2; got {split_every}")
+    task_states = dask.delayed(_partition_states, pure=True)
+    merge = dask.delayed(_merge_states, pure=True)
+    level = [task_states(blanks, t, p, w) for t, p, w in zip(true_parts, pred_parts, weight_parts)]
+    while len(level) > 1:
+        level = [merge(blanks, level[i:i + split_every]) for i in range(0, len(level), split_every)]
+    final = merge(blanks, level)
+    states = _compute(final, progress)
+    results = []
+    for blank, state in zip(blanks, states):
+        metric = blank_copy(blank)
+        metric.load_state_dict(state)
+        results.append(metric)
+    return results[0] if single else results
+
+
+def _compute(final, progress):
+    """Compute on the active scheduler, with Dask's own progress display when asked."""
+    import dask
+
+    try:
+        from distributed import default_client, progress as distributed_progress
+
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is not None:
+        future = client.compute(final)
+        if progress:
+            distributed_progress(future)
+        return future.result()
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return dask.compute(final)[0]
+    return dask.compute(final)[0]
+

@@ -1,0 +1,123 @@
+"""One rank of tests/test_distributed.py, run under ``mpirun`` or torch's launcher: shard, update, sync, compare.
+
+Every rank draws the same batches, updates its metrics with its shard
+(round-robin) and syncs them; it then checks the synced metrics against the
+same metrics updated with every batch in one process: whole-number states
+bitwise (the weights are whole numbers), the rest within float64 rounding. It
+also counts the collectives of each sync. ``mismatch``: rank 1 builds AUC with
+other thresholds, and every rank must get a ValueError instead of a hang.
+Writes one JSON report per rank, ``<out>/<rank>.json``.
+"""
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+import gpumetrics
+from gpumetrics.distributed import MPI, Engine, Torch, sync
+
+BATCHES = 7
+
+
+class Counting(Engine):
+    """An engine that counts the collectives it runs."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.world = inner.world
+        self.calls = 0
+
+    def allgather(self, buffer):
+        self.calls += 1
+        return self.inner.allgather(buffer)
+
+
+def make_metrics(auc_thresholds=200):
+    return [gpumetrics.AUC(num_thresholds=auc_thresholds, dtype="float64", device="cpu"),
+            gpumetrics.Precision(dtype="float64", device="cpu"),
+            gpumetrics.MeanIoU(num_classes=4, dtype="float64", device="cpu"),
+            gpumetrics.MeanSquaredError(dtype="float64", device="cpu"),
+            gpumetrics.PearsonCorrelation(dtype="float64", device="cpu"),
+            gpumetrics.R2Score(dtype="float64", device="cpu")]
+
+
+def batches():
+    rng = np.random.default_rng(2026)
+    for _ in range(BATCHES):
+        n = int(rng.integers(20, 40))
+        labels = rng.integers(0, 2, n)
+        yield {"labels": labels, "scores": np.clip(0.5 * labels + rng.normal(0.25, 0.3, n), 0, 1),
+               "ids": rng.integers(0, 4, n), "predicted_ids": rng.integers(0, 4, n),
+               "y_true": rng.normal(size=(n, 3)) + 1e3, "y_pred": rng.normal(size=(n, 3)) + 1e3,
+               "weight": rng.integers(1, 4, n).astype(np.float64)}
+
+
+def update(metrics, b):
+    auc, precision, iou, mse, pearson, r2 = metrics
+    w = b["weight"]
+    auc.update_state(b["labels"], b["scores"], sample_weight=w)
+    precision.update_state(b["labels"], b["scores"], sample_weight=w)
+    iou.update_state(b["ids"], b["predicted_ids"], sample_weight=w)
+    for m in (mse, pearson, r2):
+        m.update_state(b["y_true"], b["y_pred"], sample_weight=w)
+
+
+def compare(synced, reference):
+    """Names of the metrics whose synced states differ from one process's."""
+    wrong = []
+    for got, want in zip(synced, reference):
+        ours, theirs = got.state_dict(), want.state_dict()
+        for name, value in theirs.items():
+            whole = np.array_equal(value, np.round(value))
+            same = np.array_equal(ours[name], value) if whole else np.allclose(ours[name], value, rtol=1e-12)
+            if not same:
+                wrong.append(f"{type(got).__name__}.{name}")
+    return wrong
+
+
+def main(engine_name, mode, out):
+    if engine_name == "mpi":
+        from mpi4py import MPI as mpi
+
+        comm = mpi.COMM_WORLD
+        rank, engine = comm.Get_rank(), Counting(MPI(comm))
+    else:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        rank, engine = dist.get_rank(), Counting(Torch())
+    report = {"rank": rank, "world": engine.world}
+    data = list(batches())
+    local = make_metrics(auc_thresholds=100 if mode == "mismatch" and rank == 1 else 200)
+    for b in data[rank::engine.world]:
+        update(local, b)
+    if mode == "mismatch":
+        try:
+            sync(local, engine)
+            report["error"] = None
+        except ValueError as error:
+            report["error"] = str(error)
+        (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
+        return
+    before = [m.state_dict() for m in local]
+    first = sync(local, engine)
+    report["first_sync_collectives"] = engine.calls
+    second = sync(local, engine)
+    report["second_sync_collectives"] = engine.calls - report["first_sync_collectives"]
+    reference = make_metrics()
+    for b in data:
+        update(reference, b)
+    report["wrong"] = compare(first, reference) + compare(second, reference)
+    report["local_untouched"] = all(np.array_equal(before[i][k], v) for i, m in enumerate(local)
+                                    for k, v in m.state_dict().items())
+    report["results"] = [float(m.result()) for m in first]
+    report["reference"] = [float(m.result()) for m in reference]
+    in_place = sync(local, engine, in_place=True)
+    report["in_place_is_local"] = all(a is b for a, b in zip(in_place, local))
+    report["wrong"] += compare(local, reference)
+    (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

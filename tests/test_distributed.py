@@ -1,0 +1,154 @@
+"""Past one process: ``sync`` over MPI (2 and 3 ranks, ``mpirun``) and torch.distributed (gloo, 2 processes), and
+``gpumetrics.dask.evaluate`` on a 2-worker ``LocalCluster``, each against the same metrics run in one process.
+
+The ranks run ``tests/distributed_worker.py`` in fresh processes (a timeout turns a hang into a failure); NCCL
+needs a GPU (a 1-rank communicator is tested where CuPy sees one).
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REAL_GPU
+
+import gpumetrics
+from gpumetrics.distributed import Engine, Local, sync
+
+WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
+TIMEOUT = 240
+
+
+def run_ranks(command, out):
+    """Each rank's JSON report, by rank; the ranks run with the simulator off (CPU metrics) and one thread each."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command + [str(out)], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(path.read_text()) for path in sorted(out.glob("*.json"), key=lambda p: int(p.stem))]
+
+
+def mpirun():
+    found = shutil.which("mpirun") or shutil.which("mpiexec")
+    if found is None:
+        pytest.skip("no mpirun (pip install mpich, or an OpenMPI / MPICH from the system)")
+    pytest.importorskip("mpi4py")
+    return found
+
+
+def mpi_command(ranks, mode="equal"):
+    return [mpirun(), "-n", str(ranks), sys.executable, str(WORKER), "mpi", mode]
+
+
+def torch_command(ranks, mode="equal"):
+    pytest.importorskip("torch.distributed")
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}",
+            str(WORKER), "torch", mode]
+
+
+LAUNCHES = [pytest.param(mpi_command, 2, id="mpi-2-ranks"), pytest.param(mpi_command, 3, id="mpi-3-ranks"),
+            pytest.param(torch_command, 2, id="torch-gloo-2-processes")]
+
+
+@pytest.mark.parametrize("command,ranks", LAUNCHES)
+def test_synced_metrics_equal_one_process(command, ranks, tmp_path):
+    """AUC, Precision, MeanIoU, MSE, PearsonCorrelation, R2Score: whole-number states bitwise, the rest within
+    float64 rounding, the same on every rank; one collective per sync once the first has checked the ranks agree."""
+    reports = run_ranks(command(ranks), tmp_path)
+    assert [r["rank"] for r in reports] == list(range(ranks))
+    for report in reports:
+        assert report["world"] == ranks
+        assert report["wrong"] == [], report
+        assert report["first_sync_collectives"] == 2  # the 16-byte headers, then the states
+        assert report["second_sync_collectives"] == 1
+        assert report["local_untouched"] and report["in_place_is_local"]
+        np.testing.assert_allclose(report["results"], report["reference"], rtol=1e-12)
+        assert report["results"] == reports[0]["results"]  # the same bits on every rank
+
+
+@pytest.mark.parametrize("command,ranks", LAUNCHES[:1] + LAUNCHES[2:])
+def test_a_rank_with_another_configuration_gets_an_error_not_a_hang(command, ranks, tmp_path):
+    reports = run_ranks(command(ranks, "mismatch"), tmp_path)
+    assert len(reports) == ranks
+    for report in reports:
+        assert report["error"] and "ranks disagree on the metrics to sync" in report["error"], report
+
+
+class TwoRanks(Engine):
+    """Two ranks in one process: rank 1's buffer is given; the all-gather stacks it under this rank's."""
+
+    world = 2
+
+    def __init__(self, other):
+        self.other = other
+
+    def allgather(self, buffer):
+        return np.stack([buffer, self.other[:buffer.size]])
+
+
+def test_sync_merges_every_rank_in_rank_order_on_any_device(device):
+    """The packing and merging alone, through an in-process engine: rank 1 holds a second half of the stream."""
+    from gpumetrics.distributed import _pack, fingerprint
+
+    halves = [gpumetrics.R2Score(device=device), gpumetrics.R2Score(device=device)]
+    full = gpumetrics.R2Score(device=device)
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.normal(size=(40, 2)) + 1e6, rng.normal(size=(40, 2)) + 1e6
+    halves[0].update_state(y_true[:25], y_pred[:25])
+    halves[1].update_state(y_true[25:], y_pred[25:])
+    full.update_state(y_true, y_pred)
+    other = _pack([halves[1]], halves[1]._xp, fingerprint([halves[1]]))
+    synced = sync(halves[0], TwoRanks(other))
+    # data centred at 1e6: a merged mean carries 1e6 x 2e-16 of rounding, so co-moments agree to ~1e-10
+    np.testing.assert_allclose(synced.state_dict()["moments"], full.state_dict()["moments"], rtol=1e-9)
+    np.testing.assert_allclose(float(synced.result()), float(full.result()), rtol=1e-6)
+
+
+def test_one_process_sync_is_a_copy():
+    metric = gpumetrics.AUC(device="cpu")
+    metric.update_state([0, 1, 1], [0.2, 0.7, 0.4])
+    synced = sync(metric, Local())
+    assert synced is not metric and float(synced.result()) == float(metric.result())
+
+
+def test_metrics_on_two_devices_cannot_sync_together():
+    with pytest.raises(ValueError, match="must share a device"):
+        sync([gpumetrics.Mean(device="cpu"), gpumetrics.Mean(device="cuda")], Local())
+
+
+@pytest.mark.skipif(not REAL_GPU, reason="NCCL needs a GPU")
+def test_nccl_one_rank_communicator():
+    import cupy
+    from cupy.cuda import nccl
+
+    comm = nccl.NcclCommunicator(1, nccl.get_unique_id(), 0)
+    metric = gpumetrics.MeanIoU(num_classes=3, device="cuda")
+    metric.update_state(cupy.asarray([0, 1, 2, 2]), cupy.asarray([0, 1, 1, 2]))
+    synced = sync(metric, comm)
+    assert float(synced.result()) == float(metric.result())
+
+
+def test_dask_local_cluster_equals_one_process():
+    """Six metrics over Dask arrays of uneven chunks on a 2-worker LocalCluster, states merged in a tree."""
+    distributed = pytest.importorskip("distributed")
+    da = pytest.importorskip("dask.array")
+    from gpumetrics.dask import evaluate
+
+    sys.path.insert(0, str(WORKER.parent))
+    from distributed_worker import batches, compare, make_metrics, update
+
+    data = list(batches())
+    columns = {k: np.concatenate([b[k] for b in data]) for k in data[0]}
+    reference = make_metrics()
+    update(reference, columns)
+    chunked = {k: da.from_array(v, chunks=37) for k, v in columns.items()}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env={"NUMBA_ENABLE_CUDASIM": "0"}) as cluster, distributed.Client(cluster):
+        auc, precision, iou, mse, pearson, r2 = make_metrics()
+        results = evaluate([auc, precision], chunked["labels"], chunked["scores"], chunked["weight"], split_every=3)
+        results += [evaluate(iou, chunked["ids"], chunked["predicted_ids"], chunked["weight"])]
+        results += evaluate([mse, pearson, r2], chunked["y_true"], chunked["y_pred"], chunked["weight"])
+    assert compare(results, reference) == []
