@@ -1,0 +1,52 @@
+"""Run by tests/test_cuda_compiles.py with the simulator off: compile CUDA kernels to PTX for a real GPU, no GPU
+needed (NVVM only). Prints one line per kernel variant: ``ok <name>`` or ``bad <name>: <error>``."""
+import sys
+import types as pytypes
+
+from numba import cuda, types
+
+
+def pretend_device(cc):
+    """Numba asks the current device for its compute capability while compiling device functions; answer ``cc``."""
+    import numba.cuda.compiler as compiler
+    import numba.cuda.dispatcher as dispatcher
+
+    def device():
+        return pytypes.SimpleNamespace(compute_capability=cc)
+
+    dispatcher.get_current_device = compiler.get_current_device = device
+
+
+def array(dtype, ndim=2):
+    return types.Array(dtype, ndim, "A")
+
+
+def variants():
+    """``(name, python kernel, signature)`` for every kind of error_sums and row_sums."""
+    from gpumetrics._kernels.cuda import error_sums, row_sums
+    from gpumetrics._kernels.error_kinds import KINDS
+    from gpumetrics._kernels.row_kinds import ROW_KINDS
+
+    f64, i64 = types.float64, types.int64
+    for kind in KINDS:
+        yield f"error_sums/{kind}", error_sums._kernel(kind).py_func, (
+            array(types.float32), array(types.float32), array(f64, 1), types.boolean, array(f64, 1), i64, i64, i64,
+            i64, array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+    for kind in ROW_KINDS:
+        yield f"row_sums/{kind}", row_sums._kernel(kind).py_func, (
+            array(types.int32), array(types.float32), array(f64, 1), types.boolean, i64, array(f64, 1), array(f64),
+            array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+
+
+def main(cc):
+    pretend_device(cc)
+    for name, kernel, signature in variants():
+        try:
+            cuda.compile_ptx(kernel, signature, cc=cc)
+            print(f"ok {name}", flush=True)
+        except Exception as error:  # report every failing variant, not only the first
+            print(f"bad {name}: {type(error).__name__}: {str(error)[:500]}", flush=True)
+
+
+if __name__ == "__main__":
+    main(tuple(int(x) for x in sys.argv[1].split(".")) if len(sys.argv) > 1 else (9, 0))
