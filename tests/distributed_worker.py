@@ -77,6 +77,21 @@ def compare(synced, reference):
 
 
 def main(engine_name, mode, out):
+    """Run one rank; a torch process group is torn down before the process exits (gloo aborts otherwise)."""
+    if engine_name == "torch":
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        try:
+            run(engine_name, mode, out)
+        finally:
+            dist.barrier()
+            dist.destroy_process_group()
+    else:
+        run(engine_name, mode, out)
+
+
+def run(engine_name, mode, out):
     if engine_name == "mpi":
         from mpi4py import MPI as mpi
 
@@ -85,7 +100,6 @@ def main(engine_name, mode, out):
     else:
         import torch.distributed as dist
 
-        dist.init_process_group("gloo")
         rank, engine = dist.get_rank(), Counting(Torch())
     report = {"rank": rank, "world": engine.world}
     data = list(batches())
