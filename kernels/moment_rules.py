@@ -1,19 +1,48 @@
 """The arithmetic of ``moments``, shared by both twins and the ``"moments"`` merge rule as plain scalar functions.
 
 Numba compiles them into the CPU twin (``njit``) and the CUDA kernels (device
-functions) alike, so a batch is centred and merged with the same arithmetic
-everywhere. A column's state is ``(W, mean_x, mean_y, M2x, M2y, Cxy, D)``:
-``W = Σw``, the weighted means, ``M2x = Σw(x - mean_x)²``, ``M2y`` likewise,
-``Cxy = Σw(x - mean_x)(y - mean_y)`` and ``D = Σw(x - y)²``.
+functions) alike, so a batch is summed, centred and merged with the same
+arithmetic everywhere. Sums and parts travel as 7-tuples of float64 (kept in
+registers on either device); a state's column is updated in place.
+
+A column's state is ``(W, mean_x, mean_y, M2x, M2y, Cxy, D)``: ``W = Σw``, the
+weighted means, ``M2x = Σw(x - mean_x)²``, ``M2y`` likewise,
+``Cxy = Σw(x - mean_x)(y - mean_y)`` and ``D = Σw(x - y)²``. A batch is first
+summed around a shift ``(shift_x, shift_y)``, into seven sums
+``(Σw, Σw dx, Σw dy, Σw dx², Σw dy², Σw dx dy, Σw (x - y)²)`` with
+``dx = x - shift_x`` and ``dy = y - shift_y``.
 """
 
 #: rows of a ``moments`` state: ``out[k, l]`` holds quantity ``k`` of column ``l``, in the order above.
 STATE_ROWS = 7
+#: the seven sums of no element (the start of every accumulation).
+NO_SUMS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def centred(sw, sx, sy, sxx, syy, sxy, sd, shift_x, shift_y):
-    """One batch's state from its sums around a shift: ``sx = Σw(x - shift_x)``, ``sxx = Σw(x - shift_x)²``,
-    ``sxy = Σw(x - shift_x)(y - shift_y)`` and so on, and ``sd = Σw(x - y)²``.
+def accumulated(sums, xv, yv, w, shift_x, shift_y):
+    """``sums`` (a 7-tuple around ``(shift_x, shift_y)``) with the element ``(xv, yv)`` of weight ``w`` added.
+
+    ``xv``, ``yv``, ``w`` are float64 (the caller casts what it reads); each of
+    the seven sums gets one addition, so a run of calls adds in the run's order.
+    """
+    sw, sx, sy, sxx, syy, sxy, sd = sums
+    dx = xv - shift_x
+    dy = yv - shift_y
+    e = xv - yv
+    wdx = w * dx
+    wdy = w * dy
+    return sw + w, sx + wdx, sy + wdy, sxx + wdx * dx, syy + wdy * dy, sxy + wdx * dy, sd + w * e * e
+
+
+def combined(a, b):
+    """The seven sums of two parts summed around one shift: ``a + b``, sum by sum (``b`` a tuple or 7 array items)."""
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4], a[5] + b[5], a[6] + b[6]
+
+
+def centred(sums, shift_x, shift_y):
+    """One batch's state from its seven sums around a shift: ``sums = (sw, sx, sy, sxx, syy, sxy, sd)`` with
+    ``sx = Σw(x - shift_x)``, ``sxx = Σw(x - shift_x)²``, ``sxy = Σw(x - shift_x)(y - shift_y)`` and so on,
+    and ``sd = Σw(x - y)²``.
 
     With ``a = sx / sw`` (the mean's offset from the shift) the centred sum is
     ``Σw(x - shift - a)² = sxx - a·sx``: the shift keeps ``sxx`` and ``sx`` of
@@ -21,6 +50,7 @@ def centred(sw, sx, sy, sxx, syy, sxy, sd, shift_x, shift_y):
     shift is one of the data (the batch's first row). A batch of total weight 0
     has no mean: it contributes ``D`` only.
     """
+    sw, sx, sy, sxx, syy, sxy, sd = sums
     if sw == 0.0:
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sd
     ax = sx / sw
@@ -28,10 +58,13 @@ def centred(sw, sx, sy, sxx, syy, sxy, sd, shift_x, shift_y):
     return sw, shift_x + ax, shift_y + ay, sxx - ax * sx, syy - ay * sy, sxy - ax * sy, sd
 
 
-def merged(wa, mxa, mya, m2xa, m2ya, ca, da, wb, mxb, myb, m2xb, m2yb, cb, db):
-    """Chan, Golub & LeVeque's pairwise update: the state of the union of two disjoint parts ``a`` and ``b``.
+def merge(state, part):
+    """``state`` ← the union of ``state`` and ``part``, in place: Chan, Golub & LeVeque's pairwise update.
 
-    ``δ = mean_b - mean_a``; ``mean = mean_a + δ·W_b/W``;
+    ``state`` (``a``) is 7 float64 array items, a column ``out[:, l]`` of a
+    state; ``part`` (``b``) is 7 float64, a tuple or another state's column.
+    Both are read in full before ``state`` is written, so they may be the same
+    column. ``δ = mean_b - mean_a``; ``mean = mean_a + δ·W_b/W``;
     ``M2 = M2_a + M2_b + δ²·W_a·W_b/W`` (``δx·δy`` for ``Cxy``); ``D`` adds.
     A part of total weight 0 contributes its ``D`` only (it has no mean), so an
     empty or all-zero-weight part leaves the other unchanged. Weights of mixed
@@ -44,17 +77,22 @@ def merged(wa, mxa, mya, m2xa, m2ya, ca, da, wb, mxb, myb, m2xb, m2yb, cb, db):
     1e-8 at 1e9 for σ = 1, n = 100). That is the limit of a mean kept in one
     float64; a single batch, centred from its shifted sums, has no such term.
     """
+    wa, mxa, mya, m2xa, m2ya, ca, da = state[0], state[1], state[2], state[3], state[4], state[5], state[6]
+    wb, mxb, myb, m2xb, m2yb, cb, db = part[0], part[1], part[2], part[3], part[4], part[5], part[6]
     if wb == 0.0:
-        return wa, mxa, mya, m2xa, m2ya, ca, da + db
-    if wa == 0.0:
-        return wb, mxb, myb, m2xb, m2yb, cb, da + db
-    w = wa + wb
-    dx = mxb - mxa
-    dy = myb - mya
-    fb = wb / w
-    f = wa * fb
-    return (w, mxa + dx * fb, mya + dy * fb, m2xa + m2xb + dx * dx * f, m2ya + m2yb + dy * dy * f,
-            ca + cb + dx * dy * f, da + db)
+        n = (wa, mxa, mya, m2xa, m2ya, ca, da + db)
+    elif wa == 0.0:
+        n = (wb, mxb, myb, m2xb, m2yb, cb, da + db)
+    else:
+        w = wa + wb
+        dx = mxb - mxa
+        dy = myb - mya
+        fb = wb / w
+        f = wa * fb
+        n = (w, mxa + dx * fb, mya + dy * fb, m2xa + m2xb + dx * dx * f, m2ya + m2yb + dy * dy * f,
+             ca + cb + dx * dy * f, da + db)
+    for k in range(STATE_ROWS):
+        state[k] = n[k]
 
 
 def check_shapes(x, y, weight, out):

@@ -3,11 +3,11 @@
 Run the CUDA twin without a GPU with ``NUMBA_ENABLE_CUDASIM=1`` set before
 Python starts; without it (and without a GPU and CuPy) only the CPU twin runs.
 """
-import ctypes
-
 import numba
 import numpy as np
 import pytest
+
+import kernel_twins
 
 from gpumetrics._kernels.cpu import threshold_histogram as cpu_module
 
@@ -39,25 +39,8 @@ def oracle(y_true, y_pred, weight, thresholds, transform):
     return pos, neg
 
 
-class Twin:
-    """One implementation of the primitive and how to hand it host-built arrays."""
-
-    def __init__(self, name, module, xp=np):
-        self.name = name
-        self.module = module
-        self.xp = xp
-
-    def put(self, a):
-        """``a`` on the twin's device, strides (stride 0, negative, transposed) kept."""
-        if a is None or self.xp is np:
-            return a
-        low, high = np.lib.array_utils.byte_bounds(a)
-        span = np.frombuffer((ctypes.c_char * (high - low)).from_address(low), dtype=np.uint8)
-        device = self.xp.asarray(span)
-        return self.xp.ndarray(a.shape, a.dtype, memptr=device.data + (a.ctypes.data - low), strides=a.strides)
-
-    def host(self, a):
-        return a if self.xp is np else self.xp.asnumpy(a)
+class Twin(kernel_twins.Twin):
+    """The threshold_histogram twin: ``run`` applies it to host-built arrays."""
 
     def run(self, y_true, y_pred, weight, thresholds, evenly, transform, state=None):
         """Apply the primitive to a copy of ``state`` (zeros by default) and return ``(pos, neg)`` on the host."""
@@ -70,30 +53,7 @@ class Twin:
         return self.host(pos), self.host(neg)
 
 
-def _twins():
-    twins = [pytest.param(Twin("cpu", cpu_module), id="cpu")]
-    if numba.config.ENABLE_CUDASIM:
-        from gpumetrics._kernels.cuda import threshold_histogram as cuda_module
-
-        twins.append(pytest.param(Twin("cuda", cuda_module), id="cuda-simulator"))
-        return twins
-    try:
-        import cupy
-
-        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no CuPy, no driver, no device: the CUDA twin cannot run here
-        has_gpu = False
-    if has_gpu:
-        from gpumetrics._kernels.cuda import threshold_histogram as cuda_module
-
-        twins.append(pytest.param(Twin("cuda", cuda_module, cupy), id="cuda-gpu"))
-    else:
-        twins.append(pytest.param(None, id="cuda", marks=pytest.mark.skip(
-            reason="no GPU with CuPy; set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernel in the simulator")))
-    return twins
-
-
-@pytest.fixture(params=_twins())
+@pytest.fixture(params=kernel_twins.twin_params(Twin, "threshold_histogram"))
 def twin(request):
     return request.param
 

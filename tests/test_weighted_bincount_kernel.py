@@ -3,11 +3,11 @@
 Run the CUDA twin without a GPU with ``NUMBA_ENABLE_CUDASIM=1`` set before
 Python starts; without it (and without a GPU and CuPy) only the CPU twin runs.
 """
-import ctypes
-
 import numba
 import numpy as np
 import pytest
+
+import kernel_twins
 
 from gpumetrics._kernels.cpu import weighted_bincount as cpu_module
 
@@ -40,25 +40,8 @@ def oracle(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class
     return out
 
 
-class Twin:
-    """One implementation of the primitive and how to hand it host-built arrays."""
-
-    def __init__(self, name, module, xp=np):
-        self.name = name
-        self.module = module
-        self.xp = xp
-
-    def put(self, a):
-        """``a`` on the twin's device, strides (stride 0, negative, transposed) kept."""
-        if a is None or self.xp is np:
-            return a
-        low, high = np.lib.array_utils.byte_bounds(a)
-        span = np.frombuffer((ctypes.c_char * (high - low)).from_address(low), dtype=np.uint8)
-        device = self.xp.asarray(span)
-        return self.xp.ndarray(a.shape, a.dtype, memptr=device.data + (a.ctypes.data - low), strides=a.strides)
-
-    def host(self, a):
-        return a if self.xp is np else self.xp.asnumpy(a)
+class Twin(kernel_twins.Twin):
+    """The weighted_bincount twin: ``run`` applies it to host-built arrays."""
 
     def run(self, y_true, y_pred, weight, true_rule, pred_rule, threshold=0.5, ignore_class=-1, classes=None,
             state=None):
@@ -69,30 +52,7 @@ class Twin:
         return self.host(out)
 
 
-def _twins():
-    twins = [pytest.param(Twin("cpu", cpu_module), id="cpu")]
-    if numba.config.ENABLE_CUDASIM:
-        from gpumetrics._kernels.cuda import weighted_bincount as cuda_module
-
-        twins.append(pytest.param(Twin("cuda", cuda_module), id="cuda-simulator"))
-        return twins
-    try:
-        import cupy
-
-        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no CuPy, no driver, no device: the CUDA twin cannot run here
-        has_gpu = False
-    if has_gpu:
-        from gpumetrics._kernels.cuda import weighted_bincount as cuda_module
-
-        twins.append(pytest.param(Twin("cuda", cuda_module, cupy), id="cuda-gpu"))
-    else:
-        twins.append(pytest.param(None, id="cuda", marks=pytest.mark.skip(
-            reason="no GPU with CuPy; set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernel in the simulator")))
-    return twins
-
-
-@pytest.fixture(params=_twins())
+@pytest.fixture(params=kernel_twins.twin_params(Twin, "weighted_bincount"))
 def twin(request):
     return request.param
 

@@ -10,17 +10,19 @@ chunk reads the same ``CHUNK`` elements, which stay in cache. An item keeps
 seven float64 sums in registers, around the column's shift
 ``(x[0, l], y[0, l])``, the batch's first row: ``Σw``, ``Σw dx``, ``Σw dy``,
 ``Σw dx²``, ``Σw dy²``, ``Σw dx dy`` (``dx = x - x[0, l]``) and
-``Σw (x - y)²``. All chunks share the shift, so their sums add: they are
-added in chunk order, centred (``moment_rules.centred``) and merged into the
-state with Chan et al.'s update (``moment_rules.merged``). The order of every
-addition is fixed by the shapes, so the result does not depend on the number
-of threads: the same input gives the same bits on every run.
+``Σw (x - y)²``, a 7-tuple each element is added to
+(``moment_rules.accumulated``). All chunks share the shift, so their sums
+add: they are added in chunk order (``moment_rules.combined``), centred
+(``moment_rules.centred``) and merged into the state with Chan et al.'s
+update (``moment_rules.merge``). The order of every addition is fixed by the
+shapes, so the result does not depend on the number of threads: the same
+input gives the same bits on every run.
 syncs: none (host memory).
 """
 import numba
 import numpy as np
 
-from ..moment_rules import STATE_ROWS, centred, check_shapes, merged
+from ..moment_rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
 from .readable import numba_readable
 
 #: elements per chunk (``CHUNK // L`` rows): fixed by the shapes, so that the summation order is fixed.
@@ -29,22 +31,10 @@ CHUNK = 1 << 15
 PARTIALS_BUDGET = 32 << 20
 _NO_WEIGHT = np.ones((1, 1))
 
+_accumulated = numba.njit(inline="always")(accumulated)
+_combined = numba.njit(inline="always")(combined)
 _centred = numba.njit(inline="always")(centred)
-_merged = numba.njit(inline="always")(merged)
-
-
-@numba.njit(inline="always")
-def _merge_column(out, c, w, mx, my, m2x, m2y, cxy, d):
-    """``out[:, c]`` ← the union of ``out[:, c]`` and the part ``(w, ..., d)``."""
-    n = _merged(out[0, c], out[1, c], out[2, c], out[3, c], out[4, c], out[5, c], out[6, c],
-                w, mx, my, m2x, m2y, cxy, d)
-    out[0, c] = n[0]
-    out[1, c] = n[1]
-    out[2, c] = n[2]
-    out[3, c] = n[3]
-    out[4, c] = n[4]
-    out[5, c] = n[5]
-    out[6, c] = n[6]
+_merge = numba.njit(inline="always")(merge)
 
 
 @numba.njit(parallel=True, nogil=True)
@@ -58,63 +48,24 @@ def _moments(x, y, weight, weighted, rows_per_part, parts, out):
         r1 = min(r0 + rows_per_part, rows)
         shift_x = np.float64(x[0, c])
         shift_y = np.float64(y[0, c])
-        sw = 0.0
-        sx = 0.0
-        sy = 0.0
-        sxx = 0.0
-        syy = 0.0
-        sxy = 0.0
-        sd = 0.0
+        s = NO_SUMS
         for r in range(r0, r1):
-            xv = np.float64(x[r, c])
-            yv = np.float64(y[r, c])
-            w = np.float64(weight[r, c]) if weighted else 1.0
-            dx = xv - shift_x
-            dy = yv - shift_y
-            e = xv - yv
-            wdx = w * dx
-            wdy = w * dy
-            sw += w
-            sx += wdx
-            sy += wdy
-            sxx += wdx * dx
-            syy += wdy * dy
-            sxy += wdx * dy
-            sd += w * e * e
-        s = sums[q, c]
-        s[0] = sw
-        s[1] = sx
-        s[2] = sy
-        s[3] = sxx
-        s[4] = syy
-        s[5] = sxy
-        s[6] = sd
+            s = _accumulated(s, np.float64(x[r, c]), np.float64(y[r, c]),
+                             np.float64(weight[r, c]) if weighted else 1.0, shift_x, shift_y)
+        part = sums[q, c]
+        for k in range(STATE_ROWS):
+            part[k] = s[k]
     for c in numba.prange(cols):
-        sw = 0.0
-        sx = 0.0
-        sy = 0.0
-        sxx = 0.0
-        syy = 0.0
-        sxy = 0.0
-        sd = 0.0
+        s = NO_SUMS
         for q in range(parts):
-            s = sums[q, c]
-            sw += s[0]
-            sx += s[1]
-            sy += s[2]
-            sxx += s[3]
-            syy += s[4]
-            sxy += s[5]
-            sd += s[6]
-        b = _centred(sw, sx, sy, sxx, syy, sxy, sd, np.float64(x[0, c]), np.float64(y[0, c]))
-        _merge_column(out, c, b[0], b[1], b[2], b[3], b[4], b[5], b[6])
+            s = _combined(s, sums[q, c])
+        _merge(out[:, c], _centred(s, np.float64(x[0, c]), np.float64(y[0, c])))
 
 
 @numba.njit(nogil=True)
 def _merge_states(out, other):
     for c in range(out.shape[1]):
-        _merge_column(out, c, other[0, c], other[1, c], other[2, c], other[3, c], other[4, c], other[5, c],
-                      other[6, c])
+        _merge(out[:, c], other[:, c])
 
 
 def moments(x, y, weight, out):

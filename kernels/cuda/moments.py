@@ -15,10 +15,11 @@ order) and thread 0 writes the block's partials to ``partials[k, blockIdx.x, l]`
 per-(device, stream) scratch. The last block to finish (a ticket taken after
 a ``threadfence``, as in ``error_sums``) gives one thread per column: it adds
 the column's partials in block order, centres them and merges them into the
-state with Chan et al.'s update; the scalar arithmetic is the CPU twin's
-(``moment_rules.centred`` / ``merged`` compiled as device functions). One
-launch, no floating-point atomics: the same input gives the same bits on
-every run.
+state with Chan et al.'s update. The scalar arithmetic is the CPU twin's,
+compiled as device functions: ``moment_rules.accumulated`` per element (the
+sums a 7-tuple, in registers), ``combined`` per block partial, ``centred``
+and ``merge`` per column. One launch, no floating-point atomics: the same
+input gives the same bits on every run.
 Launch shape: ``(blocks_x, grid_y)`` blocks of ``BLOCK`` threads,
 ``grid_y = min(L, max_blocks())`` (more columns are looped over: the grid
 already fills the device), ``blocks_x = min(ceil(N / BLOCK), ceil(max_blocks() / grid_y))``.
@@ -31,27 +32,15 @@ import math
 
 from numba import cuda, float64, int32
 
-from ..moment_rules import STATE_ROWS, centred, check_shapes, merged
+from ..moment_rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
 from .launch import BLOCK, SIMULATOR, current_stream, device_array, max_blocks, reduction_scratch
 
 _MAX_GRID_Y = 65535  # the hardware limit of gridDim.y
 
+_accumulated = cuda.jit(device=True)(accumulated)
+_combined = cuda.jit(device=True)(combined)
 _centred = cuda.jit(device=True)(centred)
-_merged = cuda.jit(device=True)(merged)
-
-
-@cuda.jit(device=True)
-def _merge_column(out, c, w, mx, my, m2x, m2y, cxy, d):
-    """``out[:, c]`` ← the union of ``out[:, c]`` and the part ``(w, ..., d)``."""
-    n = _merged(out[0, c], out[1, c], out[2, c], out[3, c], out[4, c], out[5, c], out[6, c],
-                w, mx, my, m2x, m2y, cxy, d)
-    out[0, c] = n[0]
-    out[1, c] = n[1]
-    out[2, c] = n[2]
-    out[3, c] = n[3]
-    out[4, c] = n[4]
-    out[5, c] = n[5]
-    out[6, c] = n[6]
+_merge = cuda.jit(device=True)(merge)
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,38 +56,14 @@ def _kernel(weighted):
         while c < cols:
             shift_x = float64(x[0, c])
             shift_y = float64(y[0, c])
-            sw = 0.0
-            sx = 0.0
-            sy = 0.0
-            sxx = 0.0
-            syy = 0.0
-            sxy = 0.0
-            sd = 0.0
+            s = NO_SUMS
             r = cuda.blockIdx.x * BLOCK + tid
             while r < rows:
-                xv = float64(x[r, c])
-                yv = float64(y[r, c])
-                w = float64(weight[r, c]) if weighted else 1.0
-                dx = xv - shift_x
-                dy = yv - shift_y
-                e = xv - yv
-                wdx = w * dx
-                wdy = w * dy
-                sw += w
-                sx += wdx
-                sy += wdy
-                sxx += wdx * dx
-                syy += wdy * dy
-                sxy += wdx * dy
-                sd += w * e * e
+                s = _accumulated(s, float64(x[r, c]), float64(y[r, c]), float64(weight[r, c]) if weighted else 1.0,
+                                 shift_x, shift_y)
                 r += step
-            shared[0, tid] = sw
-            shared[1, tid] = sx
-            shared[2, tid] = sy
-            shared[3, tid] = sxx
-            shared[4, tid] = syy
-            shared[5, tid] = sxy
-            shared[6, tid] = sd
+            for k in range(STATE_ROWS):
+                shared[k, tid] = s[k]
             cuda.syncthreads()
             half = BLOCK // 2
             while half > 0:
@@ -119,23 +84,10 @@ def _kernel(weighted):
         if is_last[0]:
             c = tid
             while c < cols:
-                sw = 0.0
-                sx = 0.0
-                sy = 0.0
-                sxx = 0.0
-                syy = 0.0
-                sxy = 0.0
-                sd = 0.0
+                s = NO_SUMS
                 for j in range(cuda.gridDim.x):
-                    sw += partials[0, j, c]
-                    sx += partials[1, j, c]
-                    sy += partials[2, j, c]
-                    sxx += partials[3, j, c]
-                    syy += partials[4, j, c]
-                    sxy += partials[5, j, c]
-                    sd += partials[6, j, c]
-                b = _centred(sw, sx, sy, sxx, syy, sxy, sd, float64(x[0, c]), float64(y[0, c]))
-                _merge_column(out, c, b[0], b[1], b[2], b[3], b[4], b[5], b[6])
+                    s = _combined(s, partials[:, j, c])
+                _merge(out[:, c], _centred(s, float64(x[0, c]), float64(y[0, c])))
                 c += BLOCK
             if tid == 0:
                 ticket[0] = 0
@@ -147,8 +99,7 @@ def _kernel(weighted):
 def merge_moments_kernel(out, other):
     c = cuda.grid(1)
     if c < out.shape[1]:
-        _merge_column(out, c, other[0, c], other[1, c], other[2, c], other[3, c], other[4, c], other[5, c],
-                      other[6, c])
+        _merge(out[:, c], other[:, c])
 
 
 def launch_shape(rows, cols):
