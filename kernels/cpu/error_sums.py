@@ -21,6 +21,17 @@ _NO_WEIGHT = np.ones(1)
 _NO_PARAMS = np.zeros(1)
 
 
+@numba.njit(nogil=True)
+def in_chunk_order(totals, weights):
+    """The sums of chunk partials, added in chunk order: the fixed order that makes every run give the same bits."""
+    total = 0.0
+    wsum = 0.0
+    for k in range(totals.shape[0]):
+        total += totals[k]
+        wsum += weights[k]
+    return total, wsum
+
+
 @functools.lru_cache(maxsize=None)
 def _chunked_sums(kind):
     f = numba.njit(inline="always", error_model="numpy")(KINDS[kind])
@@ -63,12 +74,7 @@ def _chunked_sums(kind):
                 c = 0
             totals[k] = acc_t
             weights[k] = acc_w
-        total = 0.0
-        wsum = 0.0
-        for k in range(nchunks):
-            total += totals[k]
-            wsum += weights[k]
-        return total, wsum
+        return in_chunk_order(totals, weights)
 
     return chunked_sums
 

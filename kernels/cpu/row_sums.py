@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from ..row_kinds import ROW_KINDS
-from .error_sums import CHUNK
+from .error_sums import CHUNK, in_chunk_order
 from .readable import numba_readable
 
 _NO_WEIGHT = np.ones(1)
@@ -45,12 +45,7 @@ def _chunked_row_sums(kind):
                     acc_t += v
             totals[k] = acc_t
             weights[k] = acc_w
-        total = 0.0
-        wsum = 0.0
-        for k in range(nchunks):
-            total += totals[k]
-            wsum += weights[k]
-        return total, wsum
+        return in_chunk_order(totals, weights)
 
     return chunked_row_sums
 
