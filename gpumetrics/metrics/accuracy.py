@@ -7,12 +7,13 @@ an integer prediction 2 (truncation). Top-k counts ties as hits (a class is in
 the top k when fewer than k scores exceed its own), as TensorFlow's and JAX's
 ``in_top_k`` do.
 """
+import numpy as np
+
 from .._interop import any_array
+from .._validation import squeeze_or_expand
 from ..registry import register
 from .fused import CAST_NONE, Elementwise, Rowwise, aligned_pair, cast_code, constant_params
 from .regression import _KerasMeanWrapper
-
-import numpy as np
 
 
 def accuracy(y_true, y_pred):
@@ -33,8 +34,6 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     """
     y_pred, xp = any_array(y_pred, "y_pred")
     y_true, _ = any_array(y_true, "y_true")
-    from .._validation import squeeze_or_expand
-
     true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
     predicted = (y_pred.reshape(pred_shape) > np.float32(threshold)).astype(y_true.dtype)
     return (y_true.reshape(true_shape) == predicted).astype(np.float32)
