@@ -13,7 +13,7 @@ import numpy as np
 
 from .._interop import any_array
 from .._validation import check_not_empty, plan_reduction, squeeze_or_expand
-from .reduction import accumulate
+from .reduction import accumulate, weights_per_row
 
 #: Keras's ``backend.epsilon()``.
 EPSILON = 1e-7
@@ -40,8 +40,8 @@ def epsilon_bounds(dtype):
 
 
 def cast_code(dtype):
-    """How a label compares with ``y_pred`` of ``dtype`` once Keras has cast it to that dtype (float16 excepted:
-    callers cast to float16 on the host, the kernels have no float16 rounding)."""
+    """How a label compares with ``y_pred`` of ``dtype`` once Keras has cast it to that dtype. The kernels have no
+    float16 rounding: with float16 predictions a label is compared as it is (Keras rounds it to float16 first)."""
     kind = np.dtype(dtype).kind
     if kind == "b":
         return CAST_BOOL
@@ -150,6 +150,5 @@ def _row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):
     weight = None if sample_weight is None else metric._import(sample_weight, "sample_weight")
     plan = plan_reduction(values_shape, len(values_shape), None if weight is None else weight.shape, "mean")
     rows = int(np.prod(values_shape))
-    if weight is not None:
-        weight = xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
+    weight = weights_per_row(xp, weight, plan)
     return y_true.reshape(rows, 1 if sparse else classes), y_pred.reshape(rows, classes), weight, plan

@@ -6,6 +6,13 @@ from ..metric import Metric
 from ..registry import register
 
 
+def weights_per_row(xp, weight, plan):
+    """``sample_weight`` as one weight per row of ``plan`` (a broadcast view, flattened), or None."""
+    if weight is None:
+        return None
+    return xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
+
+
 def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, total, count=None, params=None):
     """One batch of a mean-style metric: Keras's shape rules on the host, then one ``error_sums`` pass.
 
@@ -37,8 +44,7 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     def rows_by_cols(array, shape):
         return xp.broadcast_to(array.reshape(shape), plan.element_shape).reshape(plan.rows, plan.cols)
 
-    if weight is not None:
-        weight = xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
+    weight = weights_per_row(xp, weight, plan)
     y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)
     total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
     metric._backend.error_sums(

@@ -1,4 +1,6 @@
 """Regression metrics on the fused ``error_sums`` / ``row_sums`` passes, and Keras's per-sample regression functions."""
+import contextlib
+
 from ..registry import register
 from .fused import Elementwise, Rowwise, aligned_pair, constant_params, epsilon_bounds
 from .reduction import Mean, MeanMetricWrapper, accumulate
@@ -31,7 +33,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
     [37.5]
     """
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
-    eps = y_pred.dtype.type(epsilon_bounds(y_pred.dtype)[0]) if y_pred.dtype.kind == "f" else 1e-7
+    eps = epsilon_bounds(y_pred.dtype)[0]  # the fused kind's bound: eps rounded to y_pred's precision
     return 100.0 * xp.mean(xp.abs((y_true - y_pred) / xp.maximum(xp.abs(y_true), eps)), axis=-1)
 
 
@@ -70,8 +72,6 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 def _quiet_division(xp):
     """NumPy's ``errstate`` for the expected ``1 / 0`` of an all-zero vector (CuPy does not warn)."""
-    import contextlib
-
     return xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
