@@ -4,6 +4,7 @@ from setuptools import setup
 DISTRIBUTED = ["mpi4py>=4", "dask[array,dataframe,distributed]"]
 TEST = ["pytest>=7", "pytest-xdist", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0",
         "mpich", *DISTRIBUTED]
+KERNEL_ROOMS = ["_shared", "error_sums", "moments", "row_sums", "threshold_histogram", "weighted_bincount"]
 BENCH = ["pytest-benchmark", "scikit-learn", "torchmetrics", "torch==2.13.0", "keras>=3", "jax[cpu]"]
 
 setup(
@@ -18,8 +19,7 @@ setup(
         "gpumetrics.backends",
         "gpumetrics.metrics",
         "gpumetrics._kernels",
-        "gpumetrics._kernels.cpu",
-        "gpumetrics._kernels.cuda",
+        *(f"gpumetrics._kernels.{room}" for room in KERNEL_ROOMS),
     ],
     package_dir={"gpumetrics._kernels": "kernels"},
     install_requires=["numpy>=1.24", "numba>=0.59"],

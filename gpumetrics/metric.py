@@ -31,11 +31,11 @@ def to_snake_case(name):
 def _merge_moments(xp, array, other):
     """The ``"moments"`` rule: ``float64[7, L]`` states ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` per column
     (see the ``moments`` primitive) combine by Chan et al.'s pairwise update, ``D`` adds. The formula lives
-    once, in ``gpumetrics._kernels.moment_rules``; the kernel twin of the state's device applies it."""
+    once, in ``gpumetrics._kernels.moments.rules``; the kernel twin of the state's device applies it."""
     if xp is np:
-        from ._kernels.cpu.moments import merge_moments
+        from ._kernels.moments.cpu import merge_moments
     else:
-        from ._kernels.cuda.moments import merge_moments
+        from ._kernels.moments.cuda import merge_moments
     merge_moments(array, other)
 
 

@@ -41,15 +41,15 @@ def twin_params(twin_class, primitive):
     """``pytest.param``s of ``twin_class(name, module[, xp])`` for the twins of ``primitive`` (a module name under
     ``gpumetrics._kernels.cpu`` and ``.cuda``), with ids ``cpu`` and ``cuda-simulator``, ``cuda-gpu`` or ``cuda``
     (skipped: no GPU with CuPy and no simulator)."""
-    cpu_module = importlib.import_module(f"gpumetrics._kernels.cpu.{primitive}")
+    cpu_module = importlib.import_module(f"gpumetrics._kernels.{primitive}.cpu")
     twins = [pytest.param(twin_class("cpu", cpu_module), id="cpu")]
     if numba.config.ENABLE_CUDASIM:
-        cuda_module = importlib.import_module(f"gpumetrics._kernels.cuda.{primitive}")
+        cuda_module = importlib.import_module(f"gpumetrics._kernels.{primitive}.cuda")
         twins.append(pytest.param(twin_class("cuda", cuda_module), id="cuda-simulator"))
     elif REAL_GPU:
         import cupy
 
-        cuda_module = importlib.import_module(f"gpumetrics._kernels.cuda.{primitive}")
+        cuda_module = importlib.import_module(f"gpumetrics._kernels.{primitive}.cuda")
         twins.append(pytest.param(twin_class("cuda", cuda_module, cupy), id="cuda-gpu"))
     else:
         twins.append(pytest.param(None, id="cuda", marks=pytest.mark.skip(

@@ -23,9 +23,10 @@ def array(dtype, ndim=2):
 
 def variants():
     """``(name, python kernel, signature)`` for every kind of error_sums and row_sums."""
-    from gpumetrics._kernels.cuda import error_sums, row_sums
-    from gpumetrics._kernels.error_kinds import KINDS
-    from gpumetrics._kernels.row_kinds import ROW_KINDS
+    from gpumetrics._kernels.error_sums import cuda as error_sums
+    from gpumetrics._kernels.row_sums import cuda as row_sums
+    from gpumetrics._kernels.error_sums.rules import KINDS
+    from gpumetrics._kernels.row_sums.rules import ROW_KINDS
 
     f64, i64 = types.float64, types.int64
     for kind in KINDS:

@@ -12,8 +12,8 @@ from numba import config
 
 from conftest import REAL_GPU, on_device, to_host
 
-from gpumetrics._kernels.cpu import error_sums as cpu
-from gpumetrics._kernels.error_kinds import KINDS
+from gpumetrics._kernels.error_sums import cpu as cpu
+from gpumetrics._kernels.error_sums.rules import KINDS
 
 TWINS = [pytest.param("cpu", id="cpu")]
 if config.ENABLE_CUDASIM or REAL_GPU:
@@ -81,7 +81,7 @@ def run(twin, kind, y_true, y_pred, params):
     if twin == "cpu":
         launcher, device = cpu.error_sums, "cpu"
     else:
-        from gpumetrics._kernels.cuda import error_sums as gpu
+        from gpumetrics._kernels.error_sums import cuda as gpu
 
         launcher, device = gpu.error_sums, "cuda"
     total, wsum = on_device(np.zeros(1), device), on_device(np.zeros(1), device)

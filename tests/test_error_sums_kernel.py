@@ -8,7 +8,7 @@ from numba import config
 
 from conftest import REAL_GPU, on_device, to_host
 
-from gpumetrics._kernels.cpu import error_sums as cpu
+from gpumetrics._kernels.error_sums import cpu as cpu
 
 TWINS = [pytest.param("cpu", id="cpu")]
 if config.ENABLE_CUDASIM or REAL_GPU:
@@ -23,7 +23,7 @@ def run(twin, kind, y_true, y_pred, weight, total_scale=1.0, weight_scale=1.0):
     if twin == "cpu":
         launcher, device = cpu.error_sums, "cpu"
     else:
-        from gpumetrics._kernels.cuda import error_sums as gpu
+        from gpumetrics._kernels.error_sums import cuda as gpu
 
         launcher, device = gpu.error_sums, "cuda"
     total, wsum = on_device(np.zeros(1), device), on_device(np.zeros(1), device)

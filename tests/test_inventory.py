@@ -50,8 +50,9 @@ def test_every_backend_implements_every_primitive(backend):
 
 @pytest.mark.parametrize("primitive", KERNEL_PRIMITIVES)
 def test_every_kernel_primitive_has_a_cpu_and_a_cuda_twin_with_tests(primitive):
+    assert (KERNELS / primitive / "rules.py").exists(), f"no rules.py in the room of {primitive}"
     for side in ("cpu", "cuda"):
-        source = KERNELS / side / f"{primitive}.py"
+        source = KERNELS / primitive / f"{side}.py"
         assert source.exists(), f"no {side} twin of {primitive} ({source})"
         assert f"def {primitive}(" in source.read_text(), f"{source} does not define the launcher {primitive}()"
     tests = pathlib.Path(__file__).parent

@@ -5,7 +5,7 @@ from numba import config
 
 from conftest import REAL_GPU, on_device, to_host
 
-from gpumetrics._kernels.cpu import moments as cpu
+from gpumetrics._kernels.moments import cpu as cpu
 
 TWINS = [pytest.param("cpu", id="cpu")]
 if config.ENABLE_CUDASIM or REAL_GPU:
@@ -15,7 +15,7 @@ if config.ENABLE_CUDASIM or REAL_GPU:
 def _module(twin):
     if twin == "cpu":
         return cpu, "cpu"
-    from gpumetrics._kernels.cuda import moments as gpu
+    from gpumetrics._kernels.moments import cuda as gpu
 
     return gpu, "cuda"
 

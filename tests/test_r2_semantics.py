@@ -318,6 +318,6 @@ def test_updates_and_merges_never_synchronise_in_the_simulator(monkeypatch, rng)
     monkeypatch.setattr(devicearray.FakeCUDAArray, "copy_to_host", refuse)
     a.update_state(y_true, y_pred, sample_weight=w)
     b.update_state(y_true, y_pred)
-    from gpumetrics._kernels.cuda import moments as gpu
+    from gpumetrics._kernels.moments import cuda as gpu
 
     gpu.merge_moments(a.moments.value, b.moments.value)  # the GPU merge kernel, run here in the simulator

@@ -12,8 +12,8 @@ from numba import config
 
 from conftest import REAL_GPU, on_device, to_host
 
-from gpumetrics._kernels.cpu import row_sums as cpu
-from gpumetrics._kernels.row_kinds import ROW_KINDS
+from gpumetrics._kernels.row_sums import cpu as cpu
+from gpumetrics._kernels.row_sums.rules import ROW_KINDS
 
 TWINS = [pytest.param("cpu", id="cpu")]
 if config.ENABLE_CUDASIM or REAL_GPU:
@@ -27,7 +27,7 @@ def run(twin, kind, y_true, y_pred, params, weight=None, group=1):
     if twin == "cpu":
         launcher, device = cpu.row_sums, "cpu"
     else:
-        from gpumetrics._kernels.cuda import row_sums as gpu
+        from gpumetrics._kernels.row_sums import cuda as gpu
 
         launcher, device = gpu.row_sums, "cuda"
     total, wsum = on_device(np.zeros(1), device), on_device(np.zeros(1), device)

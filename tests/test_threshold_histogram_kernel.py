@@ -9,7 +9,7 @@ import pytest
 
 import kernel_twins
 
-from gpumetrics._kernels.cpu import threshold_histogram as cpu_module
+from gpumetrics._kernels.threshold_histogram import cpu as cpu_module
 
 EPS = 1e-7
 

@@ -9,7 +9,7 @@ import pytest
 
 import kernel_twins
 
-from gpumetrics._kernels.cpu import weighted_bincount as cpu_module
+from gpumetrics._kernels.weighted_bincount import cpu as cpu_module
 
 VALUE, ARGMAX, THRESHOLD = 0, 1, 2
 RULES = {"value": VALUE, "argmax": ARGMAX, "threshold": THRESHOLD}
@@ -280,7 +280,7 @@ def test_cpu_partitions_depend_on_the_shapes_only():
 
 def test_cuda_launch_shape_bounds_the_rows_of_a_block(monkeypatch):
     pytest.importorskip("numba.cuda")
-    from gpumetrics._kernels.cuda import weighted_bincount as cuda_module
+    from gpumetrics._kernels.weighted_bincount import cuda as cuda_module
 
     monkeypatch.setattr(cuda_module, "max_blocks", lambda: 1)  # one resident block would count every row
     rows = 5 * cuda_module.MAX_BLOCK_ELEMENTS // 2

@@ -43,7 +43,7 @@ class Backend(abc.ABC):
         Adds ``total_scale * sum_r w_r * sum_c f(y_true[r, c], y_pred[r, c])``
         to ``out_total[0]`` and ``weight_scale * sum_r w_r`` (``rows`` when
         ``weight`` is None) to ``out_weight[0]`` unless ``out_weight`` is None.
-        ``kind`` names ``f``; see ``gpumetrics._kernels.error_kinds``.
+        ``kind`` names ``f``; see ``gpumetrics._kernels.error_sums.rules``.
         ``params``: the kind's float64 parameters on this device (None when
         it takes none); kernels read them, the host never does.
         """
@@ -59,7 +59,7 @@ class Backend(abc.ABC):
         w[r // group] * g(y_true[r], y_pred[r])`` to ``out_total[0]`` and
         ``weight_scale * sum(weight)`` (``R // group`` when ``weight`` is None)
         to ``out_weight[0]`` unless it is None. ``kind`` names ``g``; see
-        ``gpumetrics._kernels.row_kinds``; ``params`` as for ``error_sums``.
+        ``gpumetrics._kernels.row_sums.rules``; ``params`` as for ``error_sums``.
         """
 
     @abc.abstractmethod
@@ -85,7 +85,7 @@ class Backend(abc.ABC):
         ``Σw``, the weighted means, ``Σw(x - mean_x)²``, ``Σw(y - mean_y)²``,
         ``Σw(x - mean_x)(y - mean_y)`` and ``Σw(x - y)²`` of everything seen.
         Stable far from 0 (sums around a shift, then centred). A batch of total
-        weight 0 only adds its ``D``. See ``gpumetrics._kernels.moment_rules``.
+        weight 0 only adds its ``D``. See ``gpumetrics._kernels.moments.rules``.
         """
 
     @abc.abstractmethod
@@ -99,7 +99,7 @@ class Backend(abc.ABC):
         largest, 2: ``value >= threshold``) and adds ``weight[r]`` (1 when None)
         to ``out[t, p]``. Rows with an id outside ``[0, C)`` (NaN, inf) or with
         ``t == ignore_class`` (-1: none) are dropped.
-        See ``gpumetrics._kernels.bincount_rules``.
+        See ``gpumetrics._kernels.weighted_bincount.rules``.
         """
 
 

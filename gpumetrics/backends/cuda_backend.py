@@ -44,13 +44,17 @@ class CudaBackend(Backend):
             except Exception as error:  # ImportError, CUDARuntimeError, RuntimeError: all mean "no usable GPU"
                 raise RuntimeError(f"{INSTALL_HINT} ({type(error).__name__}: {error})") from None
             self.xp = cupy
-        from .._kernels.cuda import error_sums, moments, row_sums, threshold_histogram, weighted_bincount
+        from .._kernels.error_sums.cuda import error_sums
+        from .._kernels.moments.cuda import moments
+        from .._kernels.row_sums.cuda import row_sums
+        from .._kernels.threshold_histogram.cuda import threshold_histogram
+        from .._kernels.weighted_bincount.cuda import weighted_bincount
 
-        self._error_sums = error_sums.error_sums
-        self._row_sums = row_sums.row_sums
-        self._threshold_histogram = threshold_histogram.threshold_histogram
-        self._moments = moments.moments
-        self._weighted_bincount = weighted_bincount.weighted_bincount
+        self._error_sums = error_sums
+        self._row_sums = row_sums
+        self._threshold_histogram = threshold_histogram
+        self._moments = moments
+        self._weighted_bincount = weighted_bincount
 
     def asarray(self, x, name):
         if self.simulated:

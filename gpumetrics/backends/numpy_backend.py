@@ -2,11 +2,11 @@
 import numpy as np
 
 from .._interop import host_array, location
-from .._kernels.cpu.error_sums import error_sums
-from .._kernels.cpu.moments import moments
-from .._kernels.cpu.row_sums import row_sums
-from .._kernels.cpu.threshold_histogram import threshold_histogram
-from .._kernels.cpu.weighted_bincount import weighted_bincount
+from .._kernels.error_sums.cpu import error_sums
+from .._kernels.moments.cpu import moments
+from .._kernels.row_sums.cpu import row_sums
+from .._kernels.threshold_histogram.cpu import threshold_histogram
+from .._kernels.weighted_bincount.cpu import weighted_bincount
 from .base import Backend
 
 

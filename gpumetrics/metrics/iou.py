@@ -32,7 +32,7 @@ from ..registry import register
 
 #: Keras's ``backend.epsilon()``, added to both denominators of ``result()``.
 EPSILON = 1e-7
-#: the row rules of ``weighted_bincount`` (``gpumetrics._kernels.bincount_rules``; not imported: numba stays unloaded).
+#: the row rules of ``weighted_bincount`` (``gpumetrics._kernels.weighted_bincount.rules``; not imported: numba stays unloaded).
 _VALUE, _ARGMAX, _THRESHOLD = 0, 1, 2
 
 

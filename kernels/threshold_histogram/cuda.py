@@ -34,8 +34,8 @@ import functools
 
 from numba import cuda, float64, uint32
 
-from ..threshold_rules import bucket_evenly, bucket_search, check_out_shapes, transformed
-from .launch import BLOCK, current_stream, device_array, max_blocks
+from .rules import bucket_evenly, bucket_search, check_out_shapes, transformed
+from .._shared.launch import BLOCK, current_stream, device_array, max_blocks
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
 SHARED_BUDGET = 48 * 1024

@@ -54,8 +54,8 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from ..threshold_rules import bucket_evenly, check_out_shapes, transformed
-from .readable import numba_readable
+from .rules import bucket_evenly, check_out_shapes, transformed
+from .._shared.casts import numba_readable
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16

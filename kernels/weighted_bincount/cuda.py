@@ -30,8 +30,8 @@ import functools
 
 from numba import cuda, float64, uint32
 
-from ..bincount_rules import RULES, check_arguments
-from .launch import BLOCK, current_stream, device_array, max_blocks
+from .rules import RULES, check_arguments
+from .._shared.launch import BLOCK, current_stream, device_array, max_blocks
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
 SHARED_BUDGET = 48 * 1024

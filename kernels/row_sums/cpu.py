@@ -13,9 +13,9 @@ import functools
 import numba
 import numpy as np
 
-from ..row_kinds import ROW_KINDS
-from .error_sums import CHUNK, in_chunk_order
-from .readable import numba_readable
+from .rules import ROW_KINDS
+from .._shared.partitions import CHUNK, in_chunk_order
+from .._shared.casts import numba_readable
 
 _NO_WEIGHT = np.ones(1)
 _NO_PARAMS = np.zeros(1)

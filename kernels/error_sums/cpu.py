@@ -12,24 +12,12 @@ import functools
 import numba
 import numpy as np
 
-from ..error_kinds import KINDS
-from .readable import numba_readable
+from .rules import KINDS
+from .._shared.casts import numba_readable
+from .._shared.partitions import CHUNK, in_chunk_order
 
-#: elements per parallel work item; fixed so that summation order is fixed.
-CHUNK = 1 << 15
 _NO_WEIGHT = np.ones(1)
 _NO_PARAMS = np.zeros(1)
-
-
-@numba.njit(nogil=True)
-def in_chunk_order(totals, weights):
-    """The sums of chunk partials, added in chunk order: the fixed order that makes every run give the same bits."""
-    total = 0.0
-    wsum = 0.0
-    for k in range(totals.shape[0]):
-        total += totals[k]
-        wsum += weights[k]
-    return total, wsum
 
 
 @functools.lru_cache(maxsize=None)

@@ -16,9 +16,9 @@ import math
 
 from numba import cuda, float64
 
-from ..row_kinds import ROW_KINDS
-from .launch import BLOCK, current_stream, device_array, max_blocks, reduction_scratch
-from .weighted_total import finish
+from .rules import ROW_KINDS
+from .._shared.launch import BLOCK, current_stream, device_array, max_blocks, reduction_scratch
+from .._shared.block_reduce import finish
 
 
 @functools.lru_cache(maxsize=None)

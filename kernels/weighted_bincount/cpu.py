@@ -22,8 +22,8 @@ import functools
 import numba
 import numpy as np
 
-from ..bincount_rules import RULES, check_arguments
-from .readable import numba_readable
+from .rules import RULES, check_arguments
+from .._shared.casts import numba_readable
 
 #: fewest rows per partition (fewer partitions for small batches).
 CHUNK = 1 << 16

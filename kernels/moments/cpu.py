@@ -22,8 +22,8 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from ..moment_rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
-from .readable import numba_readable
+from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
+from .._shared.casts import numba_readable
 
 #: elements per chunk (``CHUNK // L`` rows): fixed by the shapes, so that the summation order is fixed.
 CHUNK = 1 << 15
@@ -74,7 +74,7 @@ def moments(x, y, weight, out):
     ``x``, ``y``: ``(N, L)`` of one shape, any dtype and strides (stride 0
     included); ``weight``: ``(N, L)`` or None (weight 1). ``out[:, l]`` is
     ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` of everything folded in so far
-    (see ``gpumetrics._kernels.moment_rules``); an empty batch is a no-op.
+    (see ``gpumetrics._kernels.moments.rules``); an empty batch is a no-op.
 
     >>> import numpy as np
     >>> out = np.zeros((7, 1))

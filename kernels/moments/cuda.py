@@ -32,8 +32,8 @@ import math
 
 from numba import cuda, float64, int32
 
-from ..moment_rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
-from .launch import BLOCK, SIMULATOR, current_stream, device_array, max_blocks, reduction_scratch
+from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
+from .._shared.launch import BLOCK, SIMULATOR, current_stream, device_array, max_blocks, reduction_scratch
 
 _MAX_GRID_Y = 65535  # the hardware limit of gridDim.y
 
