@@ -1,5 +1,102 @@
-"""What every CPU twin does to its inputs before Numba reads them."""
+"""What every twin does to its inputs before a kernel reads them: a few canonical dtypes, flat views with strides.
+
+Numba compiles a kernel once per combination of argument types, and an array's
+type carries its dtype, rank and layout (C, F or any). Handing kernels every
+dtype and layout users have would mean dozens of compilations per primitive,
+so each input is brought to a small closed set first:
+
+* values (predictions, regression targets, weights): ``float32`` or ``float64``.
+  ``float16`` and ``bfloat16`` widen to ``float32`` (exact); booleans, integers
+  and ``longdouble`` become ``float64`` (exact below ``2**53``, which is what a
+  kernel reading ``float64`` saw anyway).
+* labels and class ids: ``float32``, ``float64``, ``int32`` or ``int64``; narrower
+  integers and booleans widen to ``int32``, ``uint32`` to ``int64``, ``uint64`` to
+  ``float64``.
+* byte order: non-native arrays are converted to native (a kernel would read
+  swapped bytes).
+
+Every array then travels as :func:`flat`: a read-only 1-D view over its memory
+and its strides in elements, so C, Fortran, sliced and broadcast (stride 0)
+inputs share one compiled signature and are read in place. Imports no Numba.
+"""
 import numpy as np
+
+F32, F64, I32, I64 = (np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
+VALUE_DTYPES = (F32, F64)
+LABEL_DTYPES = (F32, F64, I32, I64)
+
+
+def _native(dtype):
+    return dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
+
+
+def value_dtype(dtype):
+    """The canonical dtype a kernel reads values of ``dtype`` as (see the module docstring).
+
+    >>> [str(value_dtype(np.dtype(t))) for t in ("float16", ">f8", "int64", "bool")]
+    ['float32', 'float64', 'float64', 'float64']
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return F32 if dtype.itemsize <= 4 else F64
+    if dtype.kind in "biu":
+        return F64
+    if dtype.name == "bfloat16":
+        return F32
+    raise TypeError(f"a kernel cannot read values of dtype {dtype}")
+
+
+def label_dtype(dtype):
+    """The canonical dtype a kernel reads labels or class ids of ``dtype`` as.
+
+    >>> [str(label_dtype(np.dtype(t))) for t in ("bool", "uint8", "int64", "uint32", "uint64", "float32")]
+    ['int32', 'int32', 'int64', 'int64', 'float64', 'float32']
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu":
+        if dtype.itemsize < 4 or (dtype.kind == "i" and dtype.itemsize == 4):
+            return I32
+        return F64 if dtype.kind == "u" and dtype.itemsize == 8 else I64
+    return value_dtype(dtype)
+
+
+def _canonical(a, target):
+    return a if a.dtype == target else a.astype(target)
+
+
+def as_values(a):
+    """``a`` as ``float32`` / ``float64`` in native byte order (itself when it already is)."""
+    return _canonical(a, value_dtype(a.dtype))
+
+
+def as_labels(a):
+    """``a`` as one of ``LABEL_DTYPES`` in native byte order (itself when it already is)."""
+    return _canonical(a, label_dtype(a.dtype))
+
+
+def _as_strided(a, shape, strides):
+    if isinstance(a, np.ndarray):
+        return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+    import cupy
+
+    return cupy.lib.stride_tricks.as_strided(a, shape, strides)
+
+
+def flat(a):
+    """``(base, strides)``: a read-only 1-D view over ``a``'s memory from its first element, and ``a``'s strides
+    in elements (0 along an axis of length 1). Arrays with negative or misaligned strides are copied first.
+
+    >>> a = np.arange(12.0).reshape(3, 4)[:, 1:3]
+    >>> base, strides = flat(a)
+    >>> strides, bool(base[1 * strides[0] + 1 * strides[1]] == a[1, 1])
+    ((4, 1), True)
+    """
+    item = a.itemsize
+    if any(n > 1 and (s < 0 or s % item) for n, s in zip(a.shape, a.strides)):
+        a = a.copy()
+    strides = tuple(s // item if n > 1 else 0 for n, s in zip(a.shape, a.strides))
+    span = 1 + sum((n - 1) * s for n, s in zip(a.shape, strides)) if a.size else 0
+    return _as_strided(a, (span,), (item,)), strides
 
 
 def numba_readable(a):

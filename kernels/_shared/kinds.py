@@ -1,0 +1,72 @@
+"""Named, typed rules of a primitive: a code for the kernels' switch, a scalar function, named parameters.
+
+Imports no Numba. A primitive's ``rules.py`` declares its kinds with
+:func:`declare`; metrics name a kind and pass its parameters by name
+(``KINDS["huber"].pack(delta=1.0)``), and only the kernels see codes and the
+float64 parameter vector. :func:`make_switch` builds the one function a
+kernel calls, ``evaluate(code, *args)``, from the rules compiled by whichever
+Numba target the twin uses.
+"""
+
+
+class Kind:
+    """One rule of a primitive: ``name``, ``code`` (its branch in the kernels' switch), ``rule`` (the scalar
+    function) and ``params`` (the names of its float parameters, in the order the kernel reads them)."""
+
+    __slots__ = ("name", "code", "rule", "params")
+
+    def __init__(self, name, code, rule, params):
+        self.name, self.code, self.rule, self.params = name, code, rule, tuple(params)
+
+    def pack(self, **values):
+        """The parameters as the float64 vector the kernel reads, from keyword values, each named exactly once.
+
+        >>> kind = Kind("huber", 0, None, ("delta",))
+        >>> kind.pack(delta=2)
+        (2.0,)
+        >>> kind.pack(delta=1.0, beta=2.0)
+        Traceback (most recent call last):
+        ...
+        TypeError: huber takes the parameters ('delta',); got ['beta', 'delta']
+        """
+        if set(values) != set(self.params):
+            raise TypeError(f"{self.name} takes the parameters {self.params}; got {sorted(values)}")
+        packed = []
+        for name in self.params:
+            value = values[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+                raise TypeError(f"parameter {name} of {self.name} must be a number; got {value!r}")
+            packed.append(float(value))
+        return tuple(packed)
+
+    def __repr__(self):
+        return f"<kind {self.name} (code {self.code}; params {', '.join(self.params) or 'none'})>"
+
+
+def declare(*entries):
+    """``{name: Kind}`` from ``(rule, (param names...))`` entries; codes follow the order given."""
+    kinds = {}
+    for code, (rule, params) in enumerate(entries):
+        kinds[rule.__name__] = Kind(rule.__name__, code, rule, params)
+    return kinds
+
+
+def make_switch(kinds, jit, arity):
+    """``evaluate(code, a1, ..., a_arity)``: calls the rule of ``code``, each rule compiled by ``jit``.
+
+    Generated once per twin: a chain of ``if code == k`` branches the compiler
+    keeps (the code is uniform over a launch, so the branch predictor or the
+    warp takes one path). The kernels that call it are module-level functions,
+    so Numba's on-disk cache stores them with this switch inlined.
+    """
+    ordered = sorted(kinds.values(), key=lambda kind: kind.code)
+    namespace = {f"rule_{kind.code}": jit(kind.rule) for kind in ordered}
+    args = ", ".join(f"a{i}" for i in range(arity))
+    lines = [f"def evaluate(code, {args}):"]
+    for kind in ordered[:-1]:
+        lines.append(f"    if code == {kind.code}:\n        return rule_{kind.code}({args})")
+    lines.append(f"    return rule_{ordered[-1].code}({args})")
+    exec(compile("\n".join(lines), f"<switch of {len(ordered)} kinds>", "exec"), namespace)
+    return jit(namespace["evaluate"])
+
+
