@@ -25,14 +25,14 @@ def variants():
     """``(name, python kernel, signature)`` for every kind of error_sums and row_sums."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
     from gpumetrics._kernels.row_sums import cuda as row_sums
-    from gpumetrics._kernels.error_sums.rules import KINDS
     from gpumetrics._kernels.row_sums.rules import ROW_KINDS
 
     f64, i64 = types.float64, types.int64
-    for kind in KINDS:
-        yield f"error_sums/{kind}", error_sums._kernel(kind).py_func, (
-            array(types.float32), array(types.float32), array(f64, 1), types.boolean, array(f64, 1), i64, i64, i64,
-            i64, array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+    for dtype in (types.float32, types.float64):
+        view = types.Array(dtype, 1, "C", readonly=True)
+        yield f"error_sums/{dtype}", error_sums.error_sums_kernel.py_func, (
+            i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, array(f64, 1), i64, i64, i64, i64,
+            array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
     for kind in ROW_KINDS:
         yield f"row_sums/{kind}", row_sums._kernel(kind).py_func, (
             array(types.int32), array(types.float32), array(f64, 1), types.boolean, i64, array(f64, 1), array(f64),

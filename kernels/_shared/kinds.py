@@ -7,6 +7,7 @@ float64 parameter vector. :func:`make_switch` builds the one function a
 kernel calls, ``evaluate(code, *args)``, from the rules compiled by whichever
 Numba target the twin uses.
 """
+import types
 
 
 class Kind:
@@ -60,7 +61,8 @@ def make_switch(kinds, jit, arity):
     so Numba's on-disk cache stores them with this switch inlined.
     """
     ordered = sorted(kinds.values(), key=lambda kind: kind.code)
-    namespace = {f"rule_{kind.code}": jit(kind.rule) for kind in ordered}
+    compiled = {}
+    namespace = {f"rule_{kind.code}": retarget(kind.rule, jit, compiled) for kind in ordered}
     args = ", ".join(f"a{i}" for i in range(arity))
     lines = [f"def evaluate(code, {args}):"]
     for kind in ordered[:-1]:
@@ -70,3 +72,21 @@ def make_switch(kinds, jit, arity):
     return jit(namespace["evaluate"])
 
 
+
+
+def retarget(fn, jit, _done=None):
+    """``fn`` compiled by ``jit`` (``numba.njit(...)``, ``cuda.jit(device=True)``), after the same is done to every
+    plain function of this package it calls: rules and their helpers stay plain Python (importable and testable
+    without Numba), and each twin compiles the whole call tree for its own target."""
+    done = {} if _done is None else _done
+    if fn not in done:
+        package = fn.__module__.split(".", 1)[0]
+        globals_ = dict(fn.__globals__)
+        for name in fn.__code__.co_names:
+            value = globals_.get(name)
+            if isinstance(value, types.FunctionType) and value.__module__.split(".", 1)[0] == package:
+                globals_[name] = retarget(value, jit, done)
+        copy = types.FunctionType(fn.__code__, globals_, fn.__name__, fn.__defaults__, fn.__closure__)
+        copy.__qualname__, copy.__module__, copy.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+        done[fn] = jit(copy)
+    return done[fn]

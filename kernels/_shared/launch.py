@@ -9,10 +9,33 @@ import functools
 
 from numba import config, cuda
 
+from .compile import install_locator
+
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 #: threads per block of every reduction kernel (a power of two: tree reductions halve it);
 #: smaller in the simulator, which runs one Python thread per CUDA thread.
 BLOCK = 32 if SIMULATOR else 256
+
+
+def _install_cuda_locator():
+    """Send numba-cuda's cache of this package's kernels to the package's cache directory too."""
+    if not SIMULATOR:  # the simulator compiles nothing, so caches nothing
+        from numba.cuda.dispatcher import CUDACacheImpl
+
+        install_locator(CUDACacheImpl)
+
+
+_install_cuda_locator()
+
+
+def cuda_kernel(fn):
+    """Decorator: ``fn`` (a module-level kernel) as a ``cuda.jit`` kernel kept in the on-disk cache."""
+    return cuda.jit(cache=not SIMULATOR)(fn)
+
+
+def device_function(fn):
+    """A rule or helper compiled as an inlined device function (see ``kinds.retarget``)."""
+    return cuda.jit(device=True, inline=True)(fn)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,70 +1,71 @@
-"""CPU twin of ``error_sums``: one parallel Numba pass over fixed-size chunks, reduced in chunk order.
+"""CPU twin of ``error_sums``: one Numba pass over fixed-size chunks, reduced in chunk order.
 
 Memory picture: each chunk walks ``CHUNK`` consecutive elements of the
 ``(rows, cols)`` view row segment by row segment, summing ``f`` over a segment
 in float64 and multiplying the segment sum by the row's weight once. Chunk
 partials are summed in chunk order, so the result does not depend on the
-number of threads: the same input gives the same bits on every run.
+number of threads nor on the build: the same input gives the same bits on
+every run. Batches below ``PARALLEL_CUTOVER`` elements run the serial build of
+the same source (no worker threads to wake or to wait for).
+
+Compiled signatures (one per combination, cached on disk): ``y_true``,
+``y_pred`` and ``weight`` each ``float32`` or ``float64`` (``casts.as_values``),
+passed as flat read-only views with element strides; ``code`` an int64 kind
+code, ``params`` float64.
 syncs: none (host memory).
 """
-import functools
-
 import numba
 import numpy as np
 
-from .rules import KINDS
-from .._shared.casts import numba_readable
+from .._shared.casts import as_values, flat
+from .._shared.compile import cpu_builds
+from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
+from .rules import KINDS
 
-_NO_WEIGHT = np.ones(1)
-_NO_PARAMS = np.zeros(1)
+evaluate = make_switch(KINDS, numba.njit(inline="always", error_model="numpy"), 3)
+_NO_PARAMS = flat(np.zeros(1))[0]
 
 
-@functools.lru_cache(maxsize=None)
-def _chunked_sums(kind):
-    f = numba.njit(inline="always", error_model="numpy")(KINDS[kind])
-
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")
-    def chunked_sums(y_true, y_pred, weight, weighted, params):
-        rows, cols = y_pred.shape
-        n = rows * cols
-        nchunks = (n + CHUNK - 1) // CHUNK
-        totals = np.zeros(nchunks)
-        weights = np.zeros(nchunks)
-        for k in numba.prange(nchunks):
-            i = k * CHUNK
-            stop = min(i + CHUNK, n)
-            r = i // cols
-            c = i - r * cols
-            acc_t = 0.0
-            acc_w = 0.0
-            if cols == 1:  # one value per row: a flat sum (or dot product with the weights)
+@cpu_builds
+def chunked_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
+    """``(sum_r w_r sum_c f(t[r, c], p[r, c]), sum_r w_r)`` over ``CHUNK``-element chunks summed in order."""
+    n = rows * cols
+    nchunks = (n + CHUNK - 1) // CHUNK
+    totals = np.zeros(nchunks)
+    weights = np.zeros(nchunks)
+    for k in numba.prange(nchunks):
+        i = k * CHUNK
+        stop = min(i + CHUNK, n)
+        r = i // cols
+        c = i - r * cols
+        acc_t = 0.0
+        acc_w = 0.0
+        if cols == 1:  # one value per row: a flat sum (or dot product with the weights)
+            for j in range(i, stop):
+                v = evaluate(code, np.float64(t[j * t_rs]), np.float64(p[j * p_rs]), params)
                 if weighted:
-                    for j in range(i, stop):
-                        w = np.float64(weight[j])
-                        acc_t += w * f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]), params)
-                        acc_w += w
+                    wj = np.float64(w[j * w_s])
+                    acc_t += wj * v
+                    acc_w += wj
                 else:
-                    for j in range(i, stop):
-                        acc_t += f(np.float64(y_true[j, 0]), np.float64(y_pred[j, 0]), params)
-                i = stop
-            while i < stop:
-                seg = min(cols - c, stop - i)
-                s = 0.0
-                for j in range(c, c + seg):
-                    s += f(np.float64(y_true[r, j]), np.float64(y_pred[r, j]), params)
-                w = np.float64(weight[r]) if weighted else 1.0
-                acc_t += w * s
-                if c == 0:
-                    acc_w += w
-                i += seg
-                r += 1
-                c = 0
-            totals[k] = acc_t
-            weights[k] = acc_w
-        return in_chunk_order(totals, weights)
-
-    return chunked_sums
+                    acc_t += v
+            i = stop
+        while i < stop:
+            seg = min(cols - c, stop - i)
+            s = 0.0
+            for j in range(c, c + seg):
+                s += evaluate(code, np.float64(t[r * t_rs + j * t_cs]), np.float64(p[r * p_rs + j * p_cs]), params)
+            wr = np.float64(w[r * w_s]) if weighted else 1.0
+            acc_t += wr * s
+            if c == 0:
+                acc_w += wr
+            i += seg
+            r += 1
+            c = 0
+        totals[k] = acc_t
+        weights[k] = acc_w
+    return in_chunk_order(totals, weights)
 
 
 def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
@@ -79,11 +80,15 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     rows, cols = y_pred.shape
     if rows * cols == 0:
         return
+    kind = KINDS[kind] if isinstance(kind, str) else kind
+    y_pred = as_values(y_pred)
+    p, (p_rs, p_cs) = flat(y_pred)
+    t, (t_rs, t_cs) = flat(as_values(y_true))
     weighted = weight is not None
-    total, wsum = _chunked_sums(kind)(
-        numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT, weighted,
-        _NO_PARAMS if params is None else params,
-    )
+    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    total, wsum = chunked_sums.for_size(rows * cols)(
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols,
+        _NO_PARAMS if params is None else flat(params)[0])
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows)

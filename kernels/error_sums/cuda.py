@@ -6,54 +6,56 @@ tracking its row and column incrementally (one division per thread, none per
 element), and accumulates ``w[row] * f(y_true, y_pred)`` in float64. Each
 block tree-reduces in shared memory and writes one partial; the last block to
 finish (a ticket taken after a ``threadfence``) sums the partials in block
-order and adds the result into the state (``weighted_total.finish``). One
+order and adds the result into the state (``block_reduce.finish``). One
 launch, no atomics on floats, so the same input gives the same bits on every run.
 Launch shape: ``min(ceil(n / BLOCK), max_blocks())`` blocks of ``BLOCK`` threads.
+
+Compiled signatures (cached on disk): as the CPU twin's, ``float32`` or
+``float64`` flat views with element strides; the kind is an int64 code.
 syncs: none.
 """
-import functools
 import math
 
-from numba import cuda, float64
+import numpy as np
+from numba import cuda
 
-from .rules import KINDS
-from .._shared.launch import BLOCK, current_stream, device_array, max_blocks, reduction_scratch
 from .._shared.block_reduce import finish
+from .._shared.casts import as_values, flat
+from .._shared.kinds import make_switch
+from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks, \
+    reduction_scratch
+from .rules import KINDS
+
+evaluate = make_switch(KINDS, device_function, 3)
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(kind):
-    f = cuda.jit(device=True)(KINDS[kind])
-
-    @cuda.jit
-    def error_sums_kernel(y_true, y_pred, weight, weighted, params, cols, n, step_rows, step_cols,
-                          partials, ticket, out_total, out_weight, has_out_weight,
-                          total_scale, weight_scale, unweighted_count):
-        tid = cuda.threadIdx.x
-        i = cuda.blockIdx.x * BLOCK + tid
-        r = i // cols
-        c = i - r * cols
-        acc_t = 0.0
-        acc_w = 0.0
-        while i < n:
-            v = f(float64(y_true[r, c]), float64(y_pred[r, c]), params)
-            if weighted:
-                w = float64(weight[r])
-                acc_t += w * v
-                if c == 0:
-                    acc_w += w
-            else:
-                acc_t += v
-            i += step_rows * cols + step_cols
-            r += step_rows
-            c += step_cols
-            if c >= cols:
-                c -= cols
-                r += 1
-        finish(acc_t, acc_w, partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
-               weighted, unweighted_count)
-
-    return error_sums_kernel
+@cuda_kernel
+def error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, params, cols, n, step_rows, step_cols,
+                      partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
+                      unweighted_count):
+    tid = cuda.threadIdx.x
+    i = cuda.blockIdx.x * BLOCK + tid
+    r = i // cols
+    c = i - r * cols
+    acc_t = 0.0
+    acc_w = 0.0
+    while i < n:
+        v = evaluate(code, np.float64(t[r * t_rs + c * t_cs]), np.float64(p[r * p_rs + c * p_cs]), params)
+        if weighted:
+            wr = np.float64(w[r * w_s])
+            acc_t += wr * v
+            if c == 0:
+                acc_w += wr
+        else:
+            acc_t += v
+        i += step_rows * cols + step_cols
+        r += step_rows
+        c += step_cols
+        if c >= cols:
+            c -= cols
+            r += 1
+    finish(acc_t, acc_w, partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
+           weighted, unweighted_count)
 
 
 def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
@@ -62,12 +64,17 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     n = rows * cols
     if n == 0:
         return
+    kind = KINDS[kind] if isinstance(kind, str) else kind
     blocks = min(math.ceil(n / BLOCK), max_blocks())
     step_rows, step_cols = divmod(blocks * BLOCK, cols)
     partials, ticket = reduction_scratch()
+    y_pred = as_values(y_pred)
+    p, (p_rs, p_cs) = flat(y_pred)
+    t, (t_rs, t_cs) = flat(as_values(y_true))
     weighted = weight is not None
-    _kernel(kind)[blocks, BLOCK, current_stream()](
-        device_array(y_true), device_array(y_pred), device_array(weight if weighted else out_total), weighted,
+    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    error_sums_kernel[blocks, BLOCK, current_stream()](
+        kind.code, device_array(t), t_rs, t_cs, device_array(p), p_rs, p_cs, device_array(w), w_s, weighted,
         device_array(out_total if params is None else params), cols, n, step_rows, step_cols,
         device_array(partials), device_array(ticket),
         device_array(out_total), device_array(out_weight if out_weight is not None else out_total),

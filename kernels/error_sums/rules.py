@@ -1,16 +1,19 @@
-"""The elementwise functions ``f(y_true, y_pred, params)`` that ``error_sums`` can fuse, shared by both kernel twins.
+"""The elementwise rules ``f(y_true, y_pred, params)`` that ``error_sums`` can fuse, and their named parameters.
 
-Each is a plain scalar function of two float64 values and a float64 array of
-parameters (on the metric's device; ``params[i]`` per the kind's docstring),
-compiled by Numba into the CPU twin (``njit``) and the CUDA kernel (device
-function) alike, so both twins compute the very same arithmetic. Each body
-calls only ``math`` and Numba casts, so it compiles unchanged for every target.
+Each is a plain scalar function of two float64 values and the float64 vector
+of its parameters (on the metric's device), declared in ``KINDS`` with the
+names of those parameters in the order it reads them: metrics pass them by
+name (``KINDS["huber"].pack(delta=1.0)``), never by position. Numba compiles
+the same functions into the CPU twin (``njit``) and the CUDA kernel (device
+functions), so both twins compute the very same arithmetic; this module
+imports no Numba, and each body calls only ``math`` and NumPy scalar casts.
 NaN inputs give NaN: bounds are applied as ``lo if x < lo else x``, which keeps
 NaN as ``np.maximum`` (and so Keras's ``ops.maximum``) does.
 """
 import math
 
-from numba import float32, float64, int64
+from .._shared.kinds import declare
+from .._shared.label_cast import cast_label
 
 LOG2 = math.log(2.0)
 
@@ -119,16 +122,9 @@ def equal(y_true, y_pred, params):
 
 
 def equal_cast(y_true, y_pred, params):
-    """``equal`` once ``t`` is cast to ``y_pred``'s dtype as Keras casts it; ``params[0]`` says how (1 rounded to
-    float32, 2 truncated to an integer, 3 to bool)."""
-    mode = params[0]
-    if mode == 1.0:
-        y_true = float64(float32(y_true))
-    elif mode == 2.0 and abs(y_true) < 4.6e18:  # past 2**62 a float64 is an integer already
-        y_true = float64(int64(y_true))
-    elif mode == 3.0:
-        y_true = 1.0 if y_true != 0.0 else 0.0
-    return 1.0 if y_true == y_pred else 0.0
+    """``equal`` once ``t`` is cast to ``y_pred``'s dtype as Keras casts it; ``params[0]`` = the cast
+    (``label_cast.CAST_*``)."""
+    return 1.0 if cast_label(y_true, params[0]) == y_pred else 0.0
 
 
 def binary_accuracy(y_true, y_pred, params):
@@ -137,7 +133,23 @@ def binary_accuracy(y_true, y_pred, params):
     return 1.0 if y_true == predicted else 0.0
 
 
-KINDS = {f.__name__: f for f in (identity, squared_error, absolute_error, absolute_percentage_error,
-                                 squared_logarithmic_error, log_cosh, huber, binary_crossentropy,
-                                 binary_crossentropy_from_logits, kl_divergence, poisson, hinge, squared_hinge,
-                                 non_binary, equal, equal_cast, binary_accuracy)}
+#: every kind, in the order of its code: ``(rule, names of its parameters)``.
+KINDS = declare(
+    (identity, ()),
+    (squared_error, ()),
+    (absolute_error, ()),
+    (absolute_percentage_error, ("epsilon",)),
+    (squared_logarithmic_error, ("epsilon",)),
+    (log_cosh, ()),
+    (huber, ("delta",)),
+    (binary_crossentropy, ("label_smoothing", "lower", "upper")),
+    (binary_crossentropy_from_logits, ("label_smoothing",)),
+    (kl_divergence, ("epsilon",)),
+    (poisson, ("epsilon",)),
+    (hinge, ("other_labels",)),
+    (squared_hinge, ("other_labels",)),
+    (non_binary, ()),
+    (equal, ()),
+    (equal_cast, ("cast",)),
+    (binary_accuracy, ("threshold",)),
+)
