@@ -10,7 +10,9 @@ from . import functional
 from .metric import Metric, Variable
 from .metrics import *  # noqa: F401,F403  (every metric class and per-sample function)
 from .metrics import __all__ as _metric_names
+from ._warmup import warmup
 from .registry import deserialize, get, register, serialize
 
 __version__ = "0.1.0"
-__all__ = ["Metric", "Variable", "get", "serialize", "deserialize", "register", "functional", *_metric_names]
+__all__ = ["Metric", "Variable", "get", "serialize", "deserialize", "register", "functional", "warmup",
+           *_metric_names]

@@ -1,4 +1,11 @@
-"""``python -m gpumetrics``: a few metrics on the best backend found, and which backend that was."""
+"""``python -m gpumetrics``: a few metrics on the best backend found, and which backend that was.
+
+``python -m gpumetrics warmup [--device cpu|cuda] [METRIC ...]`` compiles the kernels' common signatures
+into the on-disk cache (all metrics by default), so that later processes start fast.
+"""
+import argparse
+import sys
+
 import numpy as np
 
 import gpumetrics
@@ -14,7 +21,7 @@ def best_device():
     return "cuda", "cuda (Numba CUDA simulator)" if backend.simulated else "cuda (GPU, CuPy state)"
 
 
-def main():
+def demo():
     device, description = best_device()
     rng = np.random.default_rng(0)
     n = 1_000 if description.startswith("cuda (Numba") else 1_000_000
@@ -36,5 +43,22 @@ def main():
     print(f"  {'Mean (of the error)':<22} {float(bias.result()):.6f}")
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m gpumetrics", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command")
+    warm = commands.add_parser("warmup", help="compile the common kernel signatures into the on-disk cache")
+    warm.add_argument("metrics", nargs="*", help="metric identifiers (e.g. auc mse); all metrics when none")
+    warm.add_argument("--device", choices=["cpu", "cuda"], action="append",
+                      help="device to compile for (repeatable); default: the CPU and a GPU when one is usable")
+    args = parser.parse_args(argv)
+    if args.command == "warmup":
+        from gpumetrics._kernels._shared.compile import cache_dir
+
+        steps = gpumetrics.warmup(args.metrics or None, args.device)
+        print(f"compiled or loaded {steps} kernel signatures; cache: {cache_dir()}")
+    else:
+        demo()
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,8 +13,8 @@ CAST_NONE, CAST_FLOAT32, CAST_INTEGER, CAST_BOOL = 0.0, 1.0, 2.0, 3.0
 def cast_label(value, mode):
     """``value`` (a float64) cast as ``mode`` says, returned as a float64.
 
-    >>> cast_label(0.1, CAST_FLOAT32) == float(np.float32(0.1)), cast_label(-2.7, CAST_INTEGER), cast_label(0.2, CAST_BOOL)
-    (True, -2.0, 1.0)
+    >>> [float(cast_label(v, mode)) for v, mode in ((0.1, CAST_FLOAT32), (-2.7, CAST_INTEGER), (0.2, CAST_BOOL))]
+    [0.10000000149011612, -2.0, 1.0]
     """
     if mode == CAST_FLOAT32:
         return np.float64(np.float32(value))

@@ -18,53 +18,59 @@ import numba
 import numpy as np
 
 from .._shared.casts import as_values, flat
-from .._shared.compile import cpu_builds
+from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
 from .rules import KINDS
 
-evaluate = make_switch(KINDS, numba.njit(inline="always", error_model="numpy"), 3)
+evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 3)
 _NO_PARAMS = flat(np.zeros(1))[0]
+
+
+@cpu_function
+def chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
+    """Chunk ``k``'s ``(sum w f, sum w)``: its ``CHUNK`` elements, row segment by row segment."""
+    n = rows * cols
+    i = k * CHUNK
+    stop = min(i + CHUNK, n)
+    r = i // cols
+    c = i - r * cols
+    acc_t = 0.0
+    acc_w = 0.0
+    if cols == 1:  # one value per row: a flat sum (or dot product with the weights)
+        for j in range(i, stop):
+            v = evaluate(code, np.float64(t[j * t_rs]), np.float64(p[j * p_rs]), params)
+            if weighted:
+                wj = np.float64(w[j * w_s])
+                acc_t += wj * v
+                acc_w += wj
+            else:
+                acc_t += v
+        return acc_t, acc_w
+    while i < stop:
+        seg = min(cols - c, stop - i)
+        s = 0.0
+        for j in range(c, c + seg):
+            s += evaluate(code, np.float64(t[r * t_rs + j * t_cs]), np.float64(p[r * p_rs + j * p_cs]), params)
+        wr = np.float64(w[r * w_s]) if weighted else 1.0
+        acc_t += wr * s
+        if c == 0:
+            acc_w += wr
+        i += seg
+        r += 1
+        c = 0
+    return acc_t, acc_w
 
 
 @cpu_builds
 def chunked_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
-    """``(sum_r w_r sum_c f(t[r, c], p[r, c]), sum_r w_r)`` over ``CHUNK``-element chunks summed in order."""
-    n = rows * cols
-    nchunks = (n + CHUNK - 1) // CHUNK
+    """``(sum_r w_r sum_c f(t[r, c], p[r, c]), sum_r w_r)``: chunk partials summed in chunk order."""
+    nchunks = (rows * cols + CHUNK - 1) // CHUNK
     totals = np.zeros(nchunks)
     weights = np.zeros(nchunks)
     for k in numba.prange(nchunks):
-        i = k * CHUNK
-        stop = min(i + CHUNK, n)
-        r = i // cols
-        c = i - r * cols
-        acc_t = 0.0
-        acc_w = 0.0
-        if cols == 1:  # one value per row: a flat sum (or dot product with the weights)
-            for j in range(i, stop):
-                v = evaluate(code, np.float64(t[j * t_rs]), np.float64(p[j * p_rs]), params)
-                if weighted:
-                    wj = np.float64(w[j * w_s])
-                    acc_t += wj * v
-                    acc_w += wj
-                else:
-                    acc_t += v
-            i = stop
-        while i < stop:
-            seg = min(cols - c, stop - i)
-            s = 0.0
-            for j in range(c, c + seg):
-                s += evaluate(code, np.float64(t[r * t_rs + j * t_cs]), np.float64(p[r * p_rs + j * p_cs]), params)
-            wr = np.float64(w[r * w_s]) if weighted else 1.0
-            acc_t += wr * s
-            if c == 0:
-                acc_w += wr
-            i += seg
-            r += 1
-            c = 0
-        totals[k] = acc_t
-        weights[k] = acc_w
+        totals[k], weights[k] = chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols,
+                                           params)
     return in_chunk_order(totals, weights)
 
 
