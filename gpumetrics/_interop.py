@@ -1,75 +1,247 @@
 """Any array in (lists, NumPy, CuPy, PyTorch, JAX, Numba) → a NumPy or CuPy array, zero-copy where the memory allows.
 
-GPU inputs come in through DLPack first (the producer orders its stream before
-CuPy's current one on the device, so the host never waits) and through
-``__cuda_array_interface__`` otherwise. Nothing here imports CuPy unless a GPU
-array is actually handed over.
+Each input's type is classified once (later inputs of that type cost one dict
+lookup), and the checks read only attributes the producer keeps on the host:
+a PyTorch tensor's ``__cuda_array_interface__`` is never touched (it raises for
+tensors that require grad; ``detach()`` is free and is used instead).
+
+GPU inputs come in through DLPack first: ``cupy.from_dlpack`` hands the
+producer CuPy's current stream and the producer (PyTorch, JAX, CuPy) orders its
+own stream before it on the device, so the host never waits. Objects with only
+``__cuda_array_interface__`` come in through ``cupy.asarray``, which honours the
+interface's ``stream`` field. A GPU array on another device than the current one
+is refused (``ValueError``).
+
+bfloat16 (PyTorch, JAX, ``ml_dtypes``) is widened once to float32 where it
+lives: on the host by NumPy/``ml_dtypes``, on a GPU by CuPy on its current
+stream, from the bfloat16 bits handed over through DLPack as ``uint16`` (CuPy
+and some DLPack consumers have no bfloat16).
+
+Inputs that hold no values yet (JAX tracers inside ``jit``/``grad``/``vmap``,
+PyTorch ``meta`` tensors and ``torch.compile`` fake tensors) are refused with a
+``TypeError`` before any state changes. Nothing here imports CuPy, PyTorch or
+JAX unless one of their arrays is handed over.
 """
+import ctypes
+import sys
+
 import numpy as np
 
 from ._validation import check_numeric
 
-_DL_CUDA, _DL_CUDA_MANAGED = 2, 13
+_DL_CPU, _DL_CUDA, _DL_CUDA_MANAGED = 1, 2, 13
+_DL_UINT, _DL_BFLOAT = 1, 4
+_NUMERIC_KINDS = "biuf"
+
+# What an input's type is, decided once per type by ``_classify``.
+_NUMPY, _TORCH, _JAX, _CUPY, _DLPACK, _CAI, _SIMULATOR, _TRACER, _FAKE, _OTHER = range(10)
+_kinds = {np.ndarray: _NUMPY}
+_bfloat16 = {}  # "torch" / "jax": that framework's bfloat16 dtype object, filled when its first array is seen
+_UNREAL_TORCH_MODULES = ("torch._subclasses.fake_tensor", "torch._subclasses.functional_tensor")
+_NO_VALUES_HINT = (
+    "it holds no values yet, so a metric cannot read it. Update the metric outside the traced or compiled "
+    "function, on the concrete arrays it returns (a Keras adapter for use inside compiled training steps will "
+    "be offered by gpumetrics.keras)")
+
+
+def _classify(cls):
+    kind = _kinds.get(cls)
+    if kind is not None:
+        return kind
+    module = cls.__module__ or ""
+    torch = sys.modules.get("torch")
+    jax = sys.modules.get("jax")
+    cupy = sys.modules.get("cupy")
+    if issubclass(cls, np.ndarray):
+        kind = _NUMPY
+    elif module.startswith("numba.cuda.simulator"):
+        kind = _SIMULATOR
+    elif torch is not None and issubclass(cls, torch.Tensor):
+        kind = _FAKE if any(c.__module__ in _UNREAL_TORCH_MODULES for c in cls.__mro__) else _TORCH
+        _bfloat16["torch"] = torch.bfloat16
+    elif jax is not None and issubclass(cls, jax.core.Tracer):
+        kind = _TRACER
+    elif jax is not None and issubclass(cls, jax.Array):
+        kind = _JAX
+        _bfloat16["jax"] = np.dtype(jax.numpy.bfloat16)
+    elif cupy is not None and issubclass(cls, cupy.ndarray):
+        kind = _CUPY
+    elif hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__"):
+        kind = _DLPACK
+    elif hasattr(cls, "__cuda_array_interface__"):  # on the class: never runs a property
+        kind = _CAI
+    else:
+        kind = _OTHER
+    _kinds[cls] = kind
+    return kind
+
+
+def _refuse_without_values(x, name):
+    kind = _classify(type(x))
+    what = ("a JAX tracer (the metric is being updated inside jax.jit, jax.grad or jax.vmap)" if kind == _TRACER
+            else "a torch.compile fake tensor" if kind == _FAKE
+            else "a PyTorch tensor on the 'meta' device")
+    raise TypeError(f"{name or 'an input'} is {what}: {type(x).__name__} of shape {tuple(x.shape)} and dtype "
+                    f"{x.dtype}; {_NO_VALUES_HINT}")
 
 
 def location(x):
     """``"cuda"`` for an array in GPU memory, ``"cpu"`` for anything else; reads no data.
 
+    Raises ``TypeError`` for inputs without values (JAX tracers, PyTorch meta and fake tensors).
+
     >>> location([1, 2]), location(np.zeros(3))
     ('cpu', 'cpu')
     """
-    if type(x).__module__.startswith("numba.cuda.simulator"):
+    kind = _classify(type(x))
+    if kind == _NUMPY or kind == _OTHER or kind == _SIMULATOR:
         return "cpu"
-    if hasattr(x, "__cuda_array_interface__"):
+    if kind == _TORCH:
+        if x.is_cuda:
+            return "cuda"
+        if x.is_meta:
+            _refuse_without_values(x, None)
+        return "cpu"
+    if kind == _CUPY or kind == _CAI:
         return "cuda"
-    dlpack_device = getattr(x, "__dlpack_device__", None)
-    if dlpack_device is not None and not isinstance(x, np.ndarray):
+    if kind == _JAX or kind == _DLPACK:
         try:
-            if dlpack_device()[0] in (_DL_CUDA, _DL_CUDA_MANAGED):
-                return "cuda"
-        except (TypeError, RuntimeError, BufferError):
-            pass
-    return "cpu"
+            device_type = x.__dlpack_device__()[0]
+        except (TypeError, ValueError, RuntimeError, BufferError):
+            return "cuda" if hasattr(type(x), "__cuda_array_interface__") else "cpu"
+        return "cuda" if device_type == _DL_CUDA or device_type == _DL_CUDA_MANAGED else "cpu"
+    _refuse_without_values(x, None)
+
+
+def _numeric(array, name):
+    """``array`` itself when it holds bool, integer or real numbers; bfloat16 widened once to float32."""
+    if array.dtype.kind in _NUMERIC_KINDS:
+        return array
+    check_numeric(array, name)  # raises unless bfloat16
+    return array.astype(np.float32)
 
 
 def host_array(x, name):
     """A NumPy view of a host-side input (zero-copy for NumPy, PyTorch CPU and JAX CPU arrays).
+
+    bfloat16 comes back widened to float32 (one copy).
 
     >>> host_array([[1, 2], [3, 4]], "y_true").shape
     (2, 2)
     """
     if x is None:
         raise TypeError(f"{name} is None; expected an array of numbers")
-    if isinstance(x, np.ndarray):
+    kind = _classify(type(x))
+    if kind == _NUMPY:
         array = x
-    else:
-        if hasattr(x, "detach"):  # a PyTorch tensor that may require grad
+    elif kind == _TORCH:
+        if x.requires_grad:
             x = x.detach()
-        if hasattr(x, "__dlpack__"):
+        if x.dtype is _bfloat16["torch"]:
+            x = x.float()
+        try:
+            array = x.numpy()
+        except (TypeError, RuntimeError):
+            if x.is_meta:
+                _refuse_without_values(x, name)
+            raise
+    elif kind == _JAX:
+        array = np.asarray(x)  # zero-copy for a CPU array; keeps bfloat16 as ml_dtypes.bfloat16
+    elif kind == _TRACER or kind == _FAKE:
+        _refuse_without_values(x, name)
+    elif kind == _DLPACK:
+        try:
             array = np.from_dlpack(x)
-        else:
-            try:
-                array = np.asarray(x)
-            except ValueError as error:
-                raise ValueError(f"{name} is not a rectangular array of numbers ({error})") from None
-    check_numeric(array, name)
-    return array
+        except (TypeError, RuntimeError, BufferError):
+            array = np.asarray(x)
+    else:
+        try:
+            array = np.asarray(x)
+        except ValueError as error:
+            raise ValueError(f"{name} is not a rectangular array of numbers ({error})") from None
+    return _numeric(array, name)
+
+
+class _DLTensorHead(ctypes.Structure):
+    """The first fields of DLPack's ``DLTensor`` (the head of a legacy ``DLManagedTensor``), up to its dtype."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32),
+                ("ndim", ctypes.c_int32), ("dtype_code", ctypes.c_uint8), ("dtype_bits", ctypes.c_uint8),
+                ("dtype_lanes", ctypes.c_uint16)]
+
+
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+
+def bfloat16_bits(x, stream=None):
+    """A legacy DLPack capsule of bfloat16 ``x`` whose dtype reads ``uint16``: the same memory, zero-copy.
+
+    ``stream`` is passed to the producer as the consumer's stream (``None`` on the host).
+    """
+    capsule = x.__dlpack__() if stream is None else x.__dlpack__(stream=stream)
+    head = _DLTensorHead.from_address(_capsule_pointer(capsule, b"dltensor"))
+    if head.dtype_code != _DL_BFLOAT or head.dtype_bits != 16 or head.dtype_lanes != 1:
+        raise TypeError(f"expected a bfloat16 DLPack tensor; got dtype code {head.dtype_code}, "
+                        f"{head.dtype_bits} bits, {head.dtype_lanes} lanes")
+    head.dtype_code = _DL_UINT
+    return capsule
+
+
+def _widened_on_gpu(x, name, cupy):
+    """float32 CuPy copy of a bfloat16 GPU array: its bits come in as uint16 through DLPack on CuPy's current
+    stream and are widened there (a bfloat16 is the top half of a float32), so no temporary of the producer's
+    allocator is read after it may have been freed."""
+    _check_device(x.__dlpack_device__()[1], name, cupy)
+    bits = cupy.from_dlpack(bfloat16_bits(x, cupy.cuda.get_current_stream().ptr or 1))
+    wide = bits.astype(cupy.uint32)
+    wide <<= 16
+    return wide.view(cupy.float32)
+
+
+def _check_device(device_id, name, cupy):
+    current = cupy.cuda.runtime.getDevice()
+    if device_id != current:
+        raise ValueError(f"{name} lives on GPU {device_id} but the current device is GPU {current}; call "
+                         f"update_state under `with cupy.cuda.Device({device_id}):` (or move {name} to GPU "
+                         f"{current})")
 
 
 def cuda_array(x, name):
-    """A CuPy view of a GPU input (DLPack or ``__cuda_array_interface__``), never a host round trip."""
+    """A CuPy view of a GPU input (DLPack first, then ``__cuda_array_interface__``), never a host round trip.
+
+    Refuses (``ValueError``) an array on another GPU than the current device.
+    """
     import cupy
 
     if x is None:
         raise TypeError(f"{name} is None; expected an array of numbers")
-    if isinstance(x, cupy.ndarray):
+    kind = _classify(type(x))
+    if kind == _CUPY:
         array = x
-    elif hasattr(x, "__dlpack__") and not hasattr(x, "__cuda_array_interface__"):
-        array = cupy.from_dlpack(x.detach() if hasattr(x, "detach") else x)
+    elif kind == _TORCH:
+        if x.requires_grad:
+            x = x.detach()
+        if x.dtype is _bfloat16["torch"]:
+            return _widened_on_gpu(x, name, cupy)
+        array = cupy.from_dlpack(x)
+    elif kind == _JAX:
+        if x.dtype == _bfloat16["jax"]:
+            return _widened_on_gpu(x, name, cupy)
+        array = cupy.from_dlpack(x)
+    elif kind == _TRACER or kind == _FAKE:
+        _refuse_without_values(x, name)
+    elif kind == _DLPACK:
+        try:
+            array = cupy.from_dlpack(x)
+        except (TypeError, BufferError, NotImplementedError):
+            if not hasattr(type(x), "__cuda_array_interface__"):
+                raise
+            array = cupy.asarray(x)
     else:
-        array = cupy.asarray(x.detach() if hasattr(x, "detach") else x)
-    check_numeric(array, name)
-    return array
+        array = cupy.asarray(x)  # __cuda_array_interface__: CuPy honours its stream field
+    _check_device(array.data.device_id, name, cupy)
+    return _numeric(array, name)
 
 
 def any_array(x, name):

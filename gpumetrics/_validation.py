@@ -10,8 +10,11 @@ _NUMERIC_KINDS = "biuf"
 
 
 def check_numeric(array, name):
-    """Refuse strings, objects, complex numbers and dates, naming the argument and the dtype seen."""
-    if array.dtype.kind not in _NUMERIC_KINDS:
+    """Refuse strings, objects, complex numbers and dates, naming the argument and the dtype seen.
+
+    bfloat16 (``ml_dtypes``, NumPy kind ``V``) is a real floating-point type and passes.
+    """
+    if array.dtype.kind not in _NUMERIC_KINDS and array.dtype.name != "bfloat16":
         raise TypeError(f"{name} must hold bool, integer or real floating-point numbers; got dtype {array.dtype}")
 
 

@@ -23,6 +23,17 @@ def _simulator_enabled():
     return bool(config.ENABLE_CUDASIM) or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
 
+def _copyable(array):
+    """A host array CuPy copies faithfully: native byte order (CuPy does not keep a byte order) and no
+    ``longdouble`` (which CuPy has no type for; read as float64, as the kernels read it on the host)."""
+    dtype = array.dtype
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        return array.astype(np.float64)
+    if not dtype.isnative:
+        return array.astype(dtype.newbyteorder("="))
+    return array
+
+
 class CudaBackend(Backend):
     name = "cuda"
     device = "cuda"
@@ -60,13 +71,8 @@ class CudaBackend(Backend):
         if self.simulated:
             return host_array(x, name)
         if location(x) == "cuda":
-            array = cuda_array(x, name)
-            current = self.xp.cuda.runtime.getDevice()
-            if array.device.id != current:
-                raise ValueError(f"{name} lives on GPU {array.device.id} but the current device is GPU {current}; "
-                                 f"call update_state under `with cupy.cuda.Device({array.device.id}):`")
-            return array
-        return self.xp.asarray(host_array(x, name))
+            return cuda_array(x, name)  # refuses an array on another GPU than the current one
+        return self.xp.asarray(_copyable(host_array(x, name)))
 
     def needs_copy(self, x):
         """Whether ``x`` must be copied host → device before a kernel can read it."""
