@@ -38,6 +38,8 @@ trap 'rm -rf "$STEPS"' EXIT
 # Many processes on one GPU: JAX must not grab 75% of its memory in every pytest worker; BLAS/OpenMP pools
 # of 16 workers x 16 threads would only fight over the cores.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false TF_CPP_MIN_LOG_LEVEL=2
+# The machine runs everything as root; Open MPI's mpirun (the MPI sync tests) refuses root unless told.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} PYTHONUNBUFFERED=1
 

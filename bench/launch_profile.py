@@ -37,6 +37,8 @@ import traceback
 import numba
 import numpy as np
 
+import gpumetrics._kernels._shared.launch  # noqa: F401  (lets numba-cuda 0.30 compile under NumPy 2.5: see there)
+
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 #: a loop whose device span ends within this many µs of the host loop left the device waiting for the host
 IDLE_SLACK_US = 50.0

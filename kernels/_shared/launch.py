@@ -7,7 +7,14 @@ the host waiting for anything.
 """
 import functools
 
-from numba import config, cuda
+import numpy as np
+
+if not hasattr(np, "row_stack"):
+    # numba-cuda 0.30 registers a CUDA overload of np.row_stack when its target loads; NumPy 2.5 removed that alias
+    # of np.vstack, so without it no kernel compiles (seen on an H100 machine with numpy 2.5.2).
+    np.row_stack = np.vstack
+
+from numba import config, cuda  # noqa: E402
 
 from .compile import install_locator
 
