@@ -47,21 +47,28 @@ _centred = retarget(centred, _inline)
 _merge = retarget(merge, _inline)
 
 
+@cpu_function
+def chunk_sums(r0, r1, c, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted):
+    """The seven sums of rows ``[r0, r1)`` of column ``c``, around the column's shift (its first row)."""
+    shift_x = np.float64(x[c * x_cs])
+    shift_y = np.float64(y[c * y_cs])
+    s = NO_SUMS
+    for r in range(r0, r1):
+        s = _accumulated(s, np.float64(x[r * x_rs + c * x_cs]), np.float64(y[r * y_rs + c * y_cs]),
+                         np.float64(w[r * w_rs + c * w_cs]) if weighted else 1.0, shift_x, shift_y)
+    return s
+
+
 @cpu_builds
 def chunked_moments(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, rows_per_part, parts, out):
-    """Fold the ``(rows, cols)`` batch into ``out``: ``(chunk, column)`` items, then one merge per column."""
+    """Fold the ``(rows, cols)`` batch into ``out``: ``(chunk, column)`` items (``chunk_sums``, compiled once and
+    shared by both builds), then one merge per column."""
     sums = np.zeros((parts, cols, STATE_ROWS))
     for i in numba.prange(parts * cols):
         q = i // cols
         c = i - q * cols
         r0 = q * rows_per_part
-        r1 = min(r0 + rows_per_part, rows)
-        shift_x = np.float64(x[c * x_cs])
-        shift_y = np.float64(y[c * y_cs])
-        s = NO_SUMS
-        for r in range(r0, r1):
-            s = _accumulated(s, np.float64(x[r * x_rs + c * x_cs]), np.float64(y[r * y_rs + c * y_cs]),
-                             np.float64(w[r * w_rs + c * w_cs]) if weighted else 1.0, shift_x, shift_y)
+        s = chunk_sums(r0, min(r0 + rows_per_part, rows), c, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted)
         part = sums[q, c]
         for k in range(STATE_ROWS):
             part[k] = s[k]

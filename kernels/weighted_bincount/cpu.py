@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from .._shared.casts import as_labels, as_values, flat
-from .._shared.compile import cpu_builds
+from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
 from .rules import RULES, check_arguments, resolve
 
@@ -44,18 +44,27 @@ row_id = make_switch(RULES, numba.njit(inline="always"), 6)
 _NO_WEIGHT = flat(np.ones(1))[0]
 
 
+@cpu_function
+def fill(h, start, stop, t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w,
+         w_s, weighted, ignore_class):
+    """Rows ``[start, stop)`` added into one partition's histogram ``h`` (``float64[C, C]``)."""
+    classes = h.shape[0]
+    for r in range(start, stop):
+        ti = row_id(t_code, t, r * t_rs, t_cs, t_cols, classes, t_threshold)
+        pi = row_id(p_code, p, r * p_rs, p_cs, p_cols, classes, p_threshold)
+        if ti >= 0 and pi >= 0 and ti != ignore_class:
+            h[ti, pi] += np.float64(w[r * w_s]) if weighted else 1.0
+
+
 @cpu_builds
 def histogram(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s,
               weighted, ignore_class, rows, hist):
-    """Partition ``q`` of ``hist.shape[0]`` adds its rows ``[q N / parts, (q + 1) N / parts)`` into ``hist[q]``."""
-    parts, classes = hist.shape[0], hist.shape[1]
+    """Partition ``q`` of ``hist.shape[0]`` adds its rows ``[q N / parts, (q + 1) N / parts)`` into ``hist[q]``
+    (``fill``, compiled once and shared by both builds: the parallel loop body stays small)."""
+    parts = hist.shape[0]
     for q in numba.prange(parts):
-        h = hist[q]
-        for r in range(q * rows // parts, (q + 1) * rows // parts):
-            ti = row_id(t_code, t, r * t_rs, t_cs, t_cols, classes, t_threshold)
-            pi = row_id(p_code, p, r * p_rs, p_cs, p_cols, classes, p_threshold)
-            if ti >= 0 and pi >= 0 and ti != ignore_class:
-                h[ti, pi] += np.float64(w[r * w_s]) if weighted else 1.0
+        fill(hist[q], q * rows // parts, (q + 1) * rows // parts, t_code, t, t_rs, t_cs, t_cols, t_threshold,
+             p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s, weighted, ignore_class)
 
 
 def partitions(rows, classes):
