@@ -22,8 +22,11 @@ def array(dtype, ndim=2):
 
 
 def variants():
-    """``(name, python kernel, signature)`` for every kind of error_sums and row_sums."""
+    """``(name, python kernel, signature)`` for every kind of error_sums and row_sums, and the input types of
+    weighted_bincount and moments."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
+    from gpumetrics._kernels.moments import cuda as moments
+    from gpumetrics._kernels.weighted_bincount import cuda as weighted_bincount
     from gpumetrics._kernels.row_sums import cuda as row_sums
     from gpumetrics._kernels.row_sums.rules import ROW_KINDS
 
@@ -33,6 +36,21 @@ def variants():
         yield f"error_sums/{dtype}", error_sums.error_sums_kernel.py_func, (
             i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, array(f64, 1), i64, i64, i64, i64,
             array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+    def view(dtype):
+        return types.Array(dtype, 1, "C", readonly=True)
+
+    labels = (types.float32, types.float64, types.int32, types.int64)
+    state = types.Array(f64, 2, "C")
+    for t_dtype, p_dtype, w_dtype in [(t, types.float32, f64) for t in labels] + \
+            [(types.int64, p, types.float32) for p in labels]:
+        yield f"weighted_bincount/{t_dtype}-{p_dtype}-{w_dtype}", weighted_bincount.weighted_bincount_kernel.py_func, (
+            i64, view(t_dtype), i64, i64, i64, f64, i64, view(p_dtype), i64, i64, i64, f64, view(w_dtype), i64,
+            types.boolean, i64, i64, state, types.boolean, i64, i64)
+    for x_dtype, w_dtype in [(types.float32, types.float32), (types.float32, f64), (f64, types.float32), (f64, f64)]:
+        yield f"moments/{x_dtype}-{w_dtype}", moments.moments_kernel.py_func, (
+            view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
+            types.Array(f64, 3, "C"), array(types.int32, 1), state)
+    yield "moments/merge", moments.merge_moments_kernel.py_func, (state, state)
     for kind in ROW_KINDS:
         yield f"row_sums/{kind}", row_sums._kernel(kind).py_func, (
             array(types.int32), array(types.float32), array(f64, 1), types.boolean, i64, array(f64, 1), array(f64),

@@ -229,6 +229,18 @@ def test_cpu_twin_combines_many_chunks(rng, monkeypatch):
     assert_moments_close(run("cpu", x, y, w), oracle(x, y, w), 1e-10)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_cpu_serial_and_parallel_builds_give_the_same_bits(rng, weighted):
+    x, y, w = draw(rng, (3 * cpu.CHUNK // 2 + 5, 2), 1e3, dtype=np.float32, weighted=weighted)
+    states = []
+    for build in cpu.chunked_moments.dispatchers:  # .serial, .parallel
+        state = np.zeros((7, 2))
+        build(*cpu.moments_arguments(x, y, w, state))
+        states.append(state)
+    assert (states[0][0] > 0).all()
+    np.testing.assert_array_equal(states[0], states[1])
+
+
 @pytest.mark.skipif(not REAL_GPU, reason="1e6 elements is too many for the CUDA simulator")
 def test_large_batch_on_gpu(rng):
     x, y, w = draw(rng, (1_000_000, 2), 1e6)

@@ -10,8 +10,9 @@ import pytest
 import kernel_twins
 
 from gpumetrics._kernels.weighted_bincount import cpu as cpu_module
+from gpumetrics._kernels.weighted_bincount.rules import RULES as NAMED_RULES, resolve
 
-VALUE, ARGMAX, THRESHOLD = 0, 1, 2
+VALUE, ARGMAX, THRESHOLD = (NAMED_RULES[name] for name in ("value", "argmax", "threshold"))
 RULES = {"value": VALUE, "argmax": ARGMAX, "threshold": THRESHOLD}
 
 
@@ -101,7 +102,7 @@ def draw(g, rule, rows, classes):
 @pytest.mark.parametrize("true_rule", list(RULES.values()), ids=list(RULES))
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_every_rule_pair(twin, true_rule, pred_rule, weighted):
-    g = _rng(10 * true_rule + pred_rule)
+    g = _rng(10 * true_rule.code + pred_rule.code)
     rows, classes = 90, 3
     w = g.uniform(0.0, 2.0, rows) if weighted else None
     check(twin, draw(g, true_rule, rows, classes), draw(g, pred_rule, rows, classes), w, true_rule, pred_rule,
@@ -270,6 +271,21 @@ def test_cpu_twin_gives_the_same_bits_on_every_run_and_thread_count(monkeypatch)
     for run in runs:
         np.testing.assert_array_equal(run, one)
     np.testing.assert_allclose(one, oracle(y_true, y_pred, w, VALUE, ARGMAX, 0.5, -1, 5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_cpu_serial_and_parallel_builds_give_the_same_bits(monkeypatch, weighted):
+    monkeypatch.setattr(cpu_module, "CHUNK", 1000)  # many partitions on a small input
+    g = _rng(28)
+    y_true, y_pred = column(g.integers(-1, 6, 20000)), g.random((20000, 5)).astype(np.float32)
+    w = g.random(20000) if weighted else None
+    hists = []
+    for build in cpu_module.histogram.dispatchers:  # .serial, .parallel
+        args = cpu_module.histogram_arguments(y_true, y_pred, w, resolve(VALUE, 0.0), resolve(ARGMAX, 0.0), 2, 5)
+        build(*args)
+        hists.append(args[-1])
+    assert hists[0].shape[0] == 20 and hists[0].any()
+    np.testing.assert_array_equal(hists[0], hists[1])
 
 
 def test_cpu_partitions_depend_on_the_shapes_only():

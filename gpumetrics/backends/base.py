@@ -94,9 +94,10 @@ class Backend(abc.ABC):
 
         ``y_true``: ``(N, Ct)``, ``y_pred``: ``(N, Cp)`` (any dtype and strides);
         ``weight``: ``(N,)`` or None; ``out``: float64 ``[C, C]`` on this device.
-        Row ``r`` becomes a true id ``t`` and a predicted id ``p`` by its rule
-        (0: the one value truncated toward zero, 1: argmax of the row, NaN
-        largest, 2: ``value >= threshold``) and adds ``weight[r]`` (1 when None)
+        Row ``r`` becomes a true id ``t`` and a predicted id ``p`` by its named
+        rule (``RULES`` or its name: ``"value"``, the one value truncated toward
+        zero; ``"argmax"`` of the row, NaN largest; ``"threshold"``,
+        ``value >= threshold``) and adds ``weight[r]`` (1 when None)
         to ``out[t, p]``. Rows with an id outside ``[0, C)`` (NaN, inf) or with
         ``t == ignore_class`` (-1: none) are dropped.
         See ``gpumetrics._kernels.weighted_bincount.rules``.

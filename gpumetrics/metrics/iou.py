@@ -26,14 +26,15 @@ import operator
 
 import numpy as np
 
+from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
 
 #: Keras's ``backend.epsilon()``, added to both denominators of ``result()``.
 EPSILON = 1e-7
-#: the row rules of ``weighted_bincount`` (``gpumetrics._kernels.weighted_bincount.rules``; not imported: numba stays unloaded).
-_VALUE, _ARGMAX, _THRESHOLD = 0, 1, 2
+#: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
+_VALUE, _ARGMAX, _THRESHOLD = RULES["value"], RULES["argmax"], RULES["threshold"]
 
 
 def _keras_dtype(dtype):

@@ -11,47 +11,64 @@ seven float64 sums in registers, around the column's shift
 ``(x[0, l], y[0, l])``, the batch's first row: ``Σw``, ``Σw dx``, ``Σw dy``,
 ``Σw dx²``, ``Σw dy²``, ``Σw dx dy`` (``dx = x - x[0, l]``) and
 ``Σw (x - y)²``, a 7-tuple each element is added to
-(``moment_rules.accumulated``). All chunks share the shift, so their sums
-add: they are added in chunk order (``moment_rules.combined``), centred
-(``moment_rules.centred``) and merged into the state with Chan et al.'s
-update (``moment_rules.merge``). The order of every addition is fixed by the
+(``moments.rules.accumulated``). All chunks share the shift, so their sums
+add: they are added in chunk order (``moments.rules.combined``), centred
+(``moments.rules.centred``) and merged into the state with Chan et al.'s
+update (``moments.rules.merge``). The order of every addition is fixed by the
 shapes, so the result does not depend on the number of threads: the same
-input gives the same bits on every run.
+input gives the same bits on every run, whichever build runs: batches below
+``PARALLEL_CUTOVER`` elements run the serial build of the same source.
+
+Compiled signatures (one per combination, cached on disk): ``x``, ``y`` and
+``weight`` each ``float32`` or ``float64`` (``casts.as_values``; a float64
+placeholder when unweighted), passed as flat read-only views with element
+strides; the state ``float64[7, L]`` (C order). ``merge_moments``: two
+``float64[7, L]`` states.
 syncs: none (host memory).
 """
 import numba
 import numpy as np
 
+from .._shared.casts import as_values, flat
+from .._shared.compile import cpu_builds, cpu_function
+from .._shared.kinds import retarget
 from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
-from .._shared.casts import numba_readable
 
 #: elements per chunk (``CHUNK // L`` rows): fixed by the shapes, so that the summation order is fixed.
 CHUNK = 1 << 15
 #: bytes all chunk partials may take together (a wide batch gets fewer, taller chunks).
 PARTIALS_BUDGET = 32 << 20
-_NO_WEIGHT = np.ones((1, 1))
+_NO_WEIGHT = flat(np.ones(1))[0]
 
-_accumulated = numba.njit(inline="always")(accumulated)
-_combined = numba.njit(inline="always")(combined)
-_centred = numba.njit(inline="always")(centred)
-_merge = numba.njit(inline="always")(merge)
+_inline = numba.njit(inline="always")
+_accumulated = retarget(accumulated, _inline)
+_combined = retarget(combined, _inline)
+_centred = retarget(centred, _inline)
+_merge = retarget(merge, _inline)
 
 
-@numba.njit(parallel=True, nogil=True)
-def _moments(x, y, weight, weighted, rows_per_part, parts, out):
-    rows, cols = x.shape
+@cpu_function
+def chunk_sums(r0, r1, c, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted):
+    """The seven sums of rows ``[r0, r1)`` of column ``c``, around the column's shift (its first row)."""
+    shift_x = np.float64(x[c * x_cs])
+    shift_y = np.float64(y[c * y_cs])
+    s = NO_SUMS
+    for r in range(r0, r1):
+        s = _accumulated(s, np.float64(x[r * x_rs + c * x_cs]), np.float64(y[r * y_rs + c * y_cs]),
+                         np.float64(w[r * w_rs + c * w_cs]) if weighted else 1.0, shift_x, shift_y)
+    return s
+
+
+@cpu_builds
+def chunked_moments(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, rows_per_part, parts, out):
+    """Fold the ``(rows, cols)`` batch into ``out``: ``(chunk, column)`` items (``chunk_sums``, compiled once and
+    shared by both builds), then one merge per column."""
     sums = np.zeros((parts, cols, STATE_ROWS))
     for i in numba.prange(parts * cols):
         q = i // cols
         c = i - q * cols
         r0 = q * rows_per_part
-        r1 = min(r0 + rows_per_part, rows)
-        shift_x = np.float64(x[0, c])
-        shift_y = np.float64(y[0, c])
-        s = NO_SUMS
-        for r in range(r0, r1):
-            s = _accumulated(s, np.float64(x[r, c]), np.float64(y[r, c]),
-                             np.float64(weight[r, c]) if weighted else 1.0, shift_x, shift_y)
+        s = chunk_sums(r0, min(r0 + rows_per_part, rows), c, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted)
         part = sums[q, c]
         for k in range(STATE_ROWS):
             part[k] = s[k]
@@ -59,13 +76,25 @@ def _moments(x, y, weight, weighted, rows_per_part, parts, out):
         s = NO_SUMS
         for q in range(parts):
             s = _combined(s, sums[q, c])
-        _merge(out[:, c], _centred(s, np.float64(x[0, c]), np.float64(y[0, c])))
+        _merge(out[:, c], _centred(s, np.float64(x[c * x_cs]), np.float64(y[c * y_cs])))
 
 
-@numba.njit(nogil=True)
-def _merge_states(out, other):
+@cpu_function
+def merge_states(out, other):
+    """``out[:, l]`` ← the union of ``out[:, l]`` and ``other[:, l]`` for every column ``l``."""
     for c in range(out.shape[1]):
         _merge(out[:, c], other[:, c])
+
+
+def moments_arguments(x, y, weight, out):
+    """The arguments of ``chunked_moments`` for a non-empty batch, after the casts and flat views."""
+    rows, cols = x.shape
+    parts = min(-(-rows // max(1, CHUNK // cols)), max(1, PARTIALS_BUDGET // (8 * STATE_ROWS * cols)))
+    xf, (x_rs, x_cs) = flat(as_values(x))
+    yf, (y_rs, y_cs) = flat(as_values(y))
+    weighted = weight is not None
+    w, (w_rs, w_cs) = flat(as_values(weight)) if weighted else (_NO_WEIGHT, (0, 0))
+    return xf, x_rs, x_cs, yf, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, -(-rows // parts), parts, out
 
 
 def moments(x, y, weight, out):
@@ -87,11 +116,7 @@ def moments(x, y, weight, out):
     rows, cols = x.shape
     if rows * cols == 0:
         return
-    parts = min(-(-rows // max(1, CHUNK // cols)), max(1, PARTIALS_BUDGET // (8 * STATE_ROWS * cols)))
-    rows_per_part = -(-rows // parts)
-    weighted = weight is not None
-    _moments(numba_readable(x), numba_readable(y), numba_readable(weight) if weighted else _NO_WEIGHT, weighted,
-             rows_per_part, parts, out)
+    chunked_moments.for_size(rows * cols)(*moments_arguments(x, y, weight, out))
 
 
 def merge_moments(out, other):
@@ -107,4 +132,4 @@ def merge_moments(out, other):
     """
     if out.shape != other.shape or out.shape[0] != STATE_ROWS:
         raise ValueError(f"moments states must both be (7, L); got {out.shape} and {other.shape}")
-    _merge_states(out, np.asarray(other, dtype=np.float64))
+    merge_states(out, np.ascontiguousarray(other, dtype=np.float64))

@@ -16,7 +16,7 @@ per-(device, stream) scratch. The last block to finish (a ticket taken after
 a ``threadfence``, as in ``error_sums``) gives one thread per column: it adds
 the column's partials in block order, centres them and merges them into the
 state with Chan et al.'s update. The scalar arithmetic is the CPU twin's,
-compiled as device functions: ``moment_rules.accumulated`` per element (the
+compiled as device functions: ``moments.rules.accumulated`` per element (the
 sums a 7-tuple, in registers), ``combined`` per block partial, ``centred``
 and ``merge`` per column. One launch, no floating-point atomics: the same
 input gives the same bits on every run.
@@ -25,77 +25,79 @@ Launch shape: ``(blocks_x, grid_y)`` blocks of ``BLOCK`` threads,
 already fills the device), ``blocks_x = min(ceil(N / BLOCK), ceil(max_blocks() / grid_y))``.
 ``merge_moments`` (the ``"moments"`` merge rule on GPU states) is one thread
 per column: ``ceil(L / BLOCK)`` blocks.
+
+Compiled signatures (cached on disk): as the CPU twin's, ``x``, ``y`` and
+``weight`` each ``float32`` or ``float64`` flat read-only views with element
+strides (a float64 placeholder when unweighted), ``weighted`` an argument the
+kernel branches on; ``merge_moments_kernel``: two ``float64[7, L]`` states.
 syncs: none.
 """
-import functools
 import math
 
 from numba import cuda, float64, int32
 
+from .._shared.casts import as_values, flat
+from .._shared.kinds import retarget
+from .._shared.launch import BLOCK, SIMULATOR, cuda_kernel, current_stream, device_array, device_function, \
+    max_blocks, reduction_scratch
 from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
-from .._shared.launch import BLOCK, SIMULATOR, current_stream, device_array, max_blocks, reduction_scratch
 
 _MAX_GRID_Y = 65535  # the hardware limit of gridDim.y
 
-_accumulated = cuda.jit(device=True)(accumulated)
-_combined = cuda.jit(device=True)(combined)
-_centred = cuda.jit(device=True)(centred)
-_merge = cuda.jit(device=True)(merge)
+_accumulated = retarget(accumulated, device_function)
+_combined = retarget(combined, device_function)
+_centred = retarget(centred, device_function)
+_merge = retarget(merge, device_function)
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(weighted):
-    @cuda.jit
-    def moments_kernel(x, y, weight, partials, ticket, out):
-        tid = cuda.threadIdx.x
-        rows, cols = x.shape
-        shared = cuda.shared.array((STATE_ROWS, BLOCK), float64)
-        is_last = cuda.shared.array(1, int32)
-        step = cuda.gridDim.x * BLOCK
-        c = cuda.blockIdx.y
-        while c < cols:
-            shift_x = float64(x[0, c])
-            shift_y = float64(y[0, c])
-            s = NO_SUMS
-            r = cuda.blockIdx.x * BLOCK + tid
-            while r < rows:
-                s = _accumulated(s, float64(x[r, c]), float64(y[r, c]), float64(weight[r, c]) if weighted else 1.0,
-                                 shift_x, shift_y)
-                r += step
-            for k in range(STATE_ROWS):
-                shared[k, tid] = s[k]
-            cuda.syncthreads()
-            half = BLOCK // 2
-            while half > 0:
-                if tid < half:
-                    for k in range(STATE_ROWS):
-                        shared[k, tid] += shared[k, tid + half]
-                cuda.syncthreads()
-                half //= 2
-            if tid == 0:
-                for k in range(STATE_ROWS):
-                    partials[k, cuda.blockIdx.x, c] = shared[k, 0]
-            cuda.syncthreads()  # shared is reused by the next column
-            c += cuda.gridDim.y
-        if tid == 0:
-            cuda.threadfence()
-            is_last[0] = cuda.atomic.add(ticket, 0, 1) == cuda.gridDim.x * cuda.gridDim.y - 1
+@cuda_kernel
+def moments_kernel(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, partials, ticket, out):
+    tid = cuda.threadIdx.x
+    shared = cuda.shared.array((STATE_ROWS, BLOCK), float64)
+    is_last = cuda.shared.array(1, int32)
+    step = cuda.gridDim.x * BLOCK
+    c = cuda.blockIdx.y
+    while c < cols:
+        shift_x = float64(x[c * x_cs])
+        shift_y = float64(y[c * y_cs])
+        s = NO_SUMS
+        r = cuda.blockIdx.x * BLOCK + tid
+        while r < rows:
+            s = _accumulated(s, float64(x[r * x_rs + c * x_cs]), float64(y[r * y_rs + c * y_cs]),
+                             float64(w[r * w_rs + c * w_cs]) if weighted else 1.0, shift_x, shift_y)
+            r += step
+        for k in range(STATE_ROWS):
+            shared[k, tid] = s[k]
         cuda.syncthreads()
-        if is_last[0]:
-            c = tid
-            while c < cols:
-                s = NO_SUMS
-                for j in range(cuda.gridDim.x):
-                    s = _combined(s, partials[:, j, c])
-                _merge(out[:, c], _centred(s, float64(x[0, c]), float64(y[0, c])))
-                c += BLOCK
-            if tid == 0:
-                ticket[0] = 0
+        half = BLOCK // 2
+        while half > 0:
+            if tid < half:
+                for k in range(STATE_ROWS):
+                    shared[k, tid] += shared[k, tid + half]
+            cuda.syncthreads()
+            half //= 2
+        if tid == 0:
+            for k in range(STATE_ROWS):
+                partials[k, cuda.blockIdx.x, c] = shared[k, 0]
+        cuda.syncthreads()  # shared is reused by the next column
+        c += cuda.gridDim.y
+    if tid == 0:
+        cuda.threadfence()
+        is_last[0] = cuda.atomic.add(ticket, 0, 1) == cuda.gridDim.x * cuda.gridDim.y - 1
+    cuda.syncthreads()
+    if is_last[0]:
+        c = tid
+        while c < cols:
+            s = NO_SUMS
+            for j in range(cuda.gridDim.x):
+                s = _combined(s, partials[:, j, c])
+            _merge(out[:, c], _centred(s, float64(x[c * x_cs]), float64(y[c * y_cs])))
+            c += BLOCK
+        if tid == 0:
+            ticket[0] = 0
 
-    return moments_kernel
 
-
-@cuda.jit
+@cuda_kernel
 def merge_moments_kernel(out, other):
     c = cuda.grid(1)
     if c < out.shape[1]:
@@ -141,10 +143,13 @@ def moments(x, y, weight, out):
         return
     blocks_x, grid_y = launch_shape(rows, cols)
     _, ticket = reduction_scratch()
+    xf, (x_rs, x_cs) = flat(as_values(x))
+    yf, (y_rs, y_cs) = flat(as_values(y))
     weighted = weight is not None
-    _kernel(weighted)[(blocks_x, grid_y), BLOCK, current_stream()](
-        device_array(x), device_array(y), device_array(weight if weighted else x),
-        device_array(_partials(blocks_x, cols)), device_array(ticket), device_array(out),
+    w, (w_rs, w_cs) = flat(as_values(weight) if weighted else out[:1, :1])
+    moments_kernel[(blocks_x, grid_y), BLOCK, current_stream()](
+        device_array(xf), x_rs, x_cs, device_array(yf), y_rs, y_cs, device_array(w), w_rs, w_cs, weighted, rows,
+        cols, device_array(_partials(blocks_x, cols)), device_array(ticket), device_array(out),
     )
 
 

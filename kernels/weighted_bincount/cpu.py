@@ -1,8 +1,8 @@
-"""CPU twin of ``weighted_bincount``: one parallel Numba pass into per-partition (C, C) histograms, summed in order.
+"""CPU twin of ``weighted_bincount``: one Numba pass into per-partition (C, C) histograms, summed in order.
 
-Each row ``r`` gives a true id ``t`` (from ``y_true[r, :]`` by ``true_rule``)
-and a predicted id ``p`` (from ``y_pred[r, :]`` by ``pred_rule``), with the
-rules of ``bincount_rules`` (value truncated toward zero, argmax, or
+Each row ``r`` gives a true id ``t`` (from ``y_true[r, :]`` by its rule) and a
+predicted id ``p`` (from ``y_pred[r, :]`` by its rule), with the named rules of
+``weighted_bincount.rules`` (value truncated toward zero, argmax, or
 ``>= threshold``), and adds ``w`` (``weight[r]``, or 1) to ``out[t, p]``.
 Rows with an id outside ``[0, C)`` on either side, or with ``t == ignore_class``,
 are dropped.
@@ -12,18 +12,26 @@ number fixed by the shapes alone; each partition reads its rows in order
 (the ``Ct + Cp`` values and the weight of a row, any strides) and adds into its
 own ``float64[C, C]`` histogram, which stays in cache for the usual class
 counts. The partition histograms are summed in partition order and added into
-``out``, so the result does not depend on the number of threads: the same input
-gives the same bits on every run. Unweighted counts are exact (float64 holds
-integers up to 2**53).
+``out``, so the result does not depend on the number of threads nor on the
+build: the same input gives the same bits on every run. Batches below
+``PARALLEL_CUTOVER`` elements read run the serial build of the same source.
+Unweighted counts are exact (float64 holds integers up to 2**53).
+
+Compiled signatures (one per combination, cached on disk): ``y_true`` and
+``y_pred`` each ``float32``, ``float64``, ``int32`` or ``int64``
+(``casts.as_labels``), ``weight`` ``float32`` or ``float64``
+(``casts.as_values``; a float64 placeholder when unweighted), all passed as flat
+read-only views with element strides; the rules are int64 codes, thresholds
+float64, the partition histograms ``float64[parts, C, C]``.
 syncs: none (host memory).
 """
-import functools
-
 import numba
 import numpy as np
 
-from .rules import RULES, check_arguments
-from .._shared.casts import numba_readable
+from .._shared.casts import as_labels, as_values, flat
+from .._shared.compile import cpu_builds, cpu_function
+from .._shared.kinds import make_switch
+from .rules import RULES, check_arguments, resolve
 
 #: fewest rows per partition (fewer partitions for small batches).
 CHUNK = 1 << 16
@@ -31,37 +39,32 @@ CHUNK = 1 << 16
 MAX_PARTS = 64
 #: bytes all partition histograms may take together (many classes get fewer partitions).
 HIST_BUDGET = 32 << 20
-_NO_WEIGHT = np.ones(1)
-_RULES = tuple(numba.njit(inline="always")(rule) for rule in RULES)
+
+row_id = make_switch(RULES, numba.njit(inline="always"), 6)
+_NO_WEIGHT = flat(np.ones(1))[0]
 
 
-@functools.lru_cache(maxsize=None)
-def _histogram(true_rule, pred_rule):
-    """The parallel pass, specialised for one pair of rules (compiled on first use, per dtype and layout).
+@cpu_function
+def fill(h, start, stop, t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w,
+         w_s, weighted, ignore_class):
+    """Rows ``[start, stop)`` added into one partition's histogram ``h`` (``float64[C, C]``)."""
+    classes = h.shape[0]
+    for r in range(start, stop):
+        ti = row_id(t_code, t, r * t_rs, t_cs, t_cols, classes, t_threshold)
+        pi = row_id(p_code, p, r * p_rs, p_cs, p_cols, classes, p_threshold)
+        if ti >= 0 and pi >= 0 and ti != ignore_class:
+            h[ti, pi] += np.float64(w[r * w_s]) if weighted else 1.0
 
-    Only the partition loop is parallel: a small ``prange`` body keeps Numba's
-    parallel compilation short; the ordered sum of the partitions is NumPy's.
-    """
-    true_id, pred_id = _RULES[true_rule], _RULES[pred_rule]
 
-    @numba.njit(nogil=True)
-    def fill(h, y_true, y_pred, weight, weighted, threshold, ignore_class, start, stop):
-        classes = h.shape[0]
-        for r in range(numba.uint64(start), numba.uint64(stop)):  # unsigned: no negative-index wraparound per read
-            t = true_id(y_true, r, classes, threshold)
-            p = pred_id(y_pred, r, classes, threshold)
-            if t >= 0 and p >= 0 and t != ignore_class:
-                h[numba.uint64(t), numba.uint64(p)] += np.float64(weight[r]) if weighted else 1.0
-
-    @numba.njit(parallel=True, nogil=True)
-    def histogram(y_true, y_pred, weight, weighted, threshold, ignore_class, hist):
-        rows = y_true.shape[0]
-        parts = hist.shape[0]
-        for q in numba.prange(parts):
-            fill(hist[q], y_true, y_pred, weight, weighted, threshold, ignore_class,
-                 q * rows // parts, (q + 1) * rows // parts)
-
-    return histogram
+@cpu_builds
+def histogram(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s,
+              weighted, ignore_class, rows, hist):
+    """Partition ``q`` of ``hist.shape[0]`` adds its rows ``[q N / parts, (q + 1) N / parts)`` into ``hist[q]``
+    (``fill``, compiled once and shared by both builds: the parallel loop body stays small)."""
+    parts = hist.shape[0]
+    for q in numba.prange(parts):
+        fill(hist[q], q * rows // parts, (q + 1) * rows // parts, t_code, t, t_rs, t_cs, t_cols, t_threshold,
+             p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s, weighted, ignore_class)
 
 
 def partitions(rows, classes):
@@ -69,33 +72,47 @@ def partitions(rows, classes):
     return max(1, min(rows, -(-rows // CHUNK), MAX_PARTS, HIST_BUDGET // (8 * classes * classes)))
 
 
+def histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes):
+    """The arguments of ``histogram`` (the partition histograms zeroed) after the casts and flat views; each side
+    a ``(kind, threshold)`` pair from ``rules.resolve``."""
+    (t_kind, t_threshold), (p_kind, p_threshold) = true_side, pred_side
+    t, (t_rs, t_cs) = flat(as_labels(y_true))
+    p, (p_rs, p_cs) = flat(as_labels(y_pred))
+    weighted = weight is not None
+    w, (w_s,) = flat(as_values(weight)) if weighted else (_NO_WEIGHT, (0,))
+    rows = y_true.shape[0]
+    return (t_kind.code, t, t_rs, t_cs, y_true.shape[1], t_threshold, p_kind.code, p, p_rs, p_cs, y_pred.shape[1],
+            p_threshold, w, w_s, weighted, int(ignore_class), rows,
+            np.zeros((partitions(rows, classes), classes, classes)))
+
+
 def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
     """Add ``weight[r]`` (1 when ``weight`` is None) to ``out[t_r, p_r]`` for every row ``r``, in place.
 
     ``y_true``: ``(N, Ct)``, ``y_pred``: ``(N, Cp)``, any dtype and strides;
     ``weight``: ``(N,)`` or None; ``out``: ``float64[C, C]``. ``true_rule`` /
-    ``pred_rule``: 0 value (one column, truncated toward zero), 1 argmax,
-    2 ``>= threshold`` (one column). Rows with an id outside ``[0, C)`` or a
-    true id equal to ``ignore_class`` (-1: none) are dropped.
+    ``pred_rule``: a rule of ``RULES`` or its name: ``"value"`` (one column,
+    truncated toward zero), ``"argmax"``, ``"threshold"`` (one column,
+    ``>= threshold``). Rows with an id outside ``[0, C)`` or a true id equal to
+    ``ignore_class`` (-1: none) are dropped.
 
     >>> import numpy as np
     >>> out = np.zeros((3, 3))
     >>> y_true = np.array([[0], [1], [2], [2], [5]])
     >>> y_pred = np.array([[0.1, 0.9, 0.0], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    >>> weighted_bincount(y_true, y_pred, np.array([1.0, 2.0, 0.5, 1.0, 9.0]), 0, 1, 0.0, 1, out)
+    >>> weighted_bincount(y_true, y_pred, np.array([1.0, 2.0, 0.5, 1.0, 9.0]), "value", "argmax", 0.0, 1, out)
     >>> out
     array([[0. , 1. , 0. ],
            [0. , 0. , 0. ],
            [0.5, 0. , 1. ]])
     """
-    rows, classes = check_arguments(y_true, y_pred, weight, true_rule, pred_rule, out)
+    true_side, pred_side = resolve(true_rule, threshold), resolve(pred_rule, threshold)
+    rows, classes = check_arguments(y_true, y_pred, weight, true_side[0], pred_side[0], out)
     if rows == 0:
         return
-    weighted = weight is not None
-    hist = np.zeros((partitions(rows, classes), classes, classes))
-    _histogram(int(true_rule), int(pred_rule))(
-        numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT,
-        weighted, float(threshold), int(ignore_class), hist)
+    args = histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes)
+    hist = args[-1]
+    histogram.for_size(rows * (y_true.shape[1] + y_pred.shape[1]))(*args)
     total = hist[0]
     for part in hist[1:]:  # in partition order, whatever the thread count: the same bits on every run
         total += part

@@ -1,7 +1,8 @@
 """Numba CUDA ``weighted_bincount``: a grid-stride pass over rows into a shared-memory (C, C) histogram per block.
 
-The row rules are the CPU twin's (``bincount_rules``: value truncated toward
-zero, argmax, ``>= threshold``), compiled here as device functions: row ``r``
+The row rules are the CPU twin's (``weighted_bincount.rules``: value truncated
+toward zero, argmax, ``>= threshold``), compiled here as device functions
+behind one switch on the rule's code: row ``r``
 gives ``t`` from ``y_true[r, :]`` and ``p`` from ``y_pred[r, :]`` and adds
 ``w`` (``weight[r]``, 1 unweighted) to ``out[t, p]``; rows with an id outside
 ``[0, C)`` or ``t == ignore_class`` are dropped.
@@ -19,19 +20,26 @@ per counter and flushes each non-zero counter with one global float64 atomic
 add into ``out``. Larger ``C`` skips shared memory: one global float64 atomic
 add per row straight into ``out``. Unweighted counts are integers, exact in
 float64 in any order, so they are bitwise reproducible; weighted sums depend
-on the atomic order.
+on the atomic order. The counters' type and the privatisation are arguments
+the kernel branches on (two dynamic shared arrays that alias one buffer), so
+one cached kernel serves every case.
 
 Launch shape: ``blocks = min(ceil(N / BLOCK), max_blocks())`` blocks of
 ``BLOCK`` threads, raised so that no block counts ``2**31`` rows (its ``uint32``
 counters cannot wrap).
+
+Compiled signatures (cached on disk): as the CPU twin's, ``y_true`` and
+``y_pred`` each ``float32``, ``float64``, ``int32`` or ``int64``, ``weight``
+``float32`` or ``float64``, flat read-only views with element strides; the
+rules are int64 codes.
 syncs: none.
 """
-import functools
-
 from numba import cuda, float64, uint32
 
-from .rules import RULES, check_arguments
-from .._shared.launch import BLOCK, current_stream, device_array, max_blocks
+from .._shared.casts import as_labels, as_values, flat
+from .._shared.kinds import make_switch
+from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks
+from .rules import RULES, check_arguments, resolve
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
 SHARED_BUDGET = 48 * 1024
@@ -40,57 +48,54 @@ MAX_REPLICAS = 8
 #: most rows one block may count (``uint32`` counters per block must not wrap).
 MAX_BLOCK_ELEMENTS = 1 << 31
 
-_RULES = tuple(cuda.jit(device=True)(rule) for rule in RULES)
+row_id = make_switch(RULES, device_function, 6)
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(true_rule, pred_rule, weighted, privatised):
-    counter = float64 if weighted else uint32
-    true_id, pred_id = _RULES[true_rule], _RULES[pred_rule]
-
-    @cuda.jit
-    def weighted_bincount_kernel(y_true, y_pred, weight, threshold, ignore_class, out, replicas, stride):
-        shared = cuda.shared.array(0, counter)
-        tid = cuda.threadIdx.x
-        rows = y_true.shape[0]
-        classes = out.shape[0]
-        size = classes * classes
-        mine = (tid % replicas) * stride
-        if privatised:
-            j = tid
-            while j < replicas * stride:
-                shared[j] = 0
-                j += BLOCK
-            cuda.syncthreads()
-        step = cuda.gridDim.x * BLOCK
-        r = cuda.blockIdx.x * BLOCK + tid
-        while r < rows:
-            t = true_id(y_true, r, classes, threshold)
-            p = pred_id(y_pred, r, classes, threshold)
-            if t >= 0 and p >= 0 and t != ignore_class:
-                if privatised:
-                    if weighted:
-                        cuda.atomic.add(shared, mine + t * classes + p, float64(weight[r]))
-                    else:
-                        cuda.atomic.add(shared, mine + t * classes + p, uint32(1))
-                elif weighted:
-                    cuda.atomic.add(out, (t, p), float64(weight[r]))
+@cuda_kernel
+def weighted_bincount_kernel(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold,
+                             w, w_s, weighted, ignore_class, rows, out, privatised, replicas, stride):
+    shared_sums = cuda.shared.array(0, float64)  # weighted: float64 sums
+    shared_counts = cuda.shared.array(0, uint32)  # unweighted: uint32 counts (the same buffer)
+    tid = cuda.threadIdx.x
+    classes = out.shape[0]
+    size = classes * classes
+    mine = (tid % replicas) * stride
+    if privatised:
+        j = tid
+        while j < replicas * stride:
+            if weighted:
+                shared_sums[j] = 0.0
+            else:
+                shared_counts[j] = 0
+            j += BLOCK
+        cuda.syncthreads()
+    step = cuda.gridDim.x * BLOCK
+    r = cuda.blockIdx.x * BLOCK + tid
+    while r < rows:
+        ti = row_id(t_code, t, r * t_rs, t_cs, t_cols, classes, t_threshold)
+        pi = row_id(p_code, p, r * p_rs, p_cs, p_cols, classes, p_threshold)
+        if ti >= 0 and pi >= 0 and ti != ignore_class:
+            if privatised:
+                if weighted:
+                    cuda.atomic.add(shared_sums, mine + ti * classes + pi, float64(w[r * w_s]))
                 else:
-                    cuda.atomic.add(out, (t, p), float64(1.0))
-            r += step
-        if privatised:
-            cuda.syncthreads()
-            j = tid
-            while j < size:
-                v = float64(0.0)
-                for q in range(replicas):
-                    v += float64(shared[q * stride + j])
-                if v != 0.0:
-                    t = j // classes
-                    cuda.atomic.add(out, (t, j - t * classes), v)
-                j += BLOCK
-
-    return weighted_bincount_kernel
+                    cuda.atomic.add(shared_counts, mine + ti * classes + pi, uint32(1))
+            elif weighted:
+                cuda.atomic.add(out, (ti, pi), float64(w[r * w_s]))
+            else:
+                cuda.atomic.add(out, (ti, pi), float64(1.0))
+        r += step
+    if privatised:
+        cuda.syncthreads()
+        j = tid
+        while j < size:
+            v = float64(0.0)
+            for q in range(replicas):
+                v += shared_sums[q * stride + j] if weighted else float64(shared_counts[q * stride + j])
+            if v != 0.0:
+                ti = j // classes
+                cuda.atomic.add(out, (ti, j - ti * classes), v)
+            j += BLOCK
 
 
 def launch_shape(rows, classes, weighted):
@@ -111,12 +116,17 @@ def launch_shape(rows, classes, weighted):
 
 def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
     """Launch ``weighted_bincount_kernel`` on the caller's stream; same contract as the CPU twin."""
-    rows, classes = check_arguments(y_true, y_pred, weight, true_rule, pred_rule, out)
+    (t_kind, t_threshold), (p_kind, p_threshold) = resolve(true_rule, threshold), resolve(pred_rule, threshold)
+    rows, classes = check_arguments(y_true, y_pred, weight, t_kind, p_kind, out)
     if rows == 0:
         return
     weighted = weight is not None
     blocks, privatised, replicas, stride, shared_bytes = launch_shape(rows, classes, weighted)
-    _kernel(int(true_rule), int(pred_rule), weighted, privatised)[blocks, BLOCK, current_stream(), shared_bytes](
-        device_array(y_true), device_array(y_pred), device_array(weight if weighted else y_true[:, 0]),
-        float(threshold), int(ignore_class), device_array(out), replicas, stride,
+    t, (t_rs, t_cs) = flat(as_labels(y_true))
+    p, (p_rs, p_cs) = flat(as_labels(y_pred))
+    w, (w_s,) = flat(as_values(weight) if weighted else out[0, :1])
+    weighted_bincount_kernel[blocks, BLOCK, current_stream(), shared_bytes](
+        t_kind.code, device_array(t), t_rs, t_cs, y_true.shape[1], t_threshold,
+        p_kind.code, device_array(p), p_rs, p_cs, y_pred.shape[1], p_threshold,
+        device_array(w), w_s, weighted, int(ignore_class), rows, device_array(out), privatised, replicas, stride,
     )
