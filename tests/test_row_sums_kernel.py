@@ -13,7 +13,7 @@ from numba import config
 from conftest import REAL_GPU, on_device, to_host
 
 from gpumetrics._kernels.row_sums import cpu as cpu
-from gpumetrics._kernels.row_sums.rules import ROW_KINDS
+from gpumetrics._kernels.row_sums.rules import KINDS
 
 TWINS = [pytest.param("cpu", id="cpu")]
 if config.ENABLE_CUDASIM or REAL_GPU:
@@ -118,7 +118,7 @@ CASES = {
 
 
 def test_every_kind_has_oracle_cases():
-    assert {case[0] for case in CASES.values()} == set(ROW_KINDS)
+    assert {case[0] for case in CASES.values()} == set(KINDS)
 
 
 @pytest.mark.parametrize("twin", TWINS)
