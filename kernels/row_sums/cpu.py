@@ -8,7 +8,8 @@ kinds, from cache) and is added with the weight of its group
 and the chunk length depends on the shapes alone, so the same input gives the
 same bits on every run, whatever the thread count or the build. Batches below
 ``PARALLEL_CUTOVER`` elements run the serial build of the same source (no
-worker threads to wake or to wait for).
+worker threads to wake or to wait for); both builds call one chunk worker,
+``chunk_row_sums``, compiled once.
 
 Compiled signatures (one per combination, cached on disk): ``y_pred`` and
 ``weight`` each ``float32`` or ``float64`` (``casts.as_values``); ``y_true``
@@ -23,36 +24,43 @@ import numba
 import numpy as np
 
 from .._shared.casts import as_labels, as_values, flat
-from .._shared.compile import cpu_builds
+from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
 from .rules import KINDS
 
-evaluate = make_switch(KINDS, numba.njit(inline="always", error_model="numpy"), 8)
+evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 8)
 _NO_PARAMS = flat(np.zeros(1))[0]
+
+
+@cpu_function
+def chunk_row_sums(k, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params):
+    """Chunk ``k``'s ``(sum w g, sum w)``: rows ``k * chunk_rows`` up to the next chunk's first (or the last row)."""
+    acc_t = 0.0
+    acc_w = 0.0
+    for r in range(k * chunk_rows, min((k + 1) * chunk_rows, rows)):
+        v = evaluate(code, t, r * t_rs, t_cs, p, r * p_rs, p_cs, cols, params)
+        if weighted:
+            wr = np.float64(w[(r // group) * w_s])
+            acc_t += wr * v
+            if r % group == 0:
+                acc_w += wr
+        else:
+            acc_t += v
+    return acc_t, acc_w
 
 
 @cpu_builds
 def chunked_row_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params):
-    """``(sum_r w[r // group] g(row r), sum of the weights)`` over chunks of ``CHUNK // cols`` rows summed in order."""
+    """``(sum_r w[r // group] g(row r), sum of the weights)``: partials of chunks of ``CHUNK // cols`` rows summed in
+    chunk order."""
     chunk_rows = max(1, CHUNK // cols)
     nchunks = (rows + chunk_rows - 1) // chunk_rows
     totals = np.zeros(nchunks)
     weights = np.zeros(nchunks)
     for k in numba.prange(nchunks):
-        acc_t = 0.0
-        acc_w = 0.0
-        for r in range(k * chunk_rows, min((k + 1) * chunk_rows, rows)):
-            v = evaluate(code, t, r * t_rs, t_cs, p, r * p_rs, p_cs, cols, params)
-            if weighted:
-                wr = np.float64(w[(r // group) * w_s])
-                acc_t += wr * v
-                if r % group == 0:
-                    acc_w += wr
-            else:
-                acc_t += v
-        totals[k] = acc_t
-        weights[k] = acc_w
+        totals[k], weights[k] = chunk_row_sums(k, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
+                                               group, rows, cols, params)
     return in_chunk_order(totals, weights)
 
 
