@@ -22,13 +22,12 @@ def array(dtype, ndim=2):
 
 
 def variants():
-    """``(name, python kernel, signature)`` for every kind of error_sums and row_sums, and the input types of
-    weighted_bincount and moments."""
+    """``(name, python kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
+    and the input types of weighted_bincount and moments."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
     from gpumetrics._kernels.moments import cuda as moments
     from gpumetrics._kernels.weighted_bincount import cuda as weighted_bincount
     from gpumetrics._kernels.row_sums import cuda as row_sums
-    from gpumetrics._kernels.row_sums.rules import ROW_KINDS
 
     f64, i64 = types.float64, types.int64
     for dtype in (types.float32, types.float64):
@@ -51,9 +50,11 @@ def variants():
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
             types.Array(f64, 3, "C"), array(types.int32, 1), state)
     yield "moments/merge", moments.merge_moments_kernel.py_func, (state, state)
-    for kind in ROW_KINDS:
-        yield f"row_sums/{kind}", row_sums._kernel(kind).py_func, (
-            array(types.int32), array(types.float32), array(f64, 1), types.boolean, i64, array(f64, 1), array(f64),
+    for labels, values in ((types.int32, types.float32), (types.int64, types.float64), (types.float32, types.float32),
+                           (types.float64, types.float64), (types.int64, types.float32)):
+        t, view = (types.Array(dtype, 1, "C", readonly=True) for dtype in (labels, values))
+        yield f"row_sums/{labels}-{values}", row_sums.row_sums_kernel.py_func, (
+            i64, t, i64, i64, view, i64, i64, view, i64, types.boolean, i64, i64, i64, array(f64, 1), array(f64),
             array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
 
 

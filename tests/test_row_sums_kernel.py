@@ -13,7 +13,7 @@ from numba import config
 from conftest import REAL_GPU, on_device, to_host
 
 from gpumetrics._kernels.row_sums import cpu as cpu
-from gpumetrics._kernels.row_sums.rules import ROW_KINDS
+from gpumetrics._kernels.row_sums.rules import KINDS
 
 TWINS = [pytest.param("cpu", id="cpu")]
 if config.ENABLE_CUDASIM or REAL_GPU:
@@ -118,7 +118,7 @@ CASES = {
 
 
 def test_every_kind_has_oracle_cases():
-    assert {case[0] for case in CASES.values()} == set(ROW_KINDS)
+    assert {case[0] for case in CASES.values()} == set(KINDS)
 
 
 @pytest.mark.parametrize("twin", TWINS)
@@ -203,3 +203,31 @@ def test_same_bits_on_every_run_and_empty_batches_are_no_ops(twin):
     weight = np.linspace(0.1, 1, len(y_pred))
     assert run(twin, kind, y_true, y_pred, params, weight) == run(twin, kind, y_true, y_pred, params, weight)
     assert run(twin, kind, y_true[:0], y_pred[:0], params) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("kind", ["crossentropy", "correlation"])
+def test_serial_and_parallel_builds_give_the_same_bits(kind):
+    """One source, two builds: the serial build (small batches) and the parallel build, at every thread count, give
+    identical bits on the same input (the chunks depend on the shapes alone, their partials are summed in order)."""
+    from numba import get_num_threads, set_num_threads
+
+    from gpumetrics._kernels._shared.casts import flat
+
+    rng = np.random.default_rng(5)
+    rows, cols = 3001, 37  # several chunks of CHUNK // cols rows, a ragged last one
+    y_pred = rng.dirichlet(np.ones(cols), size=rows)
+    y_true = y_pred[::-1] + rng.normal(size=(rows, cols)) if kind == "correlation" else np.eye(cols)[
+        rng.integers(0, cols, size=rows)]
+    params = [0.1, LO, HI, 0.0, NONE] if kind == "crossentropy" else [1.0, 1e-7]
+    (t, (t_rs, t_cs)), (p, (p_rs, p_cs)) = flat(y_true), flat(y_pred)
+    w, (w_s,) = flat(rng.uniform(size=rows))
+    args = (KINDS[kind].code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, True, 1, rows, cols,
+            flat(np.asarray(params))[0])
+    serial = cpu.chunked_row_sums.serial(*args)
+    threads = get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            set_num_threads(n)
+            assert cpu.chunked_row_sums.parallel(*args) == serial
+    finally:
+        set_num_threads(threads)

@@ -10,9 +10,10 @@ the top k when fewer than k scores exceed its own), as TensorFlow's and JAX's
 import numpy as np
 
 from .._interop import any_array
+from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
 from ..registry import register
-from .fused import CAST_NONE, Elementwise, Rowwise, aligned_pair, cast_code, constant_params
+from .fused import Elementwise, Rowwise, aligned_pair, constant_params
 from .regression import _KerasMeanWrapper
 
 
@@ -119,20 +120,23 @@ def _equal_params(metric, y_true, y_pred, **_):
     return metric._device_array(("params", code), (code,))
 
 
-def _sparse_match_params(metric, y_true, y_pred, **_):
-    code = _label_cast(y_true, y_pred)
-    return metric._device_array(("params", 1.0, code), (1.0, code))
+def _sparse_match_params(y_true, y_pred, **_):
+    return {"sparse": 1.0, "cast": _label_cast(y_true, y_pred)}
+
+
+def _sparse_top_k_params(y_true, y_pred, k=5, from_sorted_ids=False):
+    """``sorted_ids_hit`` compares labels cast to ``y_pred``'s dtype; ``in_top_k`` reads them as class ids."""
+    return {"k": k, "cast": cast_code(y_pred.dtype)} if from_sorted_ids else {"k": k, "sparse": 1.0}
 
 
 accuracy.fused = Elementwise(_equal_kind, _equal_params, last_axis=None)
 binary_accuracy.fused = Elementwise("binary_accuracy", constant_params(
     lambda dtype, threshold=0.5: (np.float32(threshold),)), last_axis=None)
-categorical_accuracy.fused = Rowwise("argmax_match", constant_params(lambda dtype: (0.0, CAST_NONE)))
+categorical_accuracy.fused = Rowwise("argmax_match", lambda y_true, y_pred: {"sparse": 0.0, "cast": CAST_NONE})
 sparse_categorical_accuracy.fused = Rowwise("argmax_match", _sparse_match_params, sparse=True)
-top_k_categorical_accuracy.fused = Rowwise("in_top_k", constant_params(lambda dtype, k=5: (k, 0.0)))
+top_k_categorical_accuracy.fused = Rowwise("in_top_k", lambda y_true, y_pred, k=5: {"k": k, "sparse": 0.0})
 sparse_top_k_categorical_accuracy.fused = Rowwise(
-    lambda k=5, from_sorted_ids=False: "sorted_ids_hit" if from_sorted_ids else "in_top_k",
-    constant_params(lambda dtype, k=5, from_sorted_ids=False: (k, cast_code(dtype) if from_sorted_ids else 1.0)),
+    lambda k=5, from_sorted_ids=False: "sorted_ids_hit" if from_sorted_ids else "in_top_k", _sparse_top_k_params,
     sparse=True)
 
 

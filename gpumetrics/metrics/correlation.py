@@ -9,7 +9,7 @@ row's means first and then its centred sums, which stays exact for data far
 from 0 (e.g. centred at 1e6), where ``sum(x^2) - sum(x)^2 / n`` would not.
 """
 from ..registry import register
-from .fused import EPSILON, Rowwise, aligned_pair, constant_params
+from .fused import EPSILON, Rowwise, aligned_pair
 from .regression import _KerasMeanWrapper
 
 
@@ -45,8 +45,10 @@ def concordance_correlation(y_true, y_pred, axis=-1):
     return 2.0 * xp.mean(dt * dp, axis=axis) / (norm + EPSILON)
 
 
-pearson_correlation.fused = Rowwise("correlation", constant_params(lambda dtype, axis=-1: (0.0, EPSILON)))
-concordance_correlation.fused = Rowwise("correlation", constant_params(lambda dtype, axis=-1: (1.0, EPSILON)))
+pearson_correlation.fused = Rowwise("correlation",
+                                   lambda y_true, y_pred, axis=-1: {"concordance": 0.0, "epsilon": EPSILON})
+concordance_correlation.fused = Rowwise("correlation",
+                                       lambda y_true, y_pred, axis=-1: {"concordance": 1.0, "epsilon": EPSILON})
 
 
 @register()

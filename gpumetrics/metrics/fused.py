@@ -12,13 +12,12 @@ array expression Keras documents (it returns one value per sample).
 import numpy as np
 
 from .._interop import any_array
+from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._validation import check_not_empty, plan_reduction, squeeze_or_expand
 from .reduction import accumulate, weights_per_row
 
 #: Keras's ``backend.epsilon()``.
 EPSILON = 1e-7
-#: ``cast`` codes of the kernels: how a label is cast to ``y_pred``'s dtype before an exact comparison.
-CAST_NONE, CAST_FLOAT32, CAST_INTEGER, CAST_BOOL = 0.0, 1.0, 2.0, 3.0
 
 
 def precision(dtype):
@@ -37,17 +36,6 @@ def epsilon_bounds(dtype):
     """
     dt = precision(dtype).type
     return float(dt(EPSILON)), float(dt(1) - dt(EPSILON))
-
-
-def cast_code(dtype):
-    """How a label compares with ``y_pred`` of ``dtype`` once Keras has cast it to that dtype. The kernels have no
-    float16 rounding: with float16 predictions a label is compared as it is (Keras rounds it to float16 first)."""
-    kind = np.dtype(dtype).kind
-    if kind == "b":
-        return CAST_BOOL
-    if kind in "iu":
-        return CAST_INTEGER
-    return CAST_FLOAT32 if np.dtype(dtype) == np.float32 else CAST_NONE
 
 
 def aligned_pair(y_true, y_pred):
@@ -94,7 +82,12 @@ class Elementwise:
 class Rowwise:
     """The per-sample value is the ``row_sums`` kind ``kind`` (a name, or ``kind(**fn_kwargs)``) of each sample's
     row along ``axis`` (a keyword of the function, -1 by default); ``sparse`` when ``y_true`` holds class ids.
-    ``params`` as for :class:`Elementwise`.
+
+    ``params(y_true, y_pred, **fn_kwargs)``, when given, returns the kind's
+    parameters by name (``{"k": 5, "sparse": 0.0}``; the names are declared in
+    ``row_sums.rules.KINDS``); it runs after the batch has passed validation, on
+    the ``(rows, cols)`` views the kernel will read. The values are packed in
+    the kind's order and copied to the metric's device once per distinct set.
 
     ``ignored(**fn_kwargs)``, when given, names a label (or None) whose samples Keras masks: their value is 0,
     and when sample weights are given their weight is 0 too, so they leave the count as well (Keras applies the
@@ -108,7 +101,7 @@ class Rowwise:
         self.ignored = ignored
 
     def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
-        kind = self.kind(**fn_kwargs) if callable(self.kind) else self.kind
+        kind = ROW_KINDS[self.kind(**fn_kwargs) if callable(self.kind) else self.kind]
         y_true, y_pred, weight, plan = _row_batch(metric, y_true, y_pred, sample_weight, self.sparse,
                                                   fn_kwargs.get("axis", -1))
         group, weight_scale = plan.cols, plan.weight_scale
@@ -116,7 +109,8 @@ class Rowwise:
         if ignored is not None and weight is not None:
             weight = metric._xp.repeat(weight, group) * (y_true[:, 0] != ignored)
             group, weight_scale = 1, weight_scale / group
-        params = None if self.params is None else self.params(metric, y_true, y_pred, **fn_kwargs)
+        values = kind.pack(**({} if self.params is None else self.params(y_true, y_pred, **fn_kwargs)))
+        params = metric._device_array(("params",) + values, values) if values else None
         metric._backend.row_sums(kind, y_true, y_pred, weight, group, metric.total._writable().reshape(1),
                                  metric.count._writable().reshape(1), plan.total_scale, weight_scale, params)
 

@@ -142,11 +142,13 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     return xp.sum(alpha * (1.0 - p) ** gamma * -y_true * xp.log(p), axis=axis)
 
 
-def _crossentropy_params(dtype, from_logits=False, label_smoothing=0.0, axis=-1, sparse=False, ignore_class=None):
-    ignore = math.nan if ignore_class is None else float(ignore_class)
-    if from_logits:
-        return (label_smoothing, float(sparse), ignore)
-    return (label_smoothing,) + epsilon_bounds(dtype) + (float(sparse), ignore)
+def _crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sparse=False,
+                         ignore_class=None):
+    named = {"label_smoothing": label_smoothing, "sparse": float(sparse),
+             "ignore_class": math.nan if ignore_class is None else ignore_class}
+    if not from_logits:
+        named["lower"], named["upper"] = epsilon_bounds(y_pred.dtype)
+    return named
 
 
 def _binary_crossentropy_params(dtype, from_logits=False, label_smoothing=0.0, axis=-1):
@@ -170,9 +172,9 @@ def _row_kind(from_logits=False, **_):
 
 binary_crossentropy.fused = Elementwise(_elementwise_axis("binary_crossentropy"),
                                         constant_params(_binary_crossentropy_params))
-categorical_crossentropy.fused = Rowwise(_row_kind, constant_params(_crossentropy_params))
+categorical_crossentropy.fused = Rowwise(_row_kind, _crossentropy_params)
 sparse_categorical_crossentropy.fused = Rowwise(
-    _row_kind, constant_params(lambda dtype, **kw: _crossentropy_params(dtype, sparse=True, **kw)), sparse=True,
+    _row_kind, lambda y_true, y_pred, **kw: _crossentropy_params(y_true, y_pred, sparse=True, **kw), sparse=True,
     ignored=lambda ignore_class=None, **_: ignore_class)
 kl_divergence.fused = Elementwise("kl_divergence", constant_params(lambda dtype: epsilon_bounds(dtype)[:1]),
                                   last_axis="sum")

@@ -81,7 +81,8 @@ mean_absolute_percentage_error.fused = Elementwise("absolute_percentage_error", 
 mean_squared_logarithmic_error.fused = Elementwise("squared_logarithmic_error", constant_params(_epsilon))
 log_cosh.fused = Elementwise("log_cosh")
 huber.fused = Elementwise("huber", constant_params(lambda dtype, delta=1.0: (delta,)))
-cosine_similarity.fused = Rowwise("cosine_similarity", constant_params(_epsilon))
+cosine_similarity.fused = Rowwise("cosine_similarity",
+                                  lambda y_true, y_pred, **_: {"epsilon": epsilon_bounds(y_pred.dtype)[0]})
 
 
 class _KerasMeanWrapper(MeanMetricWrapper):

@@ -1,57 +1,72 @@
-"""CPU twin of ``row_sums``: one parallel Numba pass over fixed-size row chunks, reduced in chunk order.
+"""CPU twin of ``row_sums``: one Numba pass over fixed-size row chunks, reduced in chunk order.
 
-Memory picture: each chunk walks ``chunk_rows`` consecutive rows; a row's
-per-sample value ``g(y_true, y_pred, r)`` (``row_kinds``) reads its ``C``
-columns (twice for the two-pass kinds, from cache) and is added with the
-weight of its group (``weight[r // group]``) in float64. Chunk partials are
-summed in chunk order and the chunk length depends on the shapes alone, so
-the same input gives the same bits on every run, whatever the thread count.
+Memory picture: each chunk walks ``max(1, CHUNK // cols)`` consecutive rows; a
+row's per-sample value ``g`` (``rules.KINDS``) reads its ``cols`` values
+through the row and column strides of the flat views (twice for the two-pass
+kinds, from cache) and is added with the weight of its group
+(``weight[r // group]``) in float64. Chunk partials are summed in chunk order
+and the chunk length depends on the shapes alone, so the same input gives the
+same bits on every run, whatever the thread count or the build. Batches below
+``PARALLEL_CUTOVER`` elements run the serial build of the same source (no
+worker threads to wake or to wait for); both builds call one chunk worker,
+``chunk_row_sums``, compiled once.
+
+Compiled signatures (one per combination, cached on disk): ``y_pred`` and
+``weight`` each ``float32`` or ``float64`` (``casts.as_values``); ``y_true``
+``float32``, ``float64``, ``int32`` or ``int64``: class ids (one column against
+several) are labels (``as_labels``), rows of scores or targets are values
+(``as_values``, a subset). All pass as flat read-only views with element
+strides: at most 16 signatures per build. ``code`` is an int64 kind code,
+``params`` float64.
 syncs: none (host memory).
 """
-import functools
-
 import numba
 import numpy as np
 
-from .rules import ROW_KINDS
+from .._shared.casts import as_labels, as_values, flat
+from .._shared.compile import cpu_builds, cpu_function
+from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
-from .._shared.casts import numba_readable
+from .rules import KINDS
 
-_NO_WEIGHT = np.ones(1)
-_NO_PARAMS = np.zeros(1)
+evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 8)
+_NO_PARAMS = flat(np.zeros(1))[0]
 
 
-@functools.lru_cache(maxsize=None)
-def _chunked_row_sums(kind):
-    g = numba.njit(inline="always", error_model="numpy")(ROW_KINDS[kind])
+@cpu_function
+def chunk_row_sums(k, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params):
+    """Chunk ``k``'s ``(sum w g, sum w)``: rows ``k * chunk_rows`` up to the next chunk's first (or the last row)."""
+    acc_t = 0.0
+    acc_w = 0.0
+    for r in range(k * chunk_rows, min((k + 1) * chunk_rows, rows)):
+        v = evaluate(code, t, r * t_rs, t_cs, p, r * p_rs, p_cs, cols, params)
+        if weighted:
+            wr = np.float64(w[(r // group) * w_s])
+            acc_t += wr * v
+            if r % group == 0:
+                acc_w += wr
+        else:
+            acc_t += v
+    return acc_t, acc_w
 
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")
-    def chunked_row_sums(y_true, y_pred, weight, weighted, group, params, chunk_rows):
-        rows = y_pred.shape[0]
-        nchunks = (rows + chunk_rows - 1) // chunk_rows
-        totals = np.zeros(nchunks)
-        weights = np.zeros(nchunks)
-        for k in numba.prange(nchunks):
-            acc_t = 0.0
-            acc_w = 0.0
-            for r in range(k * chunk_rows, min((k + 1) * chunk_rows, rows)):
-                v = g(y_true, y_pred, r, params)
-                if weighted:
-                    w = np.float64(weight[r // group])
-                    acc_t += w * v
-                    if r % group == 0:
-                        acc_w += w
-                else:
-                    acc_t += v
-            totals[k] = acc_t
-            weights[k] = acc_w
-        return in_chunk_order(totals, weights)
 
-    return chunked_row_sums
+@cpu_builds
+def chunked_row_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params):
+    """``(sum_r w[r // group] g(row r), sum of the weights)``: partials of chunks of ``CHUNK // cols`` rows summed in
+    chunk order."""
+    chunk_rows = max(1, CHUNK // cols)
+    nchunks = (rows + chunk_rows - 1) // chunk_rows
+    totals = np.zeros(nchunks)
+    weights = np.zeros(nchunks)
+    for k in numba.prange(nchunks):
+        totals[k], weights[k] = chunk_row_sums(k, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
+                                               group, rows, cols, params)
+    return in_chunk_order(totals, weights)
 
 
 def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params=None):
-    """CPU twin of the CUDA ``row_sums`` launcher; same contract (see ``Backend.row_sums``).
+    """CPU twin of the CUDA ``row_sums`` launcher; same contract (see ``Backend.row_sums``). ``y_true`` with fewer
+    columns than ``y_pred`` holds class ids (read as labels), else rows of values.
 
     >>> import numpy as np
     >>> t, w = np.zeros(1), np.zeros(1)
@@ -61,13 +76,18 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     >>> t, w
     (array([2.]), array([3.]))
     """
-    rows = y_pred.shape[0]
-    if rows * y_pred.shape[1] == 0:
+    rows, cols = y_pred.shape
+    if rows * cols == 0:
         return
+    kind = KINDS[kind] if isinstance(kind, str) else kind
+    y_pred = as_values(y_pred)
+    p, (p_rs, p_cs) = flat(y_pred)
+    t, (t_rs, t_cs) = flat(as_labels(y_true) if y_true.shape[1] < cols else as_values(y_true))
     weighted = weight is not None
-    total, wsum = _chunked_row_sums(kind)(
-        numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT,
-        weighted, group, _NO_PARAMS if params is None else params, max(1, CHUNK // y_pred.shape[1]))
+    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    total, wsum = chunked_row_sums.for_size(rows * cols)(
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols,
+        _NO_PARAMS if params is None else flat(params)[0])
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows // group)

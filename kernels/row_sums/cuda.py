@@ -1,65 +1,75 @@
 """Numba CUDA ``row_sums``: one thread per row over a grid-stride loop, a block reduction, a fixed-order finish.
 
 Memory picture: thread ``t`` of ``G`` threads evaluates rows ``t, t+G, ...``
-(``row_kinds``: each reads its row's ``C`` columns, twice for the two-pass
-kinds, the second time from L1), accumulating ``w[r // group] * g(row)`` in
-float64; consecutive threads read consecutive rows, so a warp's loads of one
-column fall in the same few cache lines when ``C`` is small. Each block
+(``rules.KINDS``: each reads its row's ``cols`` values through the row and
+column strides of the flat views, twice for the two-pass kinds, the second
+time from L1), accumulating ``w[r // group] * g(row)`` in float64;
+consecutive threads read consecutive rows, so a warp's loads of one column
+fall in the same few cache lines when ``cols`` is small. Each block
 tree-reduces in shared memory; the last block to finish sums the block
-partials in block order into the state (``weighted_total.finish``): no float
+partials in block order into the state (``block_reduce.finish``): no float
 atomics, the same bits on every run.
 Launch shape: ``min(ceil(R / BLOCK), max_blocks())`` blocks of ``BLOCK`` threads.
+
+Compiled signatures (cached on disk): as the CPU twin's, ``y_pred`` and
+``weight`` ``float32`` or ``float64``, ``y_true`` ``float32``, ``float64``,
+``int32`` or ``int64`` (at most 16), flat views with element strides; the kind
+is an int64 code.
 syncs: none.
 """
-import functools
 import math
 
-from numba import cuda, float64
+import numpy as np
+from numba import cuda
 
-from .rules import ROW_KINDS
-from .._shared.launch import BLOCK, current_stream, device_array, max_blocks, reduction_scratch
 from .._shared.block_reduce import finish
+from .._shared.casts import as_labels, as_values, flat
+from .._shared.kinds import make_switch
+from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks, \
+    reduction_scratch
+from .rules import KINDS
+
+evaluate = make_switch(KINDS, device_function, 8)
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(kind):
-    g = cuda.jit(device=True)(ROW_KINDS[kind])
-
-    @cuda.jit
-    def row_sums_kernel(y_true, y_pred, weight, weighted, group, params, partials, ticket, out_total, out_weight,
-                        has_out_weight, total_scale, weight_scale, unweighted_count):
-        rows = y_pred.shape[0]
-        r = cuda.blockIdx.x * BLOCK + cuda.threadIdx.x
-        step = cuda.gridDim.x * BLOCK
-        acc_t = 0.0
-        acc_w = 0.0
-        while r < rows:
-            v = g(y_true, y_pred, r, params)
-            if weighted:
-                w = float64(weight[r // group])
-                acc_t += w * v
-                if r % group == 0:
-                    acc_w += w
-            else:
-                acc_t += v
-            r += step
-        finish(acc_t, acc_w, partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
-               weighted, unweighted_count)
-
-    return row_sums_kernel
+@cuda_kernel
+def row_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params, partials,
+                    ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale, unweighted_count):
+    r = cuda.blockIdx.x * BLOCK + cuda.threadIdx.x
+    step = cuda.gridDim.x * BLOCK
+    acc_t = 0.0
+    acc_w = 0.0
+    while r < rows:
+        v = evaluate(code, t, r * t_rs, t_cs, p, r * p_rs, p_cs, cols, params)
+        if weighted:
+            wr = np.float64(w[(r // group) * w_s])
+            acc_t += wr * v
+            if r % group == 0:
+                acc_w += wr
+        else:
+            acc_t += v
+        r += step
+    finish(acc_t, acc_w, partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
+           weighted, unweighted_count)
 
 
 def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params=None):
     """Launch ``row_sums_kernel`` on the caller's stream; same contract as the CPU twin."""
-    rows = y_pred.shape[0]
-    if rows * y_pred.shape[1] == 0:
+    rows, cols = y_pred.shape
+    if rows * cols == 0:
         return
+    kind = KINDS[kind] if isinstance(kind, str) else kind
     blocks = min(math.ceil(rows / BLOCK), max_blocks())
     partials, ticket = reduction_scratch()
+    y_pred = as_values(y_pred)
+    p, (p_rs, p_cs) = flat(y_pred)
+    t, (t_rs, t_cs) = flat(as_labels(y_true) if y_true.shape[1] < cols else as_values(y_true))
     weighted = weight is not None
-    _kernel(kind)[blocks, BLOCK, current_stream()](
-        device_array(y_true), device_array(y_pred), device_array(weight if weighted else out_total), weighted, group,
-        device_array(out_total if params is None else params), device_array(partials), device_array(ticket),
-        device_array(out_total), device_array(out_weight if out_weight is not None else out_total),
-        out_weight is not None, float(total_scale), float(weight_scale), float(rows // group),
+    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    row_sums_kernel[blocks, BLOCK, current_stream()](
+        kind.code, device_array(t), t_rs, t_cs, device_array(p), p_rs, p_cs, device_array(w), w_s, weighted, group,
+        rows, cols, device_array(out_total if params is None else params), device_array(partials),
+        device_array(ticket), device_array(out_total),
+        device_array(out_weight if out_weight is not None else out_total), out_weight is not None,
+        float(total_scale), float(weight_scale), float(rows // group),
     )
