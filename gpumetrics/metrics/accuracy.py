@@ -13,7 +13,7 @@ from .._interop import any_array
 from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair, constant_params
+from .fused import Elementwise, Rowwise, aligned_pair
 from .regression import _KerasMeanWrapper
 
 
@@ -115,9 +115,10 @@ def _equal_kind(y_true, y_pred):
     return "equal" if _label_cast(y_true, y_pred) == CAST_NONE else "equal_cast"
 
 
-def _equal_params(metric, y_true, y_pred, **_):
+def _equal_params(y_true, y_pred, **_):
+    """``equal`` takes no parameters; ``equal_cast`` the cast."""
     code = _label_cast(y_true, y_pred)
-    return metric._device_array(("params", code), (code,))
+    return {} if code == CAST_NONE else {"cast": code}
 
 
 def _sparse_match_params(y_true, y_pred, **_):
@@ -130,8 +131,8 @@ def _sparse_top_k_params(y_true, y_pred, k=5, from_sorted_ids=False):
 
 
 accuracy.fused = Elementwise(_equal_kind, _equal_params, last_axis=None)
-binary_accuracy.fused = Elementwise("binary_accuracy", constant_params(
-    lambda dtype, threshold=0.5: (np.float32(threshold),)), last_axis=None)
+binary_accuracy.fused = Elementwise(
+    "binary_accuracy", lambda y_true, y_pred, threshold=0.5: {"threshold": np.float32(threshold)}, last_axis=None)
 categorical_accuracy.fused = Rowwise("argmax_match", lambda y_true, y_pred: {"sparse": 0.0, "cast": CAST_NONE})
 sparse_categorical_accuracy.fused = Rowwise("argmax_match", _sparse_match_params, sparse=True)
 top_k_categorical_accuracy.fused = Rowwise("in_top_k", lambda y_true, y_pred, k=5: {"k": k, "sparse": 0.0})

@@ -12,6 +12,7 @@ array expression Keras documents (it returns one value per sample).
 import numpy as np
 
 from .._interop import any_array
+from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._validation import check_not_empty, plan_reduction, squeeze_or_expand
 from .reduction import accumulate, weights_per_row
@@ -47,34 +48,40 @@ def aligned_pair(y_true, y_pred):
     return y_true.astype(y_pred.dtype, copy=False).reshape(true_shape), y_pred.reshape(pred_shape), xp
 
 
-def constant_params(values_of):
-    """A ``params`` hook for parameters known on the host: ``values_of(y_pred_dtype, **fn_kwargs)`` gives the
-    floats, copied to the metric's device once per distinct set of values."""
-
-    def params(metric, y_true, y_pred, **fn_kwargs):
-        values = tuple(float(v) for v in values_of(y_pred.dtype, **fn_kwargs))
-        return metric._device_array(("params",) + values, values)
-
-    return params
+def device_params(metric, kind, named):
+    """The parameters of ``kind`` given by name (``{"delta": 1.0}``), packed in the kind's order and copied to the
+    metric's device once per distinct set of values; None for a kind without parameters."""
+    values = kind.pack(**named)
+    return metric._device_array(("params",) + values, values) if values else None
 
 
 class Elementwise:
     """The per-sample value is the mean (``last_axis="mean"``) or sum (``"sum"``) over the last axis of the
     ``error_sums`` kind ``kind``: a name, or ``kind(y_true, y_pred, **fn_kwargs)`` of the batch's views.
 
-    ``params(metric, y_true, y_pred, **fn_kwargs)``, when given, returns the
-    kind's parameters as a device array; it runs after the batch has passed
-    validation, on the ``(rows, cols)`` views the kernel will read.
+    ``params(y_true, y_pred, **fn_kwargs)``, when given, returns the kind's
+    parameters by name (the names are declared in ``error_sums.rules.KINDS``);
+    it runs after the batch has passed validation, on the ``(rows, cols)``
+    views the kernel will read. ``device_params(metric, y_true, y_pred)``
+    instead returns a parameter vector an earlier pass wrote on the device
+    (hinge's count of labels other than 0 and 1), read by the kernel only.
     """
 
-    def __init__(self, kind, params=None, last_axis="mean"):
+    def __init__(self, kind, params=None, last_axis="mean", device_params=None):
         self.kind = kind
         self.params = params
+        self.device_params = device_params
         self.last_axis = last_axis
 
     def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
-        kind = (lambda t, p: self.kind(t, p, **fn_kwargs)) if callable(self.kind) else self.kind
-        params = None if self.params is None else (lambda t, p: self.params(metric, t, p, **fn_kwargs))
+        def kind(t, p):
+            return ERROR_KINDS[self.kind(t, p, **fn_kwargs) if callable(self.kind) else self.kind]
+
+        def params(t, p, chosen):
+            if self.device_params is not None:
+                return self.device_params(metric, t, p)
+            return device_params(metric, chosen, {} if self.params is None else self.params(t, p, **fn_kwargs))
+
         accumulate(metric, kind, y_true, y_pred, sample_weight, self.last_axis, "mean", metric.total, metric.count,
                    params=params)
 
@@ -109,8 +116,7 @@ class Rowwise:
         if ignored is not None and weight is not None:
             weight = metric._xp.repeat(weight, group) * (y_true[:, 0] != ignored)
             group, weight_scale = 1, weight_scale / group
-        values = kind.pack(**({} if self.params is None else self.params(y_true, y_pred, **fn_kwargs)))
-        params = metric._device_array(("params",) + values, values) if values else None
+        params = device_params(metric, kind, {} if self.params is None else self.params(y_true, y_pred, **fn_kwargs))
         metric._backend.row_sums(kind, y_true, y_pred, weight, group, metric.total._writable().reshape(1),
                                  metric.count._writable().reshape(1), plan.total_scale, weight_scale, params)
 

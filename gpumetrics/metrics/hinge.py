@@ -5,6 +5,7 @@ property of the whole batch, so the fused form first counts the batch's other
 labels with one ``error_sums`` pass into a scratch value on the device, and
 the hinge pass reads that count as its parameter: no host sync.
 """
+from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from ..registry import register
 from .fused import Elementwise, Rowwise, aligned_pair
 from .regression import _KerasMeanWrapper
@@ -48,12 +49,12 @@ def _count_other_labels(metric, y_true, y_pred):
     """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
     count = metric._device_array("hinge_other_labels", [0.0])
     count[...] = 0.0
-    metric._backend.error_sums("non_binary", y_true, y_true, None, count, None, 1.0, 1.0)
+    metric._backend.error_sums(ERROR_KINDS["non_binary"], y_true, y_true, None, count, None, 1.0, 1.0)
     return count
 
 
-hinge.fused = Elementwise("hinge", _count_other_labels)
-squared_hinge.fused = Elementwise("squared_hinge", _count_other_labels)
+hinge.fused = Elementwise("hinge", device_params=_count_other_labels)
+squared_hinge.fused = Elementwise("squared_hinge", device_params=_count_other_labels)
 categorical_hinge.fused = Rowwise("categorical_hinge")
 
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from .._interop import any_array
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair, constant_params, epsilon_bounds
-from .regression import _KerasMeanWrapper
+from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
+from .regression import _KerasMeanWrapper, _epsilon
 
 
 def _check_axis(axis):
@@ -151,8 +151,11 @@ def _crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0,
     return named
 
 
-def _binary_crossentropy_params(dtype, from_logits=False, label_smoothing=0.0, axis=-1):
-    return (label_smoothing,) if from_logits else (label_smoothing,) + epsilon_bounds(dtype)
+def _binary_crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    if from_logits:
+        return {"label_smoothing": label_smoothing}
+    lower, upper = epsilon_bounds(y_pred.dtype)
+    return {"label_smoothing": label_smoothing, "lower": lower, "upper": upper}
 
 
 def _elementwise_axis(kind):
@@ -171,14 +174,13 @@ def _row_kind(from_logits=False, **_):
 
 
 binary_crossentropy.fused = Elementwise(_elementwise_axis("binary_crossentropy"),
-                                        constant_params(_binary_crossentropy_params))
+                                        _binary_crossentropy_params)
 categorical_crossentropy.fused = Rowwise(_row_kind, _crossentropy_params)
 sparse_categorical_crossentropy.fused = Rowwise(
     _row_kind, lambda y_true, y_pred, **kw: _crossentropy_params(y_true, y_pred, sparse=True, **kw), sparse=True,
     ignored=lambda ignore_class=None, **_: ignore_class)
-kl_divergence.fused = Elementwise("kl_divergence", constant_params(lambda dtype: epsilon_bounds(dtype)[:1]),
-                                  last_axis="sum")
-poisson.fused = Elementwise("poisson", constant_params(lambda dtype: epsilon_bounds(dtype)[:1]))
+kl_divergence.fused = Elementwise("kl_divergence", _epsilon, last_axis="sum")
+poisson.fused = Elementwise("poisson", _epsilon)
 
 
 @register()

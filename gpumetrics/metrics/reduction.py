@@ -1,6 +1,7 @@
 """``Sum``, ``Mean``, ``MeanMetricWrapper``, and the fused update every mean-style metric shares."""
 import importlib
 
+from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
@@ -47,10 +48,11 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     weight = weights_per_row(xp, weight, plan)
     y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)
     total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
+    kind = kind(y_true, y_pred) if callable(kind) else ERROR_KINDS[kind]
     metric._backend.error_sums(
-        kind(y_true, y_pred) if callable(kind) else kind, y_true, y_pred, weight, total._writable().reshape(1),
+        kind, y_true, y_pred, weight, total._writable().reshape(1),
         None if count is None else count._writable().reshape(1), total_scale, plan.weight_scale,
-        None if params is None else params(y_true, y_pred))
+        None if params is None else params(y_true, y_pred, kind))
 
 
 @register()

@@ -2,12 +2,12 @@
 import contextlib
 
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair, constant_params, epsilon_bounds
+from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
 from .reduction import Mean, MeanMetricWrapper, accumulate
 
 
-def _epsilon(dtype, **_):
-    return epsilon_bounds(dtype)[:1]
+def _epsilon(y_true, y_pred, **_):
+    return {"epsilon": epsilon_bounds(y_pred.dtype)[0]}
 
 
 def mean_squared_error(y_true, y_pred):
@@ -77,12 +77,11 @@ def _quiet_division(xp):
 
 mean_squared_error.fused = Elementwise("squared_error")
 mean_absolute_error.fused = Elementwise("absolute_error")
-mean_absolute_percentage_error.fused = Elementwise("absolute_percentage_error", constant_params(_epsilon))
-mean_squared_logarithmic_error.fused = Elementwise("squared_logarithmic_error", constant_params(_epsilon))
+mean_absolute_percentage_error.fused = Elementwise("absolute_percentage_error", _epsilon)
+mean_squared_logarithmic_error.fused = Elementwise("squared_logarithmic_error", _epsilon)
 log_cosh.fused = Elementwise("log_cosh")
-huber.fused = Elementwise("huber", constant_params(lambda dtype, delta=1.0: (delta,)))
-cosine_similarity.fused = Rowwise("cosine_similarity",
-                                  lambda y_true, y_pred, **_: {"epsilon": epsilon_bounds(y_pred.dtype)[0]})
+huber.fused = Elementwise("huber", lambda y_true, y_pred, delta=1.0: {"delta": delta})
+cosine_similarity.fused = Rowwise("cosine_similarity", _epsilon)
 
 
 class _KerasMeanWrapper(MeanMetricWrapper):
