@@ -17,14 +17,15 @@ of the crossentropies on probabilities.
 
 Class ids follow Keras's casts: a sparse label is truncated toward zero, so
 it names a class when ``-1 < label < cols`` (NaN never does) and ``int(label)``
-is that class. ``argmax`` is NumPy's: the first maximum, a NaN counting as
-the largest value. A ``cast`` parameter (``label_cast.CAST_*``) says how a
+is that class. ``argmax`` is NumPy's (``_shared.argmax``): the first maximum,
+a NaN counting as the largest value. A ``cast`` parameter (``label_cast.CAST_*``) says how a
 label is cast to ``y_pred``'s dtype before an exact comparison.
 """
 import math
 
 import numpy as np
 
+from .._shared.argmax import argmax, argmax_step
 from .._shared.kinds import declare
 from .._shared.label_cast import cast_label
 
@@ -89,25 +90,19 @@ def crossentropy_from_logits(t, t_at, t_cs, p, p_at, p_cs, cols, params):
 
 
 def argmax_match(t, t_at, t_cs, p, p_at, p_cs, cols, params):
-    """1 when ``argmax(p)`` equals ``argmax(t)`` (both found in one pass), or, sparse, the label cast to
-    ``y_pred``'s dtype; params ``sparse``, ``cast``."""
+    """1 when ``argmax(p)`` equals ``argmax(t)`` (both found in one pass, ``argmax.argmax_step``), or, sparse, the
+    label cast to ``y_pred``'s dtype; params ``sparse``, ``cast``."""
     sparse = params[0] != 0.0
     best_t = np.float64(t[t_at])
     best_p = np.float64(p[p_at])
-    at_t = 0.0
+    at_t = 0
     at_p = 0
     for j in range(1, cols):
-        value = np.float64(p[p_at + j * p_cs])
-        if best_p == best_p and (value > best_p or value != value):
-            best_p = value
-            at_p = j
+        best_p, at_p = argmax_step(best_p, at_p, np.float64(p[p_at + j * p_cs]), j)
         if not sparse:
-            value = np.float64(t[t_at + j * t_cs])
-            if best_t == best_t and (value > best_t or value != value):
-                best_t = value
-                at_t = j
+            best_t, at_t = argmax_step(best_t, at_t, np.float64(t[t_at + j * t_cs]), j)
     if sparse:
-        at_t = cast_label(best_t, params[1])
+        return 1.0 if cast_label(best_t, params[1]) == at_p else 0.0
     return 1.0 if at_t == at_p else 0.0
 
 
@@ -122,12 +117,7 @@ def in_top_k(t, t_at, t_cs, p, p_at, p_cs, cols, params):
             return 0.0
         label = int(value)
     else:
-        best = np.float64(t[t_at])
-        for j in range(1, cols):
-            value = np.float64(t[t_at + j * t_cs])
-            if best == best and (value > best or value != value):
-                best = value
-                label = j
+        label = argmax(t, t_at, t_cs, cols)
     target = np.float64(p[p_at + label * p_cs])
     if target != target:
         target = -math.inf
