@@ -69,7 +69,7 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
     while tile < tiles:
         l0 = (tile // bucket_tiles) * label_tile
         k0 = (tile % bucket_tiles) * bucket_tile
-        lt = min(label_tile, cols - l0)
+        lt = cols - l0 if cols - l0 < label_tile else label_tile  # numba-cuda's min() does not compile to PTX
         clear_counters(counts, sums, weighted, replicas, stride)
         n = rows * lt
         step = cuda.gridDim.x * BLOCK
