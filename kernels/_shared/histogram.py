@@ -16,9 +16,9 @@ The API, all a kernel needs (used by ``threshold_histogram``; shaped to fit
 ``weighted_bincount``'s ``[replica][t][p]`` counters as well):
 
 * host: :func:`replica_layout` ``(size, weighted, budget) -> (replicas, stride,
-  shared_bytes)``, and the constants below;
-* device (inlined): :func:`clear_counters` (every thread calls it, then a
-  barrier), :func:`own_copy` (where the thread's copy starts),
+  shared_bytes)``, :func:`counter_bytes` and the constants below;
+* device (inlined): :func:`clear_counters` (all ``BLOCK`` threads call it; it
+  ends with a barrier), :func:`own_copy` (where the thread's copy starts),
   :func:`add_to_counter` (one shared atomic add into that copy) and
   :func:`counter_total` (the sum of one counter over the copies, in copy
   order, as float64: what a block flushes into global memory after a barrier).
@@ -27,7 +27,7 @@ syncs: none.
 """
 from numba import cuda, float64, uint32
 
-from .launch import device_function
+from .launch import BLOCK, device_function
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
 SHARED_BUDGET = 48 * 1024
@@ -63,7 +63,7 @@ def clear_counters(counts, sums, weighted, replicas, stride):
             sums[j] = 0.0
         else:
             counts[j] = 0
-        j += cuda.blockDim.x
+        j += BLOCK
     cuda.syncthreads()
 
 

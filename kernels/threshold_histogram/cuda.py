@@ -13,7 +13,7 @@ privatised histogram of ``_shared/histogram.py``). Thread ``t``
 of the ``G`` threads along x reads elements ``t, t+G, ...`` of the tile's
 ``(rows, label_tile)`` columns, tracking row and column incrementally, and
 does one shared atomic add per element, into replica ``t % replicas`` (spare
-shared memory holds up to ``MAX_REPLICAS`` copies, so threads of a warp that
+shared memory holds up to ``histogram.MAX_REPLICAS`` copies, so threads of a warp that
 hit the same bucket spread over several addresses). After a barrier the block
 sums its replicas per counter and flushes each non-zero counter with one
 global float64 atomic add into the state. No global atomic per element.
