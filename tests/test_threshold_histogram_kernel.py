@@ -330,7 +330,7 @@ def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform
     p_flat, (p_rs, p_cs) = flat(as_values(p))
     w_flat, (w_rs, w_cs) = flat(as_values(w))
     results = []
-    for build in (cpu_module.histogram.serial, cpu_module.histogram.parallel):
+    for build in (cpu_module.partitioned_histogram.serial, cpu_module.partitioned_histogram.parallel):
         pos, neg = np.zeros((201, 3)), np.zeros((201, 3))
         build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t),
               BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, 7, pos, neg)  # 7 partitions of ragged size

@@ -143,8 +143,8 @@ def fill(h, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresho
 
 
 @cpu_builds
-def histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, bucketing, transform,
-              parts, out_pos, out_neg):
+def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, bucketing,
+                          transform, parts, out_pos, out_neg):
     """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the state."""
     count = thresholds.shape[0]
     hist = np.zeros((parts, 2, count + 1, cols))
@@ -196,6 +196,6 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     weighted = weight is not None
     w, (w_rs, w_cs) = flat(as_values(weight) if weighted else y_pred[:1, :1])
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
-    histogram.for_size(rows * cols)(
+    partitioned_histogram.for_size(rows * cols)(
         t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, flat_thresholds(thresholds),
         bucketing.code, transform.code, parts, out_pos, out_neg)
