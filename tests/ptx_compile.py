@@ -1,5 +1,6 @@
 """Run by tests/test_cuda_compiles.py with the simulator off: compile CUDA kernels to PTX for a real GPU, no GPU
 needed (NVVM only). Prints one line per kernel variant: ``ok <name>`` or ``bad <name>: <error>``."""
+import itertools
 import sys
 import types as pytypes
 
@@ -23,11 +24,13 @@ def array(dtype, ndim=2):
 
 def variants():
     """``(name, python kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
-    and the input types of weighted_bincount and moments."""
+    every threshold_histogram signature (label, prediction and weight dtypes), and the input types of
+    weighted_bincount and moments."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
     from gpumetrics._kernels.moments import cuda as moments
     from gpumetrics._kernels.weighted_bincount import cuda as weighted_bincount
     from gpumetrics._kernels.row_sums import cuda as row_sums
+    from gpumetrics._kernels.threshold_histogram import cuda as threshold_histogram
 
     f64, i64 = types.float64, types.int64
     for dtype in (types.float32, types.float64):
@@ -35,6 +38,13 @@ def variants():
         yield f"error_sums/{dtype}", error_sums.error_sums_kernel.py_func, (
             i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, array(f64, 1), i64, i64, i64, i64,
             array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+    values = (types.float32, types.float64)
+    for labels, dtype, weights in itertools.product(values + (types.int32, types.int64), values, values):
+        label_view, view, weight_view = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, weights))
+        kernel = threshold_histogram.threshold_histogram_kernel.py_func
+        yield f"threshold_histogram/{labels}/{dtype}/{weights}", kernel, (
+            label_view, i64, i64, view, i64, i64, weight_view, i64, i64, types.boolean, i64, i64,
+            types.Array(f64, 1, "C", readonly=True), i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64, i64)
     def view(dtype):
         return types.Array(dtype, 1, "C", readonly=True)
 

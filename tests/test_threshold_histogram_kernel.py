@@ -9,9 +9,15 @@ import pytest
 
 import kernel_twins
 
+from gpumetrics._kernels._shared import compile as compile_module
+from gpumetrics._kernels._shared.casts import as_labels, as_values, flat
 from gpumetrics._kernels.threshold_histogram import cpu as cpu_module
+from gpumetrics._kernels.threshold_histogram.rules import BUCKETINGS, TRANSFORMS, flat_thresholds
 
 EPS = 1e-7
+#: the named kinds the launchers take (``rules.BUCKETINGS``, ``rules.TRANSFORMS``)
+EVENLY, SEARCH = "evenly_spaced", "binary_search"
+AS_IS, CLIP, SIGMOID = "as_is", "clip", "sigmoid"
 
 
 def keras_thresholds(count):
@@ -22,9 +28,9 @@ def keras_thresholds(count):
 def oracle(y_true, y_pred, weight, thresholds, transform):
     """``(pos, neg)``, ``float64[T + 1, L]``: ``np.searchsorted`` for the bucket, ``np.add.at`` for the sums."""
     p = np.array(y_pred, dtype=np.float64)
-    if transform == 1:
+    if transform == CLIP:
         p = np.clip(p, 0.0, 1.0)
-    elif transform == 2:
+    elif transform == SIGMOID:
         with np.errstate(over="ignore"):
             p = 1.0 / (1.0 + np.exp(-p))
     k = np.searchsorted(thresholds, p, side="left")
@@ -87,39 +93,39 @@ def _rng(seed):
 # --- the bucket rule at its edges -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+@pytest.mark.parametrize("evenly", [EVENLY, SEARCH], ids=["evenly", "search"])
 def test_predictions_exactly_on_thresholds_are_not_above_them(twin, evenly):
     t = keras_thresholds(200)
     inner = t[1:-1]
     p = np.concatenate([inner, np.nextafter(inner, 2.0), np.nextafter(inner, -1.0)])
     y = np.arange(p.size) % 3 == 0
-    pos, neg = check(twin, column(y), column(p), None, t, evenly, 0)
+    pos, neg = check(twin, column(y), column(p), None, t, evenly, AS_IS)
     # on t[i] (and just below it): i thresholds below; just above: i + 1
     k = np.concatenate([np.arange(1, 199), np.arange(2, 200), np.arange(1, 199)])
     np.testing.assert_array_equal(pos[:, 0] + neg[:, 0], np.bincount(k, minlength=201))
 
 
-@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+@pytest.mark.parametrize("evenly", [EVENLY, SEARCH], ids=["evenly", "search"])
 def test_zero_and_one_fall_between_the_epsilon_end_thresholds(twin, evenly):
     t = keras_thresholds(200)
-    pos, neg = check(twin, column([1, 1, 0, 0]), column([0.0, 1.0, 0.0, 1.0]), None, t, evenly, 1)
+    pos, neg = check(twin, column([1, 1, 0, 0]), column([0.0, 1.0, 0.0, 1.0]), None, t, evenly, CLIP)
     # 0 is above -eps only (bucket 1); 1 is above all but 1 + eps (bucket 199 of 0..200)
     assert pos[1, 0] == neg[1, 0] == pos[199, 0] == neg[199, 0] == 1
     assert pos.sum() + neg.sum() == 4
 
 
-@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+@pytest.mark.parametrize("evenly", [EVENLY, SEARCH], ids=["evenly", "search"])
 def test_out_of_range_predictions_are_clipped_with_transform_1(twin, evenly):
     t = keras_thresholds(3)
     p = column([-3.0, -np.inf, 1.5, np.inf, 1e300, -1e-8])
-    pos, neg = check(twin, np.ones_like(p), p, None, t, evenly, 1)
+    pos, neg = check(twin, np.ones_like(p), p, None, t, evenly, CLIP)
     np.testing.assert_array_equal(pos[:, 0], [0, 3, 3, 0])  # clipped to 0: bucket 1; to 1: bucket 2 (below 1 + eps)
-    unclipped, _ = check(twin, np.ones_like(p), p, None, t, evenly, 0)
+    unclipped, _ = check(twin, np.ones_like(p), p, None, t, evenly, AS_IS)
     np.testing.assert_array_equal(unclipped[:, 0], [2, 1, 0, 3])  # as is: -3, -inf below -eps; -1e-8 above it
 
 
-@pytest.mark.parametrize("transform", [0, 1, 2], ids=["as-is", "clip", "sigmoid"])
-@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+@pytest.mark.parametrize("transform", [AS_IS, CLIP, SIGMOID], ids=["as-is", "clip", "sigmoid"])
+@pytest.mark.parametrize("evenly", [EVENLY, SEARCH], ids=["evenly", "search"])
 def test_nan_predictions_go_to_bucket_zero(twin, evenly, transform):
     t = keras_thresholds(200)
     p = column([np.nan, 0.5, np.nan, -np.nan])
@@ -134,14 +140,14 @@ def test_empty_batch_is_a_no_op(twin):
         shape = (4, y.shape[1])
         s = (np.broadcast_to(state[0][:, :1], shape).copy(), np.broadcast_to(state[1][:, :1], shape).copy())
         for weight in (None, y):
-            pos, neg = twin.run(y, y, weight, t, True, 1, s)
+            pos, neg = twin.run(y, y, weight, t, EVENLY, CLIP, s)
             np.testing.assert_array_equal(pos, s[0])
             np.testing.assert_array_equal(neg, s[1])
 
 
 def test_state_of_the_wrong_shape_is_refused(twin):
     with pytest.raises(ValueError, match="shape"):
-        twin.run(np.zeros((2, 1)), np.zeros((2, 1)), None, keras_thresholds(3), True, 1,
+        twin.run(np.zeros((2, 1)), np.zeros((2, 1)), None, keras_thresholds(3), EVENLY, CLIP,
                  (np.zeros((3, 1)), np.zeros((3, 1))))
 
 
@@ -154,22 +160,23 @@ def test_label_dtypes_count_any_nonzero_label_as_positive(twin, dtype):
     if np.dtype(dtype).kind == "f":  # soft, negative and NaN labels: Keras casts y_true to bool
         labels = np.array([0.0, 0.3, 1.0, -0.0, -2.0, 0.0, np.nan, 1.0])
     p = column(_rng(1).random(labels.size))
-    check(twin, column(labels.astype(dtype)), p, column(_rng(2).random(labels.size)), keras_thresholds(7), True, 1)
-    pos, neg = check(twin, column(labels.astype(dtype)), p, None, keras_thresholds(7), True, 1)
+    check(twin, column(labels.astype(dtype)), p, column(_rng(2).random(labels.size)), keras_thresholds(7), EVENLY,
+          CLIP)
+    pos, neg = check(twin, column(labels.astype(dtype)), p, None, keras_thresholds(7), EVENLY, CLIP)
     assert pos.sum() == np.count_nonzero(labels) and neg.sum() == labels.size - np.count_nonzero(labels)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.uint8])
-@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+@pytest.mark.parametrize("evenly", [EVENLY, SEARCH], ids=["evenly", "search"])
 def test_prediction_dtypes_are_compared_exactly_in_float64(twin, dtype, evenly):
     t = keras_thresholds(11)
     p = np.concatenate([t[1:-1], _rng(3).random(30), [0.0, 1.0, 2.0]]).astype(dtype)
     if np.dtype(dtype).kind == "f":
         p[-1] = np.nan
-    check(twin, column(np.arange(p.size) % 2), column(p), None, t, evenly, 0)
+    check(twin, column(np.arange(p.size) % 2), column(p), None, t, evenly, AS_IS)
     w = 4 * _rng(4).random(p.size)
     check(twin, column(np.arange(p.size) % 2), column(p), column(w.astype(np.float16) if dtype is np.float16 else w),
-          t, evenly, 1)
+          t, evenly, CLIP)
 
 
 def test_non_contiguous_views_strided_reversed_and_transposed(twin):
@@ -177,9 +184,9 @@ def test_non_contiguous_views_strided_reversed_and_transposed(twin):
     base = _rng(5).random((40, 6))
     labels = _rng(6).random((40, 6)) < 0.5
     weights = _rng(7).random((6, 40))
-    check(twin, labels[::2, 1::2], base[::2, ::2], weights.T[::2, ::2], t, True, 1)
-    check(twin, labels[::-3], base[::-3], None, t, False, 1)
-    check(twin, labels.T[:3].T, base.T[2:5].T, weights[:3].T, t, True, 0)
+    check(twin, labels[::2, 1::2], base[::2, ::2], weights.T[::2, ::2], t, EVENLY, CLIP)
+    check(twin, labels[::-3], base[::-3], None, t, SEARCH, CLIP)
+    check(twin, labels.T[:3].T, base.T[2:5].T, weights[:3].T, t, EVENLY, AS_IS)
 
 
 def test_stride_zero_broadcast_weights_labels_and_predictions(twin):
@@ -190,16 +197,16 @@ def test_stride_zero_broadcast_weights_labels_and_predictions(twin):
     per_label = np.broadcast_to(np.array([0.5, 2.0, -1.0]), (30, 3))
     scalar = np.broadcast_to(np.float32(3.0), (30, 3))
     for w in (per_row, per_label, scalar):
-        check(twin, y, p, w, t, True, 1)
-    check(twin, np.broadcast_to(True, (30, 3)), np.broadcast_to(p[:1], (30, 3)), per_row, t, False, 1)
+        check(twin, y, p, w, t, EVENLY, CLIP)
+    check(twin, np.broadcast_to(True, (30, 3)), np.broadcast_to(p[:1], (30, 3)), per_row, t, SEARCH, CLIP)
 
 
 @pytest.mark.parametrize("rows", [1, 31, 33, 127, 129, 250])
 def test_ragged_grid_tails(twin, rows):
     t = keras_thresholds(50)
     g = _rng(rows)
-    check(twin, g.random((rows, 1)) < 0.5, g.random((rows, 1)), None, t, True, 1)
-    check(twin, g.random((rows, 2)) < 0.5, g.random((rows, 2)), g.random((rows, 2)), t, False, 1)
+    check(twin, g.random((rows, 1)) < 0.5, g.random((rows, 1)), None, t, EVENLY, CLIP)
+    check(twin, g.random((rows, 2)) < 0.5, g.random((rows, 2)), g.random((rows, 2)), t, SEARCH, CLIP)
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -208,7 +215,7 @@ def test_multi_label_three_labels_fill_one_histogram_per_label(twin, weighted):
     p = g.random((100, 3))
     y = g.random((100, 3)) < np.array([0.1, 0.5, 0.9])
     w = g.random((100, 3)) if weighted else None
-    pos, neg = check(twin, y, p, w, keras_thresholds(200), True, 1)
+    pos, neg = check(twin, y, p, w, keras_thresholds(200), EVENLY, CLIP)
     w = np.ones(p.shape) if w is None else w
     np.testing.assert_allclose(pos.sum(0), (w * y).sum(0), rtol=1e-12)
     np.testing.assert_allclose(neg.sum(0), (w * ~y).sum(0), rtol=1e-12)
@@ -223,7 +230,7 @@ def test_keras_default_evenly_spaced_thresholds(twin, count, weighted):
     g = _rng(count)
     p = np.concatenate([g.random(150), keras_thresholds(count)[1:-1], [0.0, 1.0]])
     w = column(g.random(p.size)) if weighted else None
-    check(twin, column(g.random(p.size) < 0.4), column(p), w, keras_thresholds(count), True, 1)
+    check(twin, column(g.random(p.size) < 0.4), column(p), w, keras_thresholds(count), EVENLY, CLIP)
 
 
 def test_arbitrary_thresholds_use_the_binary_search(twin):
@@ -231,17 +238,17 @@ def test_arbitrary_thresholds_use_the_binary_search(twin):
     g = _rng(12)
     p = np.concatenate([g.uniform(-1.0, 4.0, 120), t, np.nextafter(t, 5.0), [np.nan, np.inf, -np.inf]])
     y = column(g.random(p.size) < 0.5)
-    check(twin, y, column(p), None, t, False, 0)
-    check(twin, y, column(p), column(g.random(p.size)), t, False, 0)
-    check(twin, y, column(p), None, [0.5], False, 1)  # Precision / Recall's single default threshold
-    check(twin, y, column(p), None, [], False, 0)  # no thresholds: one bucket
+    check(twin, y, column(p), None, t, SEARCH, AS_IS)
+    check(twin, y, column(p), column(g.random(p.size)), t, SEARCH, AS_IS)
+    check(twin, y, column(p), None, [0.5], SEARCH, CLIP)  # Precision / Recall's single default threshold
+    check(twin, y, column(p), None, [], SEARCH, AS_IS)  # no thresholds: one bucket
 
 
-@pytest.mark.parametrize("evenly", [True, False], ids=["evenly", "search"])
+@pytest.mark.parametrize("evenly", [EVENLY, SEARCH], ids=["evenly", "search"])
 def test_from_logits_applies_a_sigmoid_first(twin, evenly):
     g = _rng(13)
     logits = np.concatenate([g.normal(0.0, 3.0, (60, 2)), [[0.0, -800.0], [800.0, np.inf], [-np.inf, 0.0]]])
-    check(twin, g.random(logits.shape) < 0.5, logits, g.random(logits.shape), keras_thresholds(200), evenly, 2)
+    check(twin, g.random(logits.shape) < 0.5, logits, g.random(logits.shape), keras_thresholds(200), evenly, SIGMOID)
 
 
 def test_two_calls_accumulate_into_the_state(twin):
@@ -249,10 +256,10 @@ def test_two_calls_accumulate_into_the_state(twin):
     t = keras_thresholds(200)
     y1, p1, w1 = g.random((40, 2)) < 0.5, g.random((40, 2)), g.random((40, 2))
     y2, p2 = g.random((25, 2)) < 0.5, g.random((25, 2))
-    first = check(twin, y1, p1, w1, t, True, 1)
-    second = check(twin, y2, p2, None, t, True, 1, state=first)
+    first = check(twin, y1, p1, w1, t, EVENLY, CLIP)
+    second = check(twin, y2, p2, None, t, EVENLY, CLIP, state=first)
     w_all = np.concatenate([w1, np.ones((25, 2))])
-    want = oracle(np.concatenate([y1, y2]), np.concatenate([p1, p2]), w_all, t, 1)
+    want = oracle(np.concatenate([y1, y2]), np.concatenate([p1, p2]), w_all, t, CLIP)
     np.testing.assert_allclose(second[0], want[0], rtol=1e-12)
     np.testing.assert_allclose(second[1], want[1], rtol=1e-12)
 
@@ -275,17 +282,17 @@ def test_evenly_spaced_fast_path_equals_the_binary_search(twin, name):
     if twin.name == "cuda" and p.size > 400:  # the simulator is slow: every k-th value, and all the special ones
         p = np.concatenate([p[:-46][::-(-(p.size - 46) // 350)], p[-46:]])
     y = column(np.arange(p.size) % 2)
-    fast = twin.run(y, column(p), None, t, True, 0)
-    search = twin.run(y, column(p), None, t, False, 0)
+    fast = twin.run(y, column(p), None, t, EVENLY, AS_IS)
+    search = twin.run(y, column(p), None, t, SEARCH, AS_IS)
     np.testing.assert_array_equal(fast[0], search[0])
     np.testing.assert_array_equal(fast[1], search[1])
-    np.testing.assert_array_equal(fast[0], oracle(y, column(p), None, t, 0)[0])
+    np.testing.assert_array_equal(fast[0], oracle(y, column(p), None, t, AS_IS)[0])
 
 
 def test_unweighted_counts_are_bitwise_reproducible(twin):
     g = _rng(16)
     y, p = g.random((200, 2)) < 0.5, g.random((200, 2))
-    runs = [twin.run(y, p, None, keras_thresholds(200), True, 1) for _ in range(2)]
+    runs = [twin.run(y, p, None, keras_thresholds(200), EVENLY, CLIP) for _ in range(2)]
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
@@ -295,19 +302,44 @@ def test_unweighted_counts_are_bitwise_reproducible(twin):
 
 def test_cpu_twin_result_does_not_depend_on_thread_count(monkeypatch):
     monkeypatch.setattr(cpu_module, "CHUNK", 1000)  # many partitions on a small input
+    monkeypatch.setattr(compile_module, "PARALLEL_CUTOVER", 0)  # and the parallel build, small as it is
     g = _rng(17)
     y, p, w = g.random((20000, 2)) < 0.5, g.random((20000, 2)), g.random((20000, 2))
     twin = Twin("cpu", cpu_module)
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = twin.run(y, p, w, keras_thresholds(200), True, 1)
+        one = twin.run(y, p, w, keras_thresholds(200), EVENLY, CLIP)
     finally:
         numba.set_num_threads(threads)
-    many = twin.run(y, p, w, keras_thresholds(200), True, 1)
+    many = twin.run(y, p, w, keras_thresholds(200), EVENLY, CLIP)
     np.testing.assert_array_equal(one[0], many[0])
     np.testing.assert_array_equal(one[1], many[1])
-    np.testing.assert_allclose(many[0], oracle(y, p, w, keras_thresholds(200), 1)[0], rtol=1e-12)
+    np.testing.assert_allclose(many[0], oracle(y, p, w, keras_thresholds(200), CLIP)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bucketing, transform", [(EVENLY, CLIP), (SEARCH, AS_IS), (EVENLY, SIGMOID)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform, weighted):
+    g = _rng(19)
+    y = (g.random((3000, 3)) < 0.5).astype(np.int32)
+    p = g.normal(0.5, 0.5, (3000, 3)).astype(np.float32)[:, ::-1]
+    w = np.broadcast_to(g.random((3000, 1)), (3000, 3)) if weighted else p[:1, :1]  # per-row weights: stride 0
+    t = keras_thresholds(200)
+    t_flat, (t_rs, t_cs) = flat(as_labels(y))
+    p_flat, (p_rs, p_cs) = flat(as_values(p))
+    w_flat, (w_rs, w_cs) = flat(as_values(w))
+    results = []
+    for build in (cpu_module.partitioned_histogram.serial, cpu_module.partitioned_histogram.parallel):
+        pos, neg = np.zeros((201, 3)), np.zeros((201, 3))
+        build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t),
+              BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, 7, pos, neg)  # 7 partitions of ragged size
+        results.append((pos, neg))
+    (serial_pos, serial_neg), (parallel_pos, parallel_neg) = results
+    assert serial_pos.tobytes() == parallel_pos.tobytes() and serial_neg.tobytes() == parallel_neg.tobytes()
+    want = oracle(y, p, w if weighted else None, t, transform)
+    np.testing.assert_allclose(serial_pos, want[0], rtol=1e-12)
+    np.testing.assert_allclose(serial_neg, want[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("budget, grid_y, label_tile, bucket_tiles", [
@@ -328,5 +360,5 @@ def test_cuda_shared_memory_tiles_labels_and_buckets(twin, monkeypatch, budget, 
     g = _rng(18)
     y, p, w = g.random((40, 3)) < 0.5, g.random((40, 3)), g.random((40, 3))
     t = keras_thresholds(50)
-    check(twin, y, p, w, t, True, 1)
-    check(twin, y, p, None, t, False, 1)
+    check(twin, y, p, w, t, EVENLY, CLIP)
+    check(twin, y, p, None, t, SEARCH, CLIP)

@@ -63,7 +63,7 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def threshold_histogram(self, y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
         """One fused pass bucketing each prediction by how many thresholds lie strictly below it.
 
         ``y_true``, ``y_pred``: ``(N, L)`` of one shape (any strides); ``weight``:
@@ -71,8 +71,10 @@ class Backend(abc.ABC):
         Adds each element's weight to ``out_pos[k, l]`` when its label is
         non-zero, else to ``out_neg[k, l]`` (``float64[T + 1, L]``), where ``k``
         counts the thresholds strictly below the prediction (NaN: 0).
-        ``evenly_spaced`` allows an O(1) bucket guess (exact after a fix-up);
-        ``transform``: 0 as is, 1 clip to [0, 1], 2 sigmoid.
+        ``bucketing`` names how the bucket is found: ``"binary_search"``, or
+        ``"evenly_spaced"`` (an O(1) guess, exact after a fix-up); ``transform``
+        what the prediction becomes first: ``"as_is"``, ``"clip"`` to [0, 1],
+        ``"sigmoid"``. See ``gpumetrics._kernels.threshold_histogram.rules``.
         """
 
     @abc.abstractmethod

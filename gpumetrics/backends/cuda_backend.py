@@ -91,8 +91,8 @@ class CudaBackend(Backend):
                  params=None):
         self._row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params)
 
-    def threshold_histogram(self, y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
-        self._threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg)
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
+        self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
 
     def moments(self, x, y, weight, out):
         self._moments(x, y, weight, out)

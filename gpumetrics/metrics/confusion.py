@@ -18,7 +18,6 @@ from ..registry import register
 EPSILON = 1e-7
 #: Keras's ``NEG_INF``: what top-k filtering writes over the predictions it drops.
 NEG_INF = -1e10
-_CLIP, _SIGMOID = 1, 2
 
 
 def is_evenly_spaced(thresholds):
@@ -118,11 +117,13 @@ class ThresholdHistogramMetric(Metric):
                 weight = xp.broadcast_to(weight, y_pred.shape)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
             weight = None if weight is None else weight.reshape(-1, 1)
-        transform = _SIGMOID if from_logits else (_CLIP if self._evenly_spaced else 0)
+        # the named kinds of gpumetrics._kernels.threshold_histogram.rules (TRANSFORMS, BUCKETINGS)
+        transform = "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
+        bucketing = "evenly_spaced" if self._evenly_spaced else "binary_search"
         thresholds = self._device_array("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram._writable(), self.negative_histogram._writable()
         self._backend.threshold_histogram(
-            y_true, y_pred, weight, thresholds, self._evenly_spaced, transform,
+            y_true, y_pred, weight, thresholds, bucketing, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
 
     def _built(self):

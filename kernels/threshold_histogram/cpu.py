@@ -1,17 +1,18 @@
-"""CPU twin of ``threshold_histogram``: one parallel Numba pass into per-partition histograms, summed in order.
+"""CPU twin of ``threshold_histogram``: one Numba pass into per-partition histograms, summed in order.
 
-The bucket rule, shared by both twins (the CUDA kernel compiles the same
-scalar functions below as device functions):
+The bucket rule, shared by both twins (each compiles the scalar functions of
+``rules.py`` for its own target):
 
-* ``p`` is ``float64(y_pred)``, used as is (``transform=0``), clipped to
-  ``[0, 1]`` (``transform=1``; NaN stays NaN) or passed through a sigmoid
-  (``transform=2``, ``from_logits``).
+* ``p`` is ``float64(y_pred)`` under its transform (``rules.TRANSFORMS``):
+  ``as_is``, ``clip`` to ``[0, 1]`` (NaN stays NaN) or ``sigmoid``
+  (``from_logits``).
 * ``k`` = the number of thresholds strictly below ``p``, i.e.
   ``searchsorted(thresholds, p, side="left")``: the prediction is positive at
   threshold ``i`` (``p > thresholds[i]``) exactly when ``k > i``, so TP at
   threshold ``i`` is ``out_pos[i + 1:].sum(0)``. NaN is below no threshold
   (``NaN > t`` is False): ``k = 0``.
-* Evenly spaced thresholds guess ``k = ceil(p * (T - 1))`` in O(1), then step
+* The ``evenly_spaced`` bucketing (``rules.BUCKETINGS``; ``binary_search``
+  otherwise) guesses ``k = ceil(p * (T - 1))`` in O(1), then steps
   the guess until ``thresholds[k - 1] < p <= thresholds[k]`` holds against the
   actual threshold values, so the result is exactly the binary search's
   (usually zero or one step; any sorted thresholds stay correct).
@@ -26,7 +27,7 @@ Keras 3 (``metrics_utils.update_confusion_matrix_variables``), for the caller:
   within 1e-7 of ``i / (T - 1)``, e.g. ``AUC``'s) clips ``y_pred`` to
   ``[0, 1]``; the general path compares the raw ``y_pred > t``. So 1.5 is
   below ``1 + 1e-7`` on the first path and above it on the second: pass
-  ``transform=1`` exactly when Keras would take its evenly spaced path.
+  ``transform="clip"`` exactly when Keras would take its evenly spaced path.
   ``AUC(from_logits=True)`` applies the sigmoid before either path.
 * Labels: both paths cast ``y_true`` to bool, so soft labels (0.3) count as
   whole positives, not as ``0.3 w`` positive plus ``0.7 w`` negative.
@@ -47,15 +48,28 @@ the batch, so their load-compare chains overlap), then one add per element
 into its own ``[2, T + 1, L]`` histogram (label bit, bucket, column), no branch
 on the label. Partition histograms are summed in partition order and added
 into the state, so the result does not depend on the number of threads: the
-same input gives the same bits on every run.
+same input gives the same bits on every run. The partition count depends on
+the shapes alone, and batches below ``PARALLEL_CUTOVER`` elements run the
+serial build of the same source (no worker threads to wake or to wait for),
+so both builds give the same bits too.
+
+Compiled signatures (one per combination, cached on disk; at most 16 per
+build): ``y_true`` ``float32``, ``float64``, ``int32`` or ``int64``
+(``casts.as_labels``); ``y_pred`` ``float32`` or ``float64`` and ``weight``
+``float32`` or ``float64`` (``casts.as_values``; unweighted calls pass
+``y_pred`` in its place); each a flat read-only view with element strides.
+``thresholds`` a flat read-only ``float64`` view (contiguous), the two kind
+codes int64, ``out_pos`` / ``out_neg`` the C-contiguous ``float64[T + 1, L]``
+states.
 syncs: none (host memory).
 """
-
 import numba
 import numpy as np
 
-from .rules import bucket_evenly, check_out_shapes, transformed
-from .._shared.casts import numba_readable
+from .._shared.casts import as_labels, as_values, flat
+from .._shared.compile import cpu_builds, cpu_function
+from .._shared.kinds import make_switch
+from .rules import BUCKETINGS, TRANSFORMS, check_out_shapes, flat_thresholds
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16
@@ -65,16 +79,16 @@ MAX_PARTS = 64
 HIST_BUDGET = 32 << 20
 #: predictions bucketed together (binary searches run in lockstep over a batch).
 BATCH = 32
-_NO_WEIGHT = np.ones((1, 1))
+_BINARY_SEARCH = BUCKETINGS["binary_search"].code
+
+_jit = numba.njit(inline="always", error_model="numpy")
+transformed = make_switch(TRANSFORMS, _jit, 1)
+bucket = make_switch(BUCKETINGS, _jit, 3)
 
 
-_transformed = numba.njit(inline="always")(transformed)
-_bucket_evenly = numba.njit(inline="always")(bucket_evenly)
-
-
-@numba.njit(inline="always")
+@_jit
 def _bucket_search_batch(p, k, m, thresholds, count):
-    """``k[j] = bucket_search(p[j], ...)`` for ``j < m``, the searches run in lockstep.
+    """``k[j] = binary_search(p[j], ...)`` for ``j < m``, the searches run in lockstep.
 
     One level at a time for the whole batch: the ``m`` searches are independent,
     so the CPU overlaps their load-compare chains instead of waiting on each.
@@ -93,12 +107,11 @@ def _bucket_search_batch(p, k, m, thresholds, count):
         k[j] += 1 if thresholds[k[j]] < p[j] else 0
 
 
-@numba.njit(nogil=True)
-def _fill(h, y_true, y_pred, weight, weighted, thresholds, evenly, transform, r, stop):
+@cpu_function
+def fill(h, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform, r, stop):
     """Add rows ``r:stop`` into one partition's histogram ``h[label bit, bucket, column]``."""
-    cols = y_pred.shape[1]
     count = thresholds.shape[0]
-    p = np.empty(BATCH)
+    v = np.empty(BATCH)
     k = np.empty(BATCH, np.intp)
     c = 0
     left = (stop - r) * cols
@@ -107,21 +120,21 @@ def _fill(h, y_true, y_pred, weight, weighted, thresholds, evenly, transform, r,
         rb = r
         cb = c
         for j in range(m):
-            p[j] = _transformed(np.float64(y_pred[r, c]), transform)
+            v[j] = transformed(transform, np.float64(p[r * p_rs + c * p_cs]))
             c += 1
             if c == cols:
                 c = 0
                 r += 1
-        if evenly:
-            for j in range(m):
-                k[j] = _bucket_evenly(p[j], thresholds, count)
+        if bucketing == _BINARY_SEARCH:
+            _bucket_search_batch(v, k, m, thresholds, count)
         else:
-            _bucket_search_batch(p, k, m, thresholds, count)
+            for j in range(m):
+                k[j] = bucket(bucketing, v[j], thresholds, count)
         r = rb
         c = cb
         for j in range(m):
-            label = 1 if y_true[r, c] != 0 else 0
-            h[label, k[j], c] += np.float64(weight[r, c]) if weighted else 1.0
+            label = 1 if t[r * t_rs + c * t_cs] != 0 else 0
+            h[label, k[j], c] += np.float64(w[r * w_rs + c * w_cs]) if weighted else 1.0
             c += 1
             if c == cols:
                 c = 0
@@ -129,14 +142,15 @@ def _fill(h, y_true, y_pred, weight, weighted, thresholds, evenly, transform, r,
         left -= m
 
 
-@numba.njit(parallel=True, nogil=True)
-def _histogram(y_true, y_pred, weight, weighted, thresholds, evenly, transform, parts, out_pos, out_neg):
-    rows, cols = y_pred.shape
+@cpu_builds
+def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, bucketing,
+                          transform, parts, out_pos, out_neg):
+    """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the state."""
     count = thresholds.shape[0]
     hist = np.zeros((parts, 2, count + 1, cols))
     for q in numba.prange(parts):
-        _fill(hist[q], y_true, y_pred, weight, weighted, thresholds, evenly, transform,
-              q * rows // parts, (q + 1) * rows // parts)
+        fill(hist[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform,
+             q * rows // parts, (q + 1) * rows // parts)
     for b in numba.prange(count + 1):
         for c in range(cols):
             neg = 0.0
@@ -148,22 +162,24 @@ def _histogram(y_true, y_pred, weight, weighted, thresholds, evenly, transform, 
             out_pos[b, c] += pos
 
 
-def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
+def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
     """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, L]``), in place.
 
     ``y_true``, ``y_pred``: ``(N, L)`` of one shape, any strides; ``weight``:
     ``(N, L)`` or None; ``thresholds``: sorted ``float64[T]``. Element
     ``(n, l)`` lands in bucket ``k`` = number of thresholds strictly below its
     (transformed) prediction and adds ``w`` to ``out_pos[k, l]`` when
-    ``y_true != 0``, else to ``out_neg[k, l]``. ``transform``: 0 as is,
-    1 clip to ``[0, 1]`` (Keras clips only on its evenly spaced path), 2 sigmoid.
+    ``y_true != 0``, else to ``out_neg[k, l]``. ``bucketing`` names a
+    ``rules.BUCKETINGS`` kind (``"binary_search"``, ``"evenly_spaced"``),
+    ``transform`` a ``rules.TRANSFORMS`` one (``"as_is"``, ``"clip"``: Keras
+    clips only on its evenly spaced path, ``"sigmoid"``).
 
     >>> import numpy as np
     >>> t = np.array([-1e-7, 0.5, 1 + 1e-7])
     >>> pos, neg = np.zeros((4, 1)), np.zeros((4, 1))
     >>> y_true = np.array([[1], [0], [1], [1]])
     >>> y_pred = np.array([[0.5], [0.7], [1.5], [np.nan]])
-    >>> threshold_histogram(y_true, y_pred, None, t, True, 1, pos, neg)
+    >>> threshold_histogram(y_true, y_pred, None, t, "evenly_spaced", "clip", pos, neg)
     >>> pos.ravel(), neg.ravel()
     (array([1., 1., 1., 0.]), array([0., 0., 1., 0.]))
     """
@@ -172,7 +188,14 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, trans
     count = thresholds.shape[0]
     if rows * cols == 0:
         return
+    bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
+    transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
+    y_pred = as_values(y_pred)
+    p, (p_rs, p_cs) = flat(y_pred)
+    t, (t_rs, t_cs) = flat(as_labels(y_true))
     weighted = weight is not None
+    w, (w_rs, w_cs) = flat(as_values(weight) if weighted else y_pred[:1, :1])
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
-    _histogram(numba_readable(y_true), numba_readable(y_pred), numba_readable(weight) if weighted else _NO_WEIGHT,
-               weighted, thresholds, bool(evenly_spaced), int(transform), parts, out_pos, out_neg)
+    partitioned_histogram.for_size(rows * cols)(
+        t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, flat_thresholds(thresholds),
+        bucketing.code, transform.code, parts, out_pos, out_neg)

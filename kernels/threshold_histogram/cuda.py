@@ -1,18 +1,19 @@
 """Numba CUDA ``threshold_histogram``: a grid-stride pass into a shared-memory histogram per block, one flush per block.
 
-The bucket rule is the CPU twin's (its scalar functions ``transformed``,
-``bucket_evenly`` and ``bucket_search`` are compiled here as device functions):
+The bucket rule is the CPU twin's (the scalar functions of ``rules.py``, its
+``TRANSFORMS`` and ``BUCKETINGS`` kinds, are compiled here as device functions):
 ``k`` = number of thresholds strictly below the (clipped / sigmoid)
 prediction, NaN in bucket 0; the element adds ``w`` (1 unweighted) to
 ``out_pos[k, l]`` when ``y_true != 0``, else to ``out_neg[k, l]``.
 
 Memory picture: a block owns a tile of ``label_tile`` labels x ``bucket_tile``
 buckets, held in dynamic shared memory as ``[replica][label bit][label][bucket]``
-counters: ``uint32`` counts unweighted, ``float64`` sums weighted. Thread ``t``
+counters: ``uint32`` counts unweighted, ``float64`` sums weighted (the
+privatised histogram of ``_shared/histogram.py``). Thread ``t``
 of the ``G`` threads along x reads elements ``t, t+G, ...`` of the tile's
 ``(rows, label_tile)`` columns, tracking row and column incrementally, and
 does one shared atomic add per element, into replica ``t % replicas`` (spare
-shared memory holds up to ``MAX_REPLICAS`` copies, so threads of a warp that
+shared memory holds up to ``histogram.MAX_REPLICAS`` copies, so threads of a warp that
 hit the same bucket spread over several addresses). After a barrier the block
 sums its replicas per counter and flushes each non-zero counter with one
 global float64 atomic add into the state. No global atomic per element.
@@ -28,100 +29,89 @@ its label and counts only the buckets it owns). Tiles are enumerated along
 Launch shape: ``(blocks_x, min(tiles, 65535))`` blocks of ``BLOCK`` threads,
 ``blocks_x = min(ceil(N label_tile / BLOCK), ceil(max_blocks() / tiles))``, raised
 so that no block counts ``2**31`` elements (``uint32`` counters cannot wrap).
+
+Compiled signatures (cached on disk; at most 16): ``y_true`` ``float32``,
+``float64``, ``int32`` or ``int64`` (``casts.as_labels``), ``y_pred`` and
+``weight`` ``float32`` or ``float64`` (``casts.as_values``; unweighted calls
+pass ``y_pred`` in its place), each a flat read-only view with element
+strides; ``thresholds`` a flat ``float64`` view; the two kind codes int64;
+``out_pos`` / ``out_neg`` the C-contiguous ``float64[T + 1, L]`` states. The
+weighted flag is an argument: one kernel holds both counter types (two views
+of one dynamic shared buffer).
 syncs: none.
 """
-import functools
-
 from numba import cuda, float64, uint32
 
-from .rules import bucket_evenly, bucket_search, check_out_shapes, transformed
-from .._shared.launch import BLOCK, current_stream, device_array, max_blocks
+from .._shared.casts import as_labels, as_values, flat
+from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counter, clear_counters, counter_bytes, \
+    counter_total, own_copy, replica_layout
+from .._shared.kinds import make_switch
+from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks
+from .rules import BUCKETINGS, TRANSFORMS, check_out_shapes, flat_thresholds
 
-#: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
-SHARED_BUDGET = 48 * 1024
-#: most copies of a block's histogram (spreads same-bucket atomics of one warp over addresses).
-MAX_REPLICAS = 8
-#: most elements one block may count (``uint32`` counters per block must not wrap).
-MAX_BLOCK_ELEMENTS = 1 << 31
 _MAX_GRID_Y = 65535
 
-_transformed = cuda.jit(device=True)(transformed)
-_bucket_evenly = cuda.jit(device=True)(bucket_evenly)
-_bucket_search = cuda.jit(device=True)(bucket_search)
+transformed = make_switch(TRANSFORMS, device_function, 1)
+bucket = make_switch(BUCKETINGS, device_function, 3)
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel(weighted, evenly, transform):
-    counter = float64 if weighted else uint32
-    bucket = _bucket_evenly if evenly else _bucket_search
-
-    @cuda.jit
-    def threshold_histogram_kernel(y_true, y_pred, weight, thresholds, out_pos, out_neg,
-                                   label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride):
-        shared = cuda.shared.array(0, counter)
-        tid = cuda.threadIdx.x
-        rows, cols = y_pred.shape
-        count = thresholds.shape[0]
-        size = 2 * label_tile * bucket_tile
-        mine = (tid % replicas) * stride
-        tile = cuda.blockIdx.y
-        while tile < tiles:
-            l0 = (tile // bucket_tiles) * label_tile
-            k0 = (tile % bucket_tiles) * bucket_tile
-            lt = min(label_tile, cols - l0)
-            j = tid
-            while j < replicas * stride:
-                shared[j] = 0
-                j += BLOCK
-            cuda.syncthreads()
-            n = rows * lt
-            step = cuda.gridDim.x * BLOCK
-            step_rows = step // lt
-            step_cols = step - step_rows * lt
-            i = cuda.blockIdx.x * BLOCK + tid
-            r = i // lt
-            c = i - r * lt
-            while i < n:
-                k = bucket(_transformed(float64(y_pred[r, l0 + c]), transform), thresholds, count) - k0
-                if k >= 0 and k < bucket_tile:
-                    label = 1 if y_true[r, l0 + c] != 0 else 0
-                    slot = mine + (label * label_tile + c) * bucket_tile + k
-                    if weighted:
-                        cuda.atomic.add(shared, slot, float64(weight[r, l0 + c]))
-                    else:
-                        cuda.atomic.add(shared, slot, uint32(1))
-                i += step
-                r += step_rows
-                c += step_cols
-                if c >= lt:
-                    c -= lt
-                    r += 1
-            cuda.syncthreads()
-            j = tid
-            while j < size:
-                v = float64(0.0)
-                for q in range(replicas):
-                    v += float64(shared[q * stride + j])
-                if v != 0.0:
-                    label = j // (label_tile * bucket_tile)
-                    rest = j - label * (label_tile * bucket_tile)
-                    c = rest // bucket_tile
-                    b = k0 + rest - c * bucket_tile
-                    if label == 1:
-                        cuda.atomic.add(out_pos, (b, l0 + c), v)
-                    else:
-                        cuda.atomic.add(out_neg, (b, l0 + c), v)
-                j += BLOCK
-            cuda.syncthreads()
-            tile += cuda.gridDim.y
-
-    return threshold_histogram_kernel
+@cuda_kernel
+def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+                               bucketing, transform, out_pos, out_neg, label_tile, bucket_tile, bucket_tiles, tiles,
+                               replicas, stride):
+    counts = cuda.shared.array(0, uint32)
+    sums = cuda.shared.array(0, float64)
+    tid = cuda.threadIdx.x
+    count = thresholds.shape[0]
+    size = 2 * label_tile * bucket_tile
+    mine = own_copy(replicas, stride)
+    tile = cuda.blockIdx.y
+    while tile < tiles:
+        l0 = (tile // bucket_tiles) * label_tile
+        k0 = (tile % bucket_tiles) * bucket_tile
+        lt = cols - l0 if cols - l0 < label_tile else label_tile  # numba-cuda's min() does not compile to PTX
+        clear_counters(counts, sums, weighted, replicas, stride)
+        n = rows * lt
+        step = cuda.gridDim.x * BLOCK
+        step_rows = step // lt
+        step_cols = step - step_rows * lt
+        i = cuda.blockIdx.x * BLOCK + tid
+        r = i // lt
+        c = i - r * lt
+        while i < n:
+            k = bucket(bucketing, transformed(transform, float64(p[r * p_rs + (l0 + c) * p_cs])), thresholds,
+                       count) - k0
+            if k >= 0 and k < bucket_tile:
+                label = 1 if t[r * t_rs + (l0 + c) * t_cs] != 0 else 0
+                value = float64(w[r * w_rs + (l0 + c) * w_cs]) if weighted else float64(1.0)
+                add_to_counter(counts, sums, weighted, mine + (label * label_tile + c) * bucket_tile + k, value)
+            i += step
+            r += step_rows
+            c += step_cols
+            if c >= lt:
+                c -= lt
+                r += 1
+        cuda.syncthreads()
+        j = tid
+        while j < size:
+            v = counter_total(counts, sums, weighted, replicas, stride, j)
+            if v != 0.0:
+                label = j // (label_tile * bucket_tile)
+                rest = j - label * (label_tile * bucket_tile)
+                c = rest // bucket_tile
+                b = k0 + rest - c * bucket_tile
+                if label == 1:
+                    cuda.atomic.add(out_pos, (b, l0 + c), v)
+                else:
+                    cuda.atomic.add(out_neg, (b, l0 + c), v)
+            j += BLOCK
+        cuda.syncthreads()
+        tile += cuda.gridDim.y
 
 
 def launch_shape(rows, cols, count, weighted):
     """``(blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes)``."""
-    itemsize = 8 if weighted else 4
-    slots = SHARED_BUDGET // itemsize
+    slots = SHARED_BUDGET // counter_bytes(weighted)
     buckets = count + 1
     if 2 * buckets <= slots:
         bucket_tile = buckets
@@ -131,30 +121,32 @@ def launch_shape(rows, cols, count, weighted):
         label_tile = 1
     bucket_tiles = -(-buckets // bucket_tile)
     tiles = -(-cols // label_tile) * bucket_tiles
-    size = 2 * label_tile * bucket_tile
-    replicas = min(MAX_REPLICAS, slots // (size + 1))
-    stride = size + 1 if replicas > 1 else size  # odd stride: replicas of one counter sit in different banks
-    replicas = max(replicas, 1)
+    replicas, stride, shared_bytes = replica_layout(2 * label_tile * bucket_tile, weighted, SHARED_BUDGET)
     per_tile = rows * label_tile
     blocks_x = min(-(-per_tile // BLOCK), -(-max_blocks() // tiles))
     blocks_x = max(blocks_x, -(-per_tile // MAX_BLOCK_ELEMENTS), 1)
     grid_y = min(tiles, _MAX_GRID_Y)
-    shared_bytes = replicas * stride * itemsize
     return blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes
 
 
-def threshold_histogram(y_true, y_pred, weight, thresholds, evenly_spaced, transform, out_pos, out_neg):
+def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
     """Launch ``threshold_histogram_kernel`` on the caller's stream; same contract as the CPU twin."""
     check_out_shapes(y_pred, thresholds, out_pos, out_neg)
     rows, cols = y_pred.shape
     count = thresholds.shape[0]
     if rows * cols == 0:
         return
+    bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
+    transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
+    y_pred = as_values(y_pred)
+    p, (p_rs, p_cs) = flat(y_pred)
+    t, (t_rs, t_cs) = flat(as_labels(y_true))
     weighted = weight is not None
+    w, (w_rs, w_cs) = flat(as_values(weight) if weighted else y_pred[:1, :1])
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
         rows, cols, count, weighted)
-    _kernel(weighted, bool(evenly_spaced), int(transform))[(blocks_x, grid_y), BLOCK, current_stream(), shared_bytes](
-        device_array(y_true), device_array(y_pred), device_array(weight if weighted else y_pred),
-        device_array(thresholds), device_array(out_pos), device_array(out_neg),
-        label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride,
+    threshold_histogram_kernel[(blocks_x, grid_y), BLOCK, current_stream(), shared_bytes](
+        device_array(t), t_rs, t_cs, device_array(p), p_rs, p_cs, device_array(w), w_rs, w_cs, weighted, rows, cols,
+        device_array(flat_thresholds(thresholds)), bucketing.code, transform.code, device_array(out_pos),
+        device_array(out_neg), label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride,
     )

@@ -1,33 +1,56 @@
-"""The bucket rule of ``threshold_histogram``, shared by both twins as plain scalar functions.
+"""The bucket rule of ``threshold_histogram`` and its named kinds, shared by both twins as plain scalar functions.
 
-Numba compiles them into the CPU twin (``njit``) and the CUDA kernel (device
-functions) alike, so both twins bucket every prediction with the same arithmetic.
+Two closed sets of named kinds, each declared once (``kinds.declare``, no
+parameters), which metrics pass by name and the kernels see as codes:
+
+* ``TRANSFORMS``: what a prediction becomes before it is bucketed:
+  ``as_is``, ``clip`` (to ``[0, 1]``, as Keras does on its evenly spaced path)
+  or ``sigmoid`` (``from_logits``).
+* ``BUCKETINGS``: how the bucket is found: ``binary_search`` (any sorted
+  thresholds) or ``evenly_spaced`` (an O(1) guess for thresholds near
+  ``i / (T - 1)``, fixed up against the values, so it gives the same bucket).
+
+Numba compiles these functions into the CPU twin (``njit``) and the CUDA kernel
+(device functions) alike through ``kinds.make_switch``, so both twins bucket
+every prediction with the same arithmetic. Imports no Numba.
 """
 import math
 
+from .._shared.casts import flat
+from .._shared.kinds import declare
 
-def transformed(p, transform):
-    """``p`` as is (0), clipped to ``[0, 1]`` (1; NaN stays NaN), or ``sigmoid(p)`` (2)."""
-    if transform == 1:
-        if p < 0.0:
-            return 0.0
-        if p > 1.0:
-            return 1.0
-        return p
-    if transform == 2:  # sigmoid, written so that exp never overflows (NaN stays NaN)
-        if p >= 0.0:
-            return 1.0 / (1.0 + math.exp(-p))
-        e = math.exp(p)
-        return e / (1.0 + e)
+
+def as_is(p):
+    """The prediction itself."""
     return p
 
 
-def bucket_search(p, thresholds, count):
+def clip(p):
+    """``p`` clipped to ``[0, 1]`` (NaN stays NaN)."""
+    if p < 0.0:
+        return 0.0
+    if p > 1.0:
+        return 1.0
+    return p
+
+
+def sigmoid(p):
+    """``1 / (1 + exp(-p))``, written so that exp never overflows (NaN stays NaN)."""
+    if p >= 0.0:
+        return 1.0 / (1.0 + math.exp(-p))
+    e = math.exp(p)
+    return e / (1.0 + e)
+
+
+def binary_search(p, thresholds, count):
     """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN).
 
     Invariant: the answer lies in ``[base, base + n]``; each step halves ``n``
     with a select instead of a branch, so the loop runs ``ceil(log2(count))``
     times whatever the data.
+
+    >>> binary_search(0.5, [0.0, 0.5, 1.0], 3), binary_search(float("nan"), [0.0, 0.5, 1.0], 3)
+    (1, 0)
     """
     if count == 0:
         return 0
@@ -40,8 +63,12 @@ def bucket_search(p, thresholds, count):
     return base + 1 if thresholds[base] < p else base
 
 
-def bucket_evenly(p, thresholds, count):
-    """``bucket_search`` for thresholds near ``i / (count - 1)``: an O(1) guess, fixed up against the values."""
+def evenly_spaced(p, thresholds, count):
+    """``binary_search`` for thresholds near ``i / (count - 1)``: an O(1) guess, fixed up against the values.
+
+    >>> evenly_spaced(0.5, [0.0, 0.5, 1.0], 3), evenly_spaced(0.5000001, [0.0, 0.5, 1.0], 3)
+    (1, 2)
+    """
     x = p * (count - 1)
     if x > 0.0:  # False for NaN: NaN stays in bucket 0, as no comparison below moves it
         k = count if x >= count else int(math.ceil(x))
@@ -54,8 +81,19 @@ def bucket_evenly(p, thresholds, count):
     return k
 
 
+#: what a prediction becomes before it is bucketed: ``TRANSFORMS[name]`` (no parameters).
+TRANSFORMS = declare((as_is, ()), (clip, ()), (sigmoid, ()))
+#: how its bucket is found: ``BUCKETINGS[name]`` (no parameters).
+BUCKETINGS = declare((binary_search, ()), (evenly_spaced, ()))
+
+
 def check_out_shapes(y_pred, thresholds, out_pos, out_neg):
     """Both launchers refuse states that are not ``[T + 1, L]``: a kernel would write out of bounds."""
     expected = (thresholds.shape[0] + 1, y_pred.shape[1])
     if out_pos.shape != expected or out_neg.shape != expected:
         raise ValueError(f"out_pos and out_neg must have shape {expected}, got {out_pos.shape} and {out_neg.shape}")
+
+
+def flat_thresholds(thresholds):
+    """The sorted thresholds as the flat read-only view both kernels index directly (a copy when strided)."""
+    return flat(thresholds if thresholds.flags.c_contiguous else thresholds.copy())[0]
