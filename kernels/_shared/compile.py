@@ -29,9 +29,11 @@ from numba.core import caching
 CACHE_ENV = "GPUMETRICS_CACHE_DIR"
 #: the package whose functions use this cache (``gpumetrics._kernels``).
 KERNELS_PACKAGE = __name__.rsplit(".", 2)[0]
-#: elements below which a CPU launcher runs the serial build: waking worker threads costs more than it saves,
-#: and a worker that shares its core with another process stalls the whole call (see bench/README.md).
-PARALLEL_CUTOVER = 1 << 17
+#: elements below which a CPU launcher runs the serial build: up to two 32,768-element chunks, the parallel build
+#: gains nothing, and a worker that shares its core with another process can only delay the call. Measured on 2
+#: cores (bench/README.md, "CPU threads"): with TBB the parallel build wins from 65,536 elements on when the other
+#: core is idle and matches the serial build when it is busy.
+PARALLEL_CUTOVER = 1 << 16
 _FLAGS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
@@ -85,6 +87,27 @@ def install_locator(impl=caching.CacheImpl):
 
 
 install_locator()
+
+
+def _load_tbb():
+    """Make the TBB runtime of the ``tbb`` wheel loadable, so that Numba's default threading layer choice (TBB
+    first) finds it: TBB balances chunks dynamically, so a worker thread that shares its core with another process
+    costs its share of the work, not a stall of the whole call (the OpenMP and workqueue layers split the work
+    statically and wait for the slowest thread). The layer stays Numba's choice: ``NUMBA_THREADING_LAYER`` wins."""
+    import ctypes
+    import sys
+
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        library = os.path.join(prefix, "lib", "libtbb.so.12")
+        if os.path.exists(library):
+            try:
+                ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                continue
+            return
+
+
+_load_tbb()
 
 
 def _renamed(fn, suffix):
