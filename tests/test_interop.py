@@ -371,14 +371,7 @@ def test_plain_inputs_import_no_framework():
 
 # -- byte order and long double ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [">f8", ">f4", ">i4", np.longdouble])
-def test_non_native_byte_order_and_longdouble_are_never_misread(device, dtype, request):
-    if device == "cpu":
-        from numba.core.errors import TypingError
-
-        request.applymarker(pytest.mark.xfail(
-            raises=(TypingError, AssertionError), strict=False,
-            reason="kernel work: the CPU twins do not yet read inputs through _shared/casts.py; a non-native array "
-                   "fails to type, or (once the native signature is compiled) is read with swapped bytes"))
+def test_non_native_byte_order_and_longdouble_are_never_misread(device, dtype):
     assert host_array(np.ones((2, 1), dtype), "y_true").dtype == np.dtype(dtype)  # handed on untouched
     metric = gpumetrics.MeanSquaredError(device=device)
     metric.update_state(np.ones((2, 1), dtype), np.zeros((2, 1)))

@@ -1,4 +1,4 @@
-"""What every CUDA launcher shares: the caller's stream, per-stream scratch, zero-copy kernel arguments.
+"""What every CUDA launcher shares: one lean launch on the caller's stream, per-stream scratch, the decorators.
 
 Under ``NUMBA_ENABLE_CUDASIM=1`` arrays are NumPy and the simulator runs the
 kernels; otherwise arrays are CuPy and kernels are launched on CuPy's current
@@ -45,31 +45,50 @@ def device_function(fn):
     return cuda.jit(device=True, inline=True)(fn)
 
 
+#: compiled kernels by (dispatcher, argument types): a launch looks its kernel up here instead of typing its
+#: arguments again (numba-cuda's dispatcher builds a Numba type per array argument on every call).
+_plans = {}
+
+
+def _argument_key(args):
+    """What fixes the compiled types of ``args``: dtype, rank and C-contiguity of arrays, the type of scalars."""
+    return tuple((a.dtype.num, a.ndim, a.flags.c_contiguous) if hasattr(a, "__cuda_array_interface__") else type(a)
+                 for a in args)
+
+
 @functools.lru_cache(maxsize=None)
-def _external_stream(ptr):
-    return cuda.external_stream(ptr)
+def _core_stream(ptr):
+    """numba-cuda's launch stream for the CUDA stream ``ptr`` (CuPy's current one), made once per stream."""
+    from numba.cuda.cudadrv import driver
+
+    return driver._to_core_stream(cuda.external_stream(ptr))
 
 
-def current_stream():
-    """The Numba stream wrapping CuPy's current stream (the default stream in the simulator)."""
-    if SIMULATOR:
-        return 0
-    import cupy
-
-    return _external_stream(cupy.cuda.get_current_stream().ptr)
+def _dims(d):
+    return (d, 1, 1) if isinstance(d, int) else tuple(d) + (1,) * (3 - len(d))
 
 
-def device_array(x):
-    """A Numba view of a CuPy array, without the host synchronisation Numba does by default.
+def launch(kernel, grid, block, shared_bytes, *args):
+    """Launch ``kernel`` over ``grid`` x ``block`` on CuPy's current stream (the caller's).
 
-    In the simulator, a view of the NumPy array itself: no copy in, no copy
-    back, so kernels write straight into state as they do on a GPU.
+    Arrays are CuPy arrays (NumPy in the simulator), handed to the kernel as they
+    are: numba-cuda reads them through DLPack with this launch's stream, so the
+    host never waits. The compiled kernel for the arguments' types is found
+    once and kept (a launch plan); later launches with the same types skip
+    numba-cuda's per-call typing and launch-configuration objects.
     """
     if SIMULATOR:
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 
-        return FakeCUDAArray(x)
-    return cuda.as_cuda_array(x, sync=False)
+        kernel[grid, block, 0, shared_bytes](*(FakeCUDAArray(a) if isinstance(a, np.ndarray) else a for a in args))
+        return
+    import cupy
+
+    key = (kernel, _argument_key(args))
+    compiled = _plans.get(key)
+    if compiled is None:
+        compiled = _plans[key] = kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
+    compiled.launch(args, _dims(grid), _dims(block), _core_stream(cupy.cuda.get_current_stream().ptr), shared_bytes)
 
 
 @functools.lru_cache(maxsize=None)

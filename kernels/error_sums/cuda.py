@@ -22,8 +22,7 @@ from numba import cuda
 from .._shared.block_reduce import finish
 from .._shared.casts import as_values, flat
 from .._shared.kinds import make_switch
-from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks, \
-    reduction_scratch
+from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
 
 evaluate = make_switch(KINDS, device_function, 3)
@@ -73,10 +72,10 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     t, (t_rs, t_cs) = flat(as_values(y_true))
     weighted = weight is not None
     w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
-    error_sums_kernel[blocks, BLOCK, current_stream()](
-        kind.code, device_array(t), t_rs, t_cs, device_array(p), p_rs, p_cs, device_array(w), w_s, weighted,
-        device_array(out_total if params is None else params), cols, n, step_rows, step_cols,
-        device_array(partials), device_array(ticket),
-        device_array(out_total), device_array(out_weight if out_weight is not None else out_total),
+    launch(error_sums_kernel, blocks, BLOCK, 0,
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
+        out_total if params is None else params, cols, n, step_rows, step_cols,
+        partials, ticket,
+        out_total, out_weight if out_weight is not None else out_total,
         out_weight is not None, float(total_scale), float(weight_scale), float(rows),
     )

@@ -38,8 +38,7 @@ from numba import cuda, float64, int32
 
 from .._shared.casts import as_values, flat
 from .._shared.kinds import retarget
-from .._shared.launch import BLOCK, SIMULATOR, cuda_kernel, current_stream, device_array, device_function, \
-    max_blocks, reduction_scratch
+from .._shared.launch import BLOCK, SIMULATOR, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
 
 _MAX_GRID_Y = 65535  # the hardware limit of gridDim.y
@@ -147,9 +146,9 @@ def moments(x, y, weight, out):
     yf, (y_rs, y_cs) = flat(as_values(y))
     weighted = weight is not None
     w, (w_rs, w_cs) = flat(as_values(weight) if weighted else out[:1, :1])
-    moments_kernel[(blocks_x, grid_y), BLOCK, current_stream()](
-        device_array(xf), x_rs, x_cs, device_array(yf), y_rs, y_cs, device_array(w), w_rs, w_cs, weighted, rows,
-        cols, device_array(_partials(blocks_x, cols)), device_array(ticket), device_array(out),
+    launch(moments_kernel, (blocks_x, grid_y), BLOCK, 0,
+        xf, x_rs, x_cs, yf, y_rs, y_cs, w, w_rs, w_cs, weighted, rows,
+        cols, _partials(blocks_x, cols), ticket, out,
     )
 
 
@@ -160,4 +159,4 @@ def merge_moments(out, other):
     cols = out.shape[1]
     if cols == 0:
         return
-    merge_moments_kernel[math.ceil(cols / BLOCK), BLOCK, current_stream()](device_array(out), device_array(other))
+    launch(merge_moments_kernel, math.ceil(cols / BLOCK), BLOCK, 0, out, other)

@@ -25,8 +25,7 @@ from numba import cuda
 from .._shared.block_reduce import finish
 from .._shared.casts import as_labels, as_values, flat
 from .._shared.kinds import make_switch
-from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks, \
-    reduction_scratch
+from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
 
 evaluate = make_switch(KINDS, device_function, 8)
@@ -66,10 +65,10 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     t, (t_rs, t_cs) = flat(as_labels(y_true) if y_true.shape[1] < cols else as_values(y_true))
     weighted = weight is not None
     w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
-    row_sums_kernel[blocks, BLOCK, current_stream()](
-        kind.code, device_array(t), t_rs, t_cs, device_array(p), p_rs, p_cs, device_array(w), w_s, weighted, group,
-        rows, cols, device_array(out_total if params is None else params), device_array(partials),
-        device_array(ticket), device_array(out_total),
-        device_array(out_weight if out_weight is not None else out_total), out_weight is not None,
+    launch(row_sums_kernel, blocks, BLOCK, 0,
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group,
+        rows, cols, out_total if params is None else params, partials,
+        ticket, out_total,
+        out_weight if out_weight is not None else out_total, out_weight is not None,
         float(total_scale), float(weight_scale), float(rows // group),
     )

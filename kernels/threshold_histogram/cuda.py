@@ -46,7 +46,7 @@ from .._shared.casts import as_labels, as_values, flat
 from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counter, clear_counters, counter_bytes, \
     counter_total, own_copy, replica_layout
 from .._shared.kinds import make_switch
-from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks
+from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
 from .rules import BUCKETINGS, TRANSFORMS, check_out_shapes, flat_thresholds
 
 _MAX_GRID_Y = 65535
@@ -145,8 +145,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     w, (w_rs, w_cs) = flat(as_values(weight) if weighted else y_pred[:1, :1])
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
         rows, cols, count, weighted)
-    threshold_histogram_kernel[(blocks_x, grid_y), BLOCK, current_stream(), shared_bytes](
-        device_array(t), t_rs, t_cs, device_array(p), p_rs, p_cs, device_array(w), w_rs, w_cs, weighted, rows, cols,
-        device_array(flat_thresholds(thresholds)), bucketing.code, transform.code, device_array(out_pos),
-        device_array(out_neg), label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride,
+    launch(threshold_histogram_kernel, (blocks_x, grid_y), BLOCK, shared_bytes,
+        t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+        flat_thresholds(thresholds), bucketing.code, transform.code, out_pos,
+        out_neg, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride,
     )

@@ -38,7 +38,7 @@ from numba import cuda, float64, uint32
 
 from .._shared.casts import as_labels, as_values, flat
 from .._shared.kinds import make_switch
-from .._shared.launch import BLOCK, cuda_kernel, current_stream, device_array, device_function, max_blocks
+from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
 from .rules import RULES, check_arguments, resolve
 
 #: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
@@ -125,8 +125,8 @@ def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, i
     t, (t_rs, t_cs) = flat(as_labels(y_true))
     p, (p_rs, p_cs) = flat(as_labels(y_pred))
     w, (w_s,) = flat(as_values(weight) if weighted else out[0, :1])
-    weighted_bincount_kernel[blocks, BLOCK, current_stream(), shared_bytes](
-        t_kind.code, device_array(t), t_rs, t_cs, y_true.shape[1], t_threshold,
-        p_kind.code, device_array(p), p_rs, p_cs, y_pred.shape[1], p_threshold,
-        device_array(w), w_s, weighted, int(ignore_class), rows, device_array(out), privatised, replicas, stride,
+    launch(weighted_bincount_kernel, blocks, BLOCK, shared_bytes,
+        t_kind.code, t, t_rs, t_cs, y_true.shape[1], t_threshold,
+        p_kind.code, p, p_rs, p_cs, y_pred.shape[1], p_threshold,
+        w, w_s, weighted, int(ignore_class), rows, out, privatised, replicas, stride,
     )
