@@ -11,8 +11,9 @@
 #   4 suite    the whole suite (pytest.ini's testpaths) on the real cuda backend, -n <cores>        -> suite.log
 #   5 gpu.py   bench/gpu.py --sizes 4096 1e6 1e7 1e8                  -> gpu_py.log, <gpu name slug>.json
 #   6 profile  bench/launch_profile.py: host us per update vs bare-launch floors, cProfile -> launch_profile.txt
-#   7 summary  one screen, printed last                                                        -> summary.txt
-# At most 7 files, all directly in the output folder (the fetch tool takes 8, no deeper folders).
+#   7 interop  bench/gpu_interop_check.py: torch, JAX, CuPy, Numba inputs on the GPU               -> interop.txt
+#   8 summary  one screen, printed last                                                        -> summary.txt
+# At most 8 files, all directly in the output folder (the fetch tool takes 8, no deeper folders).
 #
 # Without a GPU every GPU step says "skipped: ..."; GPU_CHECK_SMOKE=1 then runs gpu.py and the launch profile in
 # Numba's CUDA simulator (--smoke) to check the plumbing (never the suite). Other knobs: PYTHON (default python3),
@@ -280,14 +281,21 @@ fi
 
 # 6. Host time per update vs bare launch floors, and a cProfile of AUC updates.
 if (( HAVE_GPU )); then
-    run_step profile 60 0 "$OUT/launch_profile.txt" "$PY" bench/launch_profile.py --n 4096 --iters 1000
+    run_step profile 60 30 "$OUT/launch_profile.txt" "$PY" bench/launch_profile.py --n 4096 --iters 1000
 elif [[ -n ${GPU_CHECK_SMOKE:-} ]]; then
     run_step profile-smoke 60 0 "$OUT/launch_profile.txt" env NUMBA_ENABLE_CUDASIM=1 "$PY" bench/launch_profile.py --smoke
 else
     skip_step profile "no GPU"
 fi
 
-# 7. One screen, printed last.
+# 7. Inputs from every framework on the GPU: torch (requires_grad, side streams, bf16), JAX, CuPy, Numba.
+if (( HAVE_GPU )); then
+    run_step interop 30 0 "$OUT/interop.txt" "$PY" bench/gpu_interop_check.py
+else
+    skip_step interop "no GPU"
+fi
+
+# 8. One screen, printed last.
 GPU_CHECK_START=$START GPU_CHECK_TOTAL_S=$(elapsed) GPU_CHECK_BUDGET=$BUDGET GPU_CHECK_STEPS="$STEPS/steps.tsv" GPU_CHECK_GPU="$GPU_REASON" \
     timeout 30 "$PY" - "$OUT" > "$OUT/summary.txt" 2>&1 <<'PY'
 import glob
