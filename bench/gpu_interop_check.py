@@ -41,7 +41,8 @@ def mse(y_true, y_pred, device="auto"):
 
 
 def expect(value, expected=MSE):
-    assert abs(value - expected) <= 1e-12 * max(1.0, abs(expected)), (value, expected)
+    """``result()`` is float32 (the metric's dtype, as in Keras): equal to the float64 value up to its rounding."""
+    assert abs(value - expected) <= 1e-6 * max(1.0, abs(expected)), (value, expected)
 
 
 def torch_checks():

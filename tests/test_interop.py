@@ -42,9 +42,14 @@ def test_torch_cpu_tensors_zero_copy(device):
     assert mse(torch.tensor(Y_TRUE, dtype=torch.bool), torch.tensor(Y_PRED), device) == (0.5 + 8.5) / 2
 
 
+def jax_on_cpu(values, dtype=None):
+    """A JAX array in host memory (JAX's default device is the GPU where JAX sees one)."""
+    jax = pytest.importorskip("jax")
+    return jax.device_put(jax.numpy.asarray(values, dtype=dtype), jax.devices("cpu")[0])
+
+
 def test_jax_cpu_arrays(device):
-    jnp = pytest.importorskip("jax.numpy")
-    assert mse(jnp.asarray(Y_TRUE), jnp.asarray(Y_PRED), device) == EXPECTED
+    assert mse(jax_on_cpu(Y_TRUE), jax_on_cpu(Y_PRED), device) == EXPECTED
 
 
 def test_numba_simulator_device_arrays():
@@ -143,7 +148,7 @@ def _bf16_pairs():
     return {
         "torch": (torch.tensor(BF16_TRUE, dtype=torch.bfloat16),
                   torch.tensor(BF16_PRED, dtype=torch.bfloat16, requires_grad=True)),
-        "jax": (jnp.asarray(BF16_TRUE, dtype=jnp.bfloat16), jnp.asarray(BF16_PRED, dtype=jnp.bfloat16)),
+        "jax": (jax_on_cpu(BF16_TRUE, jnp.bfloat16), jax_on_cpu(BF16_PRED, jnp.bfloat16)),
         "ml_dtypes": (np.asarray(BF16_TRUE, dtype=ml_dtypes.bfloat16), np.asarray(BF16_PRED, dtype=ml_dtypes.bfloat16)),
     }
 
@@ -181,7 +186,7 @@ def test_bfloat16_bits_travel_as_uint16_zero_copy():
     jnp = pytest.importorskip("jax.numpy")
     ml_dtypes = pytest.importorskip("ml_dtypes")
     for x in (torch.tensor(BF16_PRED, dtype=torch.bfloat16)[::2, 1:],
-              torch.tensor(BF16_PRED, dtype=torch.bfloat16).t(), jnp.asarray(BF16_PRED, dtype=jnp.bfloat16)):
+              torch.tensor(BF16_PRED, dtype=torch.bfloat16).t(), jax_on_cpu(BF16_PRED, jnp.bfloat16)):
         bits = np.from_dlpack(_Capsule(_interop.bfloat16_bits(x)))
         assert bits.dtype == np.uint16 and bits.shape == tuple(x.shape)
         assert bits.view(ml_dtypes.bfloat16).astype(np.float32).tolist() == np.asarray(x.tolist(), np.float32).tolist()
