@@ -43,7 +43,9 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     xp = metric._xp
 
     def rows_by_cols(array, shape):
-        return xp.broadcast_to(array.reshape(shape), plan.element_shape).reshape(plan.rows, plan.cols)
+        if tuple(shape) != tuple(plan.element_shape):
+            array = xp.broadcast_to(array.reshape(shape), plan.element_shape)
+        return array.reshape(plan.rows, plan.cols)
 
     weight = weights_per_row(xp, weight, plan)
     y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)

@@ -60,18 +60,14 @@ def label_dtype(dtype):
     return value_dtype(dtype)
 
 
-def _canonical(a, target):
-    return a if a.dtype == target else a.astype(target)
-
-
 def as_values(a):
     """``a`` as ``float32`` / ``float64`` in native byte order (itself when it already is)."""
-    return _canonical(a, value_dtype(a.dtype))
+    return a if a.dtype in VALUE_DTYPES else a.astype(value_dtype(a.dtype))
 
 
 def as_labels(a):
     """``a`` as one of ``LABEL_DTYPES`` in native byte order (itself when it already is)."""
-    return _canonical(a, label_dtype(a.dtype))
+    return a if a.dtype in LABEL_DTYPES else a.astype(label_dtype(a.dtype))
 
 
 def _as_strided(a, shape, strides):
@@ -91,6 +87,16 @@ def flat(a):
     >>> strides, bool(base[1 * strides[0] + 1 * strides[1]] == a[1, 1])
     ((4, 1), True)
     """
+    if a.flags.c_contiguous:  # the common case, without as_strided's Python cost: a reshaped view
+        base = a.reshape(-1)
+        strides, step = [], 1
+        for n in reversed(a.shape):
+            strides.append(step if n > 1 else 0)
+            step *= n
+        strides.reverse()
+        if isinstance(base, np.ndarray) and base.flags.writeable:
+            base.flags.writeable = False  # this view only: one compiled type whatever the caller's flags
+        return base, tuple(strides)
     item = a.itemsize
     if any(n > 1 and (s < 0 or s % item) for n, s in zip(a.shape, a.strides)):
         a = a.copy()

@@ -52,8 +52,10 @@ def declare(*entries):
     return kinds
 
 
-def make_switch(kinds, jit, arity):
-    """``evaluate(code, a1, ..., a_arity)``: calls the rule of ``code``, each rule compiled by ``jit``.
+def make_switch(kinds, jit, arity, helper_jit=None, switch_jit=None):
+    """``evaluate(code, a1, ..., a_arity)``: calls the rule of ``code``, each rule compiled by ``jit``, the helpers
+    the rules call by ``helper_jit`` and the switch itself by ``switch_jit`` (both default to ``jit``: an inlining
+    one suits what runs per element, a plain one keeps large rules from being compiled into every caller).
 
     Generated once per twin: a chain of ``if code == k`` branches the compiler
     keeps (the code is uniform over a launch, so the branch predictor or the
@@ -62,30 +64,30 @@ def make_switch(kinds, jit, arity):
     """
     ordered = sorted(kinds.values(), key=lambda kind: kind.code)
     compiled = {}
-    namespace = {f"rule_{kind.code}": retarget(kind.rule, jit, compiled) for kind in ordered}
+    namespace = {f"rule_{kind.code}": retarget(kind.rule, jit, compiled, helper_jit) for kind in ordered}
     args = ", ".join(f"a{i}" for i in range(arity))
     lines = [f"def evaluate(code, {args}):"]
     for kind in ordered[:-1]:
         lines.append(f"    if code == {kind.code}:\n        return rule_{kind.code}({args})")
     lines.append(f"    return rule_{ordered[-1].code}({args})")
     exec(compile("\n".join(lines), f"<switch of {len(ordered)} kinds>", "exec"), namespace)
-    return jit(namespace["evaluate"])
+    return (switch_jit or jit)(namespace["evaluate"])
 
 
-
-
-def retarget(fn, jit, _done=None):
-    """``fn`` compiled by ``jit`` (``numba.njit(...)``, ``cuda.jit(device=True)``), after the same is done to every
-    plain function of this package it calls: rules and their helpers stay plain Python (importable and testable
-    without Numba), and each twin compiles the whole call tree for its own target."""
+def retarget(fn, jit, _done=None, helper_jit=None):
+    """``fn`` compiled by ``jit`` (``numba.njit(...)``, ``cuda.jit(device=True)``), after every plain function of
+    this package it calls is compiled by ``helper_jit`` (default ``jit``), and so on down: rules and their helpers
+    stay plain Python (importable and testable without Numba), and each twin compiles the whole call tree for its
+    own target."""
     done = {} if _done is None else _done
+    helper_jit = helper_jit or jit
     if fn not in done:
         package = fn.__module__.split(".", 1)[0]
         globals_ = dict(fn.__globals__)
         for name in fn.__code__.co_names:
             value = globals_.get(name)
             if isinstance(value, types.FunctionType) and value.__module__.split(".", 1)[0] == package:
-                globals_[name] = retarget(value, jit, done)
+                globals_[name] = retarget(value, helper_jit, done)
         copy = types.FunctionType(fn.__code__, globals_, fn.__name__, fn.__defaults__, fn.__closure__)
         copy.__qualname__, copy.__module__, copy.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
         done[fn] = jit(copy)

@@ -23,7 +23,7 @@ from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
 from .rules import KINDS
 
-evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 3)
+evaluate = make_switch(KINDS, numba.njit(inline="always", error_model="numpy"), 3)
 _NO_PARAMS = flat(np.zeros(1))[0]
 
 

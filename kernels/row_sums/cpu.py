@@ -29,7 +29,8 @@ from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
 from .rules import KINDS
 
-evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 8)
+_inline = numba.njit(inline="always", error_model="numpy")
+evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 8, helper_jit=_inline, switch_jit=_inline)
 _NO_PARAMS = flat(np.zeros(1))[0]
 
 
