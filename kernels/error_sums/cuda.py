@@ -20,7 +20,7 @@ import numpy as np
 from numba import cuda
 
 from .._shared.block_reduce import finish
-from .._shared.casts import as_values, flat
+from .._shared.casts import pass_views
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
@@ -67,11 +67,8 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     blocks = min(math.ceil(n / BLOCK), max_blocks())
     step_rows, step_cols = divmod(blocks * BLOCK, cols)
     partials, ticket = reduction_scratch()
-    y_pred = as_values(y_pred)
-    p, (p_rs, p_cs) = flat(y_pred)
-    t, (t_rs, t_cs) = flat(as_values(y_true))
     weighted = weight is not None
-    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
     launch(error_sums_kernel, blocks, BLOCK, 0,
         kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
         out_total if params is None else params, cols, n, step_rows, step_cols,

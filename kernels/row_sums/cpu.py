@@ -23,7 +23,7 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from .._shared.casts import as_labels, as_values, flat
+from .._shared.casts import flat, pass_views
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
 from .._shared.partitions import CHUNK, in_chunk_order
@@ -81,11 +81,9 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     if rows * cols == 0:
         return
     kind = KINDS[kind] if isinstance(kind, str) else kind
-    y_pred = as_values(y_pred)
-    p, (p_rs, p_cs) = flat(y_pred)
-    t, (t_rs, t_cs) = flat(as_labels(y_true) if y_true.shape[1] < cols else as_values(y_true))
     weighted = weight is not None
-    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=y_true.shape[1] < cols,
+                                                             weight_ndim=1)
     total, wsum = chunked_row_sums.for_size(rows * cols)(
         kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols,
         _NO_PARAMS if params is None else flat(params)[0])

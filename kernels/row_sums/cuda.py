@@ -23,7 +23,7 @@ import numpy as np
 from numba import cuda
 
 from .._shared.block_reduce import finish
-from .._shared.casts import as_labels, as_values, flat
+from .._shared.casts import pass_views
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
@@ -60,11 +60,9 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     kind = KINDS[kind] if isinstance(kind, str) else kind
     blocks = min(math.ceil(rows / BLOCK), max_blocks())
     partials, ticket = reduction_scratch()
-    y_pred = as_values(y_pred)
-    p, (p_rs, p_cs) = flat(y_pred)
-    t, (t_rs, t_cs) = flat(as_labels(y_true) if y_true.shape[1] < cols else as_values(y_true))
     weighted = weight is not None
-    w, (w_s,) = flat(as_values(weight) if weighted else y_pred[:1, 0])
+    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=y_true.shape[1] < cols,
+                                                             weight_ndim=1)
     launch(row_sums_kernel, blocks, BLOCK, 0,
         kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group,
         rows, cols, out_total if params is None else params, partials,

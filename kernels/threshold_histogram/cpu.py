@@ -66,7 +66,7 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from .._shared.casts import as_labels, as_values, flat
+from .._shared.casts import pass_views
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
 from .rules import BUCKETINGS, TRANSFORMS, check_out_shapes, flat_thresholds
@@ -190,11 +190,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
         return
     bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
     transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
-    y_pred = as_values(y_pred)
-    p, (p_rs, p_cs) = flat(y_pred)
-    t, (t_rs, t_cs) = flat(as_labels(y_true))
     weighted = weight is not None
-    w, (w_rs, w_cs) = flat(as_values(weight) if weighted else y_pred[:1, :1])
+    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_rs, w_cs) = pass_views(y_true, y_pred, weight, labels=True, weight_ndim=2)
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
     partitioned_histogram.for_size(rows * cols)(
         t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, flat_thresholds(thresholds),

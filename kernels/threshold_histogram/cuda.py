@@ -42,7 +42,7 @@ syncs: none.
 """
 from numba import cuda, float64, uint32
 
-from .._shared.casts import as_labels, as_values, flat
+from .._shared.casts import pass_views
 from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counter, clear_counters, counter_bytes, \
     counter_total, own_copy, replica_layout
 from .._shared.kinds import make_switch
@@ -138,11 +138,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
         return
     bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
     transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
-    y_pred = as_values(y_pred)
-    p, (p_rs, p_cs) = flat(y_pred)
-    t, (t_rs, t_cs) = flat(as_labels(y_true))
     weighted = weight is not None
-    w, (w_rs, w_cs) = flat(as_values(weight) if weighted else y_pred[:1, :1])
+    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_rs, w_cs) = pass_views(y_true, y_pred, weight, labels=True, weight_ndim=2)
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
         rows, cols, count, weighted)
     launch(threshold_histogram_kernel, (blocks_x, grid_y), BLOCK, shared_bytes,
