@@ -296,12 +296,13 @@ def test_cpu_partitions_depend_on_the_shapes_only():
 
 def test_cuda_launch_shape_bounds_the_rows_of_a_block(monkeypatch):
     pytest.importorskip("numba.cuda")
+    from gpumetrics._kernels._shared.histogram import MAX_REPLICAS
     from gpumetrics._kernels.weighted_bincount import cuda as cuda_module
 
     monkeypatch.setattr(cuda_module, "max_blocks", lambda: 1)  # one resident block would count every row
     rows = 5 * cuda_module.MAX_BLOCK_ELEMENTS // 2
     blocks, privatised, replicas, stride, shared = cuda_module.launch_shape(rows, 2, False)
-    assert blocks == 3 and privatised and replicas == cuda_module.MAX_REPLICAS and stride % 2 == 1
+    assert blocks == 3 and privatised and replicas == MAX_REPLICAS and stride % 2 == 1
     per_block = -(-rows // (blocks * cuda_module.BLOCK)) * cuda_module.BLOCK  # grid-stride rows of one block
     assert per_block <= cuda_module.MAX_BLOCK_ELEMENTS + cuda_module.BLOCK < 2 ** 32
     assert shared <= cuda_module.SHARED_BUDGET

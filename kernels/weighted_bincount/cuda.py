@@ -37,16 +37,11 @@ syncs: none.
 from numba import cuda, float64, uint32
 
 from .._shared.casts import as_labels, as_values, flat
+from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counter, clear_counters, counter_bytes, \
+    counter_total, own_copy, replica_layout
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
 from .rules import RULES, check_arguments, resolve
-
-#: shared-memory bytes for one block's counters (the default per-block limit without opt-in).
-SHARED_BUDGET = 48 * 1024
-#: most copies of a block's histogram (spreads same-pair atomics of one warp over addresses).
-MAX_REPLICAS = 8
-#: most rows one block may count (``uint32`` counters per block must not wrap).
-MAX_BLOCK_ELEMENTS = 1 << 31
 
 row_id = make_switch(RULES, device_function, 6)
 
@@ -54,44 +49,29 @@ row_id = make_switch(RULES, device_function, 6)
 @cuda_kernel
 def weighted_bincount_kernel(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold,
                              w, w_s, weighted, ignore_class, rows, out, privatised, replicas, stride):
-    shared_sums = cuda.shared.array(0, float64)  # weighted: float64 sums
-    shared_counts = cuda.shared.array(0, uint32)  # unweighted: uint32 counts (the same buffer)
-    tid = cuda.threadIdx.x
+    sums = cuda.shared.array(0, float64)  # weighted: float64 sums
+    counts = cuda.shared.array(0, uint32)  # unweighted: uint32 counts (the same buffer)
     classes = out.shape[0]
-    size = classes * classes
-    mine = (tid % replicas) * stride
+    mine = own_copy(replicas, stride)
     if privatised:
-        j = tid
-        while j < replicas * stride:
-            if weighted:
-                shared_sums[j] = 0.0
-            else:
-                shared_counts[j] = 0
-            j += BLOCK
-        cuda.syncthreads()
+        clear_counters(counts, sums, weighted, replicas, stride)
     step = cuda.gridDim.x * BLOCK
-    r = cuda.blockIdx.x * BLOCK + tid
+    r = cuda.blockIdx.x * BLOCK + cuda.threadIdx.x
     while r < rows:
         ti = row_id(t_code, t, r * t_rs, t_cs, t_cols, classes, t_threshold)
         pi = row_id(p_code, p, r * p_rs, p_cs, p_cols, classes, p_threshold)
         if ti >= 0 and pi >= 0 and ti != ignore_class:
+            value = float64(w[r * w_s]) if weighted else float64(1.0)
             if privatised:
-                if weighted:
-                    cuda.atomic.add(shared_sums, mine + ti * classes + pi, float64(w[r * w_s]))
-                else:
-                    cuda.atomic.add(shared_counts, mine + ti * classes + pi, uint32(1))
-            elif weighted:
-                cuda.atomic.add(out, (ti, pi), float64(w[r * w_s]))
+                add_to_counter(counts, sums, weighted, mine + ti * classes + pi, value)
             else:
-                cuda.atomic.add(out, (ti, pi), float64(1.0))
+                cuda.atomic.add(out, (ti, pi), value)
         r += step
     if privatised:
         cuda.syncthreads()
-        j = tid
-        while j < size:
-            v = float64(0.0)
-            for q in range(replicas):
-                v += shared_sums[q * stride + j] if weighted else float64(shared_counts[q * stride + j])
+        j = cuda.threadIdx.x
+        while j < classes * classes:
+            v = counter_total(counts, sums, weighted, replicas, stride, j)
             if v != 0.0:
                 ti = j // classes
                 cuda.atomic.add(out, (ti, j - ti * classes), v)
@@ -100,18 +80,12 @@ def weighted_bincount_kernel(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code,
 
 def launch_shape(rows, classes, weighted):
     """``(blocks, privatised, replicas, stride, shared_bytes)`` for ``rows`` rows into a ``classes``-square state."""
-    itemsize = 8 if weighted else 4
-    slots = SHARED_BUDGET // itemsize
     size = classes * classes
-    privatised = size <= slots
-    if privatised:
-        replicas = max(1, min(MAX_REPLICAS, slots // (size + 1)))
-        stride = size + 1 if replicas > 1 else size  # odd stride: replicas of one counter sit in different banks
-    else:
-        replicas, stride = 1, 0
+    privatised = size * counter_bytes(weighted) <= SHARED_BUDGET
+    replicas, stride, shared_bytes = replica_layout(size, weighted, SHARED_BUDGET) if privatised else (1, 0, 0)
     blocks = min(-(-rows // BLOCK), max_blocks())
     blocks = max(blocks, -(-rows // MAX_BLOCK_ELEMENTS), 1)
-    return blocks, privatised, replicas, stride, replicas * stride * itemsize
+    return blocks, privatised, replicas, stride, shared_bytes
 
 
 def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
