@@ -14,20 +14,27 @@ def weights_per_row(xp, weight, plan):
     return xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
 
 
-def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, total, count=None, params=None):
+def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, total, count=None, params=None,
+               *, plain_values=False):
     """One batch of a mean-style metric: Keras's shape rules on the host, then one ``error_sums`` pass.
 
-    ``kind`` names ``f(y_true, y_pred)`` (``y_true=None`` for metrics of plain
-    values), or is ``kind(y_true, y_pred)`` of the views; ``last_axis`` says whether the per-sample value is the ``"mean"``
+    ``kind`` names ``f(y_true, y_pred)`` (with ``plain_values=True``, for
+    ``Mean`` / ``Sum``, there is no ``y_true``: pass None, ``y_pred`` holds the
+    values and ``f`` sees them twice), or is ``kind(y_true, y_pred)`` of the views; ``last_axis`` says whether the per-sample value is the ``"mean"``
     (Keras's ``mean_squared_error`` and friends) or the ``"sum"``
     (``kl_divergence``) of ``f`` over the last axis, or ``None`` (each element
     is a value). Adds Keras's ``total`` (and ``count``) for the batch into the
     states. ``params(y_true, y_pred)``, if given, returns the kind's parameters
     on the device; it sees the ``(rows, cols)`` views once the batch is valid.
     """
-    y_pred = metric._import(y_pred, "values" if y_true is None else "y_pred")
-    check_not_empty(y_pred.shape, "values" if y_true is None else "y_pred")
-    if y_true is None:
+    if plain_values and y_true is not None:
+        raise TypeError("accumulate: plain_values=True takes no y_true")
+    if not plain_values and y_true is None:  # before anything is imported or placed: a refused call changes nothing
+        raise TypeError(f"{metric.name}: y_true is None; update_state needs y_true and y_pred "
+                        f"(Mean / Sum take plain values)")
+    y_pred = metric._import(y_pred, "values" if plain_values else "y_pred")
+    check_not_empty(y_pred.shape, "values" if plain_values else "y_pred")
+    if plain_values:
         y_true, true_shape = y_pred, y_pred.shape
         pred_shape = element_shape = y_pred.shape
     else:
@@ -72,7 +79,7 @@ class Sum(Metric):
         self.total = self.add_state("total")
 
     def update_state(self, values, sample_weight=None):
-        accumulate(self, "identity", None, values, sample_weight, None, "sum", self.total)
+        accumulate(self, "identity", None, values, sample_weight, None, "sum", self.total, plain_values=True)
 
     def result(self):
         return self.total.value.astype(self.dtype)
@@ -94,7 +101,8 @@ class Mean(Metric):
         self.count = self.add_state("count")
 
     def update_state(self, values, sample_weight=None):
-        accumulate(self, "identity", None, values, sample_weight, None, "mean", self.total, self.count)
+        accumulate(self, "identity", None, values, sample_weight, None, "mean", self.total, self.count,
+                   plain_values=True)
 
     def _mean(self):
         """``divide_no_nan(total, count)`` in float64, on the device."""
@@ -139,6 +147,8 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
+            raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
         fused = getattr(self._fn, "fused", None)
         if fused is not None:
             fused.update(self, y_true, y_pred, sample_weight, **self._fn_kwargs)
