@@ -255,8 +255,19 @@ class Metric:
         return {"name": self.name, "dtype": self.dtype}
 
     @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        """The metric of ``get_config``'s dict. ``custom_objects`` and ``safe_mode`` are Keras's; the base class
+        resolves no objects, so it only checks that ``config`` is a dict of argument names."""
+        return cls(**Metric._checked_config(cls, config))
+
+    @staticmethod
+    def _checked_config(cls, config):
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config expects a dict (get_config's); got {type(config).__name__}")
+        bad = [k for k in config if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{cls.__name__}.from_config: config keys must be argument names (str); got {bad!r}")
+        return config
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name} device={self.device}>"

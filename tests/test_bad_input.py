@@ -151,3 +151,29 @@ def test_every_metric_refuses_bad_input_and_keeps_its_state(case, device, rng):
         after = state_of(metric)
         assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before), what
     np.testing.assert_array_equal(np.asarray(to_host(metric.result())), result)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.takes_values], ids=lambda c: c.id)
+def test_y_true_none_is_refused_and_changes_nothing(case, device, rng):
+    """``y_true=None`` is not "the metric of plain values" (that is Mean / Sum's own path): it used to count the
+    batch with ``y_true := y_pred``."""
+    metric = case.make(device)
+    batch = case.batch(rng, case.layouts[-1], True)
+    case.update(metric, batch)
+    before, result = state_of(metric), np.asarray(to_host(metric.result()), dtype=np.float64)
+    with pytest.raises(TypeError, match="y_true") as raised:
+        metric.update_state(None, batch["y_pred"])
+    assert "y_true" in str(raised.value), f"{case.id}: the TypeError must name y_true; got {raised.value}"
+    after = state_of(metric)
+    assert before.keys() == after.keys(), f"{case.id}: states changed: {sorted(before)} -> {sorted(after)}"
+    for k in before:
+        assert before[k].tobytes() == after[k].tobytes(), f"{case.id}: state {k!r} changed by a refused y_true=None"
+    np.testing.assert_array_equal(np.asarray(to_host(metric.result()), dtype=np.float64), result,
+                                  err_msg=f"{case.id}: result changed by a refused y_true=None")
+
+
+@pytest.mark.parametrize("cls", [gpumetrics.Mean, gpumetrics.Sum])
+def test_mean_and_sum_still_take_plain_values(cls, device):
+    metric = cls(device=device)
+    metric.update_state([1.0, 3.0], sample_weight=[1.0, 3.0])
+    assert float(to_host(metric.result())) == (2.5 if cls is gpumetrics.Mean else 10.0)
