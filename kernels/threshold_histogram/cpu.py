@@ -66,10 +66,9 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from .._shared.casts import pass_views
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
-from .rules import BUCKETINGS, TRANSFORMS, check_out_shapes, flat_thresholds
+from .rules import BUCKETINGS, TRANSFORMS, pass_arguments
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16
@@ -183,16 +182,9 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     >>> pos.ravel(), neg.ravel()
     (array([1., 1., 1., 0.]), array([0., 0., 1., 0.]))
     """
-    check_out_shapes(y_pred, thresholds, out_pos, out_neg)
-    rows, cols = y_pred.shape
-    count = thresholds.shape[0]
-    if rows * cols == 0:
+    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
+    if arguments is None:
         return
-    bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
-    transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
-    weighted = weight is not None
-    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_rs, w_cs) = pass_views(y_true, y_pred, weight, labels=True, weight_ndim=2)
+    rows, cols, count = arguments.rows, arguments.cols, thresholds.shape[0]
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
-    partitioned_histogram.for_size(rows * cols)(
-        t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, flat_thresholds(thresholds),
-        bucketing.code, transform.code, parts, out_pos, out_neg)
+    partitioned_histogram.for_size(rows * cols)(*arguments, parts, out_pos, out_neg)

@@ -42,12 +42,11 @@ syncs: none.
 """
 from numba import cuda, float64, uint32
 
-from .._shared.casts import pass_views
 from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counter, clear_counters, counter_bytes, \
     counter_total, own_copy, replica_layout
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
-from .rules import BUCKETINGS, TRANSFORMS, check_out_shapes, flat_thresholds
+from .rules import BUCKETINGS, TRANSFORMS, pass_arguments
 
 _MAX_GRID_Y = 65535
 
@@ -131,19 +130,10 @@ def launch_shape(rows, cols, count, weighted):
 
 def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
     """Launch ``threshold_histogram_kernel`` on the caller's stream; same contract as the CPU twin."""
-    check_out_shapes(y_pred, thresholds, out_pos, out_neg)
-    rows, cols = y_pred.shape
-    count = thresholds.shape[0]
-    if rows * cols == 0:
+    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
+    if arguments is None:
         return
-    bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
-    transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
-    weighted = weight is not None
-    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_rs, w_cs) = pass_views(y_true, y_pred, weight, labels=True, weight_ndim=2)
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
-        rows, cols, count, weighted)
-    launch(threshold_histogram_kernel, (blocks_x, grid_y), BLOCK, shared_bytes,
-        t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-        flat_thresholds(thresholds), bucketing.code, transform.code, out_pos,
-        out_neg, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride,
-    )
+        arguments.rows, arguments.cols, thresholds.shape[0], arguments.weighted)
+    launch(threshold_histogram_kernel, (blocks_x, grid_y), BLOCK, shared_bytes, *arguments, out_pos, out_neg,
+           label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride)

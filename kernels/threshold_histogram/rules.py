@@ -15,8 +15,9 @@ Numba compiles these functions into the CPU twin (``njit``) and the CUDA kernel
 every prediction with the same arithmetic. Imports no Numba.
 """
 import math
+from typing import NamedTuple
 
-from .._shared.casts import flat
+from .._shared.casts import flat, pass_views
 from .._shared.kinds import declare
 
 
@@ -97,3 +98,36 @@ def check_out_shapes(y_pred, thresholds, out_pos, out_neg):
 def flat_thresholds(thresholds):
     """The sorted thresholds as the flat read-only view both kernels index directly (a copy when strided)."""
     return flat(thresholds if thresholds.flags.c_contiguous else thresholds.copy())[0]
+
+
+class PassArguments(NamedTuple):
+    """The arguments both kernels take first, in their order (a tuple: ``kernel(*arguments, ...)``)."""
+    t: object
+    t_rs: int
+    t_cs: int
+    p: object
+    p_rs: int
+    p_cs: int
+    w: object
+    w_rs: int
+    w_cs: int
+    weighted: bool
+    rows: int
+    cols: int
+    thresholds: object
+    bucketing: int
+    transform: int
+
+
+def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
+    """What both launchers check and hand their kernel: ``None`` for an empty batch, else :class:`PassArguments`
+    (labels, predictions and weights as flat views, the kinds by code)."""
+    check_out_shapes(y_pred, thresholds, out_pos, out_neg)
+    rows, cols = y_pred.shape
+    if rows * cols == 0:
+        return None
+    bucketing = BUCKETINGS[bucketing] if isinstance(bucketing, str) else bucketing
+    transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
+    t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_rs, w_cs) = pass_views(y_true, y_pred, weight, labels=True, weight_ndim=2)
+    return PassArguments(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weight is not None, rows, cols,
+                         flat_thresholds(thresholds), bucketing.code, transform.code)
