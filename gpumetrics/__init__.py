@@ -16,3 +16,17 @@ from .registry import deserialize, get, register, serialize
 __version__ = "0.1.0"
 __all__ = ["Metric", "Variable", "get", "serialize", "deserialize", "register", "functional", "warmup",
            *_metric_names]
+_LAZY_SUBMODULES = ("dask", "distributed")  # they import Dask / mpi4py / torch when used, never at import time
+
+
+def __getattr__(name):
+    """``gpumetrics.dask`` and ``gpumetrics.distributed``, imported on first access."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

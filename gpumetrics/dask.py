@@ -11,6 +11,9 @@ scheduler produces them, so memory stays flat however large the collection.
 It runs on whatever Dask scheduler is active (threads, a ``LocalCluster``, a
 real ``distributed`` cluster) unchanged.
 """
+import math
+
+from . import _interop
 from .metric import Metric
 
 
@@ -29,18 +32,34 @@ def blank_copy(metric):
 
 def _partition_states(blanks, y_true, y_pred, sample_weight):
     """One task: fresh copies of the blank metrics updated with one partition; their states on the host."""
+    y_true, y_pred, sample_weight = _values(y_true), _values(y_pred), _values(sample_weight)
+    empty = all(_rows(part) == 0 for part in (y_true, y_pred, sample_weight) if part is not None)
     states = []
     for blank in blanks:
         metric = blank_copy(blank)
-        metric.update_state(_values(y_true), _values(y_pred), sample_weight=_values(sample_weight))
+        if not empty:  # a zero-length partition (common after filtering) contributes nothing
+            metric.update_state(y_true, y_pred, sample_weight=sample_weight)
         states.append(metric.state_dict())  # synchronize! a partition's result is its state, on the host
     return states
 
 
 def _values(part):
-    """A pandas / cuDF partition as its array (NumPy or CuPy); arrays as they are."""
-    return part.values if hasattr(part, "values") and not hasattr(part, "__array_interface__") and \
-        not hasattr(part, "__cuda_array_interface__") else part
+    """A pandas / cuDF partition as its array (NumPy or CuPy); arrays (NumPy, CuPy, PyTorch, JAX, ...) as they are.
+
+    ``_interop.location`` tells GPU arrays from the type, reading no data: probing an instance's
+    ``__cuda_array_interface__`` raises ``RuntimeError`` for a PyTorch CUDA tensor that requires grad. A PyTorch
+    tensor's ``values`` is a method, not its values.
+    """
+    if part is None or _interop.location(part) == "cuda":
+        return part
+    values = getattr(part, "values", None)
+    return part if values is None or callable(values) or hasattr(part, "__array_interface__") else values
+
+
+def _rows(part):
+    """The length of a partition along axis 0 (``None`` when it has no shape, e.g. a list)."""
+    shape = getattr(part, "shape", None)
+    return shape[0] if shape else None
 
 
 def _merge_states(blanks, groups):
@@ -71,11 +90,28 @@ def _partitions(collection, name):
 
 
 def _aligned(y_true, y_pred, sample_weight):
-    """Rechunk Dask arrays along axis 0 to ``y_pred``'s chunks (one chunk across the other axes)."""
-    arrays = [a for a in (y_true, y_pred, sample_weight) if a is not None and hasattr(a, "chunks")]
+    """Rechunk Dask arrays along axis 0 to ``y_pred``'s chunks (one chunk across the other axes).
+
+    Arrays with unknown chunk sizes (``x[mask]`` with a Dask boolean mask) cannot be rechunked along axis 0:
+    the arguments are then aligned block by block (the same masking gives the same blocks), which needs as many
+    blocks along axis 0 in each.
+    """
+    named = {"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight}
+    arrays = {k: a for k, a in named.items() if a is not None and hasattr(a, "chunks")}
     if not arrays:
         return y_true, y_pred, sample_weight
-    rows = y_pred.chunks[0] if hasattr(y_pred, "chunks") else arrays[0].chunks[0]
+    if any(math.isnan(c) for a in arrays.values() for c in a.chunks[0]):
+        blocks = {k: a.numblocks[0] for k, a in arrays.items()}
+        if len(set(blocks.values())) > 1:
+            raise ValueError(
+                "y_true, y_pred and sample_weight have unknown chunk sizes (e.g. after boolean masking), so they "
+                "are aligned block by block, which needs as many blocks along axis 0 in each; got "
+                + ", ".join(f"{k}: {n}" for k, n in blocks.items())
+                + " (mask all of them with the same mask, or call compute_chunk_sizes() on each)")
+        whole = {k: a.rechunk({i: -1 for i in range(1, a.ndim)}) if a.ndim > 1 else a for k, a in arrays.items()}
+        named.update(whole)
+        return named["y_true"], named["y_pred"], named["sample_weight"]
+    rows = y_pred.chunks[0] if hasattr(y_pred, "chunks") else next(iter(arrays.values())).chunks[0]
 
     def rechunk(a):
         if a is None or not hasattr(a, "chunks"):
@@ -96,6 +132,9 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
             are ignored and left as they are; only configurations travel).
         y_true, y_pred, sample_weight: Dask arrays (split along axis 0; other
             axes are kept whole) or Dask Series / DataFrames of one partitioning.
+            Zero-length partitions contribute nothing. Arrays of unknown chunk
+            sizes (``y[mask]``) are paired block by block: they need as many
+            blocks along axis 0 (the same masking gives that).
         split_every: how many partition states each merge task combines.
         progress: show Dask's progress bar (``distributed.progress`` under a
             ``distributed`` client, ``dask.diagnostics.ProgressBar`` otherwise).

@@ -152,3 +152,108 @@ def test_dask_local_cluster_equals_one_process():
         results += [evaluate(iou, chunked["ids"], chunked["predicted_ids"], chunked["weight"])]
         results += evaluate([mse, pearson, r2], chunked["y_true"], chunked["y_pred"], chunked["weight"])
     assert compare(results, reference) == []
+
+
+# -- gpumetrics.dask.evaluate on collections that are legal but awkward (threaded scheduler, one process) --------
+
+def _one_process(make, y_true, y_pred, sample_weight=None):
+    metric = make()
+    metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+    return np.asarray(metric.result())
+
+
+DASK_METRICS = [
+    lambda: gpumetrics.MeanAbsoluteError(),
+    lambda: gpumetrics.AUC(num_thresholds=50),
+    lambda: gpumetrics.R2Score(),  # builds its state from its first batch: the first partitions are empty
+]
+
+
+@pytest.mark.parametrize("make", DASK_METRICS, ids=["MAE", "AUC", "R2Score"])
+def test_dask_zero_length_chunks_contribute_nothing(make):
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(7)
+    y_true = (rng.random((12, 2)) > 0.5).astype(np.float64)
+    y_pred, weight = rng.random((12, 2)), rng.random(12)
+    rows = ((0, 0, 5, 0, 7, 0), (2,))
+    got = gpumetrics.dask.evaluate(make(), da.from_array(y_true, chunks=rows), da.from_array(y_pred, chunks=rows),
+                                   da.from_array(weight, chunks=rows[:1]), split_every=2)
+    np.testing.assert_allclose(np.asarray(got.result()), _one_process(make, y_true, y_pred, weight), rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", DASK_METRICS, ids=["MAE", "AUC", "R2Score"])
+def test_dask_boolean_masked_arrays_align_block_by_block(make):
+    """``y[mask]`` has unknown chunk sizes (NaN); arrays of one masking are aligned block by block."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(8)
+    y_true = (rng.random((40, 2)) > 0.5).astype(np.float64)
+    y_pred, weight = rng.random((40, 2)), rng.random(40)
+    keep = weight > 0.3
+    keep[:9] = False  # the first block is empty after masking
+    t, p = da.from_array(y_true, chunks=(9, 1)), da.from_array(y_pred, chunks=(9, 1))  # axis 1 split too
+    w = da.from_array(weight, chunks=9)
+    mask = w > 0.3
+    mask = da.where(da.arange(40, chunks=9) < 9, False, mask)
+    assert np.isnan(t[mask].chunks[0][0])
+    got = gpumetrics.dask.evaluate(make(), t[mask], p[mask], w[mask], split_every=2)
+    np.testing.assert_allclose(np.asarray(got.result()),
+                               _one_process(make, y_true[keep], y_pred[keep], weight[keep]), rtol=1e-6)
+
+
+def test_dask_unknown_chunks_that_cannot_be_aligned_are_refused_by_name():
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.arange(20.0).reshape(10, 2), chunks=(4, 2))  # 3 blocks
+    y = da.from_array(np.arange(20.0).reshape(10, 2), chunks=(2, 2))  # 5 blocks
+    metric = gpumetrics.MeanAbsoluteError()
+    metric.update_state([[1.0, 2.0]], [[0.0, 0.0]])
+    before = metric.state_dict()
+    with pytest.raises(ValueError, match=r"y_true: 3, y_pred: 5"):
+        gpumetrics.dask.evaluate(metric, x[x[:, 0] > 3], y[y[:, 0] > 3])
+    after = metric.state_dict()
+    assert all(before[k].tobytes() == after[k].tobytes() for k in before)
+
+
+def test_dask_partition_values_never_probe_the_cuda_array_interface():
+    """``_values`` must not touch ``__cuda_array_interface__`` (it raises for torch CUDA tensors that require grad);
+    a torch tensor's ``values`` is a method, never its values; pandas partitions become their arrays."""
+    from gpumetrics.dask import _values
+
+    torch = pytest.importorskip("torch")
+    tensor = torch.ones(3, requires_grad=True)
+    assert _values(tensor) is tensor
+    pandas = pytest.importorskip("pandas")
+    series = pandas.Series([1.0, 2.0])
+    assert isinstance(_values(series), np.ndarray)
+    array = np.zeros(2)
+    assert _values(array) is array and _values(None) is None
+
+
+def test_dask_partition_values_of_a_torch_cuda_tensor_that_requires_grad():
+    """A stand-in for torch CUDA tensor requiring grad: its ``__cuda_array_interface__`` raises RuntimeError."""
+    from gpumetrics import _interop
+    from gpumetrics.dask import _values
+
+    class GradTensor:
+        values = "not the values"
+
+        @property
+        def __cuda_array_interface__(self):
+            raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires grad")
+
+    part = GradTensor()
+    assert _interop.location(part) == "cuda"
+    assert _values(part) is part
+
+
+def test_dask_and_distributed_are_lazy_attributes_of_the_package():
+    """The README writes ``gpumetrics.dask.evaluate(...)``: after ``import gpumetrics`` alone that must work,
+    while the import itself stays light (no Dask, no mpi4py)."""
+    import subprocess as sp
+
+    code = ("import sys, gpumetrics\n"
+            "light = not any(m in sys.modules for m in ('dask', 'mpi4py', 'gpumetrics.dask', 'gpumetrics.distributed'))\n"
+            "print(light, callable(gpumetrics.dask.evaluate), callable(gpumetrics.distributed.sync),\n"
+            "      'dask' in dir(gpumetrics))\n"
+            "try:\n    gpumetrics.no_such_thing\nexcept AttributeError as e:\n    print('no_such_thing' in str(e))\n")
+    done = sp.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True"] * 5, done.stderr[-2000:]
