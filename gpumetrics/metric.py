@@ -6,6 +6,7 @@ of per-column weighted means and centred sums), so ``reset_state``,
 ``merge_state``, ``state_dict`` / ``load_state_dict`` and ``copy`` work for
 every metric, built-in or user-defined, without further code.
 """
+import collections.abc as _abc
 import copy as _copy
 import re
 import warnings
@@ -37,6 +38,13 @@ def _merge_moments(xp, array, other):
     else:
         from ._kernels.moments.cuda import merge_moments
     merge_moments(array, other)
+
+
+def _check_state_mapping(state):
+    """Refuse (``TypeError`` naming ``state``) anything ``load_state_dict`` cannot read as a mapping of arrays."""
+    if not isinstance(state, _abc.Mapping) and not (hasattr(state, "keys") and hasattr(state, "__getitem__")):
+        raise TypeError(f"state must be a mapping of state names to arrays (a state_dict(), numpy.load(path)); "
+                        f"got {type(state).__name__}")
 
 
 def _initial_value(initializer, shape, dtype):
@@ -359,6 +367,7 @@ class Metric:
         All keys, shapes and dtypes are checked before any state changes. An
         unplaced ``auto`` metric is placed on the CPU.
         """
+        _check_state_mapping(state)
         names = [v.name for v in self._variables]
         if sorted(state.keys()) != sorted(names):
             raise ValueError(f"state dict has keys {sorted(state.keys())}; {self.name} needs {sorted(names)}")

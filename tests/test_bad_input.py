@@ -177,3 +177,20 @@ def test_mean_and_sum_still_take_plain_values(cls, device):
     metric = cls(device=device)
     metric.update_state([1.0, 3.0], sample_weight=[1.0, 3.0])
     assert float(to_host(metric.result())) == (2.5 if cls is gpumetrics.Mean else 10.0)
+
+
+@pytest.mark.parametrize("state", [None, [1.0, 2.0], "total", 5, np.zeros(2)], ids=["None", "list", "str", "int", "array"])
+@pytest.mark.parametrize("make", [lambda: gpumetrics.MeanAbsoluteError(), lambda: gpumetrics.Precision(),
+                                  lambda: gpumetrics.AUC(multi_label=True), lambda: gpumetrics.F1Score(),
+                                  lambda: gpumetrics.R2Score()], ids=["MAE", "Precision", "AUC-multi", "F1", "R2"])
+def test_load_state_dict_of_a_non_mapping_names_state_and_changes_nothing(make, state):
+    fresh, used = make(), make()
+    used.update_state(np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([[0.2, 0.9], [0.6, 0.4]]))
+    for metric in (fresh, used):
+        before = state_of(metric)
+        with pytest.raises(TypeError, match=r"state must be a mapping .* got "):
+            metric.load_state_dict(state)
+        after = state_of(metric)
+        assert sorted(after) == sorted(before) and all(after[k].tobytes() == before[k].tobytes() for k in before)
+    assert fresh._backend is None  # a rejected load neither builds nor places a fresh metric
+    np.testing.assert_array_equal(to_host(fresh.result()), to_host(make().result()))

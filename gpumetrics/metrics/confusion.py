@@ -11,7 +11,7 @@ Python or builds an ``N x T`` array.
 import numpy as np
 
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
-from ..metric import Metric
+from ..metric import Metric, _check_state_mapping
 from ..registry import register
 
 #: Keras's ``backend.epsilon()``: the AUC end thresholds sit this far outside [0, 1].
@@ -136,6 +136,7 @@ class ThresholdHistogramMetric(Metric):
             self._add_histograms(num_labels)
 
     def load_state_dict(self, state):
+        _check_state_mapping(state)
         if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
             self._build_for(np.shape(state["positive_histogram"])[1])
         super().load_state_dict(state)

@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
-from ..metric import Metric
+from ..metric import Metric, _check_state_mapping
 from ..registry import register
 
 _CLASS_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
@@ -105,6 +105,7 @@ class R2Score(Metric):
         self.moments = None
 
     def load_state_dict(self, state):
+        _check_state_mapping(state)
         built_here = not self._built() and "moments" in state and np.ndim(state["moments"]) == 2
         if built_here:
             self._build_for(np.shape(state["moments"])[1])
