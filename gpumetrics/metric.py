@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from . import backends
+from ._arguments import check_dtype
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
@@ -191,7 +192,7 @@ class Metric:
 
     def __init__(self, dtype=None, name=None, *, device="auto"):
         self.name = name or to_snake_case(type(self).__name__)
-        self._dtype = np.dtype(dtype or "float32").name
+        self._dtype = check_dtype(dtype)
         self._device = backends.check_device(device)
         self._backend = None if device == "auto" else backends.resolve(device)
         self._variables = []

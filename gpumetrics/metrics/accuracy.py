@@ -9,6 +9,7 @@ the top k when fewer than k scores exceed its own), as TensorFlow's and JAX's
 """
 import numpy as np
 
+from .._arguments import MAX_INDEX, check_int, check_real
 from .._interop import any_array
 from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
@@ -170,6 +171,7 @@ class BinaryAccuracy(_KerasMeanWrapper):
     _fn = staticmethod(binary_accuracy)
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5, *, device="auto"):
+        threshold = check_real(threshold, "threshold")
         super().__init__(name=name, dtype=dtype, device=device, threshold=threshold)
         self.threshold = threshold
 
@@ -220,6 +222,7 @@ class TopKCategoricalAccuracy(_KerasMeanWrapper):
     _fn = staticmethod(top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None, *, device="auto"):
+        k = check_int(k, "k", 1, MAX_INDEX)
         super().__init__(name=name, dtype=dtype, device=device, k=k)
         self.k = k
 
@@ -239,6 +242,7 @@ class SparseTopKCategoricalAccuracy(_KerasMeanWrapper):
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False, *,
                  device="auto"):
+        k = check_int(k, "k", 1, MAX_INDEX)
         super().__init__(name=name, dtype=dtype, device=device, k=k, from_sorted_ids=from_sorted_ids)
         self.k = k
         self.from_sorted_ids = from_sorted_ids

@@ -10,6 +10,7 @@ Python or builds an ``N x T`` array.
 """
 import numpy as np
 
+from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, is_real
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
@@ -36,13 +37,14 @@ def parse_thresholds(thresholds, default):
     if thresholds is None:
         return [default]
     listed = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds]
-    invalid = [t for t in listed if t is None or not 0 <= t <= 1]
+    invalid = [t for t in listed if not is_real(t) or not 0 <= t <= 1]
     if invalid or not listed:
         raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
     return [float(t) for t in listed]
 
 
 def _check_fraction(name, value):
+    check_real(value, name)
     if not 0 <= value <= 1:
         raise ValueError(f"{name} must be in the range [0, 1]; got {name}={value}")
 
@@ -251,6 +253,8 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
     """Shared by Precision and Recall: Keras's ``thresholds`` / ``top_k`` / ``class_id`` handling."""
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None, *, device="auto"):
+        top_k = check_int(top_k, "top_k", 1, MAX_INDEX, optional=True)
+        class_id = check_int(class_id, "class_id", 0, MAX_INDEX, optional=True)
         super().__init__(name=name, dtype=dtype, device=device)
         self.init_thresholds = thresholds
         self.top_k = top_k
@@ -304,8 +308,9 @@ class _AtMetric(ThresholdHistogramMetric):
 
     def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         _check_fraction(self._constraint_name, value)
-        if num_thresholds <= 0:
-            raise ValueError(f"num_thresholds must be an integer > 0; got num_thresholds={num_thresholds}")
+        num_thresholds = check_int(num_thresholds, "num_thresholds", 1, MAX_NUM_THRESHOLDS,
+                                   rule=f"> 0 and <= {MAX_NUM_THRESHOLDS}")
+        class_id = check_int(class_id, "class_id", 0, MAX_INDEX, optional=True)
         super().__init__(name=name, dtype=dtype, device=device)
         self.value = value
         setattr(self, self._constraint_name, value)
@@ -421,17 +426,20 @@ class AUC(ThresholdHistogramMetric):
         method = summation_method.lower() if isinstance(summation_method, str) else summation_method
         if method not in _SUMMATIONS:
             raise ValueError(f"summation_method must be one of {_SUMMATIONS}; got {summation_method!r}")
+        num_labels = check_int(num_labels, "num_labels", 1, MAX_INDEX, optional=True)
         if not multi_label and num_labels:
             raise ValueError("num_labels is only used with multi_label=True")
         super().__init__(name=name, dtype=dtype, device=device)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:
-            inner = sorted(float(t) for t in thresholds)
+            inner = sorted(float(check_real(t, "thresholds")) for t in thresholds)
+            if len(inner) + 2 > MAX_NUM_THRESHOLDS:
+                raise ValueError(f"thresholds must hold at most {MAX_NUM_THRESHOLDS - 2} values; got {len(inner)}")
             self.num_thresholds = len(inner) + 2
             evenly = is_evenly_spaced(np.array([0.0] + inner + [1.0]))
         else:
-            if num_thresholds <= 1:
-                raise ValueError(f"num_thresholds must be an integer > 1; got num_thresholds={num_thresholds}")
+            num_thresholds = check_int(num_thresholds, "num_thresholds", 2, MAX_NUM_THRESHOLDS,
+                                       rule=f"> 1 and <= {MAX_NUM_THRESHOLDS}")
             self.num_thresholds = num_thresholds
             inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             evenly = True

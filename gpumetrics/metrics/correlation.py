@@ -8,6 +8,7 @@ and the per-sample moments are computed in one fused ``row_sums`` pass, the
 row's means first and then its centred sums, which stays exact for data far
 from 0 (e.g. centred at 1e6), where ``sum(x^2) - sum(x)^2 / n`` would not.
 """
+from .._arguments import check_axis
 from ..registry import register
 from .fused import EPSILON, Rowwise, aligned_pair
 from .regression import _KerasMeanWrapper
@@ -64,6 +65,7 @@ class PearsonCorrelation(_KerasMeanWrapper):
     _fn = staticmethod(pearson_correlation)
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1, *, device="auto"):
+        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, axis=axis)
         self.axis = axis
 
@@ -82,5 +84,6 @@ class ConcordanceCorrelation(_KerasMeanWrapper):
     _fn = staticmethod(concordance_correlation)
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1, *, device="auto"):
+        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, axis=axis)
         self.axis = axis

@@ -22,10 +22,9 @@ Differences from Keras, all deliberate:
   must have exactly ``num_classes`` scores along ``axis`` (Keras silently drops
   the argmaxes beyond ``num_classes``); anything else raises ``ValueError``.
 """
-import operator
-
 import numpy as np
 
+from .._arguments import INT64_MAX, INT64_MIN, MAX_NUM_CLASSES, check_axis, check_dtype, check_int, check_real
 from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
@@ -39,13 +38,14 @@ _VALUE, _ARGMAX, _THRESHOLD = RULES["value"], RULES["argmax"], RULES["threshold"
 
 def _keras_dtype(dtype):
     """The dtype as Keras's ``get_config`` shows it: None and ``"int"`` are Keras's IoU default, ``"int32"``."""
-    return "int32" if dtype is None or dtype == "int" else np.dtype(dtype).name
+    if dtype is None or (isinstance(dtype, str) and dtype == "int"):
+        return "int32"
+    return check_dtype(dtype, extra=("int32", "int64"))
 
 
 def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1; got num_classes={num_classes!r}")
-    return int(num_classes)
+    """The state is a float64 ``num_classes x num_classes`` matrix, so at most ``MAX_NUM_CLASSES`` classes."""
+    return check_int(num_classes, "num_classes", 1, MAX_NUM_CLASSES, rule=f">= 1 and <= {MAX_NUM_CLASSES}")
 
 
 def _check_target_class_ids(target_class_ids, num_classes):
@@ -74,10 +74,10 @@ class _IoUBase(Metric):
         self._keras_dtype = keras_dtype
         self.num_classes = num_classes
         self.target_class_ids = target_class_ids
-        self.ignore_class = None if ignore_class is None else operator.index(ignore_class)
+        self.ignore_class = check_int(ignore_class, "ignore_class", INT64_MIN, INT64_MAX, optional=True)
         self.sparse_y_true = bool(sparse_y_true)
         self.sparse_y_pred = bool(sparse_y_pred)
-        self.axis = operator.index(axis)
+        self.axis = check_axis(axis)
         self.total_cm = self.add_state("total_confusion_matrix", (num_classes, num_classes))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -222,8 +222,7 @@ class BinaryIoU(IoU):
     """
 
     def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None, *, device="auto"):
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-            raise ValueError(f"threshold must be a real number; got threshold={threshold!r}")
+        check_real(threshold, "threshold")
         super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype, device=device)
         self.threshold = threshold
 

@@ -8,17 +8,11 @@ backend clips ``sigmoid(x)`` and so differs for ``|x| > 16``).
 """
 import math
 
-import numpy as np
-
+from .._arguments import INT64_MAX, INT64_MIN, check_axis, check_int
 from .._interop import any_array
 from ..registry import register
 from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
 from .regression import _KerasMeanWrapper, _epsilon
-
-
-def _check_axis(axis):
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis!r} of type {type(axis)}")
 
 
 def _logsumexp(xp, x, axis):
@@ -51,7 +45,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     >>> [round(v, 4) for v in values.tolist()]
     [0.0513, 2.3026]
     """
-    _check_axis(axis)
+    check_axis(axis)
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[axis]
@@ -70,7 +64,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     >>> [round(v, 4) for v in sparse_categorical_crossentropy([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]).tolist()]
     [0.0513, 2.3026]
     """
-    _check_axis(axis)
+    check_axis(axis)
     y_true, _ = any_array(y_true, "y_true")
     y_pred, xp = any_array(y_pred, "y_pred")
     y_pred = xp.moveaxis(y_pred, axis, -1)
@@ -131,7 +125,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
                                    axis=-1):
     """Per-sample focal categorical crossentropy along ``axis``, as ``keras.metrics.categorical_focal_crossentropy``:
     ``-sum(alpha (1 - p) ** gamma * t log p)`` with ``p`` the normalised, clipped probabilities."""
-    _check_axis(axis)
+    check_axis(axis)
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[axis]
@@ -217,7 +211,7 @@ class CategoricalCrossentropy(_KerasMeanWrapper):
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1,
                  *, device="auto"):
-        _check_axis(axis)
+        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, from_logits=from_logits,
                          label_smoothing=label_smoothing, axis=axis)
         self.from_logits = from_logits
@@ -245,7 +239,8 @@ class SparseCategoricalCrossentropy(_KerasMeanWrapper):
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
                  axis=-1, *, device="auto"):
-        _check_axis(axis)
+        axis = check_axis(axis)
+        ignore_class = check_int(ignore_class, "ignore_class", INT64_MIN, INT64_MAX, optional=True)
         super().__init__(name=name, dtype=dtype, device=device, from_logits=from_logits, ignore_class=ignore_class,
                          axis=axis)
         self.from_logits = from_logits

@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 
+from .._arguments import check_int
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
@@ -83,6 +84,7 @@ class R2Score(Metric):
         if class_aggregation not in _CLASS_AGGREGATIONS:
             raise ValueError("Invalid value for argument `class_aggregation`. Expected one of "
                              f"{_CLASS_AGGREGATIONS}. Received: class_aggregation={class_aggregation}")
+        check_int(num_regressors, "num_regressors")
         if num_regressors < 0:
             raise ValueError("Invalid value for argument `num_regressors`. Expected a value >= 0. "
                              f"Received: num_regressors={num_regressors}")

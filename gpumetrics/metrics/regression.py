@@ -1,6 +1,7 @@
 """Regression metrics on the fused ``error_sums`` / ``row_sums`` passes, and Keras's per-sample regression functions."""
 import contextlib
 
+from .._arguments import check_axis
 from ..registry import register
 from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
 from .reduction import Mean, MeanMetricWrapper, accumulate
@@ -191,6 +192,7 @@ class CosineSimilarity(_KerasMeanWrapper):
     _fn = staticmethod(cosine_similarity)
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1, *, device="auto"):
+        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, axis=axis)
 
 

@@ -1,0 +1,89 @@
+"""Constructor arguments are checked at construction by gpumetrics._arguments (issue 12, defect 8): a bad dtype,
+integer or threshold raises ValueError / TypeError naming the argument and the value seen, instead of a silently
+wrong result, a hang, a huge allocation or an error at the first update."""
+import numpy as np
+import pytest
+
+import gpumetrics
+
+M = gpumetrics
+
+# (build, error, message): each row was accepted (or failed later, elsewhere) before the checks.
+BAD = {
+    "AUC-dtype-int8": (lambda: M.AUC(dtype="int8"), TypeError, r"dtype must be None or one of float16.*dtype='int8'"),
+    "Sum-dtype-bool": (lambda: M.Sum(dtype="bool"), TypeError, r"dtype=.*'bool'"),
+    "AUC-dtype-str": (lambda: M.AUC(dtype="str"), TypeError, r"got dtype='str'"),
+    "Mean-dtype-int32": (lambda: M.Mean(dtype=np.int32), TypeError, r"got dtype=<class 'numpy.int32'>"),
+    "Mean-dtype-complex": (lambda: M.Mean(dtype="complex64"), TypeError, r"got dtype='complex64'"),
+    "Mean-dtype-longdouble": (lambda: M.Mean(dtype=np.longdouble), TypeError, r"dtype="),
+    "Mean-dtype-f4-spelling": (lambda: M.Mean(dtype="f4"), TypeError, r"got dtype='f4'"),  # Keras refuses 'f4'
+    "MeanIoU-dtype-str": (lambda: M.MeanIoU(2, dtype="str"), TypeError, r"got dtype='str'"),
+    "Precision-top_k-float": (lambda: M.Precision(top_k=1.5), TypeError, r"top_k must be None or an integer.*1\.5"),
+    "Precision-top_k-zero": (lambda: M.Precision(top_k=0), ValueError, r"top_k must be None or an integer.*top_k=0"),
+    "SparseTopK-k-str": (lambda: M.SparseTopKCategoricalAccuracy(k="2"), TypeError, r"k must be an integer.*k='2'"),
+    "TopK-k-float": (lambda: M.TopKCategoricalAccuracy(k=2.0), TypeError, r"k must be an integer.*k=2\.0"),
+    "BinaryAccuracy-threshold-None": (lambda: M.BinaryAccuracy(threshold=None), TypeError,
+                                      r"threshold must be a real number.*threshold=None"),
+    "BinaryAccuracy-threshold-nan": (lambda: M.BinaryAccuracy(threshold=float("nan")), ValueError,
+                                     r"threshold must be a real number.*threshold=nan"),
+    "Recall-class_id-bool": (lambda: M.Recall(class_id=True), TypeError, r"class_id must be None or an integer.*True"),
+    "Recall-class_id-negative": (lambda: M.Recall(class_id=-1), ValueError, r"class_id.*class_id=-1"),
+    "Precision-thresholds-bool": (lambda: M.Precision(thresholds=[True]), ValueError, r"thresholds must be floats"),
+    "AUC-num_thresholds-huge": (lambda: M.AUC(num_thresholds=10 ** 12), ValueError,
+                                r"num_thresholds must be an integer > 1 and <= 1048576; got num_thresholds=10{12}"),
+    "AUC-num_thresholds-float": (lambda: M.AUC(num_thresholds=200.0), TypeError, r"num_thresholds.*200\.0"),
+    "AUC-thresholds-str": (lambda: M.AUC(thresholds=["0.5"]), TypeError, r"thresholds must be a real number.*'0.5'"),
+    "AUC-num_labels-float": (lambda: M.AUC(multi_label=True, num_labels=2.5), TypeError, r"num_labels.*2\.5"),
+    "AtRecall-num_thresholds-huge": (lambda: M.PrecisionAtRecall(0.5, num_thresholds=10 ** 12), ValueError,
+                                     r"num_thresholds must be an integer > 0 and <= 1048576"),
+    "AtRecall-num_thresholds-str": (lambda: M.PrecisionAtRecall(0.5, num_thresholds="9"), TypeError,
+                                    r"num_thresholds.*'9'"),
+    "AtRecall-recall-str": (lambda: M.PrecisionAtRecall("0.5"), TypeError, r"recall must be a real number.*'0.5'"),
+    "AtSpecificity-class_id-float": (lambda: M.SensitivityAtSpecificity(0.5, class_id=1.0), TypeError,
+                                     r"class_id.*1\.0"),
+    "MeanIoU-num_classes-huge": (lambda: M.MeanIoU(num_classes=2 ** 40), ValueError,
+                                 r"num_classes must be an integer >= 1 and <= 65536; got num_classes=1099511627776"),
+    "MeanIoU-ignore_class-huge": (lambda: M.MeanIoU(2, ignore_class=2 ** 70), ValueError,
+                                  r"ignore_class must be None or an integer.*ignore_class=1180591620717411303424"),
+    "MeanIoU-ignore_class-float": (lambda: M.MeanIoU(2, ignore_class=255.0), TypeError, r"ignore_class.*255\.0"),
+    "IoU-axis-float": (lambda: M.IoU(2, [0], axis=1.5), TypeError, r"axis must be an integer.*axis=1\.5"),
+    "SCCE-ignore_class-str": (lambda: M.SparseCategoricalCrossentropy(ignore_class="0"), TypeError,
+                              r"ignore_class.*'0'"),
+    "CosineSimilarity-axis-float": (lambda: M.CosineSimilarity(axis=1.5), TypeError, r"axis must be an integer.*1\.5"),
+    "Pearson-axis-str": (lambda: M.PearsonCorrelation(axis="-1"), TypeError, r"axis must be an integer.*'-1'"),
+    "R2Score-num_regressors-float": (lambda: M.R2Score(num_regressors=1.5), TypeError, r"num_regressors.*1\.5"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_constructor_argument_is_refused_at_construction(name):
+    build, error, message = BAD[name]
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_type_refusals_are_also_value_errors_as_in_keras():
+    with pytest.raises(ValueError, match="axis"):
+        M.CategoricalCrossentropy(axis=1.5)
+
+
+@pytest.mark.parametrize("dtype,name", [(None, "float32"), ("float16", "float16"), ("float64", "float64"),
+                                        (np.float64, "float64"), (np.dtype(">f8"), "float64"), (float, "float32")])
+def test_floating_dtypes_are_accepted_as_keras_names_them(dtype, name):
+    assert M.AUC(dtype=dtype).dtype == name
+    assert M.Sum(dtype=dtype).get_config()["dtype"] == name
+
+
+def test_keras_dtype_policy_is_read_as_its_compute_dtype():
+    class Policy:  # the part of keras.DTypePolicy the check reads
+        compute_dtype = "float64"
+    assert M.Mean(dtype=Policy()).dtype == "float64"
+
+
+def test_legal_integer_arguments_still_construct():
+    assert M.Precision(top_k=np.int64(2), class_id=np.int32(1)).get_config()["top_k"] == 2
+    assert M.AUC(num_thresholds=2 ** 20).num_thresholds == 2 ** 20
+    assert M.SensitivityAtSpecificity(0.5, num_thresholds=1).thresholds == [0.5]
+    assert M.MeanIoU(2 ** 4, ignore_class=-1, axis=np.int64(-1)).ignore_class == -1
+    assert M.BinaryAccuracy(threshold=1).threshold == 1
+    assert M.MeanIoU(2, dtype="int").get_config()["dtype"] == "int32"
