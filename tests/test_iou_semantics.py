@@ -127,6 +127,24 @@ def test_argmax_over_another_axis_and_higher_ranks(device):
     np.testing.assert_array_equal(metric.total_cm.numpy(), want)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_weights_reach_the_matrix_and_propagate(bad, device):
+    # issue 12, defect 5: the NaN / inf cell was counted as an absent class, MeanIoU gave 0.5
+    metric = gpumetrics.MeanIoU(2, device=device)
+    update(metric, device, [0, 1, 1], [0, 1, 0], [bad, 1.0, 1.0])
+    cm = metric.total_cm.numpy()
+    assert np.isnan(cm[0, 0]) if np.isnan(bad) else cm[0, 0] == bad
+    np.testing.assert_array_equal(cm[1], [1.0, 1.0])
+    assert np.isnan(result(metric))
+    # class 1 does not see the (0, 0) cell: its IoU stays 1 / (1 + 2 - 1)
+    only_one = gpumetrics.IoU(3, [1], device=device)
+    update(only_one, device, [0, 1, 1], [0, 1, 0], [bad, 1.0, 1.0])
+    np.testing.assert_allclose(result(only_one), 0.5, rtol=1e-6)
+    # a NaN in one batch stays in the stream
+    update(metric, device, [0, 1], [0, 1])
+    assert np.isnan(result(metric))
+
+
 def test_scalar_and_single_weights_broadcast(device):
     metric = gpumetrics.MeanIoU(2, device=device)
     update(metric, device, [0, 1, 1], [0, 1, 0], 2.5)

@@ -185,6 +185,15 @@ def test_weight_dtypes(twin, dtype):
     check(twin, column(g.integers(0, 3, 50)), column(g.integers(0, 3, 50)), w, VALUE, VALUE, classes=3)
 
 
+def test_nan_and_inf_weights_reach_their_cells(twin):
+    # issue 12, defect 5: both twins add a NaN / inf weight into its cell (the IoU result then propagates it)
+    w = np.array([np.nan, 1.0, np.inf, -np.inf, 2.0])
+    out = twin.run(column([0, 1, 1, 2, 2]), column([0, 1, 0, 2, 2]), w, VALUE, VALUE, classes=3)
+    assert np.isnan(out[0, 0]) and out[1, 0] == np.inf and out[2, 2] == -np.inf
+    np.testing.assert_array_equal(out[1], [np.inf, 1.0, 0.0])
+    assert out[0, 1] == out[0, 2] == out[2, 0] == out[2, 1] == 0.0
+
+
 def test_non_contiguous_views_strided_reversed_and_transposed(twin):
     g = _rng(22)
     scores = g.random((80, 8))

@@ -8,7 +8,7 @@ one ``weighted_bincount`` pass adds it into the state; ids outside
 ``[0, num_classes)`` and the true class ``ignore_class`` are dropped by the
 kernel. ``result()`` is O(C) on the device: per class ``IoU = TP / (TP + FP +
 FN)``, the mean over ``target_class_ids`` of the classes that occur at all
-(denominator > 1e-9), with Keras's epsilon in both divisions.
+(denominator > 1e-9, or NaN), with Keras's epsilon in both divisions.
 
 Differences from Keras, all deliberate:
 
@@ -18,6 +18,9 @@ Differences from Keras, all deliberate:
 * ``result()`` is returned in float32 unless ``dtype`` names a floating-point
   type (Keras returns float32 whatever ``dtype`` is); ``get_config()["dtype"]``
   is Keras's (``"int32"`` by default), so configs travel both ways.
+* A NaN or inf weight reaches its cell of the matrix, and a class whose
+  ``TP + FP + FN`` is then NaN gives a NaN result (Keras 3's current
+  ``result()`` counts such a class as absent and returns a finite value).
 * Inputs reduced by argmax (``sparse_y_true=False`` / ``sparse_y_pred=False``)
   must have exactly ``num_classes`` scores along ``axis`` (Keras silently drops
   the argmaxes beyond ``num_classes``); anything else raises ``ValueError``.
@@ -148,7 +151,10 @@ class _IoUBase(Metric):
         denominator = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positives
         times = self._device_array("target_class_times", np.bincount(self.target_class_ids,
                                                                         minlength=self.num_classes))
-        valid = denominator > 1e-9
+        # Keras's rule (a class counts when its denominator > 1e-9), except that a NaN denominator (a NaN or
+        # inf weight reached the class's row or column) counts, so the NaN propagates to the result.
+        # classes outside target_class_ids (times 0) are left out, so a NaN there does not reach the mean.
+        valid = ((denominator > 1e-9) | xp.isnan(denominator)) & (times > 0)
         iou = xp.where(valid, true_positives / (denominator + EPSILON), 0.0)
         return (xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON)).astype(self.dtype)
 
