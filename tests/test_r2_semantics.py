@@ -321,3 +321,48 @@ def test_updates_and_merges_never_synchronise_in_the_simulator(monkeypatch, rng)
     from gpumetrics._kernels.moments import cuda as gpu
 
     gpu.merge_moments(a.moments.value, b.moments.value)  # the GPU merge kernel, run here in the simulator
+
+
+# -- batches and prefixes whose weights sum to 0 (issue 12, defect 6) ----------------------------------------------
+ZERO_SUM_SPLITS = [[6], [4, 2], [2, 4], [3, 3], [5, 1], [1, 5], [2, 2, 2], [1, 1, 1, 1, 1, 1], [1, 3, 2], [4, 1, 1]]
+
+
+@pytest.mark.parametrize("weights", [[1, 1, 1, 1, -1, 1], [1, -1, 2, 1, 0.5, -0.5], [2, -2, 1, -1, 3, 1],
+                                     [0.5, -1, 0.5, 3, 0, 1]],
+                         ids=["last-pair-cancels", "prefix-cancels", "every-pair-cancels", "mixed-zeros"])
+def test_zero_sum_batches_and_prefixes_give_the_single_batch_result(weights, device):
+    # a batch (or prefix) of total weight 0 was kept as its D only: weights (1,1,1,1,-1,1) gave 0.852273 in one
+    # batch, 0.845238 split 4 + 2
+    g = np.random.default_rng(12)
+    y_true = g.normal(3.0, 2.0, size=(6, 2))
+    y_pred = y_true + g.normal(0.0, 0.5, size=(6, 2))
+    w = np.array(weights, dtype=np.float64)[:, None] * np.ones((1, 2))
+
+    def run(splits, aggregation="uniform_average"):
+        metric = gpumetrics.R2Score(class_aggregation=aggregation, dtype="float64", device=device)
+        start = 0
+        for size in splits:
+            update(metric, device, y_true[start:start + size], y_pred[start:start + size], w[start:start + size])
+            start += size
+        return metric
+
+    one = run([6])
+    mean = np.average(y_true, axis=0, weights=w[:, 0])
+    want = 1.0 - (w * (y_true - y_pred) ** 2).sum(0) / (w * (y_true - mean) ** 2).sum(0)
+    np.testing.assert_allclose(result_of(run([6], None)), want, rtol=1e-12)
+    for splits in ZERO_SUM_SPLITS:
+        np.testing.assert_allclose(result_of(run(splits)), result_of(one), rtol=1e-12, err_msg=str(splits))
+        np.testing.assert_allclose(result_of(run(splits, None)), want, rtol=1e-12, err_msg=str(splits))
+    # merging the parts of a split is the same as the stream
+    first = gpumetrics.R2Score(dtype="float64", device=device)
+    second = gpumetrics.R2Score(dtype="float64", device=device)
+    update(first, device, y_true[:2], y_pred[:2], w[:2])
+    update(second, device, y_true[2:], y_pred[2:], w[2:])
+    second.merge_state([first])
+    np.testing.assert_allclose(result_of(second), result_of(one), rtol=1e-12)
+
+
+def test_a_stream_whose_weights_sum_to_zero_gives_nan(device):
+    metric = gpumetrics.R2Score(device=device)
+    update(metric, device, np.array([[1.0], [2.0]]), np.array([[1.5], [2.0]]), np.array([[1.0], [-1.0]]))
+    assert np.isnan(result_of(metric))

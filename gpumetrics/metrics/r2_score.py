@@ -173,6 +173,8 @@ class R2Score(Metric):
             return xp.asarray(0.0, dtype=self.dtype)
         state = self.moments.value
         total, residual = state[_SUM_OF_SQUARES], state[_RESIDUAL]
+        # weights of mixed sign that sum to 0 over the stream: no mean (the zero-weight form of ``moments``), NaN
+        total = xp.where((state[0] == 0.0) & ((state[1] != 0.0) | (total != 0.0)), np.nan, total)
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = 1.0 - residual / total
             raw = xp.where(xp.isinf(raw), 0.0, raw)

@@ -48,11 +48,15 @@ def centred(sums, shift_x, shift_y):
     ``Σw(x - shift - a)² = sxx - a·sx``: the shift keeps ``sxx`` and ``sx`` of
     the data's spread, not of their distance from 0, so little cancels when the
     shift is one of the data (the batch's first row). A batch of total weight 0
-    has no mean: it contributes ``D`` only.
+    has no mean: its state is the zero-weight form (see ``merge``), its sums
+    moved to the origin: ``Σw x = sx`` (a zero weight sum makes it the same
+    around every point), ``Σw x² = sxx + 2 shift_x sx``,
+    ``Σw x y = sxy + shift_x sy + shift_y sx``.
     """
     sw, sx, sy, sxx, syy, sxy, sd = sums
     if sw == 0.0:
-        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sd
+        return (0.0, sx, sy, sxx + 2.0 * shift_x * sx, syy + 2.0 * shift_y * sy, sxy + shift_x * sy + shift_y * sx,
+                sd)
     ax = sx / sw
     ay = sy / sw
     return sw, shift_x + ax, shift_y + ay, sxx - ax * sx, syy - ay * sy, sxy - ax * sy, sd
@@ -66,10 +70,18 @@ def merge(state, part):
     Both are read in full before ``state`` is written, so they may be the same
     column. ``δ = mean_b - mean_a``; ``mean = mean_a + δ·W_b/W``;
     ``M2 = M2_a + M2_b + δ²·W_a·W_b/W`` (``δx·δy`` for ``Cxy``); ``D`` adds.
-    A part of total weight 0 contributes its ``D`` only (it has no mean), so an
-    empty or all-zero-weight part leaves the other unchanged. Weights of mixed
-    sign whose total is 0 make ``W`` 0 and the result inf / NaN, as Keras's
-    division by the weight sum does.
+
+    A state (or part) of total weight 0 has no mean; it is kept in its
+    zero-weight form ``(0, Σw x, Σw y, Σw x², Σw y², Σw x y, D)``, sums around
+    the origin (``Σw x`` is the same around every point when ``Σw = 0``), so
+    weights of mixed sign that cancel in a batch or a prefix are still counted
+    exactly: with ``W_b = 0`` (``S = Σ_b w x``, ``Q = Σ_b w x²``),
+    ``mean = mean_a + S/W_a`` and ``M2 = M2_a + S²/W_a + Q - 2·mean·S``
+    (``Cxy = C_a + Sx·Sy/W_a + Σ_b w x y - mean_x·Sy - mean_y·Sx``); two
+    zero-weight forms add; two parts whose weights cancel give the zero-weight
+    form. An empty or all-zero-weight part is all zeros but ``D``: it leaves
+    the other unchanged. The zero-weight form's sums around the origin lose
+    about ``ulp(mean)/σ`` of ``M2`` (relative) for data far from 0.
 
     Precision: a state knows its mean only to half an ulp (6e-8 at 1e9), so
     the cross term carries an error of about ``2 |δ| ulp(mean) W_a W_b / W``:
@@ -79,18 +91,33 @@ def merge(state, part):
     """
     wa, mxa, mya, m2xa, m2ya, ca, da = state[0], state[1], state[2], state[3], state[4], state[5], state[6]
     wb, mxb, myb, m2xb, m2yb, cb, db = part[0], part[1], part[2], part[3], part[4], part[5], part[6]
-    if wb == 0.0:
-        n = (wa, mxa, mya, m2xa, m2ya, ca, da + db)
-    elif wa == 0.0:
-        n = (wb, mxb, myb, m2xb, m2yb, cb, da + db)
+    if wa == 0.0 and wb == 0.0:
+        n = (0.0, mxa + mxb, mya + myb, m2xa + m2xb, m2ya + m2yb, ca + cb, da + db)
+    elif wa == 0.0 or wb == 0.0:
+        if wb == 0.0:  # (w, mean, M2) of the weighted side; (S, Q) of the zero-weight side
+            w, mx0, my0, m2x, m2y, c, sx, sy, qx, qy, qxy = wa, mxa, mya, m2xa, m2ya, ca, mxb, myb, m2xb, m2yb, cb
+        else:
+            w, mx0, my0, m2x, m2y, c, sx, sy, qx, qy, qxy = wb, mxb, myb, m2xb, m2yb, cb, mxa, mya, m2xa, m2ya, ca
+        mx = mx0 + sx / w
+        my = my0 + sy / w
+        n = (w, mx, my, m2x + sx * sx / w + qx - 2.0 * mx * sx, m2y + sy * sy / w + qy - 2.0 * my * sy,
+             c + sx * sy / w + qxy - mx * sy - my * sx, da + db)
     else:
         w = wa + wb
         dx = mxb - mxa
         dy = myb - mya
-        fb = wb / w
-        f = wa * fb
-        n = (w, mxa + dx * fb, mya + dy * fb, m2xa + m2xb + dx * dx * f, m2ya + m2yb + dy * dy * f,
-             ca + cb + dx * dy * f, da + db)
+        if w == 0.0:  # the weights cancel: the zero-weight form, sums first around mean_b, then at the origin
+            sx = wa * -dx
+            sy = wa * -dy
+            qx = m2xa + m2xb + wa * dx * dx
+            qy = m2ya + m2yb + wa * dy * dy
+            qxy = ca + cb + wa * dx * dy
+            n = (0.0, sx, sy, qx + 2.0 * mxb * sx, qy + 2.0 * myb * sy, qxy + mxb * sy + myb * sx, da + db)
+        else:
+            fb = wb / w
+            f = wa * fb
+            n = (w, mxa + dx * fb, mya + dy * fb, m2xa + m2xb + dx * dx * f, m2ya + m2yb + dy * dy * f,
+                 ca + cb + dx * dy * f, da + db)
     for k in range(STATE_ROWS):
         state[k] = n[k]
 
