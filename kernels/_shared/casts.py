@@ -119,8 +119,3 @@ def pass_views(y_true, y_pred, weight, labels, weight_ndim):
     stand_in = y_pred[(slice(0, 1),) * weight_ndim + (0,) * (y_pred.ndim - weight_ndim)]
     w, w_strides = flat(stand_in if weight is None else as_values(weight))
     return t, t_strides, p, p_strides, w, w_strides
-
-
-def numba_readable(a):
-    """Numba has no float16 on the CPU: widen it (one copy); every other dtype is read as is."""
-    return a.astype(np.float32) if a.dtype == np.float16 else a
