@@ -199,7 +199,8 @@ def open_device():
 
 
 def time_runner(runner, device, repeats, warmup):
-    """Median ms of ``update`` alone (``None`` if the peer has none) and of ``update`` + ``result``."""
+    """Median ms of ``update`` alone (``None`` if the peer has none), of ``update`` + ``result``, and the device ms
+    per update of ``repeats`` updates queued back to back (the host runs ahead: the device's own pace)."""
 
     def update_and_result():
         if runner.update is not None:
@@ -216,7 +217,11 @@ def time_runner(runner, device, repeats, warmup):
             update_ms.append(device.elapsed_ms(runner.update))
         runner.reset()
         total_ms.append(device.elapsed_ms(update_and_result))
-    return (statistics.median(update_ms) if update_ms else None), statistics.median(total_ms)
+    queued_ms = None
+    if runner.update is not None:
+        runner.reset()
+        queued_ms = device.elapsed_ms(lambda: [runner.update() for _ in range(repeats)]) / repeats
+    return (statistics.median(update_ms) if update_ms else None), statistics.median(total_ms), queued_ms
 
 
 def copy_bandwidth(device, nbytes, repeats):
@@ -266,14 +271,15 @@ def run_cases(device, sizes, launch_size, repeats, warmup, copy_rate):
                     runner = make_runner(case, xp, *args)
                     if runner is None:
                         continue
-                    update_ms, total_ms = time_runner(runner, device, repeats, warmup)
+                    update_ms, total_ms, queued_ms = time_runner(runner, device, repeats, warmup)
                     value = float(runner.result())  # synchronize! (after timing: lets a reader see the peers agree)
                     rate = nbytes / (total_ms / 1e3)
                     records.append({
                         "metric": case.metric, "peer": f"{xp.__name__} by hand" if peer == "by hand" else peer,
                         "n": n, "weighted": weighted, "bytes": nbytes, "update_ms": update_ms,
                         "update_result_ms": total_ms, "value": value, "gb_per_s": rate / 1e9,
-                        "fraction_of_copy": rate / copy_rate,
+                        "fraction_of_copy": rate / copy_rate, "queued_update_ms": queued_ms,
+                        "queued_fraction_of_copy": None if queued_ms is None else nbytes / (queued_ms / 1e3) / copy_rate,
                     })
     return records
 
@@ -282,11 +288,13 @@ def print_table(report):
     """The records as a fixed-width table, with the copy bandwidth they are measured against."""
     print(f"{report['device']}: copy bandwidth {report['copy_gb_per_s']:.1f} GB/s (read + write)")
     print(f"{'metric':<6} {'peer':<14} {'N':>10} {'weighted':>8} {'update ms':>10} {'+result ms':>10} "
-          f"{'GB/s':>8} {'of copy':>8} {'value':>10}")
+          f"{'GB/s':>8} {'of copy':>8} {'queued':>8} {'value':>10}")
     for r in report["records"]:
         update = "-" if r["update_ms"] is None else f"{r['update_ms']:.4f}"
+        queued = "-" if r.get("queued_fraction_of_copy") is None else f"{r['queued_fraction_of_copy']:.1%}"
         print(f"{r['metric']:<6} {r['peer']:<14} {r['n']:>10} {str(r['weighted']):>8} {update:>10} "
-              f"{r['update_result_ms']:>10.4f} {r['gb_per_s']:>8.2f} {r['fraction_of_copy']:>8.1%} {r['value']:>10.6f}")
+              f"{r['update_result_ms']:>10.4f} {r['gb_per_s']:>8.2f} {r['fraction_of_copy']:>8.1%} {queued:>8} "
+              f"{r['value']:>10.6f}")
 
 
 def slug(name):

@@ -245,9 +245,9 @@ if (( ! HAVE_GPU )); then
     skip_step warmup "no GPU"
 elif grep -qs warmup gpumetrics/__main__.py \
         && timeout 30 "$PY" -m gpumetrics --help 2>&1 | grep -q warmup; then
-    run_step warmup 60 150 "$OUT/setup.log" "$PY" -m gpumetrics warmup --device cuda
+    run_step warmup 90 250 "$OUT/setup.log" "$PY" -m gpumetrics warmup AUC MeanSquaredError --device cuda
     # A fresh process after the warm-up must load the CUDA kernels from the disk cache, compiling none.
-    run_step cuda-cache 30 150 "$OUT/setup.log" "$PY" -c "
+    run_step cuda-cache 30 250 "$OUT/setup.log" "$PY" -c "
 import sys, cupy, numba, gpumetrics
 labels, scores = cupy.asarray([0, 1, 1, 0] * 16), cupy.asarray([0.1, 0.8, 0.4, 0.3] * 16, dtype='float32')
 for m in (gpumetrics.AUC(device='cuda'), gpumetrics.MeanSquaredError(device='cuda')):
@@ -279,14 +279,14 @@ suite() {
 }
 if (( HAVE_GPU )); then
     # xdist needs ~10-15 s after SIGINT to stop its workers and print the summary: hence KILL_AFTER=20.
-    KILL_AFTER=20 run_step suite 150 80 "$OUT/suite.log" suite
+    KILL_AFTER=20 run_step suite 200 150 "$OUT/suite.log" suite
 else
     skip_step suite "no GPU (${GPU_REASON#no: }); the suite is not run in the simulator here"
 fi
 
 # 5. bench/gpu.py: writes <out>/<slug of the GPU name>.json (e.g. nvidia-h100-80gb-hbm3.json) and prints a table.
 if (( HAVE_GPU )); then
-    run_step gpu.py 100 35 "$OUT/gpu_py.log" \
+    run_step gpu.py 100 60 "$OUT/gpu_py.log" \
         "$PY" bench/gpu.py --sizes 4096 1e6 1e7 1e8 --repeats "$REPEATS" --out "$OUT"
 elif [[ -n ${GPU_CHECK_SMOKE:-} ]]; then
     run_step gpu.py-smoke 100 35 "$OUT/gpu_py.log" env NUMBA_ENABLE_CUDASIM=1 "$PY" bench/gpu.py --sizes 1000 --smoke
@@ -296,7 +296,7 @@ fi
 
 # 6. Host time per update vs bare launch floors, and a cProfile of AUC updates.
 if (( HAVE_GPU )); then
-    run_step profile 60 30 "$OUT/launch_profile.txt" "$PY" bench/launch_profile.py --n 4096 --iters 1000
+    run_step profile 45 20 "$OUT/launch_profile.txt" "$PY" bench/launch_profile.py --n 4096 --iters 1000
 elif [[ -n ${GPU_CHECK_SMOKE:-} ]]; then
     run_step profile-smoke 60 0 "$OUT/launch_profile.txt" env NUMBA_ENABLE_CUDASIM=1 "$PY" bench/launch_profile.py --smoke
 else
@@ -305,7 +305,7 @@ fi
 
 # 7. Inputs from every framework on the GPU: torch (requires_grad, side streams, bf16), JAX, CuPy, Numba.
 if (( HAVE_GPU )); then
-    run_step interop 30 0 "$OUT/interop.txt" "$PY" bench/gpu_interop_check.py
+    run_step interop 20 0 "$OUT/interop.txt" "$PY" bench/gpu_interop_check.py
 else
     skip_step interop "no GPU"
 fi

@@ -154,6 +154,11 @@ def numba_floors(timer, xp, iters, warmup):
         da, db, dc = (cuda.as_cuda_array(x, sync=False) for x in (a, b, c))
     timer.measure("numba @cuda.jit empty, 3 Numba device arrays", lambda: three_args[grid[0], grid[1], stream](
         da, db, dc), iters, warmup)
+    if not SIMULATED:  # the launch every gpumetrics kernel takes: a plan, one packed buffer, cuLaunchKernel
+        from gpumetrics._kernels._shared import raw_launch
+
+        timer.measure("raw launch (as gpumetrics kernels), empty, 3 CuPy arrays", lambda: raw_launch.launch(
+            three_args, 1, 32, 0, (a, b, c)), iters, warmup)
 
 
 def rawkernel_floors(timer, xp, iters, warmup, out):

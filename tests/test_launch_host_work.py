@@ -7,7 +7,7 @@ import pytest
 from conftest import REAL_GPU, on_device
 
 import gpumetrics
-from gpumetrics._kernels._shared import launch as launch_module
+from gpumetrics._kernels._shared import launch as launch_module, raw_launch
 
 ROOMS = ("error_sums", "row_sums", "threshold_histogram", "weighted_bincount", "moments")
 rng = np.random.default_rng(3)
@@ -42,10 +42,47 @@ def test_repeated_update_launches_once_and_allocates_nothing(name, monkeypatch):
 
     for room in ROOMS:
         monkeypatch.setattr(importlib.import_module(f"gpumetrics._kernels.{room}.cuda"), "launch", counting_launch)
-    kept = (len(metric._device_arrays), len(launch_module._scratch), len(launch_module._plans))
+    kept = (len(metric._device_arrays), len(launch_module._scratch), len(raw_launch._plans))
     metric.update_state(*args)
     assert len(calls) == launches, f"{name}: {len(calls)} launches per update, expected {launches}"
-    assert (len(metric._device_arrays), len(launch_module._scratch), len(launch_module._plans)) == kept, (
+    assert (len(metric._device_arrays), len(launch_module._scratch), len(raw_launch._plans)) == kept, (
         f"{name}: a repeated update built device arrays, scratch or launch plans again")
     if REAL_GPU:
         assert kept[2] > 0, "no launch plan was kept on the GPU"
+
+
+@pytest.mark.skipif(not REAL_GPU, reason="the raw launch runs on a GPU only (the simulator runs kernels itself)")
+@pytest.mark.parametrize("name", CASES)
+def test_raw_launch_matches_numba_cuda_launch(name, monkeypatch):
+    """The raw launch's packed parameters mean what numba-cuda's own launch passes: same states, every room."""
+    factory, args, _ = CASES[name]
+    args = tuple(on_device(a, "cuda") for a in args)
+    states = {}
+    for mode in ("numba", "raw"):
+        monkeypatch.setattr(launch_module, "CUDA_LAUNCH", mode)
+        metric = factory(device="cuda")
+        for _ in range(3):
+            metric.update_state(*args)
+        states[mode] = metric.state_dict()
+    assert states["raw"].keys() == states["numba"].keys()
+    for key in states["raw"]:
+        np.testing.assert_allclose(states["raw"][key], states["numba"][key], rtol=1e-12, atol=0, err_msg=key)
+    assert all(plan.checked for plan in raw_launch._plans.values()) or not raw_launch._plans, (
+        "the driver could not confirm a plan's parameter layout")
+
+
+def test_parameter_layout_is_numba_kernel_convention():
+    """5 + 2 ndim 8-byte parameters per array, one per scalar of its own size: what cuLaunchKernel must get."""
+    import numba
+
+    arrays = [np.zeros(3, np.float32), np.zeros((2, 3)), np.zeros((2, 3, 4), np.int32)]
+    scalars = [1, 2.0, True, np.float32(1), np.int32(2)]
+    fmt, sizes = raw_launch.parameter_layout([numba.typeof(a) for a in arrays + scalars])
+    assert sizes == [8] * (7 + 9 + 11) + [8, 8, 1, 4, 4]
+    import struct
+
+    packed = struct.pack(fmt, *([0] * 27 + scalars))
+    assert len(packed) == 8 * len(sizes)
+    assert struct.unpack_from("<f", packed, 8 * 30)[0] == 1.0 and struct.unpack_from("<i", packed, 8 * 31)[0] == 2
+    with pytest.raises(TypeError, match="no raw launch"):
+        raw_launch.parameter_layout([numba.typeof(1j)])

@@ -109,13 +109,12 @@ def pass_views(y_true, y_pred, weight, labels, weight_ndim):
     """The inputs of one pass as flat views with their strides: ``(t, t_strides, p, p_strides, w, w_strides)``.
 
     ``y_true`` is read as labels (``labels=True``) or values, ``y_pred`` and
-    ``weight`` as values. Without weights, ``y_pred``'s first element stands in
-    for a ``weight_ndim``-dimensional weight the kernel never reads, so weighted
-    and unweighted calls of one dtype share a compiled signature.
+    ``weight`` as values. Without weights, ``y_pred``'s flat view with all
+    ``weight_ndim`` strides 0 stands in for the weight the kernel never reads (no
+    second view or import), so weighted and unweighted calls of one dtype share
+    a compiled signature.
     """
-    y_pred = as_values(y_pred)
-    p, p_strides = flat(y_pred)
+    p, p_strides = flat(as_values(y_pred))
     t, t_strides = flat(as_labels(y_true) if labels else as_values(y_true))
-    stand_in = y_pred[(slice(0, 1),) * weight_ndim + (0,) * (y_pred.ndim - weight_ndim)]
-    w, w_strides = flat(stand_in if weight is None else as_values(weight))
+    w, w_strides = (p, (0,) * weight_ndim) if weight is None else flat(as_values(weight))
     return t, t_strides, p, p_strides, w, w_strides

@@ -6,6 +6,7 @@ stream (the caller's), so they are ordered after the producer's work without
 the host waiting for anything.
 """
 import functools
+import os
 
 import numpy as np
 
@@ -16,12 +17,18 @@ if not hasattr(np, "row_stack"):
 
 from numba import config, cuda  # noqa: E402
 
+from . import raw_launch
 from .compile import install_locator
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 #: threads per block of every reduction kernel (a power of two: tree reductions halve it);
 #: smaller in the simulator, which runs one Python thread per CUDA thread.
 BLOCK = 32 if SIMULATOR else 256
+#: how kernels are launched on a GPU: "raw" (raw_launch's plans), or "numba" (numba-cuda's own launch: the
+#: reference the raw launch is tested against, and the way around it should a driver ever refuse it)
+CUDA_LAUNCH = os.environ.get("GPUMETRICS_CUDA_LAUNCH", "raw")
+if CUDA_LAUNCH not in ("raw", "numba"):
+    raise ValueError(f"GPUMETRICS_CUDA_LAUNCH must be 'raw' or 'numba', not {CUDA_LAUNCH!r}")
 
 
 def _install_cuda_locator():
@@ -45,50 +52,27 @@ def device_function(fn):
     return cuda.jit(device=True, inline=True)(fn)
 
 
-#: compiled kernels by (dispatcher, argument types): a launch looks its kernel up here instead of typing its
-#: arguments again (numba-cuda's dispatcher builds a Numba type per array argument on every call).
-_plans = {}
-
-
-def _argument_key(args):
-    """What fixes the compiled types of ``args``: dtype, rank and C-contiguity of arrays, the type of scalars."""
-    return tuple((a.dtype.num, a.ndim, a.flags.c_contiguous) if hasattr(a, "__cuda_array_interface__") else type(a)
-                 for a in args)
-
-
-@functools.lru_cache(maxsize=None)
-def _core_stream(ptr):
-    """numba-cuda's launch stream for the CUDA stream ``ptr`` (CuPy's current one), made once per stream."""
-    from numba.cuda.cudadrv import driver
-
-    return driver._to_core_stream(cuda.external_stream(ptr))
-
-
-def _dims(d):
-    return (d, 1, 1) if isinstance(d, int) else tuple(d) + (1,) * (3 - len(d))
-
-
 def launch(kernel, grid, block, shared_bytes, *args):
     """Launch ``kernel`` over ``grid`` x ``block`` on CuPy's current stream (the caller's).
 
-    Arrays are CuPy arrays (NumPy in the simulator), handed to the kernel as they
-    are: numba-cuda reads them through DLPack with this launch's stream, so the
-    host never waits. The compiled kernel for the arguments' types is found
-    once and kept (a launch plan); later launches with the same types skip
-    numba-cuda's per-call typing and launch-configuration objects.
+    Arrays are CuPy arrays (NumPy in the simulator), scalars Python or NumPy
+    ints, floats and bools. On a GPU the launch goes through a
+    :class:`raw_launch.Plan` kept per kernel and argument types (see there): no
+    Numba device array, interface dict or typing step per launch, and the host
+    never waits.
     """
     if SIMULATOR:
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 
         kernel[grid, block, 0, shared_bytes](*(FakeCUDAArray(a) if isinstance(a, np.ndarray) else a for a in args))
         return
-    import cupy
+    if CUDA_LAUNCH == "numba":
+        import cupy
 
-    key = (kernel, _argument_key(args))
-    compiled = _plans.get(key)
-    if compiled is None:
-        compiled = _plans[key] = kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
-    compiled.launch(args, _dims(grid), _dims(block), _core_stream(cupy.cuda.get_current_stream().ptr), shared_bytes)
+        ptr = cupy.cuda.get_current_stream().ptr
+        kernel[grid, block, cuda.external_stream(ptr) if ptr else cuda.default_stream(), shared_bytes](*args)
+        return
+    raw_launch.launch(kernel, grid, block, shared_bytes, args)
 
 
 @functools.lru_cache(maxsize=None)
