@@ -18,7 +18,7 @@
 # Without a GPU every GPU step says "skipped: ..."; GPU_CHECK_SMOKE=1 then runs gpu.py and the launch profile in
 # Numba's CUDA simulator (--smoke) to check the plumbing (never the suite). Other knobs: PYTHON (default python3),
 # GPU_CHECK_SKIP_INSTALL=1, GPU_CHECK_WORKERS (default: all cores), GPU_CHECK_REPEATS (gpu.py, default 10),
-# GPU_CHECK_PYTEST_ARGS (extra pytest arguments, e.g. one test file), GPU_CHECK_ASSUME_GPU=1 (run the GPU steps
+# GPU_CHECK_PYTEST_ARGS (extra pytest arguments, e.g. one test file), GPU_CHECK_SIZES (gpu.py's --sizes), GPU_CHECK_ASSUME_GPU=1 (run the GPU steps
 # without a GPU: only to test this script's plumbing, with GPU_CHECK_PYTEST_ARGS naming a small file).
 set -u
 
@@ -287,7 +287,7 @@ fi
 # 5. bench/gpu.py: writes <out>/<slug of the GPU name>.json (e.g. nvidia-h100-80gb-hbm3.json) and prints a table.
 if (( HAVE_GPU )); then
     run_step gpu.py 100 60 "$OUT/gpu_py.log" \
-        "$PY" bench/gpu.py --sizes 4096 1e6 1e7 1e8 --repeats "$REPEATS" --out "$OUT"
+        "$PY" bench/gpu.py --sizes ${GPU_CHECK_SIZES:-4096 1e6 1e7 1e8} --repeats "$REPEATS" --out "$OUT"
 elif [[ -n ${GPU_CHECK_SMOKE:-} ]]; then
     run_step gpu.py-smoke 100 35 "$OUT/gpu_py.log" env NUMBA_ENABLE_CUDASIM=1 "$PY" bench/gpu.py --sizes 1000 --smoke
 else

@@ -1,0 +1,125 @@
+"""Tuning probe for a GPU session: what limits the error_sums and threshold_histogram passes at 1e8.
+
+Prints, for one GPU: the device copy bandwidth; the queued device time per
+update of MSE and AUC(200) at N = 1e8 over a sweep of blocks per SM; the same
+for stand-alone sum-of-squared-differences kernels unrolled 1, 2, 4 and 8 ways
+(what a grid-stride loop with more loads in flight per thread reaches); and the
+host time of one update at N = 4,096 with the raw launch and with numba-cuda's
+own launch. Not part of the check: run it by hand (``python bench/gpu_probe.py``).
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+
+N = 10**8
+REPEATS = 20
+
+
+def main():
+    import cupy
+    from numba import cuda
+
+    import gpumetrics
+    from gpumetrics._kernels._shared import launch as launch_module
+
+    def queued_ms(fn, repeats=REPEATS):
+        fn()
+        cupy.cuda.Device().synchronize()
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        for _ in range(repeats):
+            fn()
+        end.record()
+        end.synchronize()
+        return cupy.cuda.get_elapsed_time(start, end) / repeats
+
+    src = cupy.ones(2**30, dtype=cupy.uint8)
+    dst = cupy.empty_like(src)
+    copy = 2 * src.nbytes / (statistics.median(queued_ms(lambda: cupy.copyto(dst, src), 5) for _ in range(3)) / 1e3)
+    del src, dst
+    sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
+    print(f"copy bandwidth {copy / 1e9:.0f} GB/s, {sms} SMs")
+    rng = np.random.default_rng(0)
+    t = cupy.asarray(rng.random(N, dtype=np.float32))
+    p = cupy.asarray(rng.random(N, dtype=np.float32))
+    labels = cupy.asarray(rng.integers(0, 2, N, dtype=np.int32))
+
+    rooms = [sys.modules[f"gpumetrics._kernels.{room}.cuda"] for room in ("error_sums", "threshold_histogram")]
+    for per_sm in (4, 8, 16, 32):
+        blocks = sms * per_sm
+        for module in rooms + [launch_module]:
+            module.max_blocks = lambda blocks=blocks: blocks
+        launch_module._scratch.clear()
+        mse, auc = gpumetrics.MeanSquaredError(device="cuda"), gpumetrics.AUC(device="cuda")
+        ms_mse = queued_ms(lambda: mse.update_state(t, p))
+        ms_auc = queued_ms(lambda: auc.update_state(labels, p))
+        print(f"blocks/SM {per_sm:>3}: MSE {ms_mse:.3f} ms = {8 * N / (ms_mse / 1e3) / copy:6.1%} of copy;"
+              f"  AUC {ms_auc:.3f} ms = {8 * N / (ms_auc / 1e3) / copy:6.1%} of copy")
+
+    kernels = {u: make_sum_kernel(cuda, u) for u in (1, 2, 4, 8)}
+    out = cupy.zeros(1, dtype=np.float64)
+    for u, kernel in kernels.items():
+        for per_sm in (4, 8, 16):
+            blocks = sms * per_sm
+            ms = queued_ms(lambda: kernel[blocks, 256](t, p, out))
+            print(f"stand-alone sq-diff sum, unroll {u}, blocks/SM {per_sm:>2}: {ms:.3f} ms = "
+                  f"{8 * N / (ms / 1e3) / copy:6.1%} of copy")
+
+    small_t, small_p = t[:4096], p[:4096]
+    small_labels = labels[:4096]
+    for mode in ("numba", "raw"):
+        launch_module.CUDA_LAUNCH = mode
+        mse, auc = gpumetrics.MeanSquaredError(device="cuda"), gpumetrics.AUC(device="cuda")
+        for name, fn in (("MSE", lambda: mse.update_state(small_t, small_p)),
+                         ("AUC", lambda: auc.update_state(small_labels, small_p))):
+            fn()
+            cupy.cuda.Device().synchronize()
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                for _ in range(200):
+                    fn()
+                times.append((time.perf_counter() - start) / 200 * 1e6)
+                cupy.cuda.Device().synchronize()
+            print(f"{mode:>5} launch: {name} update at 4096: host {min(times):.1f} us (min of 5 x 200)")
+
+
+def make_sum_kernel(cuda, unroll):
+    """sum((t - p)**2) in float64 per thread, ``unroll`` independent loads in flight, one atomic per block."""
+    from numba import float64
+
+    @cuda.jit
+    def kernel(t, p, out):
+        acc = cuda.shared.array(256, float64)
+        tid = cuda.threadIdx.x
+        g = cuda.gridDim.x * 256
+        i = cuda.blockIdx.x * 256 + tid
+        n = t.shape[0]
+        s = 0.0
+        while i + (unroll - 1) * g < n:
+            for k in range(unroll):  # literal_unroll-free: unroll is a compile-time constant closure
+                d = float64(t[i + k * g]) - float64(p[i + k * g])
+                s += d * d
+            i += unroll * g
+        while i < n:
+            d = float64(t[i]) - float64(p[i])
+            s += d * d
+            i += g
+        acc[tid] = s
+        cuda.syncthreads()
+        step = 128
+        while step > 0:
+            if tid < step:
+                acc[tid] += acc[tid + step]
+            cuda.syncthreads()
+            step //= 2
+        if tid == 0:
+            cuda.atomic.add(out, 0, acc[0])
+
+    return kernel
+
+
+if __name__ == "__main__":
+    main()
