@@ -38,7 +38,6 @@ def main():
     src = cupy.ones(2**30, dtype=cupy.uint8)
     dst = cupy.empty_like(src)
     copy = 2 * src.nbytes / (statistics.median(queued_ms(lambda: cupy.copyto(dst, src), 5) for _ in range(3)) / 1e3)
-    del src, dst
     sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
     print(f"copy bandwidth {copy / 1e9:.0f} GB/s, {sms} SMs")
     rng = np.random.default_rng(0)
