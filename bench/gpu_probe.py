@@ -7,8 +7,8 @@ for stand-alone sum-of-squared-differences kernels unrolled 1, 2, 4 and 8 ways
 host time of one update at N = 4,096 with the raw launch and with numba-cuda's
 own launch. Not part of the check: run it by hand (``python bench/gpu_probe.py``).
 """
+import importlib
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -45,7 +45,7 @@ def main():
     p = cupy.asarray(rng.random(N, dtype=np.float32))
     labels = cupy.asarray(rng.integers(0, 2, N, dtype=np.int32))
 
-    rooms = [sys.modules[f"gpumetrics._kernels.{room}.cuda"] for room in ("error_sums", "threshold_histogram")]
+    rooms = [importlib.import_module(f"gpumetrics._kernels.{room}.cuda") for room in ("error_sums", "threshold_histogram")]
     for per_sm in (4, 8, 16, 32):
         blocks = sms * per_sm
         for module in rooms + [launch_module]:
