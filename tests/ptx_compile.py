@@ -36,7 +36,7 @@ def variants():
     for dtype in (types.float32, types.float64):
         view = types.Array(dtype, 1, "C", readonly=True)
         yield f"error_sums/{dtype}", error_sums.error_sums_kernel.py_func, (
-            i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, array(f64, 1), i64, i64, i64, i64,
+            i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, types.boolean, array(f64, 1), i64, i64, i64, i64,
             array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
     values = (types.float32, types.float64)
     for labels, dtype, weights in itertools.product(values + (types.int32, types.int64), values, values):
@@ -44,7 +44,8 @@ def variants():
         kernel = threshold_histogram.threshold_histogram_kernel.py_func
         yield f"threshold_histogram/{labels}/{dtype}/{weights}", kernel, (
             label_view, i64, i64, view, i64, i64, weight_view, i64, i64, types.boolean, i64, i64,
-            types.Array(f64, 1, "C", readonly=True), i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64, i64)
+            types.Array(f64, 1, "C", readonly=True), i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64, i64,
+            types.boolean)
     def view(dtype):
         return types.Array(dtype, 1, "C", readonly=True)
 

@@ -349,10 +349,13 @@ def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform
     (2 * 8 * 20, 65535, 1, 3),  # one label does not fit: 51 buckets in tiles of 20
     (2 * 8 * 20, 2, 1, 3),  # 9 tiles over 2 blocks along y: each block loops over tiles
 ])
-def test_cuda_shared_memory_tiles_labels_and_buckets(twin, monkeypatch, budget, grid_y, label_tile, bucket_tiles):
+@pytest.mark.parametrize("staged", [1024, 16])  # 16: the 52 thresholds are read from global memory (simulator only)
+def test_cuda_shared_memory_tiles_labels_and_buckets(twin, monkeypatch, budget, grid_y, label_tile, bucket_tiles,
+                                                     staged):
     if twin.name != "cuda":
         pytest.skip("CUDA launch shape")
-    monkeypatch.setattr(twin.module, "SHARED_BUDGET", budget)
+    monkeypatch.setattr(twin.module, "COUNTER_BUDGET", budget)
+    monkeypatch.setattr(twin.module, "STAGED_THRESHOLDS", staged)
     monkeypatch.setattr(twin.module, "_MAX_GRID_Y", grid_y)
     shape = twin.module.launch_shape(40, 3, 50, True)
     assert shape[2] == label_tile and shape[4] == bucket_tiles

@@ -105,6 +105,16 @@ def flat(a):
     return _as_strided(a, (span,), (item,)), strides
 
 
+def is_dense(rows, cols, row_stride, col_stride):
+    """Whether a flat view with these element strides holds element ``(r, c)`` of the ``(rows, cols)`` grid at
+    offset ``r * cols + c``, so a kernel may read element ``i`` at ``i`` (strides of length-1 axes are 0).
+
+    >>> is_dense(3, 4, 4, 1), is_dense(3, 1, 1, 0), is_dense(1, 4, 0, 1), is_dense(3, 4, 1, 3)
+    (True, True, True, False)
+    """
+    return (rows == 1 or row_stride == cols) and (cols == 1 or col_stride == 1)
+
+
 def pass_views(y_true, y_pred, weight, labels, weight_ndim):
     """The inputs of one pass as flat views with their strides: ``(t, t_strides, p, p_strides, w, w_strides)``.
 

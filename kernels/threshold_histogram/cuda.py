@@ -20,7 +20,13 @@ global float64 atomic add into the state. No global atomic per element.
 Unweighted counts are integers, exact in float64 in any order, so they are
 bitwise reproducible; weighted sums depend on the atomic order.
 
-Tiling: the counters of one block fit ``SHARED_BUDGET`` bytes (48 KiB).
+Up to ``STAGED_THRESHOLDS`` thresholds are first copied into static shared
+memory by each block, so the bucket search reads shared, not global, memory.
+When one tile spans every label and the inputs are laid out as the
+``(rows, cols)`` grid itself (``casts.is_dense``), element ``i`` is read at
+offset ``i``, without per-element index arithmetic.
+
+Tiling: the counters of one block fit ``COUNTER_BUDGET`` bytes (48 KiB less the staged thresholds).
 ``label_tile = min(L, budget_slots // (2 (T + 1)))`` labels per tile; when
 even one label's ``2 (T + 1)`` counters do not fit, ``label_tile = 1`` and the
 buckets are cut into tiles of ``budget_slots // 2`` (each such tile re-reads
@@ -44,24 +50,50 @@ from numba import cuda, float64, uint32
 
 from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counter, clear_counters, counter_bytes, \
     counter_total, own_copy, replica_layout
+from .._shared.casts import is_dense
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
 from .rules import BUCKETINGS, TRANSFORMS, pass_arguments
 
 _MAX_GRID_Y = 65535
+#: thresholds a block copies into static shared memory (8 KiB) before it counts; more are read from global memory
+STAGED_THRESHOLDS = 1024
+#: dynamic shared memory left for the counters next to the staged thresholds (48 KiB per block in all)
+COUNTER_BUDGET = SHARED_BUDGET - 8 * STAGED_THRESHOLDS
 
 transformed = make_switch(TRANSFORMS, device_function, 1)
 bucket = make_switch(BUCKETINGS, device_function, 3)
 
 
+@device_function
+def count_element(t, ti, p, pi, w, wi, weighted, thresholds, count, bucketing, transform, counts, sums, mine, c,
+                  label_tile, bucket_tile, k0):
+    """Count the element at offsets ``ti``, ``pi``, ``wi`` (column ``c`` of the tile) into this thread's copy."""
+    k = bucket(bucketing, transformed(transform, float64(p[pi])), thresholds, count) - k0
+    if k >= 0 and k < bucket_tile:
+        label = 1 if t[ti] != 0 else 0
+        value = float64(w[wi]) if weighted else float64(1.0)
+        add_to_counter(counts, sums, weighted, mine + (label * label_tile + c) * bucket_tile + k, value)
+
+
 @cuda_kernel
 def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
                                bucketing, transform, out_pos, out_neg, label_tile, bucket_tile, bucket_tiles, tiles,
-                               replicas, stride):
+                               replicas, stride, dense):
     counts = cuda.shared.array(0, uint32)
     sums = cuda.shared.array(0, float64)
+    staged = cuda.shared.array(STAGED_THRESHOLDS, float64)
     tid = cuda.threadIdx.x
     count = thresholds.shape[0]
+    if count <= STAGED_THRESHOLDS:  # every bucket search then reads shared memory, not global
+        j = tid
+        while j < count:
+            staged[j] = thresholds[j]
+            j += BLOCK
+        cuda.syncthreads()
+        cuts = staged
+    else:
+        cuts = thresholds
     size = 2 * label_tile * bucket_tile
     mine = own_copy(replicas, stride)
     tile = cuda.blockIdx.y
@@ -77,19 +109,25 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
         i = cuda.blockIdx.x * BLOCK + tid
         r = i // lt
         c = i - r * lt
-        while i < n:
-            k = bucket(bucketing, transformed(transform, float64(p[r * p_rs + (l0 + c) * p_cs])), thresholds,
-                       count) - k0
-            if k >= 0 and k < bucket_tile:
-                label = 1 if t[r * t_rs + (l0 + c) * t_cs] != 0 else 0
-                value = float64(w[r * w_rs + (l0 + c) * w_cs]) if weighted else float64(1.0)
-                add_to_counter(counts, sums, weighted, mine + (label * label_tile + c) * bucket_tile + k, value)
-            i += step
-            r += step_rows
-            c += step_cols
-            if c >= lt:
-                c -= lt
-                r += 1
+        if dense:  # one tile spans every label and the inputs are laid out as the grid: offset i, no arithmetic
+            while i < n:
+                count_element(t, i, p, i, w, i, weighted, cuts, count, bucketing, transform, counts, sums, mine, c,
+                              label_tile, bucket_tile, k0)
+                i += step
+                c += step_cols
+                if c >= lt:
+                    c -= lt
+        else:
+            while i < n:
+                count_element(t, r * t_rs + (l0 + c) * t_cs, p, r * p_rs + (l0 + c) * p_cs, w,
+                              r * w_rs + (l0 + c) * w_cs, weighted, cuts, count, bucketing, transform, counts, sums,
+                              mine, c, label_tile, bucket_tile, k0)
+                i += step
+                r += step_rows
+                c += step_cols
+                if c >= lt:
+                    c -= lt
+                    r += 1
         cuda.syncthreads()
         j = tid
         while j < size:
@@ -110,7 +148,7 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
 
 def launch_shape(rows, cols, count, weighted):
     """``(blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes)``."""
-    slots = SHARED_BUDGET // counter_bytes(weighted)
+    slots = COUNTER_BUDGET // counter_bytes(weighted)
     buckets = count + 1
     if 2 * buckets <= slots:
         bucket_tile = buckets
@@ -120,7 +158,7 @@ def launch_shape(rows, cols, count, weighted):
         label_tile = 1
     bucket_tiles = -(-buckets // bucket_tile)
     tiles = -(-cols // label_tile) * bucket_tiles
-    replicas, stride, shared_bytes = replica_layout(2 * label_tile * bucket_tile, weighted, SHARED_BUDGET)
+    replicas, stride, shared_bytes = replica_layout(2 * label_tile * bucket_tile, weighted, COUNTER_BUDGET)
     per_tile = rows * label_tile
     blocks_x = min(-(-per_tile // BLOCK), -(-max_blocks() // tiles))
     blocks_x = max(blocks_x, -(-per_tile // MAX_BLOCK_ELEMENTS), 1)
@@ -135,5 +173,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
         return
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
         arguments.rows, arguments.cols, thresholds.shape[0], arguments.weighted)
+    a = arguments
+    dense = (label_tile >= a.cols and is_dense(a.rows, a.cols, a.t_rs, a.t_cs) and is_dense(a.rows, a.cols, a.p_rs, a.p_cs)
+             and (not a.weighted or is_dense(a.rows, a.cols, a.w_rs, a.w_cs)))
     launch(threshold_histogram_kernel, (blocks_x, grid_y), BLOCK, shared_bytes, *arguments, out_pos, out_neg,
-           label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride)
+           label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, dense)
