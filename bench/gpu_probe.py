@@ -4,8 +4,9 @@ Prints, for one GPU: the device copy bandwidth; the queued device time per
 update of MSE and AUC(200) at N = 1e8 over 8 and 16 blocks per SM; the same
 for stand-alone sum-of-squared-differences kernels unrolled 1 and 4 ways
 (what a grid-stride loop with more loads in flight per thread reaches); and the
-host time of one update at N = 4,096 with the raw launch and with numba-cuda's
-own launch. Not part of the check: run it by hand (``python bench/gpu_probe.py``).
+registers per thread and queued time of both kernels compiled with a sweep of
+``max_registers`` (is occupancy what holds them back?); the host time of one
+update at N = 4,096 with the raw launch and with numba-cuda's own launch. Not part of the check: run it by hand (``python bench/gpu_probe.py``).
 """
 import importlib
 import statistics
@@ -65,6 +66,30 @@ def main():
             ms = queued_ms(lambda: kernel[blocks, 256](t, p, out))
             print(f"stand-alone sq-diff sum, unroll {u}, blocks/SM {per_sm:>2}: {ms:.3f} ms = "
                   f"{8 * N / (ms / 1e3) / copy:6.1%} of copy")
+
+    def metric_pass(factory, *args):
+        def run():
+            metric = factory(device="cuda")
+            ms = queued_ms(lambda: metric.update_state(*args))
+            return ms, float(metric.result())  # synchronize!
+        return run
+
+    sweeps = (("error_sums", "error_sums_kernel", "MSE", metric_pass(gpumetrics.MeanSquaredError, t, p)),
+              ("threshold_histogram", "threshold_histogram_kernel", "AUC", metric_pass(gpumetrics.AUC, labels, p)))
+    for room, name, label, run in sweeps:
+        module = importlib.import_module(f"gpumetrics._kernels.{room}.cuda")
+        original = getattr(module, name)
+        for most in (None, 32, 40, 48, 64, 80):
+            kernel = original if most is None else cuda.jit(max_registers=most)(original.py_func)
+            setattr(module, name, kernel)
+            try:
+                ms, value = run()
+                regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
+                print(f"{label} max_registers={most}: {regs} registers/thread, {ms:.3f} ms = "
+                      f"{8 * N / (ms / 1e3) / copy:6.1%} of copy, result {value!r}")
+            except Exception as error:  # report and go on: a probe
+                print(f"{label} max_registers={most}: FAILED {type(error).__name__}: {error}")
+        setattr(module, name, original)
 
     small_t, small_p = t[:4096], p[:4096]
     small_labels = labels[:4096]
