@@ -28,8 +28,6 @@ from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_bl
 from .rules import KINDS
 
 evaluate = make_switch(KINDS, device_function, 3)
-#: elements whose loads each thread has in flight on the dense path (t0..t3 in the kernel)
-PREFETCH = 4
 
 
 @cuda_kernel
@@ -43,44 +41,21 @@ def error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, dens
     step = step_rows * cols + step_cols
     acc_t = 0.0
     acc_w = 0.0
-    if dense and (not weighted or cols == 1):
-        # t and p laid out as the (rows, cols) grid itself: element i at offset i (with one column, its weight at
-        # i * w_s). Each thread keeps its next PREFETCH elements' loads in flight while it evaluates the current one:
-        # one load at a time held the pass to about half the copy bandwidth (occupancy is limited by registers).
-        last = n - 1
-        j = i if i < n else last
-        t0, p0, w0 = t[j], p[j], np.float64(w[j * w_s]) if weighted else 1.0
-        j = i + step if i + step < n else last
-        t1, p1, w1 = t[j], p[j], np.float64(w[j * w_s]) if weighted else 1.0
-        j = i + 2 * step if i + 2 * step < n else last
-        t2, p2, w2 = t[j], p[j], np.float64(w[j * w_s]) if weighted else 1.0
-        j = i + 3 * step if i + 3 * step < n else last
-        t3, p3, w3 = t[j], p[j], np.float64(w[j * w_s]) if weighted else 1.0
-        while i < n:
-            v = evaluate(code, np.float64(t0), np.float64(p0), params)
-            if weighted:
-                acc_t += w0 * v
-                acc_w += w0
-            else:
-                acc_t += v
-            t0, p0, w0 = t1, p1, w1
-            t1, p1, w1 = t2, p2, w2
-            t2, p2, w2 = t3, p3, w3
-            j = i + PREFETCH * step if i + PREFETCH * step < n else last
-            t3, p3, w3 = t[j], p[j], np.float64(w[j * w_s]) if weighted else 1.0
-            i += step
-    elif dense:  # weighted with several columns: the row of each element is tracked for its weight
+    if dense:  # t and p laid out as the (rows, cols) grid itself: element i at offset i, no index arithmetic
         while i < n:
             v = evaluate(code, np.float64(t[i]), np.float64(p[i]), params)
-            wr = np.float64(w[r * w_s])
-            acc_t += wr * v
-            if c == 0:
-                acc_w += wr
-            r += step_rows
-            c += step_cols
-            if c >= cols:
-                c -= cols
-                r += 1
+            if weighted:
+                wr = np.float64(w[r * w_s])
+                acc_t += wr * v
+                if c == 0:
+                    acc_w += wr
+                r += step_rows
+                c += step_cols
+                if c >= cols:
+                    c -= cols
+                    r += 1
+            else:
+                acc_t += v
             i += step
     else:
         while i < n:

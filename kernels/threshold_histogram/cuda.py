@@ -56,8 +56,6 @@ from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_bl
 from .rules import BUCKETINGS, TRANSFORMS, pass_arguments
 
 _MAX_GRID_Y = 65535
-#: elements whose loads each thread has in flight on the dense path (t0..t3 in the kernel)
-PREFETCH = 4
 #: thresholds a block copies into static shared memory (8 KiB) before it counts; more are read from global memory
 STAGED_THRESHOLDS = 1024
 #: dynamic shared memory left for the counters next to the staged thresholds (48 KiB per block in all)
@@ -68,13 +66,14 @@ bucket = make_switch(BUCKETINGS, device_function, 3)
 
 
 @device_function
-def count_element(label, prediction, weight, thresholds, count, bucketing, transform, counts, sums, weighted, mine,
-                  c, label_tile, bucket_tile, k0):
-    """Count one element (column ``c`` of the tile; ``weight`` read only when ``weighted``) into this thread's copy."""
-    k = bucket(bucketing, transformed(transform, float64(prediction)), thresholds, count) - k0
+def count_element(t, ti, p, pi, w, wi, weighted, thresholds, count, bucketing, transform, counts, sums, mine, c,
+                  label_tile, bucket_tile, k0):
+    """Count the element at offsets ``ti``, ``pi``, ``wi`` (column ``c`` of the tile) into this thread's copy."""
+    k = bucket(bucketing, transformed(transform, float64(p[pi])), thresholds, count) - k0
     if k >= 0 and k < bucket_tile:
-        positive = 1 if label != 0 else 0
-        add_to_counter(counts, sums, weighted, mine + (positive * label_tile + c) * bucket_tile + k, weight)
+        label = 1 if t[ti] != 0 else 0
+        value = float64(w[wi]) if weighted else float64(1.0)
+        add_to_counter(counts, sums, weighted, mine + (label * label_tile + c) * bucket_tile + k, value)
 
 
 @cuda_kernel
@@ -110,37 +109,19 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
         i = cuda.blockIdx.x * BLOCK + tid
         r = i // lt
         c = i - r * lt
-        if dense:
-            # one tile spans every label and the inputs are laid out as the grid: element i at offset i. Each thread
-            # keeps its next PREFETCH elements' loads in flight while it counts the current one (one load at a time
-            # left the pass latency-bound: occupancy is limited by registers and shared memory).
-            last = n - 1
-            j = i if i < n else last
-            t0, p0, w0 = t[j], p[j], float64(w[j]) if weighted else 1.0
-            j = i + step if i + step < n else last
-            t1, p1, w1 = t[j], p[j], float64(w[j]) if weighted else 1.0
-            j = i + 2 * step if i + 2 * step < n else last
-            t2, p2, w2 = t[j], p[j], float64(w[j]) if weighted else 1.0
-            j = i + 3 * step if i + 3 * step < n else last
-            t3, p3, w3 = t[j], p[j], float64(w[j]) if weighted else 1.0
+        if dense:  # one tile spans every label and the inputs are laid out as the grid: offset i, no arithmetic
             while i < n:
-                count_element(t0, p0, w0, cuts, count, bucketing, transform, counts, sums, weighted, mine, c,
+                count_element(t, i, p, i, w, i, weighted, cuts, count, bucketing, transform, counts, sums, mine, c,
                               label_tile, bucket_tile, k0)
-                t0, p0, w0 = t1, p1, w1
-                t1, p1, w1 = t2, p2, w2
-                t2, p2, w2 = t3, p3, w3
-                j = i + PREFETCH * step if i + PREFETCH * step < n else last
-                t3, p3, w3 = t[j], p[j], float64(w[j]) if weighted else 1.0
                 i += step
                 c += step_cols
                 if c >= lt:
                     c -= lt
         else:
             while i < n:
-                lc = l0 + c
-                count_element(t[r * t_rs + lc * t_cs], p[r * p_rs + lc * p_cs],
-                              float64(w[r * w_rs + lc * w_cs]) if weighted else 1.0, cuts, count, bucketing, transform,
-                              counts, sums, weighted, mine, c, label_tile, bucket_tile, k0)
+                count_element(t, r * t_rs + (l0 + c) * t_cs, p, r * p_rs + (l0 + c) * p_cs, w,
+                              r * w_rs + (l0 + c) * w_cs, weighted, cuts, count, bucketing, transform, counts, sums,
+                              mine, c, label_tile, bucket_tile, k0)
                 i += step
                 r += step_rows
                 c += step_cols
