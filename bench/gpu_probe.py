@@ -10,6 +10,7 @@ update at N = 4,096 with the raw launch and with numba-cuda's own launch. Not pa
 """
 import importlib
 import statistics
+import types
 import time
 
 import numpy as np
@@ -89,6 +90,37 @@ def main():
                       f"{8 * N / (ms / 1e3) / copy:6.1%} of copy, result {value!r}")
             except Exception as error:  # report and go on: a probe
                 print(f"{label} max_registers={most}: FAILED {type(error).__name__}: {error}")
+        setattr(module, name, original)
+
+    # the same kernels with a one-kind switch (the rule MSE and AUC use only): do the other kinds' registers or
+    # code, inlined into one kernel, cost the common ones their speed?
+    from gpumetrics._kernels._shared.kinds import make_switch
+    from gpumetrics._kernels._shared.launch import device_function
+    from gpumetrics._kernels.error_sums.rules import KINDS
+    from gpumetrics._kernels.threshold_histogram.rules import BUCKETINGS, TRANSFORMS
+
+    def one_kind(kinds, name, arity):
+        return make_switch({name: kinds[name]}, device_function, arity)
+
+    narrowed = (("error_sums", "error_sums_kernel", "MSE", sweeps[0][3],
+                 {"evaluate": one_kind(KINDS, "squared_error", 3)}),
+                ("threshold_histogram", "threshold_histogram_kernel", "AUC", sweeps[1][3],
+                 {"transformed": one_kind(TRANSFORMS, "clip", 1), "bucket": one_kind(BUCKETINGS, "evenly_spaced", 3)}))
+    for room, name, label, run, replacements in narrowed:
+        module = importlib.import_module(f"gpumetrics._kernels.{room}.cuda")
+        original = getattr(module, name)
+        fn = original.py_func
+        variant = types.FunctionType(fn.__code__, {**fn.__globals__, **replacements}, fn.__name__, fn.__defaults__,
+                                     fn.__closure__)
+        kernel = cuda.jit(variant)
+        setattr(module, name, kernel)
+        try:
+            ms, value = run()
+            regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
+            print(f"{label} one-kind switch: {regs} registers/thread, {ms:.3f} ms = "
+                  f"{8 * N / (ms / 1e3) / copy:6.1%} of copy, result {value!r}")
+        except Exception as error:
+            print(f"{label} one-kind switch: FAILED {type(error).__name__}: {error}")
         setattr(module, name, original)
 
     small_t, small_p = t[:4096], p[:4096]
