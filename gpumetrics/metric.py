@@ -15,8 +15,11 @@ import numpy as np
 
 from . import backends
 from ._arguments import check_dtype
+from ._rollback import atomic
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
+#: the methods of every metric class that leave the metric unchanged when they raise (``_rollback.atomic``)
+_ATOMIC_METHODS = ("update_state", "merge_state", "load_state_dict")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
 
 
@@ -200,6 +203,14 @@ class Metric:
         self._device_arrays = {}
         self._sync_verified = {}  # group id -> fingerprint its ranks agreed on (gpumetrics.distributed.sync)
 
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own ``update_state`` / ``merge_state`` / ``load_state_dict`` become atomic: a call that
+        raises leaves the metric as it was, unplaced and unbuilt included (``_rollback``)."""
+        super().__init_subclass__(**kwargs)
+        for name in _ATOMIC_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, name, atomic(cls.__dict__[name]))
+
     # -- Keras surface ---------------------------------------------------------------------------------------
     @property
     def dtype(self):
@@ -282,6 +293,10 @@ class Metric:
         return f"<{type(self).__name__} name={self.name} device={self.device}>"
 
     # -- devices and inputs ----------------------------------------------------------------------------------
+    def _built(self):
+        """Whether every state exists; metrics that size a state from their first batch say False until then."""
+        return True
+
     def _place(self, sample=None, backend=None):
         """Fix the backend (an ``auto`` metric follows ``sample``, or takes ``backend``) and allocate the states."""
         if self._backend is None:
@@ -332,6 +347,7 @@ class Metric:
             if a.merge != "concat" and a.value.shape != b.value.shape:
                 raise ValueError(f"state {a.name!r} has shape {a.value.shape} here and {b.value.shape} in {other.name}")
 
+    @atomic
     def merge_state(self, metrics):
         """Fold the states of other metrics of the same configuration into this one, in place.
 
@@ -362,6 +378,7 @@ class Metric:
         """``{state name: NumPy array}``: a host copy, e.g. for ``numpy.savez``.  # synchronize!"""
         return {v.name: v.numpy() for v in self._variables}
 
+    @atomic
     def load_state_dict(self, state):
         """Replace every state by the arrays in ``state`` (any mapping, e.g. ``numpy.load(path)``).
 

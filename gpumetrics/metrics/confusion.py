@@ -133,7 +133,8 @@ class ThresholdHistogramMetric(Metric):
 
     def _build_for(self, num_labels):
         """Metrics that learn their label count (multi-label AUC, F-scores) build their states from the first
-        batch, a state dict or a merge, whichever comes first."""
+        batch, a state dict or a merge, whichever comes first; a call refused after that unbuilds them
+        (``Metric``'s atomic methods)."""
         if not self._built():
             self._add_histograms(num_labels)
 
