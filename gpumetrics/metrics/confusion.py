@@ -138,11 +138,11 @@ class ThresholdHistogramMetric(Metric):
         if not self._built():
             self._add_histograms(num_labels)
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, *, strict=True):
         _check_state_mapping(state)
         if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
             self._build_for(np.shape(state["positive_histogram"])[1])
-        super().load_state_dict(state)
+        super().load_state_dict(state, strict=strict)
 
     def merge_state(self, metrics):
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
