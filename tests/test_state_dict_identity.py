@@ -33,8 +33,8 @@ def looks(metric):
      lambda d: gpumetrics.Precision(thresholds=[0.1, 0.9], device=d), r"another configuration .*0\.1, 0\.9"),
     (lambda d: gpumetrics.MeanSquaredError(device=d), lambda d: gpumetrics.MeanAbsoluteError(device=d),
      r"MeanSquaredError; .* is a .*MeanAbsoluteError"),
-    (lambda d: gpumetrics.AUC(num_thresholds=5, device=d), lambda d: gpumetrics.AUC(num_thresholds=5, curve="PR", device=d),
-     "another configuration"),
+    (lambda d: gpumetrics.AUC(num_thresholds=5, device=d),
+     lambda d: gpumetrics.AUC(num_thresholds=5, curve="PR", device=d), "another configuration"),
 ], ids=["Precision-into-Recall", "same-thresholds-other-class", "Precision-thresholds", "MSE-into-MAE", "AUC-curve"])
 def test_a_state_of_another_class_or_configuration_is_refused(make, other, message, device):
     source, target = make(device), other(device)
