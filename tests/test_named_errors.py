@@ -50,7 +50,7 @@ def test_auc_label_weights_that_do_not_fit_the_labels_are_named(device):
     three.update_state(LABELS, SCORES)
     state = {**three.state_dict(), **{k: v for k, v in multi.state_dict().items() if k.startswith("__")}}
     for call in (lambda m: m.update_state(LABELS, SCORES), lambda m: m.load_state_dict(state)):
-        refuses(multi, call, ValueError, r"2 label_weights \[1.0, 2.0\]; got 3 labels")
+        refuses(multi, call, ValueError, r"2 label_weights \[1\. 2\.\]; got 3 labels")
     multi.update_state(LABELS[:, :2], SCORES[:, :2])
     assert np.isfinite(float(to_host(multi.result())))
 

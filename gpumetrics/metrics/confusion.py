@@ -480,7 +480,7 @@ class AUC(ThresholdHistogramMetric):
     def _build_for(self, num_labels):
         """Multi-label AUC averages its labels with ``label_weights``: the label count it learns must match."""
         if self.label_weights is not None and not self._built() and self.label_weights.size != num_labels:
-            raise ValueError(f"{self.name} has {self.label_weights.size} label_weights {self.label_weights.tolist()}; "
+            raise ValueError(f"{self.name} has {self.label_weights.size} label_weights {self.label_weights}; "
                              f"got {num_labels} labels (y_pred's columns, or a state's or merged metric's labels)")
         super()._build_for(num_labels)
 
