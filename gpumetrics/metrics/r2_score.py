@@ -91,7 +91,7 @@ class R2Score(Metric):
         super().__init__(name=name, dtype=dtype, device=device)
         self.class_aggregation = class_aggregation
         self.num_regressors = num_regressors
-        self.num_samples = self.add_state("num_samples", (), "int64", "sum")
+        self.num_samples = self.add_state("num_samples", (), "int64", "sum", count=True)
         self.moments = None  # float64[7, outputs], built by the first batch, state dict or merge
 
     # -- states built from the first batch ---------------------------------------------------------------------
@@ -102,34 +102,18 @@ class R2Score(Metric):
         if self.moments is None:
             self.moments = self.add_state("moments", (7, outputs), "float64", "moments")
 
-    def _unbuild(self):
-        self._variables.remove(self.moments)
-        self.moments = None
-
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, *, strict=True):
         _check_state_mapping(state)
-        built_here = not self._built() and "moments" in state and np.ndim(state["moments"]) == 2
-        if built_here:
+        if not self._built() and "moments" in state and np.ndim(state["moments"]) == 2:
             self._build_for(np.shape(state["moments"])[1])
-        try:
-            super().load_state_dict(state)
-        except (ValueError, TypeError):
-            if built_here:
-                self._unbuild()
-            raise
+        super().load_state_dict(state, strict=strict)
 
     def merge_state(self, metrics):
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
         built = [o for o in others if isinstance(o, R2Score) and o._built()]
-        built_here = bool(built) and not self._built()
-        if built_here:
+        if built and not self._built():
             self._build_for(built[0].moments.value.shape[1])
-        try:
-            super().merge_state(others)
-        except (ValueError, TypeError):
-            if built_here:
-                self._unbuild()
-            raise
+        super().merge_state(others)
 
     # -- Keras surface -----------------------------------------------------------------------------------------
     def _sample_weight(self, sample_weight, shape):
