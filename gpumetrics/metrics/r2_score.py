@@ -26,16 +26,17 @@ class R2Score(Metric):
     with weights ``SS_tot`` (``"variance_weighted_average"``); with
     ``num_regressors = p > 0`` the aggregate becomes the adjusted
     ``1 - (1 - R²)(n - 1) / (n - p - 1)``, falling back to R² with Keras's
-    warnings when ``p >= n - 1``.
+    warnings when ``p >= n - 1``. ``n``, Keras's ``num_samples``, counts the
+    samples (rows) with a non-zero weight in at least one output, as current
+    Keras (its fix #23334, after 3.15) and scikit-learn do: zero-weight rows
+    are no samples. A stream of only such rows therefore reads as nothing
+    seen (0).
 
     Keras's rules, reproduced: inputs go through Keras's squeeze-or-expand rule
     and must then be 2-D; the number of outputs is fixed by the first batch
     (a later batch with another number is a ``ValueError``); sample weights
     of shape ``(batch_size,)`` become ``(batch_size, 1)`` and broadcast over the
-    outputs, ``(batch_size, outputs)`` or a scalar weigh each element; and
-    ``n``, Keras's ``num_samples``, counts every **element** seen
-    (``size(y_true)`` = rows x outputs), not rows, so with several outputs the
-    adjusted R² is Keras's, not the textbook one.
+    outputs, ``(batch_size, outputs)`` or a scalar weigh each element.
 
     Where we differ from Keras, deliberately:
 
@@ -165,7 +166,7 @@ class R2Score(Metric):
         self._backend.moments(y_true.reshape(true_shape), y_pred.reshape(pred_shape), weight,
                               self.moments._writable())
         count = self.num_samples._writable()
-        count += rows * outputs
+        count += rows if weight is None else (weight != 0).any(axis=1).sum()  # on the device: no host sync
 
     def result(self):
         xp = self._xp
@@ -189,7 +190,8 @@ class R2Score(Metric):
         return xp.where(self.num_samples.value == 0, 0.0, score).astype(self.dtype)
 
     def _adjusted(self, score):
-        """Keras's adjusted R² with ``n`` = elements seen, or ``score`` with Keras's warning when undefined."""
+        """Keras's adjusted R² with ``n`` = samples of non-zero weight, or ``score`` with Keras's warning when
+        undefined."""
         n = int(self.num_samples.numpy())  # synchronize!
         p = self.num_regressors
         if n == 0:  # nothing seen: result() returns 0 (no warning)
