@@ -177,7 +177,7 @@ kl_divergence.fused = Elementwise("kl_divergence", _epsilon, last_axis="sum")
 poisson.fused = Elementwise("poisson", _epsilon)
 
 
-@register()
+@register("bce", "BCE")
 class BinaryCrossentropy(_KerasMeanWrapper):
     """Mean binary crossentropy over samples, as ``keras.metrics.BinaryCrossentropy``.
 

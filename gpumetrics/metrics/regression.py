@@ -162,7 +162,7 @@ class MeanSquaredLogarithmicError(_KerasMeanWrapper):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
-@register("logcosh", "log_cosh")
+@register()
 class LogCoshError(_KerasMeanWrapper):
     """Mean of ``log(cosh(y_pred - y_true))`` over the last axis and samples, as ``keras.metrics.LogCoshError``.
 
