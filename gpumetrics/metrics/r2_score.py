@@ -7,6 +7,7 @@ from .._arguments import check_int
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
+from .ratios import overflow_to_nan
 
 _CLASS_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
 #: rows of the ``moments`` state read here (x = y_true, y = y_pred): Σw(y_true - mean)² and Σw(y_true - y_pred)²
@@ -177,8 +178,8 @@ class R2Score(Metric):
         # weights of mixed sign that sum to 0 over the stream: no mean (the zero-weight form of ``moments``), NaN
         total = xp.where((state[0] == 0.0) & ((state[1] != 0.0) | (total != 0.0)), np.nan, total)
         with np.errstate(divide="ignore", invalid="ignore"):
-            raw = 1.0 - residual / total
-            raw = xp.where(xp.isinf(raw), 0.0, raw)
+            raw = overflow_to_nan(xp, 1.0 - residual / total, total)  # SS_tot past 1.8e308: not 1 - x / inf = 1
+            raw = xp.where(xp.isinf(raw) & ~xp.isinf(residual), 0.0, raw)  # Keras's SS_tot = 0 rule, not overflow
             if self.class_aggregation == "uniform_average":
                 score = xp.mean(raw)
             elif self.class_aggregation == "variance_weighted_average":
