@@ -194,6 +194,19 @@ def test_squares_past_the_float64_range_give_the_exact_value(twin, case, power):
 
 
 @pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("case", ["crossentropy", "crossentropy-sparse"])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_probabilities_summing_past_the_float64_range_are_normalised_exactly(twin, case):
+    """Scores below 1 scaled by 2^1024 (exact, each finite) sum past 1.8e308: the row is normalised scaled, not
+    read as p / inf = 0."""
+    kind, params, y_true, y_pred, f = CASES[case]
+    y_true, y_pred = y_true[2:], y_pred[2:]  # row 1 holds a 1.0
+    assert not np.isfinite(np.ldexp(y_pred, 1024).sum(axis=1)).all()
+    total = run(twin, kind, y_true, np.ldexp(y_pred, 1024), params)[0]
+    np.testing.assert_allclose(total, per_row(f, y_true, y_pred).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("group", [1, 3, 8])
 @pytest.mark.parametrize("rows", [1, 31, 33, 96, 130])
 def test_weights_shared_by_groups_of_rows_and_ragged_tails(twin, group, rows):

@@ -34,7 +34,8 @@ def crossentropy(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     """``-sum(t' log(clip(p / sum(p), lower, upper)))``, ``t' = t (1 - s) + s / cols``; sparse:
     ``-log(clip(p[k] / sum(p)))`` for class id ``k``, 0 when the label equals ``ignore_class`` (NaN: none) or ``k``
     is out of range (Keras's one-hot row is then all zeros). params ``label_smoothing`` (s), ``lower``, ``upper``,
-    ``sparse`` (1 or 0), ``ignore_class``."""
+    ``sparse`` (1 or 0), ``ignore_class``. A row whose sum overflows is normalised scaled to at most 1, not read
+    as ``p / inf = 0``."""
     sparse = params[3] != 0.0
     k = 0
     if sparse:
@@ -45,13 +46,19 @@ def crossentropy(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     norm = 0.0
     for j in range(cols):
         norm += np.float64(p[p_at + j * p_cs])
+    scale = 1.0
+    if norm == math.inf:
+        scale = unit_scale(p, p_at, p_cs, cols, 0.0)
+        norm = 0.0
+        for j in range(cols):
+            norm += np.float64(p[p_at + j * p_cs]) * scale
     if sparse:
-        q = np.float64(p[p_at + k * p_cs]) / norm
+        q = np.float64(p[p_at + k * p_cs]) * scale / norm
         return -math.log(params[1] if q < params[1] else (params[2] if q > params[2] else q))
     s = params[0]
     loss = 0.0
     for j in range(cols):
-        q = np.float64(p[p_at + j * p_cs]) / norm
+        q = np.float64(p[p_at + j * p_cs]) * scale / norm
         q = params[1] if q < params[1] else (params[2] if q > params[2] else q)
         loss -= (np.float64(t[t_at + j * t_cs]) * (1.0 - s) + s / cols) * math.log(q)
     return loss
