@@ -57,6 +57,24 @@ def test_rows_past_the_float64_range_keep_their_exact_value(name, make, device):
     assert math.isclose(float(to_host(scaled.result())), float(to_host(exact.result())), rel_tol=1e-14)
 
 
+@pytest.mark.parametrize("fn", [gpumetrics.pearson_correlation, gpumetrics.concordance_correlation,
+                                gpumetrics.metrics.regression.cosine_similarity], ids=lambda f: f.__name__)
+def test_per_sample_functions_past_the_range_give_nan_not_zero(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        values = fn(np.array([[1.0, -1.0, 0.5], [1.0, 2.0, 0.0]]) * 2.0**600, np.array([[1.0, -1.0, 0.3]] * 2))
+    assert np.isnan(values).all(), values
+    assert np.isfinite(fn(np.array([[1.0, -1.0, 0.5]]), np.array([[1.0, -1.0, 0.3]]))).all()
+
+
+@pytest.mark.parametrize("fn,y_true", [(gpumetrics.categorical_crossentropy, [[0.0, 1.0]]),
+                                       (gpumetrics.sparse_categorical_crossentropy, [1])], ids=["dense", "sparse"])
+def test_crossentropy_of_probabilities_summing_past_the_range_is_nan(fn, y_true):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.isnan(fn(np.array(y_true), np.array([[1e308, 1e308]]))).all()
+
+
 def test_normal_sums_are_untouched(device):
     mean = gpumetrics.Mean(dtype="float64", device=device)
     assert float(to_host(mean.result())) == 0.0  # nothing seen: 0, as before

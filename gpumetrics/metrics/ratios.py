@@ -1,4 +1,4 @@
-"""Ratios of accumulated sums for ``result()``: a denominator that overflowed float64 gives NaN, never 0.
+"""Ratios of sums (``result()``, the per-sample functions): a denominator that overflowed float64 gives NaN, not 0.
 
 A sum past 1.8e308 (weights that large, or squares past 1.3e154) is inf, and
 ``finite / inf`` would read 0 where the exact ratio is finite (Keras, whose
