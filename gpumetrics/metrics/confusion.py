@@ -14,6 +14,7 @@ from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, i
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
+from .ratios import divide_no_nan
 
 #: Keras's ``backend.epsilon()``: the AUC end thresholds sit this far outside [0, 1].
 EPSILON = 1e-7
@@ -47,10 +48,6 @@ def _check_fraction(name, value):
     check_real(value, name)
     if not 0 <= value <= 1:
         raise ValueError(f"{name} must be in the range [0, 1]; got {name}={value}")
-
-
-def divide_no_nan(xp, a, b):
-    return xp.where(b == 0, 0.0, a / xp.where(b == 0, 1.0, b))
 
 
 class ThresholdHistogramMetric(Metric):

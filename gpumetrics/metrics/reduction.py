@@ -6,6 +6,7 @@ from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
+from .ratios import divide_no_nan
 
 
 def weights_per_row(xp, weight, plan):
@@ -106,10 +107,8 @@ class Mean(Metric):
                    plain_values=True)
 
     def _mean(self):
-        """``divide_no_nan(total, count)`` in float64, on the device."""
-        xp = self._xp
-        total, count = self.total.value, self.count.value
-        return xp.where(count == 0, 0.0, total / xp.where(count == 0, 1.0, count))
+        """``divide_no_nan(total, count)`` in float64, on the device (NaN once ``count`` overflowed)."""
+        return divide_no_nan(self._xp, self.total.value, self.count.value)
 
     def result(self):
         return self._mean().astype(self.dtype)
