@@ -247,20 +247,7 @@ elif grep -qs warmup gpumetrics/__main__.py \
         && timeout 30 "$PY" -m gpumetrics --help 2>&1 | grep -q warmup; then
     run_step warmup 90 250 "$OUT/setup.log" "$PY" -m gpumetrics warmup AUC MeanSquaredError --device cuda
     # A fresh process after the warm-up must load the CUDA kernels from the disk cache, compiling none.
-    run_step cuda-cache 30 250 "$OUT/setup.log" "$PY" -c "
-import sys, cupy, numba, gpumetrics
-labels, scores = cupy.asarray([0, 1, 1, 0] * 16), cupy.asarray([0.1, 0.8, 0.4, 0.3] * 16, dtype='float32')
-for m in (gpumetrics.AUC(device='cuda'), gpumetrics.MeanSquaredError(device='cuda')):
-    m.update_state(labels, scores); m.result()
-hits = misses = 0
-for name, module in list(sys.modules.items()):
-    if name.startswith('gpumetrics._kernels.') and name.endswith('.cuda'):
-        for value in vars(module).values():
-            stats = getattr(value, 'stats', None)
-            if stats is not None and hasattr(stats, 'cache_hits'):
-                hits += sum(stats.cache_hits.values()); misses += sum(stats.cache_misses.values())
-print(f'cuda kernel cache in a fresh process: {hits} hits, {misses} misses')
-sys.exit(0 if hits and not misses else 1)"
+    run_step cuda-cache 30 250 "$OUT/setup.log" "$PY" bench/cuda_cache_check.py
 else
     skip_step warmup "no 'python3 -m gpumetrics warmup' subcommand"
 fi
