@@ -67,7 +67,7 @@ class FBetaScore(ThresholdHistogramMetric):
             score = xp.sum(score * support / (xp.sum(support) + EPSILON))
         elif self.average is not None:
             score = xp.mean(score)
-        return score.astype(self.dtype)
+        return xp.asarray(score, dtype=self.dtype)
 
     def get_config(self):
         return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}

@@ -156,7 +156,7 @@ class _IoUBase(Metric):
         # classes outside target_class_ids (times 0) are left out, so a NaN there does not reach the mean.
         valid = ((denominator > 1e-9) | xp.isnan(denominator)) & (times > 0)
         iou = xp.where(valid, true_positives / (denominator + EPSILON), 0.0)
-        return (xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON)).astype(self.dtype)
+        return xp.asarray(xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON), dtype=self.dtype)
 
     def get_config(self):
         return {"name": self.name, "dtype": self._keras_dtype}
