@@ -9,12 +9,14 @@ every metric, built-in or user-defined, without further code.
 import collections.abc as _abc
 import copy as _copy
 import re
+import sys
 import warnings
 
 import numpy as np
 
 from . import backends
 from ._arguments import check_dtype
+from ._keras_guard import refuse_keras_function_wrappers
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
@@ -258,6 +260,7 @@ class Metric:
         self.reset_state()
 
     def __call__(self, *args, **kwargs):
+        refuse_keras_function_wrappers(self, sys._getframe(1))
         self.update_state(*args, **kwargs)
         return self.result()
 
