@@ -1,0 +1,159 @@
+"""gpumetrics metrics in Keras's ``compile`` / ``fit`` / ``evaluate``: ``model.compile(metrics=[wrap(metric)])``.
+
+``wrap(metric)`` gives a ``keras.metrics.Metric`` that owns the gpumetrics metric: Keras updates it on every
+train and test step, reads its result into the logs and the ``History``, and resets it per epoch and per
+evaluation, so the logged numbers are the ones the metric gives standalone on the same predictions.
+
+- ``torch`` and ``numpy`` backends: steps run eagerly, so the batch tensors go straight to the metric
+  (zero-copy; CUDA tensors stay on the GPU). Not under ``jit_compile=True`` (``torch.compile``), whose fake
+  tensors hold no values: the metric refuses them.
+- ``jax`` backend: steps are jitted, so the tensors are tracers. The update and the result run on the host as
+  ordered ``jax.experimental.io_callback`` calls (in step order, the update before the result), on the batch
+  copied to host memory: the metric's state lives on the CPU. ``reset_state`` waits for pending callbacks.
+- ``tensorflow`` and other backends are refused (``ValueError``).
+
+Keras symbolic builds (metrics called on placeholder tensors to learn their output shapes) update nothing.
+Keras masks on ``y_pred`` are refused: Keras's own metrics disagree on how to apply them.
+
+Imported only when used: Keras stays an optional dependency.
+"""
+import inspect
+
+import keras
+import numpy as np
+from keras.src.backend import get_keras_mask, in_symbolic_scope
+
+from .backends import resolve
+from .metric import Metric
+from .registry import deserialize, get, serialize
+
+_EAGER_BACKENDS = ("torch", "numpy")
+_SUPPORTED_BACKENDS = (*_EAGER_BACKENDS, "jax")
+
+
+def wrap(metric, name=None):
+    """A ``keras.metrics.Metric`` for ``model.compile(metrics=[...])`` that runs ``metric``.
+
+    ``metric`` is a gpumetrics metric (built-in or a subclass of ``gpumetrics.Metric``), a metric class, or an
+    identifier ``gpumetrics.get`` knows (``"auc"``, a config dict). ``name`` (default: the metric's name) is
+    the key in the logs; validation logs prefix it with ``val_``. ``wrapped.metric`` is the gpumetrics metric.
+    """
+    return KerasMetric(metric, name=name)
+
+
+@keras.saving.register_keras_serializable(package="gpumetrics")
+class KerasMetric(keras.metrics.Metric):
+    """The ``keras.metrics.Metric`` that ``wrap`` returns; see the module's docstring."""
+
+    def __init__(self, metric, name=None):
+        backend = keras.backend.backend()
+        if backend not in _SUPPORTED_BACKENDS:
+            raise ValueError(f"gpumetrics.keras supports the Keras backends {_SUPPORTED_BACKENDS}; this Keras runs "
+                             f"on {backend!r}")
+        metric = _checked_metric(metric)
+        super().__init__(name=name or metric.name, dtype=metric.dtype)
+        self.metric = metric
+        self._update_specs = None  # jax: shapes and dtypes of the latest traced update, for the result's shape
+        self._result_specs = {}  # jax: update specs -> the result's ShapeDtypeStruct
+        self._blank = metric.copy() if backend == "jax" else None  # probed for the result's shape
+        if self._blank is not None:
+            self._blank.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if get_keras_mask(y_pred) is not None:
+            raise ValueError(f"{self.name}: y_pred carries a Keras mask, which gpumetrics.keras does not apply; "
+                             f"pass the mask as sample_weight (weighted_metrics=) or drop it")
+        if keras.backend.backend() == "jax":
+            self._update_specs = tuple(_spec(x) for x in (y_true, y_pred, sample_weight))
+            if not in_symbolic_scope():
+                from jax.experimental import io_callback
+
+                io_callback(self._host_update, None, y_true, y_pred, sample_weight, ordered=True)
+        elif not in_symbolic_scope():
+            self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def result(self):
+        if keras.backend.backend() == "jax":
+            from jax.experimental import io_callback
+
+            return io_callback(self._host_result, self._result_spec(), ordered=True)
+        value = self.metric.result()
+        if keras.backend.backend() == "torch":
+            import torch
+
+            return torch.as_tensor(value)  # zero-copy from NumPy, and from CuPy through __cuda_array_interface__
+        return np.asarray(value)
+
+    def reset_state(self):
+        if keras.backend.backend() == "jax":
+            import jax
+
+            jax.effects_barrier()  # updates of earlier steps still queued must land before the reset, not after
+        self.metric.reset_state()
+
+    def get_config(self):
+        return {"name": self.name, "metric": serialize(self.metric)}
+
+    @classmethod
+    def from_config(cls, config):
+        """Resolves the metric through ``gpumetrics.deserialize`` with Keras's registered custom objects."""
+        metric = deserialize(config["metric"], custom_objects=keras.saving.get_custom_objects())
+        return cls(metric, name=config["name"])
+
+    # -- jax: the host side of the callbacks -------------------------------------------------------------------
+    def _host_update(self, y_true, y_pred, sample_weight):
+        self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def _host_result(self):
+        value = (_to_host(self.metric.result()))
+        spec = self._result_spec()
+        if value.shape != spec.shape or value.dtype != spec.dtype:
+            raise ValueError(f"{self.name}: result() gave {value.dtype}{list(value.shape)} where the traced step "
+                             f"expects {spec.dtype}{list(spec.shape)}; gpumetrics.keras needs a result whose shape "
+                             f"and dtype follow from the input shapes")
+        return value
+
+    def _result_spec(self):
+        """The result's shape and dtype, from a blank copy of the metric updated once with zeros of the traced
+        input shapes (the callback must declare it before the step runs)."""
+        import jax
+
+        if self._update_specs not in self._result_specs:
+            probe = self._blank.copy()
+            if self._update_specs is not None:
+                zeros = [None if s is None else np.zeros(s.shape, s.dtype) for s in self._update_specs]
+                probe.update_state(zeros[0], zeros[1], sample_weight=zeros[2])
+            value = (_to_host(probe.result()))
+            self._result_specs[self._update_specs] = jax.ShapeDtypeStruct(value.shape, value.dtype)
+        return self._result_specs[self._update_specs]
+
+
+def _checked_metric(metric):
+    """A gpumetrics metric whose ``update_state`` takes ``(y_true, y_pred, sample_weight=...)``, or an error."""
+    if not isinstance(metric, Metric):
+        if isinstance(metric, keras.metrics.Metric):
+            raise TypeError(f"{metric.name} is already a keras.metrics.Metric: pass it to compile() as it is")
+        if not isinstance(metric, (str, dict)) and not (inspect.isclass(metric) and issubclass(metric, Metric)):
+            raise TypeError(f"gpumetrics.keras.wrap expects a gpumetrics metric, metric class or identifier; got "
+                            f"{type(metric).__name__} (a per-sample function f: wrap gpumetrics.MeanMetricWrapper(f))")
+        metric = get(metric)
+    try:
+        inspect.signature(metric.update_state).bind(None, None, sample_weight=None)
+    except TypeError:
+        raise TypeError(f"{type(metric).__name__}.update_state does not take (y_true, y_pred, sample_weight=...), "
+                        f"which is how Keras calls compiled metrics") from None
+    return metric
+
+
+def _spec(x):
+    """``jax.ShapeDtypeStruct`` of a traced input (``None`` stays ``None``)."""
+    if x is None:
+        return None
+    import jax
+
+    return jax.ShapeDtypeStruct(tuple(x.shape), np.dtype(x.dtype))
+
+
+def _to_host(value):
+    """A NumPy copy of a result, wherever it lives.  # synchronize!"""
+    return resolve("auto", value).to_host(value)
