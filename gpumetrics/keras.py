@@ -7,9 +7,11 @@ evaluation, so the logged numbers are the ones the metric gives standalone on th
 - ``torch`` and ``numpy`` backends: steps run eagerly, so the batch tensors go straight to the metric
   (zero-copy; CUDA tensors stay on the GPU). Not under ``jit_compile=True`` (``torch.compile``), whose fake
   tensors hold no values: the metric refuses them.
-- ``jax`` backend: steps are jitted, so the tensors are tracers. The update and the result run on the host as
-  ordered ``jax.experimental.io_callback`` calls (in step order, the update before the result), on the batch
-  copied to host memory: the metric's state lives on the CPU. ``reset_state`` waits for pending callbacks.
+- ``jax`` backend: steps are jitted, so the tensors are tracers. The update runs on the host as an ordered
+  ``jax.experimental.io_callback`` (in step order) on the batch copied to host memory, so the metric's state lives
+  on the CPU; the callback returns the result after the update, which ``result()`` hands back when Keras asks in
+  the same trace (one callback per step), else it asks the host with a second ordered callback. ``reset_state``
+  waits for pending callbacks first.
 - ``tensorflow`` and other backends are refused (``ValueError``).
 
 Keras symbolic builds (metrics called on placeholder tensors to learn their output shapes) update nothing.
@@ -18,6 +20,7 @@ Keras masks on ``y_pred`` are refused: Keras's own metrics disagree on how to ap
 Imported only when used: Keras stays an optional dependency.
 """
 import inspect
+from functools import partial
 
 import keras
 import numpy as np
@@ -53,8 +56,9 @@ class KerasMetric(keras.metrics.Metric):
         metric = _checked_metric(metric)
         super().__init__(name=name or metric.name, dtype=metric.dtype)
         self.metric = metric
-        self._update_specs = None  # jax: shapes and dtypes of the latest traced update, for the result's shape
-        self._result_specs = {}  # jax: update specs -> the result's ShapeDtypeStruct
+        self._spec = None  # jax: ShapeDtypeStruct of the result, for the latest traced input shapes
+        self._specs = {}  # jax: input ShapeDtypeStructs -> the result's
+        self._latest = None  # jax: (trace state, result) of the latest traced update
         self._blank = metric.copy() if backend == "jax" else None  # probed for the result's shape
         if self._blank is not None:
             self._blank.reset_state()
@@ -64,19 +68,27 @@ class KerasMetric(keras.metrics.Metric):
             raise ValueError(f"{self.name}: y_pred carries a Keras mask, which gpumetrics.keras does not apply; "
                              f"pass the mask as sample_weight (weighted_metrics=) or drop it")
         if keras.backend.backend() == "jax":
-            self._update_specs = tuple(_spec(x) for x in (y_true, y_pred, sample_weight))
+            self._spec = self._result_spec(tuple(_spec(x) for x in (y_true, y_pred, sample_weight)))
             if not in_symbolic_scope():
                 from jax.experimental import io_callback
+                from jax.extend.core import get_opaque_trace_state
 
-                io_callback(self._host_update, None, y_true, y_pred, sample_weight, ordered=True)
+                value = io_callback(partial(self._host_update, self._spec), self._spec, y_true, y_pred,
+                                    sample_weight, ordered=True)
+                self._latest = (get_opaque_trace_state(), value)
         elif not in_symbolic_scope():
             self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
 
     def result(self):
         if keras.backend.backend() == "jax":
             from jax.experimental import io_callback
+            from jax.extend.core import get_opaque_trace_state
 
-            return io_callback(self._host_result, self._result_spec(), ordered=True)
+            latest, self._latest = self._latest, None
+            if latest is not None and latest[0] == get_opaque_trace_state():
+                return latest[1]  # the result the update's callback returned, in this same trace
+            spec = self._result_spec(None) if self._spec is None else self._spec
+            return io_callback(partial(self._host_result, spec), spec, ordered=True)
         value = self.metric.result()
         if keras.backend.backend() == "torch":
             import torch
@@ -101,31 +113,31 @@ class KerasMetric(keras.metrics.Metric):
         return cls(metric, name=config["name"])
 
     # -- jax: the host side of the callbacks -------------------------------------------------------------------
-    def _host_update(self, y_true, y_pred, sample_weight):
+    def _host_update(self, spec, y_true, y_pred, sample_weight):
         self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        return self._host_result(spec)
 
-    def _host_result(self):
-        value = (_to_host(self.metric.result()))
-        spec = self._result_spec()
+    def _host_result(self, spec):
+        value = _to_host(self.metric.result())
         if value.shape != spec.shape or value.dtype != spec.dtype:
             raise ValueError(f"{self.name}: result() gave {value.dtype}{list(value.shape)} where the traced step "
                              f"expects {spec.dtype}{list(spec.shape)}; gpumetrics.keras needs a result whose shape "
                              f"and dtype follow from the input shapes")
         return value
 
-    def _result_spec(self):
-        """The result's shape and dtype, from a blank copy of the metric updated once with zeros of the traced
-        input shapes (the callback must declare it before the step runs)."""
+    def _result_spec(self, input_specs):
+        """The result's ShapeDtypeStruct, which a callback declares when traced: from a blank copy of the metric
+        updated once with zeros of the traced input shapes (``None``: not updated)."""
         import jax
 
-        if self._update_specs not in self._result_specs:
+        if input_specs not in self._specs:
             probe = self._blank.copy()
-            if self._update_specs is not None:
-                zeros = [None if s is None else np.zeros(s.shape, s.dtype) for s in self._update_specs]
+            if input_specs is not None:
+                zeros = [None if s is None else np.zeros(s.shape, s.dtype) for s in input_specs]
                 probe.update_state(zeros[0], zeros[1], sample_weight=zeros[2])
-            value = (_to_host(probe.result()))
-            self._result_specs[self._update_specs] = jax.ShapeDtypeStruct(value.shape, value.dtype)
-        return self._result_specs[self._update_specs]
+            value = _to_host(probe.result())
+            self._specs[input_specs] = jax.ShapeDtypeStruct(value.shape, value.dtype)
+        return self._specs[input_specs]
 
 
 def _checked_metric(metric):
