@@ -4,8 +4,8 @@ One child process per backend (Keras fixes its backend once per process) fits th
 (``Dense(64) -> Dense(1, sigmoid)`` on 32 features, batch 256) three ways: no metric, ``keras.metrics.AUC()``,
 ``gpumetrics.keras.wrap(gpumetrics.AUC())`` (both 200 thresholds). Each way is fitted once to compile, then the
 ways take turns, ``--repeats`` fits each of ``--steps`` steps; the median seconds per step is reported, and each
-metric's overhead is its median minus the no-metric median. The load average (1 min) is printed: on a shared machine it says how much
-the numbers are worth.
+metric's overhead is its median minus the no-metric median. PyTorch runs on one thread. The load average (1 min)
+is printed: on a shared machine it says how much the numbers are worth.
 
     python bench/keras_overhead.py [--backends torch jax] [--steps 200] [--repeats 5]
 """
@@ -23,10 +23,15 @@ import gpumetrics
 from gpumetrics.keras import wrap
 
 steps, repeats, batch = int(sys.argv[1]), int(sys.argv[2]), 256
+if keras.backend.backend() == "torch":
+    import torch
+
+    torch.set_num_threads(1)  # on a shared machine, intra-op threads waiting for a busy core swamp the step time
 rng = np.random.default_rng(0)
 x = rng.normal(size=(steps * batch, 32)).astype("float32")
 y = (x[:, :4].sum(axis=1) + rng.normal(size=len(x)) > 0).astype("float32")[:, None]
-ways = {"none": lambda: [], "keras AUC": lambda: [keras.metrics.AUC()], "gpumetrics AUC": lambda: [wrap(gpumetrics.AUC())]}
+ways = {"none": lambda: [], "keras AUC": lambda: [keras.metrics.AUC()],
+        "gpumetrics AUC": lambda: [wrap(gpumetrics.AUC())]}
 models = {}
 for way, metrics in ways.items():
     keras.utils.set_random_seed(0)
