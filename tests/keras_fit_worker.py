@@ -15,6 +15,11 @@ import gpumetrics
 from gpumetrics.keras import wrap
 
 BACKEND = keras.backend.backend()
+if BACKEND == "tensorflow":  # two logical CPUs, for a two-replica MirroredStrategy
+    import tensorflow as tf
+
+    tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                               [tf.config.LogicalDeviceConfiguration()] * 2)
 RTOL = 1e-6
 
 
@@ -32,6 +37,12 @@ class Recorder(keras.metrics.Metric):
             import jax
 
             jax.debug.callback(self._store, y_true, y_pred, sample_weight, ordered=True)
+        elif BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            given = [a for a in (y_true, y_pred, sample_weight) if a is not None]
+            store = lambda *arrays: self._store(*arrays, *[None] * (3 - len(arrays))) or np.float32(0)  # noqa: E731
+            tf.numpy_function(store, given, tf.float32, stateful=True)
         else:
             batch = (y_true, y_pred, sample_weight)
             self._store(*(None if a is None else keras.ops.convert_to_numpy(a) for a in batch))
@@ -44,6 +55,10 @@ class Recorder(keras.metrics.Metric):
             import jax
 
             jax.effects_barrier()
+        elif BACKEND == "tensorflow":
+            from tensorflow.python.eager import context
+
+            context.async_wait()
         self.segments.append([])
 
     def result(self):
@@ -105,6 +120,25 @@ def fit_and_check(loss, y_of, metrics, weighted=()):
         assert history[name][0] != history[name][1], f"{name}: the epochs should differ for the check to mean much"
 
 
+def check_torch_compile():
+    """torch with jit_compile=True (torch.compile): the adapter runs outside the compiled graph, on real tensors."""
+    import torch
+
+    (x, labels, _), metric = data(5, 32), wrap(gpumetrics.AUC())
+    recorder = Recorder("recorder")
+    recorder.update_state = torch.compiler.disable(recorder.update_state)  # record the real tensors, not a trace
+    net, _ = model(None)
+    net.compile(optimizer=keras.optimizers.Adam(0.05), loss="categorical_crossentropy", metrics=[metric, recorder],
+                jit_compile=True)
+    logged = net.fit(x, np.eye(3, dtype="float32")[labels], batch_size=16, epochs=1, verbose=0).history["auc"]
+    (segment,) = [s for s in recorder.segments if s]
+    standalone = gpumetrics.AUC()
+    for y_true, y_pred, _ in segment:
+        standalone.update_state(y_true, y_pred)
+    assert len(segment) == 2
+    np.testing.assert_allclose(logged[0], float(standalone.result()), rtol=RTOL, err_msg="torch.compile auc")
+
+
 def check_refused_without_adapter():
     """A gpumetrics metric handed to compile() as it is: a TypeError naming gpumetrics.keras, as metric or loss."""
     x, labels, _ = data(3, 8)
@@ -122,6 +156,29 @@ def check_refused_without_adapter():
                 raise AssertionError(f"{kwargs} ran without the adapter on {BACKEND}")
 
 
+def check_refused_in_distributed_steps():
+    """Steps split over devices would each update the one host metric and log a partial result: refused."""
+    x, labels, _ = data(4, 8)
+    if BACKEND == "jax":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        scope = keras.distribution.distribution().scope()
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        scope = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope()
+    else:
+        return
+    with scope:
+        net, _ = model(None)
+        net.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=[wrap(gpumetrics.AUC())])
+    try:
+        net.fit(x, np.eye(3)[labels], epochs=1, verbose=0)
+    except ValueError as error:
+        assert "distributed Keras step" in str(error), error
+    else:
+        raise AssertionError(f"a distributed fit ran with gpumetrics.keras on {BACKEND}")
+
+
 def main():
     one_hot = lambda labels: np.eye(3, dtype="float32")[labels]  # noqa: E731
     fit_and_check("categorical_crossentropy", one_hot,
@@ -132,7 +189,10 @@ def main():
     fit_and_check("sparse_categorical_crossentropy", lambda labels: labels,
                   [wrap("sparse_categorical_crossentropy")],
                   weighted=[wrap(gpumetrics.SparseCategoricalAccuracy(name="weighted_acc"))])
+    if BACKEND == "torch":
+        check_torch_compile()
     check_refused_without_adapter()
+    check_refused_in_distributed_steps()
     print("ok", BACKEND)
 
 

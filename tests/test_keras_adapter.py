@@ -14,7 +14,7 @@ import gpumetrics
 WORKER = Path(__file__).with_name("keras_fit_worker.py")
 
 
-@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("backend", ["torch", "jax", "tensorflow"])
 def test_fit_and_evaluate_log_the_standalone_values(backend):
     if importlib.util.find_spec(backend) is None or importlib.util.find_spec("keras") is None:
         pytest.skip(f"needs keras and {backend}")
