@@ -84,3 +84,18 @@ def test_keras_is_a_lazy_attribute_of_the_package():
             "print(not any(m in sys.modules for m in ('keras', 'gpumetrics.keras')), 'keras' in dir(gpumetrics))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
+
+
+def test_a_keras_mask_on_y_pred_is_refused():
+    pytest.importorskip("keras")
+    from gpumetrics.keras import wrap
+
+    class Masked(np.ndarray):
+        """An array that carries a Keras mask, as Keras layers with masking attach it to their outputs."""
+
+    y_pred = np.array([[0.2], [0.9]]).view(Masked)
+    y_pred._keras_mask = np.array([True, False])
+    wrapped = wrap(gpumetrics.AUC())
+    with pytest.raises(ValueError, match="Keras mask"):
+        wrapped.update_state(np.array([[0.0], [1.0]]), y_pred)
+    assert float(wrapped.metric.result()) == 0.0
