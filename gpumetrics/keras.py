@@ -5,8 +5,9 @@ train and test step, reads its result into the logs and the ``History``, and res
 evaluation, so the logged numbers are the ones the metric gives standalone on the same predictions.
 
 - ``torch`` and ``numpy`` backends: steps run eagerly, so the batch tensors go straight to the metric
-  (zero-copy; CUDA tensors stay on the GPU). Under ``jit_compile=True`` (``torch.compile``) the update and the
-  result are kept out of the compiled graph (``torch.compiler.disable``): they run as Python on real tensors.
+  (zero-copy; CUDA tensors go to a CUDA metric through DLPack; not yet run on a GPU). Under ``jit_compile=True``
+  (``torch.compile``) the update and the result are kept out of the compiled graph (``torch.compiler.disable``):
+  they run as Python on real tensors.
 - ``jax`` and ``tensorflow`` backends: steps are compiled, so the tensors are traced. The update runs on the host
   in step order (an ordered ``jax.experimental.io_callback``; a ``tf.py_function``) on the batch copied to host
   memory, so the metric's state lives on the CPU; the callback returns the result after the update, which
