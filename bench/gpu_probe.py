@@ -47,6 +47,20 @@ def main():
     p = cupy.asarray(rng.random(N, dtype=np.float32))
     labels = cupy.asarray(rng.integers(0, 2, N, dtype=np.int32))
 
+    # the launchers alone (no metric layer): is the time in the kernel, or in other device work of an update?
+    from gpumetrics._kernels.error_sums.cuda import error_sums
+    from gpumetrics._kernels.threshold_histogram.cuda import threshold_histogram
+
+    total, weight = cupy.zeros(1), cupy.zeros(1)
+    ms = queued_ms(lambda: error_sums("squared_error", t.reshape(-1, 1), p.reshape(-1, 1), None, total, weight, 1.0,
+                                      1.0))
+    print(f"error_sums launcher alone, (N, 1) float32: {ms:.3f} ms = {8 * N / (ms / 1e3) / copy:6.1%} of copy")
+    cuts = cupy.asarray(np.linspace(0, 1, 200))
+    pos, neg = cupy.zeros((201, 1)), cupy.zeros((201, 1))
+    ms = queued_ms(lambda: threshold_histogram(labels.reshape(-1, 1), p.reshape(-1, 1), None, cuts, "evenly_spaced",
+                                               "clip", pos, neg))
+    print(f"threshold_histogram launcher alone, (N, 1): {ms:.3f} ms = {8 * N / (ms / 1e3) / copy:6.1%} of copy")
+
     rooms = [importlib.import_module(f"gpumetrics._kernels.{room}.cuda") for room in ("error_sums", "threshold_histogram")]
     for per_sm in (8, 16):
         blocks = sms * per_sm

@@ -32,6 +32,8 @@ from ._validation import check_numeric
 _DL_CPU, _DL_CUDA, _DL_CUDA_MANAGED = 1, 2, 13
 _DL_UINT, _DL_BFLOAT = 1, 4
 _NUMERIC_KINDS = "biuf"
+_PYTHON_NUMBERS = (list, tuple, bool, int, float)  # NumPy scalars (np.float64 subclasses float) keep their dtype
+_INT32 = np.iinfo(np.int32)
 
 # What an input's type is, decided once per type by ``_classify``.
 _NUMPY, _TORCH, _JAX, _CUPY, _DLPACK, _CAI, _SIMULATOR, _TRACER, _FAKE, _OTHER = range(10)
@@ -158,7 +160,27 @@ def host_array(x, name):
             array = np.asarray(x)
         except ValueError as error:
             raise ValueError(f"{name} is not a rectangular array of numbers ({error})") from None
+        if isinstance(x, _PYTHON_NUMBERS) and not isinstance(x, np.generic):
+            array = _as_keras_reads(array)
     return _numeric(array, name)
+
+
+def _as_keras_reads(array):
+    """A Python list, tuple or scalar read as Keras reads it (``ops.convert_to_tensor``): floats as float32 (its
+    ``floatx``), integers as int32, bools as bool, so precision-dependent steps (the crossentropies' clip to
+    ``1 - 1e-7``) round as in Keras. Floats past float32's range stay float64 and integers past int32's range
+    int64 (Keras's torch backend's rule), so no value becomes inf or wraps around.
+
+    >>> [str(_as_keras_reads(np.asarray(x)).dtype) for x in ([0.5, 1], [1, 2], [True], [1e300], [2**40])]
+    ['float32', 'int32', 'bool', 'float64', 'int64']
+    """
+    if array.dtype == np.float64:
+        with np.errstate(over="ignore"):
+            narrow = array.astype(np.float32)
+        return narrow if np.array_equal(np.isinf(narrow), np.isinf(array)) else array
+    if array.dtype.kind in "iu" and array.size and _INT32.min <= array.min() and array.max() <= _INT32.max:
+        return array.astype(np.int32)
+    return array
 
 
 class _DLTensorHead(ctypes.Structure):

@@ -29,11 +29,9 @@ local metrics instead (then reset them before the next round of updates).
 An all-gather moves ``world size x state bytes`` to each rank: a few KiB for
 most metrics (AUC(200) is 3.2 KiB, MeanIoU(C) ``8 C^2`` bytes).
 """
-import hashlib
-import json
-
 import numpy as np
 
+from ._identity import describe, digest
 from .metric import Metric
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
@@ -161,15 +159,12 @@ def engine_for(group):
 # -- packing ------------------------------------------------------------------------------------------------------
 def _structure(metric):
     """Everything ranks must agree on for one metric (the states' shapes included)."""
-    return {"class": f"{type(metric).__module__}.{type(metric).__qualname__}",
-            "config": {k: v for k, v in metric.get_config().items() if k != "name"},
-            "states": [(v.name, v.merge, v.dtype, list(v.value.shape)) for v in metric.variables]}
+    return {**describe(metric), "states": [(v.name, v.merge, v.dtype, list(v.value.shape)) for v in metric.variables]}
 
 
 def fingerprint(metrics):
     """An 8-byte digest of the metrics' classes, configurations and state layouts, as a little-endian int64."""
-    text = json.dumps([_structure(m) for m in metrics], sort_keys=True, default=repr)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little", signed=True)
+    return digest([_structure(m) for m in metrics])
 
 
 def _padded(nbytes):

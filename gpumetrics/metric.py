@@ -16,9 +16,13 @@ import numpy as np
 
 from . import backends
 from ._arguments import check_dtype
+from ._identity import STAMP_KEYS, check_stamp, describe, stamp
 from ._keras_guard import refuse_keras_function_wrappers
+from ._rollback import atomic
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
+#: the methods of every metric class that leave the metric unchanged when they raise (``_rollback.atomic``)
+_ATOMIC_METHODS = ("update_state", "merge_state", "load_state_dict")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
 
 
@@ -50,6 +54,14 @@ def _check_state_mapping(state):
                         f"got {type(state).__name__}")
 
 
+def _check_count(variable, array):
+    """Refuse (``ValueError``) a count below 0, NaN, or past its dtype's range (a count that wrapped around)."""
+    top = np.iinfo(variable.dtype).max if np.dtype(variable.dtype).kind in "iu" else np.inf
+    if array.size and not bool(np.all((array >= 0) & (array <= top))):
+        raise ValueError(f"state {variable.name!r} is a count, from 0 to {top}; got values from {array.min()} to "
+                         f"{array.max()}")
+
+
 def _initial_value(initializer, shape, dtype):
     """A host array from a Keras-style initializer: "zeros", "ones", a number, or ``f(shape, dtype)``."""
     if isinstance(initializer, str):
@@ -70,7 +82,7 @@ class Variable:
     on the CPU.
     """
 
-    def __init__(self, metric, name, shape, dtype, initializer, merge):
+    def __init__(self, metric, name, shape, dtype, initializer, merge, count=False):
         if merge is not None and merge not in MERGE_RULES:
             raise ValueError(f"merge must be one of {MERGE_RULES}; got {merge!r}")
         self._metric = metric
@@ -78,6 +90,7 @@ class Variable:
         self.dtype = np.dtype(dtype).name
         self._initial = _initial_value(initializer, tuple(shape), self.dtype)
         self.merge = merge
+        self.count = count
         self._array = None
 
     @property
@@ -203,6 +216,14 @@ class Metric:
         self._device_arrays = {}
         self._sync_verified = {}  # group id -> fingerprint its ranks agreed on (gpumetrics.distributed.sync)
 
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own ``update_state`` / ``merge_state`` / ``load_state_dict`` become atomic: a call that
+        raises leaves the metric as it was, unplaced and unbuilt included (``_rollback``)."""
+        super().__init_subclass__(**kwargs)
+        for name in _ATOMIC_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, name, atomic(cls.__dict__[name]))
+
     # -- Keras surface ---------------------------------------------------------------------------------------
     @property
     def dtype(self):
@@ -232,13 +253,16 @@ class Metric:
         """The older name of :meth:`add_variable`."""
         return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
 
-    def add_state(self, name, shape=(), dtype="float64", merge="sum", initializer="zeros"):
-        """Declare a state array and how two partial states merge; returns its :class:`Variable`."""
+    def add_state(self, name, shape=(), dtype="float64", merge="sum", initializer="zeros", *, count=False):
+        """Declare a state array and how two partial states merge; returns its :class:`Variable`.
+
+        ``count=True`` marks an unweighted count (never negative or NaN), which ``load_state_dict`` checks.
+        """
         if "_variables" not in self.__dict__:
             raise RuntimeError("call super().__init__() in your metric's __init__ before adding state")
         if any(v.name == name for v in self._variables):
             raise ValueError(f"{type(self).__name__} already has a state named {name!r}")
-        variable = Variable(self, name, shape, dtype, initializer, merge)
+        variable = Variable(self, name, shape, dtype, initializer, merge, count)
         if self._backend is not None:
             variable._allocate(self._backend)
         self._variables.append(variable)
@@ -286,6 +310,10 @@ class Metric:
         return f"<{type(self).__name__} name={self.name} device={self.device}>"
 
     # -- devices and inputs ----------------------------------------------------------------------------------
+    def _built(self):
+        """Whether every state exists; metrics that size a state from their first batch say False until then."""
+        return True
+
     def _place(self, sample=None, backend=None):
         """Fix the backend (an ``auto`` metric follows ``sample``, or takes ``backend``) and allocate the states."""
         if self._backend is None:
@@ -328,8 +356,7 @@ class Metric:
     def _check_compatible(self, other):
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
-        mine = {k: v for k, v in self.get_config().items() if k != "name"}
-        theirs = {k: v for k, v in other.get_config().items() if k != "name"}
+        mine, theirs = describe(self)["config"], describe(other)["config"]
         if mine != theirs:
             raise ValueError(f"cannot merge metrics with different configurations: {mine} vs {theirs}")
         if other._backend is not None and self._place(backend=other._backend) is not other._backend:
@@ -342,6 +369,7 @@ class Metric:
             if a.merge != "concat" and a.value.shape != b.value.shape:
                 raise ValueError(f"state {a.name!r} has shape {a.value.shape} here and {b.value.shape} in {other.name}")
 
+    @atomic
     def merge_state(self, metrics):
         """Fold the states of other metrics of the same configuration into this one, in place.
 
@@ -369,19 +397,26 @@ class Metric:
                     mine._array = xp.concatenate([array, theirs.value])
 
     def state_dict(self):
-        """``{state name: NumPy array}``: a host copy, e.g. for ``numpy.savez``.  # synchronize!"""
-        return {v.name: v.numpy() for v in self._variables}
+        """``{state name: NumPy array}`` plus ``"__class__"`` and ``"__fingerprint__"`` (which class and
+        configuration saved them: a string and an int64): a host copy, e.g. for ``numpy.savez``.  # synchronize!"""
+        return {**stamp(self), **{v.name: v.numpy() for v in self._variables}}
 
-    def load_state_dict(self, state):
+    @atomic
+    def load_state_dict(self, state, *, strict=True):
         """Replace every state by the arrays in ``state`` (any mapping, e.g. ``numpy.load(path)``).
 
-        All keys, shapes and dtypes are checked before any state changes. An
-        unplaced ``auto`` metric is placed on the CPU.
+        ``strict=True`` loads only what ``state_dict`` of a metric of this class and configuration wrote (its
+        ``"__class__"`` / ``"__fingerprint__"`` entries); ``strict=False`` skips that check, to load a plain dict
+        of arrays. All keys, shapes, dtypes and counts are checked before any state changes. An unplaced
+        ``auto`` metric is placed on the CPU.
         """
         _check_state_mapping(state)
-        names = [v.name for v in self._variables]
-        if sorted(state.keys()) != sorted(names):
-            raise ValueError(f"state dict has keys {sorted(state.keys())}; {self.name} needs {sorted(names)}")
+        if strict:
+            check_stamp(self, state)
+        keys = sorted(k for k in state.keys() if k not in STAMP_KEYS)
+        names = sorted(v.name for v in self._variables)
+        if keys != names:
+            raise ValueError(f"state dict has keys {keys}; {self.name} needs {names}")
         arrays = {}
         for variable in self._variables:
             array = np.asarray(state[variable.name])
@@ -389,6 +424,8 @@ class Metric:
                 raise ValueError(f"state {variable.name!r} needs shape {variable.value.shape}; got {array.shape}")
             if not np.can_cast(array.dtype, variable.dtype, casting="same_kind"):
                 raise TypeError(f"state {variable.name!r} is {variable.dtype}; got {array.dtype}")
+            if variable.count:
+                _check_count(variable, array)
             arrays[variable.name] = array
         for variable in self._variables:
             variable.assign(arrays[variable.name])

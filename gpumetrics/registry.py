@@ -3,11 +3,12 @@ import inspect
 
 from .metric import Metric, to_snake_case
 
-_REGISTRY = {}
+_REGISTRY = {"Metric": Metric, "metric": Metric}  # keras.metrics.get builds the base class too (it computes nothing)
 
 
 def register(*aliases):
-    """Class decorator: the class answers to its name, its snake_case name and ``aliases`` (Keras's, e.g. "mse")."""
+    """Class decorator: the class answers to its name, its snake_case name and ``aliases`` (Keras's, e.g. "mse"):
+    exactly the identifiers ``keras.metrics.get`` takes, no more (``tests/test_keras_identifiers.py``)."""
 
     def decorate(cls):
         for key in (cls.__name__, to_snake_case(cls.__name__), *aliases):
@@ -20,8 +21,8 @@ def register(*aliases):
 
 
 def registered():
-    """``{class name: class}`` of every registered metric."""
-    return {cls.__name__: cls for cls in _REGISTRY.values()}
+    """``{class name: class}`` of every registered metric (not the base ``Metric``)."""
+    return {cls.__name__: cls for cls in _REGISTRY.values() if cls is not Metric}
 
 
 def _check_custom_objects(custom_objects):

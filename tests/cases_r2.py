@@ -4,8 +4,8 @@ The oracle is ``sklearn.metrics.r2_score`` over the concatenated batches in
 float64 (``multioutput``: ``"raw_values"`` for Keras's ``None``,
 ``"uniform_average"``, ``"variance_weighted"``). Sample weights of shape
 ``(batch,)`` weigh every output of a row, as Keras's ``(N,) -> (N, 1)`` rule.
-The adjusted R² is written out by hand with Keras's ``n``: the number of
-**elements** seen (``size(y_true)``, rows x outputs), not of rows.
+The adjusted R² is written out by hand with current Keras's ``n`` (scikit-learn's): the
+number of samples (rows) with a non-zero weight.
 """
 import numpy as np
 from sklearn.metrics import r2_score
@@ -26,7 +26,7 @@ def r2_oracle(class_aggregation, num_regressors=0):
         weight = np.concatenate([b["sample_weight"] for b in batches]) if weighted else None
         score = r2_score(y_true, y_pred, sample_weight=weight, multioutput=_MULTIOUTPUT[class_aggregation])
         if num_regressors:
-            n = y_true.size  # Keras's num_samples: every element seen
+            n = len(y_true) if weight is None else np.count_nonzero(np.reshape(weight, (len(weight), -1)).any(axis=1))
             score = 1.0 - (1.0 - score) * (n - 1) / (n - num_regressors - 1)
         return score
 

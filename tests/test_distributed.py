@@ -107,6 +107,19 @@ def test_sync_merges_every_rank_in_rank_order_on_any_device(device):
     np.testing.assert_allclose(float(synced.result()), float(full.result()), rtol=1e-6)
 
 
+def test_sync_adds_the_r2_sample_counts_of_every_rank(device):
+    """R2Score's n (rows of non-zero weight) is a state: synced ranks count the samples of the whole stream."""
+    from gpumetrics.distributed import _pack, fingerprint
+
+    halves = [gpumetrics.R2Score(num_regressors=1, device=device) for _ in range(2)]
+    y = np.arange(12.0).reshape(6, 2)
+    weight = np.array([1.0, 0.0, 2.0, 0.0, 0.0, 1.0])
+    halves[0].update_state(y[:4], y[:4] ** 0.5, sample_weight=weight[:4])
+    halves[1].update_state(y[4:], y[4:] ** 0.5, sample_weight=weight[4:])
+    synced = sync(halves[0], TwoRanks(_pack([halves[1]], halves[1]._xp, fingerprint([halves[1]]))))
+    assert int(synced.num_samples) == 3
+
+
 def test_one_process_sync_is_a_copy():
     metric = gpumetrics.AUC(device="cpu")
     metric.update_state([0, 1, 1], [0.2, 0.7, 0.4])

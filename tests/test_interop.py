@@ -28,6 +28,32 @@ def test_python_lists_and_scalars(device):
     assert float(to_host(mean.result())) == (3 + 15) / 4
 
 
+PYTHON_NUMBERS = [([[0.5, 1]], "float32"), (0.5, "float32"), ((0.5, 2.0), "float32"), ([1, 2], "int32"),
+                  (3, "int32"), ([True, False], "bool"), (True, "bool"), ([True, 2], "int32")]
+
+
+@pytest.mark.parametrize("x,dtype", PYTHON_NUMBERS + [
+    ([1e300], "float64"), ([2**40], "int64"),  # float32 / int32 would give inf / wrap: kept wide
+    (np.float64(0.5), "float64"), (np.arange(2.0), "float64"), (np.arange(2), "int64"),  # NumPy keeps its dtype
+], ids=repr)
+def test_python_numbers_are_read_as_keras_reads_them(x, dtype):
+    assert host_array(x, "x").dtype == dtype
+
+
+def test_keras_reads_python_numbers_so():
+    keras = pytest.importorskip("keras")
+    for x, dtype in PYTHON_NUMBERS:
+        assert keras.ops.convert_to_tensor(x).dtype == dtype, x
+
+
+def test_python_float_lists_clip_in_float32_as_in_keras(device):
+    # 1 - 1e-7 rounds to 0.99999988 in float32: -log(1 - 0.99999988) = 15.942385 (Keras); float64: 16.118095
+    for y_true, y_pred, expected in (([[0]], [[1.0]], 15.942385), (np.zeros((1, 1)), np.ones((1, 1)), 16.118095)):
+        metric = gpumetrics.BinaryCrossentropy(device=device)
+        metric.update_state(y_true, y_pred)
+        assert float(to_host(metric.result())) == pytest.approx(expected, rel=1e-7)
+
+
 def test_numpy_input_is_not_copied():
     y = np.ones((4, 2), dtype=np.float32)
     assert np.shares_memory(host_array(y, "y"), y)

@@ -65,7 +65,7 @@ def test_raw_launch_matches_numba_cuda_launch(name, monkeypatch):
             metric.update_state(*args)
         states[mode] = metric.state_dict()
     assert states["raw"].keys() == states["numba"].keys()
-    for key in states["raw"]:
+    for key in (k for k in states["raw"] if not k.startswith("__")):  # not the class and fingerprint entries
         np.testing.assert_allclose(states["raw"][key], states["numba"][key], rtol=1e-12, atol=0, err_msg=key)
     assert all(plan.checked for plan in raw_launch._plans.values()) or not raw_launch._plans, (
         "the driver could not confirm a plan's parameter layout")

@@ -145,9 +145,9 @@ def test_load_state_dict_checks_everything_before_changing_anything():
     metric = gpumetrics.Mean(device="cpu")
     metric.update_state([1.0, 3.0])
     with pytest.raises(ValueError, match="needs shape"):
-        metric.load_state_dict({"total": np.zeros(3), "count": np.zeros(())})
+        metric.load_state_dict({"total": np.zeros(3), "count": np.zeros(())}, strict=False)
     with pytest.raises(ValueError, match="state dict has keys"):
-        metric.load_state_dict({"total": np.zeros(())})
+        metric.load_state_dict({"total": np.zeros(())}, strict=False)
     assert float(metric.result()) == 2.0
 
 

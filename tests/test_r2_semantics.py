@@ -39,7 +39,8 @@ def test_keras_docstring_example(device):
 
 # Two outputs: column 0 as above (4/7, SS_tot = 14/3); column 1: mean 2, SS_tot = 1 + 0 + 1 = 2, SS_res = 1, so 1/2.
 # uniform: (4/7 + 1/2) / 2 = 15/28; variance weighted: (14/3 · 4/7 + 2 · 1/2) / (14/3 + 2) = (11/3) / (20/3) = 11/20.
-# Adjusted with p = 1 and Keras's n = 6 elements (3 rows x 2 outputs): 1 - (1 - 15/28) · 5/4 = 47/112.
+# Adjusted with p = 1 and n = 3 samples (current Keras and scikit-learn; Keras 3.15 counted 6 elements):
+# 1 - (1 - 15/28) · 2/1 = 1/14.
 TWO_TRUE = np.array([[1, 1], [4, 2], [3, 3]], np.float64)
 TWO_PRED = np.array([[2, 1], [4, 2], [4, 4]], np.float64)
 
@@ -48,22 +49,55 @@ TWO_PRED = np.array([[2, 1], [4, 2], [4, 4]], np.float64)
     ({"class_aggregation": None}, [4 / 7, 1 / 2]),
     ({}, 15 / 28),
     ({"class_aggregation": "variance_weighted_average"}, 11 / 20),
-    ({"num_regressors": 1}, 47 / 112),
-    ({"class_aggregation": None, "num_regressors": 1}, [1 - (3 / 7) * 5 / 4, 1 - (1 / 2) * 5 / 4]),
+    ({"num_regressors": 1}, 1 / 14),
+    ({"class_aggregation": None, "num_regressors": 1}, [1 - (3 / 7) * 2, 1 - (1 / 2) * 2]),
 ], ids=["raw", "uniform", "variance_weighted", "adjusted", "raw-adjusted"])
 def test_two_outputs_by_hand(kwargs, expected, device):
     metric = gpumetrics.R2Score(dtype="float64", device=device, **kwargs)
     update(metric, device, TWO_TRUE, TWO_PRED)
     np.testing.assert_allclose(result_of(metric), expected, rtol=1e-14)
-    assert int(metric.num_samples) == 6  # Keras's num_samples: size(y_true), every element
+    assert int(metric.num_samples) == 3  # samples, not rows x outputs
+
+
+def test_adjusted_r2_counts_samples_of_non_zero_weight_as_current_keras(device):
+    # Keras's own test values after its fix #23334 (Keras 3.15 counted rows x outputs: 9, not 3)
+    y_true, y_pred = [[0, 0, 1], [0, 1, 0], [1, 0, 0]], [[0.4, 0.5, 0.6], [0.1, 0.2, 0.3], [0.5, 0.8, 0.2]]
+    metric = gpumetrics.R2Score(class_aggregation=None, num_regressors=1, device=device)
+    update(metric, device, np.array(y_true, np.float32), np.array(y_pred, np.float32))
+    np.testing.assert_allclose(result_of(metric), [-0.26, -3.59, 0.13], rtol=1e-6, atol=1e-6)
+    # a row counts when any of its outputs has a non-zero weight (NaN counts); zero-weight rows are no samples,
+    # in every update, in merges and state dicts: the split stream gives the single stream's count and result
+    y_true, y_pred = np.arange(24.0).reshape(8, 3) % 5, np.arange(24.0).reshape(8, 3) % 3
+    weight = np.array([[1, 0, 0], [0, 0, 0], [2, 2, 2], [0, 0, 0], [0, 0, 0.5], [1, 1, 1], [0, 0, 0], [3, 1, 1]])
+    single = gpumetrics.R2Score(num_regressors=2, dtype="float64", device=device)
+    update(single, device, y_true, y_pred, weight)
+    first, second = (gpumetrics.R2Score(num_regressors=2, dtype="float64", device=device) for _ in range(2))
+    update(first, device, y_true[:3], y_pred[:3], weight[:3])
+    update(first, device, y_true[3:5], y_pred[3:5], weight[3:5])
+    update(second, device, y_true[5:], y_pred[5:], weight[5:])
+    restored = gpumetrics.R2Score(num_regressors=2, dtype="float64", device=device)
+    restored.load_state_dict(first.state_dict())
+    restored.merge_state([second])
+    for metric in (single, restored):
+        assert int(metric.num_samples) == 5
+    expected = [r2_score(y_true[:, j], y_pred[:, j], sample_weight=weight[:, j]) for j in range(3)]
+    np.testing.assert_allclose(result_of(single), 1 - (1 - np.mean(expected)) * 4 / 2, rtol=1e-12)
+    np.testing.assert_allclose(result_of(restored), result_of(single), rtol=1e-12)
+    nan_row = gpumetrics.R2Score(device=device)
+    update(nan_row, device, y_true[:2], y_pred[:2], np.array([np.nan, 0.0]))
+    assert int(nan_row.num_samples) == 1
+    unweighted = gpumetrics.R2Score(device=device)
+    update(unweighted, device, y_true, y_pred)
+    update(unweighted, device, y_true, y_pred, 0.0)  # a zero scalar weight: no samples
+    assert int(unweighted.num_samples) == 8
 
 
 def test_adjusted_r2_falls_back_with_keras_warnings(device):
-    metric = gpumetrics.R2Score(num_regressors=5, dtype="float64", device=device)  # n = 6: p == n - 1
+    metric = gpumetrics.R2Score(num_regressors=2, dtype="float64", device=device)  # n = 3: p == n - 1
     update(metric, device, TWO_TRUE, TWO_PRED)
     with pytest.warns(UserWarning, match="Division by zero in Adjusted R2 score"):
         assert float(to_host(metric.result())) == pytest.approx(15 / 28, rel=1e-14)
-    metric = gpumetrics.R2Score(num_regressors=6, dtype="float64", device=device)
+    metric = gpumetrics.R2Score(num_regressors=3, dtype="float64", device=device)
     update(metric, device, TWO_TRUE, TWO_PRED)
     with pytest.warns(UserWarning, match="More independent predictors than datapoints"):
         assert float(to_host(metric.result())) == pytest.approx(15 / 28, rel=1e-14)
@@ -181,7 +215,7 @@ def test_a_bad_first_batch_builds_nothing(device):
         metric.update_state(np.ones(5), np.ones(5))
     with pytest.raises(ValueError, match="does not broadcast"):
         metric.update_state(np.ones((5, 2)), np.ones((5, 2)), sample_weight=np.ones(4))
-    assert metric.moments is None and set(metric.state_dict()) == {"num_samples"}
+    assert metric.moments is None and [v.name for v in metric.variables] == ["num_samples"]
     update(metric, device, np.arange(15.0).reshape(5, 3), np.arange(15.0).reshape(5, 3) + 1)
     assert metric.moments.shape == (7, 3)
 
@@ -217,8 +251,8 @@ def test_merge_of_clones_equals_one_stream(class_aggregation, device, rng):
     fresh.merge_state(clones)
     clones[0].merge_state(clones[1:] + [make()])
     for merged in (clones[0], fresh):
-        np.testing.assert_allclose(result_of(merged), result_of(single), rtol=1e-12)
-        assert int(merged.num_samples) == int(single.num_samples) == 2 * sum(len(b[0]) for b in batches)
+        np.testing.assert_allclose(result_of(merged), result_of(single), rtol=1e-12, atol=1e-12)
+        assert int(merged.num_samples) == int(single.num_samples) == sum(len(b[0]) for b in batches)
 
 
 def test_merge_refuses_another_number_of_outputs(device):
@@ -261,8 +295,12 @@ PARITY = [  # (outputs, constructor arguments, sample weights): every aggregatio
                               for o, k, w in PARITY])
 def test_same_numbers_as_keras(outputs, kwargs, weights, device, rng):
     keras = pytest.importorskip("keras")
-    ours, theirs = gpumetrics.R2Score(device=device, **kwargs), keras.metrics.R2Score(**kwargs)
-    assert ours.get_config() == theirs.get_config()
+    # the adjusted R² is taken by hand from Keras's R² with current Keras's n (samples of non-zero weight): Keras
+    # 3.15 still counted rows x outputs (its fix #23334 came after)
+    p = kwargs.get("num_regressors", 0)
+    ours, theirs = gpumetrics.R2Score(device=device, **kwargs), keras.metrics.R2Score(**dict(kwargs, num_regressors=0))
+    assert ours.get_config() == dict(theirs.get_config(), num_regressors=p)
+    n = 0
     for rows in (10, 7, 12):
         y_true = rng.normal(size=(rows, outputs)).astype(np.float32)
         y_pred = (y_true + 0.8 * rng.normal(size=(rows, outputs))).astype(np.float32)
@@ -271,14 +309,21 @@ def test_same_numbers_as_keras(outputs, kwargs, weights, device, rng):
         w = None if w is None else np.asarray(w, np.float32)
         theirs.update_state(y_true, y_pred, sample_weight=w)
         update(ours, device, y_true, y_pred, w)
-        np.testing.assert_allclose(result_of(ours), np.asarray(theirs.result(), np.float64), rtol=2e-5, atol=2e-6)
-    assert int(ours.num_samples) == int(theirs.num_samples.numpy())
+        n += rows  # no weight is 0
+        expected = np.asarray(theirs.result(), np.float64)
+        expected = 1 - (1 - expected) * (n - 1) / (n - p - 1)
+        np.testing.assert_allclose(result_of(ours), expected, rtol=2e-5, atol=2e-6)
+    assert int(ours.num_samples) == n
 
 
 def test_keras_warns_alike_on_adjusted_fallbacks(device):
     keras = pytest.importorskip("keras")
-    for p, message in ((5, "Division by zero"), (9, "More independent predictors")):
-        ours, theirs = gpumetrics.R2Score(num_regressors=p, device=device), keras.metrics.R2Score(num_regressors=p)
+    n_theirs = keras.metrics.R2Score()  # 6 in Keras 3.15 (rows x outputs), 3 after its fix #23334
+    n_theirs.update_state(TWO_TRUE.astype(np.float32), TWO_PRED.astype(np.float32))
+    n_theirs = int(n_theirs.num_samples.numpy())
+    for above, message in ((0, "Division by zero"), (3, "More independent predictors")):  # p = n - 1 + above
+        ours = gpumetrics.R2Score(num_regressors=2 + above, device=device)
+        theirs = keras.metrics.R2Score(num_regressors=n_theirs - 1 + above)
         theirs.update_state(TWO_TRUE.astype(np.float32), TWO_PRED.astype(np.float32))
         update(ours, device, TWO_TRUE, TWO_PRED)
         with pytest.warns(UserWarning, match=message):

@@ -170,6 +170,43 @@ def test_correlation_is_exact_far_from_zero(twin):
 
 
 @pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("case", ["cosine_similarity", "correlation-pearson", "correlation-concordance"])
+@pytest.mark.parametrize("power", [520, 1000])  # squares past 1.8e308 from entries past 2^512 (1.3e154)
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_squares_past_the_float64_range_give_the_exact_value(twin, case, power):
+    """Rows scaled by 2^power (exact) give the unscaled rows' value (the kinds are scale-invariant, but for the
+    concordance's epsilon, which counts 4^power times less), not a finite 0 from ``cov / inf`` nor NaN."""
+    kind, params, y_true, y_pred, f = CASES[case]
+    y_true, y_pred = np.array(y_true[1:9] - y_true[1:9].mean()), np.array(y_pred[1:9] - y_pred[1:9].mean())
+    if case == "cosine_similarity":
+        y_pred[:, 0] = 0.0  # one side large, the other not: each row is scaled on its own
+    scaled = {"cosine_similarity": (power, 0), "correlation-pearson": (power, power - 40),
+              "correlation-concordance": (power, power)}[case]
+    big_true, big_pred = np.ldexp(y_true, scaled[0]), np.ldexp(y_pred, scaled[1])
+    assert not np.isfinite(np.square(big_true).sum(axis=1)).any()
+    expected = per_row(f, y_true, y_pred).sum()
+    if case == "correlation-concordance":
+        eps = math.ldexp(params[1], -2 * power)
+        expected = per_row(lambda t, p: 2 * np.cov(t, p, bias=True)[0, 1]
+                           / (t.var() + p.var() + (t.mean() - p.mean()) ** 2 + eps), y_true, y_pred).sum()
+    total = run(twin, kind, big_true, big_pred, params)[0]
+    np.testing.assert_allclose(total, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("case", ["crossentropy", "crossentropy-sparse"])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_probabilities_summing_past_the_float64_range_are_normalised_exactly(twin, case):
+    """Scores below 1 scaled by 2^1024 (exact, each finite) sum past 1.8e308: the row is normalised scaled, not
+    read as p / inf = 0."""
+    kind, params, y_true, y_pred, f = CASES[case]
+    y_true, y_pred = y_true[2:], y_pred[2:]  # row 1 holds a 1.0
+    assert not np.isfinite(np.ldexp(y_pred, 1024).sum(axis=1)).all()
+    total = run(twin, kind, y_true, np.ldexp(y_pred, 1024), params)[0]
+    np.testing.assert_allclose(total, per_row(f, y_true, y_pred).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("group", [1, 3, 8])
 @pytest.mark.parametrize("rows", [1, 31, 33, 96, 130])
 def test_weights_shared_by_groups_of_rows_and_ragged_tails(twin, group, rows):

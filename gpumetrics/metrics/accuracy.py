@@ -142,7 +142,7 @@ sparse_top_k_categorical_accuracy.fused = Rowwise(
     sparse=True)
 
 
-@register("acc")
+@register()
 class Accuracy(_KerasMeanWrapper):
     """How often ``y_pred`` equals ``y_true`` (elementwise, weighted), as ``keras.metrics.Accuracy``.
 

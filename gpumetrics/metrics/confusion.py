@@ -14,6 +14,7 @@ from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, i
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
+from .ratios import divide_no_nan
 
 #: Keras's ``backend.epsilon()``: the AUC end thresholds sit this far outside [0, 1].
 EPSILON = 1e-7
@@ -47,10 +48,6 @@ def _check_fraction(name, value):
     check_real(value, name)
     if not 0 <= value <= 1:
         raise ValueError(f"{name} must be in the range [0, 1]; got {name}={value}")
-
-
-def divide_no_nan(xp, a, b):
-    return xp.where(b == 0, 0.0, a / xp.where(b == 0, 1.0, b))
 
 
 class ThresholdHistogramMetric(Metric):
@@ -114,6 +111,9 @@ class ThresholdHistogramMetric(Metric):
                                  f"got y_pred of shape {y_pred.shape}")
         else:
             if label_weights is not None:
+                if not broadcasts_to(label_weights.shape, y_pred.shape):
+                    raise ValueError(f"label_weights of shape {label_weights.shape} do not broadcast to y_pred of "
+                                     f"shape {y_pred.shape}: give one weight per label (y_pred's last axis)")
                 label_weights = self._device_array("label_weights", label_weights)
                 weight = label_weights if weight is None else weight * label_weights
                 weight = xp.broadcast_to(weight, y_pred.shape)
@@ -133,15 +133,16 @@ class ThresholdHistogramMetric(Metric):
 
     def _build_for(self, num_labels):
         """Metrics that learn their label count (multi-label AUC, F-scores) build their states from the first
-        batch, a state dict or a merge, whichever comes first."""
+        batch, a state dict or a merge, whichever comes first; a call refused after that unbuilds them
+        (``Metric``'s atomic methods)."""
         if not self._built():
             self._add_histograms(num_labels)
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, *, strict=True):
         _check_state_mapping(state)
         if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
             self._build_for(np.shape(state["positive_histogram"])[1])
-        super().load_state_dict(state)
+        super().load_state_dict(state, strict=strict)
 
     def merge_state(self, metrics):
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
@@ -186,11 +187,16 @@ class ThresholdHistogramMetric(Metric):
 def _keep_top_k(xp, y_pred, k):
     """Keras's ``_filter_top_k``: the ``k`` largest of each row keep their value, the rest become ``NEG_INF``.
 
-    Exactly ``k`` survive; among equal values the earlier column wins, as in ``top_k``.
+    Exactly ``k`` survive; among equal values the earlier column wins, as in ``top_k``. Scores are ranked as
+    float64, as Keras casts them first: bool scores rank as 0 / 1 and unsigned ones do not wrap when negated.
     """
+    if y_pred.ndim == 0:
+        raise ValueError(f"top_k={k} keeps the k largest scores of each row of y_pred, which needs a last axis of "
+                         f"scores; got y_pred of shape ()")
     if not 0 < k <= y_pred.shape[-1]:
         raise ValueError(f"top_k={k} must be in [1, {y_pred.shape[-1]}] (the last axis of y_pred)")
-    rank = xp.argsort(xp.argsort(-y_pred, axis=-1, kind="stable"), axis=-1, kind="stable")
+    order = xp.argsort(xp.negative(y_pred, dtype=xp.float64), axis=-1, kind="stable")
+    rank = xp.argsort(order, axis=-1, kind="stable")
     return xp.where(rank < k, y_pred, NEG_INF)
 
 
@@ -397,6 +403,18 @@ class RecallAtPrecision(_AtMetric):
         return self._best(rates["precision"], rates["recall"])
 
 
+def _label_weights(label_weights, num_labels):
+    """``label_weights`` as float64, one real weight per label (``num_labels`` of them when that is given)."""
+    weights = np.asarray(label_weights)
+    if weights.dtype.kind not in "iuf":
+        raise TypeError(f"label_weights must hold real numbers, one per label; got {label_weights!r} "
+                        f"(dtype {weights.dtype})")
+    if weights.ndim != 1 or weights.size == 0 or (num_labels is not None and weights.size != num_labels):
+        raise ValueError(f"label_weights must hold one weight per label ({num_labels or 'any number of'} labels); "
+                         f"got shape {weights.shape}")
+    return weights.astype(np.float64)
+
+
 _CURVES = ("ROC", "PR", "PRGAIN")
 _SUMMATIONS = ("interpolation", "minoring", "majoring")
 
@@ -447,7 +465,7 @@ class AUC(ThresholdHistogramMetric):
         self.summation_method = method
         self.multi_label = multi_label
         self.num_labels = num_labels
-        self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype=np.float64)
+        self.label_weights = None if label_weights is None else _label_weights(label_weights, num_labels)
         self._from_logits = from_logits
         self._init_histogram([-EPSILON] + inner + [1.0 + EPSILON], evenly, num_labels if multi_label else None,
                              build=bool(num_labels) or not multi_label)
@@ -455,6 +473,13 @@ class AUC(ThresholdHistogramMetric):
     @property
     def thresholds(self):
         return list(self._sorted_thresholds)
+
+    def _build_for(self, num_labels):
+        """Multi-label AUC averages its labels with ``label_weights``: the label count it learns must match."""
+        if self.label_weights is not None and not self._built() and self.label_weights.size != num_labels:
+            raise ValueError(f"{self.name} has {self.label_weights.size} label_weights {self.label_weights}; "
+                             f"got {num_labels} labels (y_pred's columns, or a state's or merged metric's labels)")
+        super()._build_for(num_labels)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         self._accumulate(y_true, y_pred, sample_weight, multi_label=self.multi_label,

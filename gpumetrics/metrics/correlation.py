@@ -11,6 +11,7 @@ from 0 (e.g. centred at 1e6), where ``sum(x^2) - sum(x)^2 / n`` would not.
 from .._arguments import check_axis
 from ..registry import register
 from .fused import EPSILON, Rowwise, aligned_pair
+from .ratios import overflow_to_nan
 from .regression import _KerasMeanWrapper
 
 
@@ -29,7 +30,8 @@ def pearson_correlation(y_true, y_pred, axis=-1):
     """
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     dt, dp = _moments(xp, y_true, y_pred, axis)
-    return xp.sum(dt * dp, axis=axis) / xp.sqrt(xp.sum(dt * dt, axis=axis) * xp.sum(dp * dp, axis=axis))
+    squares = xp.sum(dt * dt, axis=axis) * xp.sum(dp * dp, axis=axis)
+    return overflow_to_nan(xp, xp.sum(dt * dp, axis=axis) / xp.sqrt(squares), squares)
 
 
 def concordance_correlation(y_true, y_pred, axis=-1):
@@ -43,7 +45,7 @@ def concordance_correlation(y_true, y_pred, axis=-1):
     dt, dp = _moments(xp, y_true, y_pred, axis)
     gap = xp.mean(y_true, axis=axis) - xp.mean(y_pred, axis=axis)
     norm = xp.mean(dt * dt, axis=axis) + xp.mean(dp * dp, axis=axis) + gap * gap
-    return 2.0 * xp.mean(dt * dp, axis=axis) / (norm + EPSILON)
+    return overflow_to_nan(xp, 2.0 * xp.mean(dt * dp, axis=axis) / (norm + EPSILON), norm)
 
 
 pearson_correlation.fused = Rowwise("correlation",

@@ -1,6 +1,7 @@
 """``FBetaScore`` and ``F1Score`` on the threshold histogram: one threshold, one label per class."""
 from ..registry import register
 from .confusion import ThresholdHistogramMetric
+from .ratios import overflow_to_nan
 
 #: Keras's ``backend.epsilon()``, which its F-scores add to every denominator (we keep that arithmetic).
 EPSILON = 1e-7
@@ -59,12 +60,12 @@ class FBetaScore(ThresholdHistogramMetric):
         support = tp + fn
         if self.average == "micro":
             tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
-        precision = tp / (tp + fp + EPSILON)
-        recall = tp / (tp + fn + EPSILON)
+        precision = overflow_to_nan(xp, tp / (tp + fp + EPSILON), tp + fp)
+        recall = overflow_to_nan(xp, tp / (tp + fn + EPSILON), tp + fn)
         beta2 = self.beta ** 2
         score = (1 + beta2) * precision * recall / (beta2 * precision + recall + EPSILON)
         if self.average == "weighted":
-            score = xp.sum(score * support / (xp.sum(support) + EPSILON))
+            score = xp.sum(score * overflow_to_nan(xp, support / (xp.sum(support) + EPSILON), xp.sum(support)))
         elif self.average is not None:
             score = xp.mean(score)
         return xp.asarray(score, dtype=self.dtype)

@@ -20,8 +20,8 @@ def _hinge_labels(xp, y_true):
 def hinge(y_true, y_pred):
     """Per-sample ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``, as ``keras.metrics.hinge``.
 
-    >>> hinge([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).tolist()
-    [1.1, 1.5]
+    >>> hinge([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])  # Python floats are read as float32, as in Keras
+    array([1.1, 1.5], dtype=float32)
     """
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     return xp.mean(xp.maximum(1.0 - _hinge_labels(xp, y_true) * y_pred, 0.0), axis=-1)
@@ -36,8 +36,8 @@ def squared_hinge(y_true, y_pred):
 def categorical_hinge(y_true, y_pred):
     """Per-sample ``maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` over the last axis.
 
-    >>> categorical_hinge([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).tolist()
-    [1.2, 1.6]
+    >>> categorical_hinge([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    array([1.2, 1.6], dtype=float32)
     """
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     positive = xp.sum(y_true * y_pred, axis=-1)

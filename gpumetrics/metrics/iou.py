@@ -32,6 +32,7 @@ from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
+from .ratios import overflow_to_nan
 
 #: Keras's ``backend.epsilon()``, added to both denominators of ``result()``.
 EPSILON = 1e-7
@@ -154,8 +155,9 @@ class _IoUBase(Metric):
         # Keras's rule (a class counts when its denominator > 1e-9), except that a NaN denominator (a NaN or
         # inf weight reached the class's row or column) counts, so the NaN propagates to the result.
         # classes outside target_class_ids (times 0) are left out, so a NaN there does not reach the mean.
+        # A denominator past 1.8e308 is inf: that class's IoU is NaN, not TP / inf = 0.
         valid = ((denominator > 1e-9) | xp.isnan(denominator)) & (times > 0)
-        iou = xp.where(valid, true_positives / (denominator + EPSILON), 0.0)
+        iou = xp.where(valid, overflow_to_nan(xp, true_positives / (denominator + EPSILON), denominator), 0.0)
         return xp.asarray(xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON), dtype=self.dtype)
 
     def get_config(self):

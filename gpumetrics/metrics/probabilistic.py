@@ -12,6 +12,7 @@ from .._arguments import INT64_MAX, INT64_MIN, check_axis, check_int
 from .._interop import any_array
 from ..registry import register
 from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
+from .ratios import overflow_to_nan
 from .regression import _KerasMeanWrapper, _epsilon
 
 
@@ -53,7 +54,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         log_prob = y_pred - _logsumexp(xp, y_pred, axis)
     else:
         lo, hi = epsilon_bounds(y_pred.dtype)
-        log_prob = xp.log(xp.clip(y_pred / xp.sum(y_pred, axis=axis, keepdims=True), lo, hi))
+        total = xp.sum(y_pred, axis=axis, keepdims=True)
+        log_prob = xp.log(xp.clip(overflow_to_nan(xp, y_pred / total, total), lo, hi))
     return -xp.sum(y_true * log_prob, axis=axis)
 
 
@@ -79,7 +81,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         log_prob = xp.take_along_axis(y_pred, ids, axis=-1) - _logsumexp(xp, y_pred, -1)
     else:
         lo, hi = epsilon_bounds(y_pred.dtype)
-        picked = xp.take_along_axis(y_pred, ids, axis=-1) / xp.sum(y_pred, axis=-1, keepdims=True)
+        total = xp.sum(y_pred, axis=-1, keepdims=True)
+        picked = overflow_to_nan(xp, xp.take_along_axis(y_pred, ids, axis=-1) / total, total)
         log_prob = xp.log(xp.clip(picked, lo, hi))
     return xp.where(valid, -log_prob[..., 0], 0.0)
 
@@ -177,7 +180,7 @@ kl_divergence.fused = Elementwise("kl_divergence", _epsilon, last_axis="sum")
 poisson.fused = Elementwise("poisson", _epsilon)
 
 
-@register()
+@register("bce", "BCE")
 class BinaryCrossentropy(_KerasMeanWrapper):
     """Mean binary crossentropy over samples, as ``keras.metrics.BinaryCrossentropy``.
 

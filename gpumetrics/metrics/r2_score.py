@@ -7,6 +7,7 @@ from .._arguments import check_int
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
+from .ratios import overflow_to_nan
 
 _CLASS_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
 #: rows of the ``moments`` state read here (x = y_true, y = y_pred): Σw(y_true - mean)² and Σw(y_true - y_pred)²
@@ -26,16 +27,17 @@ class R2Score(Metric):
     with weights ``SS_tot`` (``"variance_weighted_average"``); with
     ``num_regressors = p > 0`` the aggregate becomes the adjusted
     ``1 - (1 - R²)(n - 1) / (n - p - 1)``, falling back to R² with Keras's
-    warnings when ``p >= n - 1``.
+    warnings when ``p >= n - 1``. ``n``, Keras's ``num_samples``, counts the
+    samples (rows) with a non-zero weight in at least one output, as current
+    Keras (its fix #23334, after 3.15) and scikit-learn do: zero-weight rows
+    are no samples. A stream of only such rows therefore reads as nothing
+    seen (0).
 
     Keras's rules, reproduced: inputs go through Keras's squeeze-or-expand rule
     and must then be 2-D; the number of outputs is fixed by the first batch
     (a later batch with another number is a ``ValueError``); sample weights
     of shape ``(batch_size,)`` become ``(batch_size, 1)`` and broadcast over the
-    outputs, ``(batch_size, outputs)`` or a scalar weigh each element; and
-    ``n``, Keras's ``num_samples``, counts every **element** seen
-    (``size(y_true)`` = rows x outputs), not rows, so with several outputs the
-    adjusted R² is Keras's, not the textbook one.
+    outputs, ``(batch_size, outputs)`` or a scalar weigh each element.
 
     Where we differ from Keras, deliberately:
 
@@ -91,7 +93,7 @@ class R2Score(Metric):
         super().__init__(name=name, dtype=dtype, device=device)
         self.class_aggregation = class_aggregation
         self.num_regressors = num_regressors
-        self.num_samples = self.add_state("num_samples", (), "int64", "sum")
+        self.num_samples = self.add_state("num_samples", (), "int64", "sum", count=True)
         self.moments = None  # float64[7, outputs], built by the first batch, state dict or merge
 
     # -- states built from the first batch ---------------------------------------------------------------------
@@ -102,34 +104,18 @@ class R2Score(Metric):
         if self.moments is None:
             self.moments = self.add_state("moments", (7, outputs), "float64", "moments")
 
-    def _unbuild(self):
-        self._variables.remove(self.moments)
-        self.moments = None
-
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, *, strict=True):
         _check_state_mapping(state)
-        built_here = not self._built() and "moments" in state and np.ndim(state["moments"]) == 2
-        if built_here:
+        if not self._built() and "moments" in state and np.ndim(state["moments"]) == 2:
             self._build_for(np.shape(state["moments"])[1])
-        try:
-            super().load_state_dict(state)
-        except (ValueError, TypeError):
-            if built_here:
-                self._unbuild()
-            raise
+        super().load_state_dict(state, strict=strict)
 
     def merge_state(self, metrics):
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
         built = [o for o in others if isinstance(o, R2Score) and o._built()]
-        built_here = bool(built) and not self._built()
-        if built_here:
+        if built and not self._built():
             self._build_for(built[0].moments.value.shape[1])
-        try:
-            super().merge_state(others)
-        except (ValueError, TypeError):
-            if built_here:
-                self._unbuild()
-            raise
+        super().merge_state(others)
 
     # -- Keras surface -----------------------------------------------------------------------------------------
     def _sample_weight(self, sample_weight, shape):
@@ -165,7 +151,7 @@ class R2Score(Metric):
         self._backend.moments(y_true.reshape(true_shape), y_pred.reshape(pred_shape), weight,
                               self.moments._writable())
         count = self.num_samples._writable()
-        count += rows * outputs
+        count += rows if weight is None else (weight != 0).any(axis=1).sum()  # on the device: no host sync
 
     def result(self):
         xp = self._xp
@@ -176,8 +162,8 @@ class R2Score(Metric):
         # weights of mixed sign that sum to 0 over the stream: no mean (the zero-weight form of ``moments``), NaN
         total = xp.where((state[0] == 0.0) & ((state[1] != 0.0) | (total != 0.0)), np.nan, total)
         with np.errstate(divide="ignore", invalid="ignore"):
-            raw = 1.0 - residual / total
-            raw = xp.where(xp.isinf(raw), 0.0, raw)
+            raw = overflow_to_nan(xp, 1.0 - residual / total, total)  # SS_tot past 1.8e308: not 1 - x / inf = 1
+            raw = xp.where(xp.isinf(raw) & ~xp.isinf(residual), 0.0, raw)  # Keras's SS_tot = 0 rule, not overflow
             if self.class_aggregation == "uniform_average":
                 score = xp.mean(raw)
             elif self.class_aggregation == "variance_weighted_average":
@@ -189,7 +175,8 @@ class R2Score(Metric):
         return xp.where(self.num_samples.value == 0, 0.0, score).astype(self.dtype)
 
     def _adjusted(self, score):
-        """Keras's adjusted R² with ``n`` = elements seen, or ``score`` with Keras's warning when undefined."""
+        """Keras's adjusted R² with ``n`` = samples of non-zero weight, or ``score`` with Keras's warning when
+        undefined."""
         n = int(self.num_samples.numpy())  # synchronize!
         p = self.num_regressors
         if n == 0:  # nothing seen: result() returns 0 (no warning)

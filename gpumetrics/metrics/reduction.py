@@ -6,6 +6,7 @@ from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
+from .ratios import divide_no_nan
 
 
 def weights_per_row(xp, weight, plan):
@@ -106,10 +107,8 @@ class Mean(Metric):
                    plain_values=True)
 
     def _mean(self):
-        """``divide_no_nan(total, count)`` in float64, on the device."""
-        xp = self._xp
-        total, count = self.total.value, self.count.value
-        return xp.where(count == 0, 0.0, total / xp.where(count == 0, 1.0, count))
+        """``divide_no_nan(total, count)`` in float64, on the device (NaN once ``count`` overflowed)."""
+        return divide_no_nan(self._xp, self.total.value, self.count.value)
 
     def result(self):
         return self._mean().astype(self.dtype)
@@ -205,6 +204,11 @@ def check_fn_kwargs(fn, kwargs):
                         f"given to MeanMetricWrapper; it accepts {sorted(accepted)}")
 
 
+def _same_kind(error):
+    """``TypeError`` for a type error, ``ValueError`` for anything else a user's function raises on bad input."""
+    return TypeError if isinstance(error, TypeError) else ValueError
+
+
 @register()
 class MeanMetricWrapper(Mean):
     """Any ``fn(y_true, y_pred, **kwargs)`` returning per-sample values becomes a mean metric, as in Keras.
@@ -233,8 +237,19 @@ class MeanMetricWrapper(Mean):
         if fused is not None:
             fused.update(self, y_true, y_pred, sample_weight, **self._fn_kwargs)
         else:
-            values = self._fn(self._import(y_true, "y_true"), self._import(y_pred, "y_pred"), **self._fn_kwargs)
-            super().update_state(values, sample_weight)
+            y_true, y_pred = self._import(y_true, "y_true"), self._import(y_pred, "y_pred")
+            seen = f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}"
+            try:
+                values = self._fn(y_true, y_pred, **self._fn_kwargs)
+            except (ValueError, TypeError, IndexError) as error:
+                raise _same_kind(error)(f"{self.name}: fn={_function_path(self._fn)} failed on {seen}: "
+                                        f"{type(error).__name__}: {error}") from error
+            try:
+                super().update_state(values, sample_weight)
+            except (ValueError, TypeError) as error:
+                raise _same_kind(error)(f"{self.name}: averaging the per-sample values that "
+                                        f"fn={_function_path(self._fn)} returned for {seen} (shape "
+                                        f"{getattr(values, 'shape', None)}): {error}") from error
 
     def get_config(self):
         return {**super().get_config(), "fn": _function_path(self._fn), **self._fn_kwargs}

@@ -5,6 +5,7 @@ from .._arguments import check_axis
 from ..registry import register
 from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
 from .reduction import Mean, MeanMetricWrapper, accumulate
+from .ratios import overflow_to_nan
 
 
 def _epsilon(y_true, y_pred, **_):
@@ -65,7 +66,8 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
 
     def normalized(x):
-        return x * xp.minimum(1.0 / xp.sqrt(xp.sum(x * x, axis=axis, keepdims=True)), 1e7)
+        squares = xp.sum(x * x, axis=axis, keepdims=True)
+        return x * overflow_to_nan(xp, xp.minimum(1.0 / xp.sqrt(squares), 1e7), squares)
 
     with _quiet_division(xp):
         return xp.sum(normalized(y_true) * normalized(y_pred), axis=axis)
@@ -162,7 +164,7 @@ class MeanSquaredLogarithmicError(_KerasMeanWrapper):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
-@register("logcosh", "log_cosh")
+@register()
 class LogCoshError(_KerasMeanWrapper):
     """Mean of ``log(cosh(y_pred - y_true))`` over the last axis and samples, as ``keras.metrics.LogCoshError``.
 

@@ -34,7 +34,8 @@ def crossentropy(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     """``-sum(t' log(clip(p / sum(p), lower, upper)))``, ``t' = t (1 - s) + s / cols``; sparse:
     ``-log(clip(p[k] / sum(p)))`` for class id ``k``, 0 when the label equals ``ignore_class`` (NaN: none) or ``k``
     is out of range (Keras's one-hot row is then all zeros). params ``label_smoothing`` (s), ``lower``, ``upper``,
-    ``sparse`` (1 or 0), ``ignore_class``."""
+    ``sparse`` (1 or 0), ``ignore_class``. A row whose sum overflows is normalised scaled to at most 1, not read
+    as ``p / inf = 0``."""
     sparse = params[3] != 0.0
     k = 0
     if sparse:
@@ -45,13 +46,19 @@ def crossentropy(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     norm = 0.0
     for j in range(cols):
         norm += np.float64(p[p_at + j * p_cs])
+    scale = 1.0
+    if norm == math.inf:
+        scale = unit_scale(p, p_at, p_cs, cols, 0.0)
+        norm = 0.0
+        for j in range(cols):
+            norm += np.float64(p[p_at + j * p_cs]) * scale
     if sparse:
-        q = np.float64(p[p_at + k * p_cs]) / norm
+        q = np.float64(p[p_at + k * p_cs]) * scale / norm
         return -math.log(params[1] if q < params[1] else (params[2] if q > params[2] else q))
     s = params[0]
     loss = 0.0
     for j in range(cols):
-        q = np.float64(p[p_at + j * p_cs]) / norm
+        q = np.float64(p[p_at + j * p_cs]) * scale / norm
         q = params[1] if q < params[1] else (params[2] if q > params[2] else q)
         loss -= (np.float64(t[t_at + j * t_cs]) * (1.0 - s) + s / cols) * math.log(q)
     return loss
@@ -153,29 +160,56 @@ def categorical_hinge(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     return 0.0 if h < 0.0 else h
 
 
+def deviation_sums(t, t_at, t_cs, p, p_at, p_cs, cols, mean_t, mean_p, scale_t, scale_p):
+    """``(sum(dt^2), sum(dp^2), sum(dt dp))`` over the row, ``dt = (t - mean_t) scale_t`` and ``dp`` alike."""
+    ss_t = 0.0
+    ss_p = 0.0
+    cross = 0.0
+    for j in range(cols):
+        dt = (np.float64(t[t_at + j * t_cs]) - mean_t) * scale_t
+        dp = (np.float64(p[p_at + j * p_cs]) - mean_p) * scale_p
+        ss_t += dt * dt
+        ss_p += dp * dp
+        cross += dt * dp
+    return ss_t, ss_p, cross
+
+
+def unit_scale(x, at, cs, cols, mean):
+    """``1 / max|x - mean|`` over the row (1 for a row equal to ``mean``): the factor that brings its deviations
+    to at most 1, so that their squares cannot overflow. An inf or NaN in the row makes the scaled sums NaN."""
+    largest = 0.0
+    for j in range(cols):
+        d = abs(np.float64(x[at + j * cs]) - mean)
+        if d > largest or d != d:
+            largest = d
+    return 1.0 / largest if largest > 0.0 else 1.0
+
+
 def cosine_similarity(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     """``sum(t p) / (max(|t|, eps) max(|p|, eps))``: Keras's ``normalize`` caps ``1 / |x|`` at ``1 / eps``, so an
-    all-zero row scores 0; params ``epsilon``."""
-    tt = 0.0
-    pp = 0.0
-    tp = 0.0
-    for j in range(cols):
-        tj = np.float64(t[t_at + j * t_cs])
-        pj = np.float64(p[p_at + j * p_cs])
-        tt += tj * tj
-        pp += pj * pj
-        tp += tj * pj
+    all-zero row scores 0; params ``epsilon``. When a sum of squares overflows (entries past 1.3e154), the sums
+    are taken again on each row scaled to at most 1 (``eps`` with it): the ratio is the same, and finite."""
+    tt, pp, tp = deviation_sums(t, t_at, t_cs, p, p_at, p_cs, cols, 0.0, 0.0, 1.0, 1.0)
+    eps_t = params[0]
+    eps_p = params[0]
+    if tt == math.inf or pp == math.inf:
+        scale_t = unit_scale(t, t_at, t_cs, cols, 0.0)
+        scale_p = unit_scale(p, p_at, p_cs, cols, 0.0)
+        tt, pp, tp = deviation_sums(t, t_at, t_cs, p, p_at, p_cs, cols, 0.0, 0.0, scale_t, scale_p)
+        eps_t *= scale_t
+        eps_p *= scale_p
     norm_t = math.sqrt(tt)
     norm_p = math.sqrt(pp)
-    eps = params[0]
-    return tp / ((eps if norm_t < eps else norm_t) * (eps if norm_p < eps else norm_p))
+    return tp / ((eps_t if norm_t < eps_t else norm_t) * (eps_p if norm_p < eps_p else norm_p))
 
 
 def correlation(t, t_at, t_cs, p, p_at, p_cs, cols, params):
     """Across the row, with population moments from two passes (means, then centred sums: exact for data far
     from 0): Pearson's ``cov / (std_t std_p)`` (NaN for a constant row, as in Keras), or, when ``concordance`` is
     1, Lin's concordance ``2 cov / (var_t + var_p + (mean_t - mean_p)^2 + epsilon)``; params ``concordance``,
-    ``epsilon``."""
+    ``epsilon``. When a square overflows (deviations past 1.3e154), the centred sums are taken again on
+    deviations scaled to at most 1 (Pearson: each side on its own; concordance: one scale for both and the gap,
+    ``epsilon`` with it): the ratio is the same, and finite."""
     mean_t = 0.0
     mean_p = 0.0
     for j in range(cols):
@@ -183,19 +217,24 @@ def correlation(t, t_at, t_cs, p, p_at, p_cs, cols, params):
         mean_p += np.float64(p[p_at + j * p_cs])
     mean_t /= cols
     mean_p /= cols
-    ss_t = 0.0
-    ss_p = 0.0
-    cross = 0.0
-    for j in range(cols):
-        dt = np.float64(t[t_at + j * t_cs]) - mean_t
-        dp = np.float64(p[p_at + j * p_cs]) - mean_p
-        ss_t += dt * dt
-        ss_p += dp * dp
-        cross += dt * dp
-    if params[0] == 0.0:
-        return cross / (math.sqrt(ss_t) * math.sqrt(ss_p))
+    ss_t, ss_p, cross = deviation_sums(t, t_at, t_cs, p, p_at, p_cs, cols, mean_t, mean_p, 1.0, 1.0)
     gap = mean_t - mean_p
-    return 2.0 * (cross / cols) / (ss_t / cols + ss_p / cols + gap * gap + params[1])
+    eps = params[1]
+    concordance = params[0] != 0.0
+    if ss_t == math.inf or ss_p == math.inf or (concordance and gap * gap == math.inf):
+        scale_t = unit_scale(t, t_at, t_cs, cols, mean_t)
+        scale_p = unit_scale(p, p_at, p_cs, cols, mean_p)
+        if concordance:
+            scale_gap = 1.0 / abs(gap) if gap != 0.0 else 1.0
+            scale_t = scale_t if scale_t < scale_p else scale_p  # not min(): it fails to compile for CUDA
+            scale_t = scale_t if scale_t < scale_gap else scale_gap
+            scale_p = scale_t
+            gap *= scale_t
+            eps *= scale_t * scale_t
+        ss_t, ss_p, cross = deviation_sums(t, t_at, t_cs, p, p_at, p_cs, cols, mean_t, mean_p, scale_t, scale_p)
+    if not concordance:
+        return cross / (math.sqrt(ss_t) * math.sqrt(ss_p))
+    return 2.0 * (cross / cols) / (ss_t / cols + ss_p / cols + gap * gap + eps)
 
 
 #: every kind, in the order of its code: ``(rule, names of its parameters)``.
