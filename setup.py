@@ -3,7 +3,7 @@ from setuptools import setup
 
 DISTRIBUTED = ["mpi4py>=4", "dask[array,dataframe,distributed]"]
 TEST = ["pytest>=7", "pytest-xdist", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0",
-        "mpich", *DISTRIBUTED]
+        "torchmetrics", "mpich", *DISTRIBUTED]
 KERNEL_ROOMS = ["_shared", "error_sums", "moments", "row_sums", "threshold_histogram", "weighted_bincount"]
 BENCH = ["pytest-benchmark", "scikit-learn", "torchmetrics", "torch==2.13.0", "keras>=3", "jax[cpu]"]
 

@@ -16,11 +16,12 @@ from .registry import deserialize, get, register, serialize
 __version__ = "0.1.0"
 __all__ = ["Metric", "Variable", "get", "serialize", "deserialize", "register", "functional", "warmup",
            *_metric_names]
-_LAZY_SUBMODULES = ("dask", "distributed")  # they import Dask / mpi4py / torch when used, never at import time
+# they import Dask / mpi4py / torch / Keras when used, never at import time
+_LAZY_SUBMODULES = ("dask", "distributed", "keras")
 
 
 def __getattr__(name):
-    """``gpumetrics.dask`` and ``gpumetrics.distributed``, imported on first access."""
+    """``gpumetrics.dask``, ``gpumetrics.distributed`` and ``gpumetrics.keras``, imported on first access."""
     if name in _LAZY_SUBMODULES:
         import importlib
 

@@ -42,8 +42,7 @@ _bfloat16 = {}  # "torch" / "jax": that framework's bfloat16 dtype object, fille
 _UNREAL_TORCH_MODULES = ("torch._subclasses.fake_tensor", "torch._subclasses.functional_tensor")
 _NO_VALUES_HINT = (
     "it holds no values yet, so a metric cannot read it. Update the metric outside the traced or compiled "
-    "function, on the concrete arrays it returns (a Keras adapter for use inside compiled training steps will "
-    "be offered by gpumetrics.keras)")
+    "function, on the concrete arrays it returns; in Keras's compile(), pass gpumetrics.keras.wrap(metric)")
 
 
 def _classify(cls):

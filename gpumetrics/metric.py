@@ -9,6 +9,7 @@ every metric, built-in or user-defined, without further code.
 import collections.abc as _abc
 import copy as _copy
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from . import backends
 from ._arguments import check_dtype
 from ._identity import STAMP_KEYS, check_stamp, describe, stamp
+from ._keras_guard import refuse_keras_function_wrappers
 from ._rollback import atomic
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
@@ -191,9 +193,10 @@ class Metric:
     ...         super().__init__(name=name, **kwargs)
     ...         self.true_positives = self.add_variable(shape=(), initializer="zeros", name="true_positives")
     ...     def update_state(self, y_true, y_pred, sample_weight=None):
-    ...         values = np.logical_and(np.asarray(y_true, bool), np.asarray(y_pred, bool)).astype(self.dtype)
+    ...         y_true, y_pred = self.asarray(y_true, "y_true"), self.asarray(y_pred, "y_pred")
+    ...         values = ((y_true != 0) & (y_pred != 0)).astype(self.dtype)
     ...         if sample_weight is not None:
-    ...             values = values * np.broadcast_to(np.asarray(sample_weight, self.dtype), values.shape)
+    ...             values = values * self.asarray(sample_weight, "sample_weight")
     ...         self.true_positives.assign(self.true_positives + values.sum())
     ...     def result(self):
     ...         return self.true_positives
@@ -281,6 +284,7 @@ class Metric:
         self.reset_state()
 
     def __call__(self, *args, **kwargs):
+        refuse_keras_function_wrappers(self, sys._getframe(1))
         self.update_state(*args, **kwargs)
         return self.result()
 
@@ -326,6 +330,12 @@ class Metric:
             warnings.warn(f"{self.name}: {name} is in host memory and is copied to the GPU on every update; pass "
                           f"GPU arrays (CuPy, PyTorch, JAX) to avoid the copy", stacklevel=3)
         return backend.asarray(x, name)
+
+    def asarray(self, x, name="input"):
+        """``x`` (NumPy, CuPy, PyTorch, JAX, Numba arrays or lists) as an array of this metric's device, NumPy or
+        CuPy, for a subclass's ``update_state``: zero-copy where the memory allows, torch tensors that require grad
+        read through ``detach()``, inputs without values (JAX tracers) refused. Places an ``auto`` metric."""
+        return self._import(x, name)
 
     @property
     def _xp(self):

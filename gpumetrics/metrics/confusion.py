@@ -340,7 +340,7 @@ class _AtMetric(ThresholdHistogramMetric):
 
     def _best(self, constrained, dependent):
         xp = self._xp
-        return xp.max(xp.where(constrained >= self.value, dependent, 0.0)).astype(self.dtype)
+        return xp.asarray(xp.max(xp.where(constrained >= self.value, dependent, 0.0)), dtype=self.dtype)
 
     def get_config(self):
         return {**super().get_config(), "num_thresholds": self.num_thresholds,
@@ -526,12 +526,13 @@ class AUC(ThresholdHistogramMetric):
         else:
             terms = self._riemann_terms(tp, fp, tn, fn)
         if not self.multi_label:
-            return xp.sum(terms).astype(self.dtype)
+            return xp.asarray(xp.sum(terms), dtype=self.dtype)
         by_label = xp.sum(terms, axis=0)
         if self.label_weights is None:
-            return xp.mean(by_label).astype(self.dtype)
+            return xp.asarray(xp.mean(by_label), dtype=self.dtype)
         label_weights = self._device_array("label_weights", self.label_weights)
-        return divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights)).astype(self.dtype)
+        weighted = divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights))
+        return xp.asarray(weighted, dtype=self.dtype)
 
     def get_config(self):
         config = {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,

@@ -68,7 +68,7 @@ class FBetaScore(ThresholdHistogramMetric):
             score = xp.sum(score * overflow_to_nan(xp, support / (xp.sum(support) + EPSILON), xp.sum(support)))
         elif self.average is not None:
             score = xp.mean(score)
-        return score.astype(self.dtype)
+        return xp.asarray(score, dtype=self.dtype)
 
     def get_config(self):
         return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}

@@ -158,7 +158,7 @@ class _IoUBase(Metric):
         # A denominator past 1.8e308 is inf: that class's IoU is NaN, not TP / inf = 0.
         valid = ((denominator > 1e-9) | xp.isnan(denominator)) & (times > 0)
         iou = xp.where(valid, overflow_to_nan(xp, true_positives / (denominator + EPSILON), denominator), 0.0)
-        return (xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON)).astype(self.dtype)
+        return xp.asarray(xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON), dtype=self.dtype)
 
     def get_config(self):
         return {"name": self.name, "dtype": self._keras_dtype}

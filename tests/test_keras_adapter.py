@@ -1,0 +1,101 @@
+"""``gpumetrics.keras``: real Keras fit / evaluate per backend (one subprocess each: Keras fixes its backend once
+per process), and the adapter's refusals. In this process Keras runs on the ``numpy`` backend (conftest)."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gpumetrics
+
+WORKER = Path(__file__).with_name("keras_fit_worker.py")
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "tensorflow"])
+def test_fit_and_evaluate_log_the_standalone_values(backend):
+    if importlib.util.find_spec(backend) is None or importlib.util.find_spec("keras") is None:
+        pytest.skip(f"needs keras and {backend}")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run([sys.executable, str(WORKER)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0 and done.stdout.split()[-2:] == ["ok", backend], done.stderr[-4000:]
+
+
+def test_keras_wrappers_of_plain_functions_refuse_a_gpumetrics_metric():
+    """What Keras does with a callable that is not a keras.metrics.Metric (compile_utils.get_metric / get_loss)."""
+    keras = pytest.importorskip("keras")
+    from keras.src.losses.losses import LossFunctionWrapper
+
+    y_true, y_pred = np.array([[0.0], [1.0]]), np.array([[0.2], [0.9]])
+    with pytest.raises(TypeError, match=r"gpumetrics\.keras\.wrap"):
+        keras.metrics.MeanMetricWrapper(gpumetrics.AUC()).update_state(y_true, y_pred)
+    with pytest.raises(TypeError, match=r"no loss.*gpumetrics\.keras\.wrap"):
+        LossFunctionWrapper(gpumetrics.BinaryCrossentropy())(y_true, y_pred)
+    standalone = gpumetrics.AUC()
+    assert float(standalone(y_true, y_pred)) == 1.0  # called by anyone else, a metric updates and answers
+
+
+def test_wrap_takes_metrics_classes_and_identifiers_and_refuses_the_rest():
+    keras = pytest.importorskip("keras")
+    from gpumetrics.keras import wrap
+
+    assert type(wrap("auc").metric) is gpumetrics.AUC
+    assert type(wrap(gpumetrics.Recall).metric) is gpumetrics.Recall
+    assert wrap(gpumetrics.AUC(name="roc"), name="roc_auc").name == "roc_auc"
+    with pytest.raises(TypeError, match="already a keras.metrics.Metric"):
+        wrap(keras.metrics.AUC())
+    with pytest.raises(TypeError, match="MeanMetricWrapper"):
+        wrap(gpumetrics.binary_crossentropy)
+    with pytest.raises(TypeError, match=r"does not take \(y_true, y_pred"):
+        wrap(gpumetrics.Mean())
+
+
+def test_config_round_trip_through_keras_serialization():
+    keras = pytest.importorskip("keras")
+    from gpumetrics.keras import KerasMetric, wrap
+
+    wrapped = wrap(gpumetrics.AUC(num_thresholds=50, curve="PR"), name="pr_auc")
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(wrapped))
+    assert type(again) is KerasMetric and again.name == "pr_auc"
+    assert again.metric.get_config() == wrapped.metric.get_config()
+
+
+def test_evaluate_on_the_numpy_backend_equals_the_standalone_metric():
+    keras = pytest.importorskip("keras")
+    from gpumetrics.keras import wrap
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 3)).astype("float32"), rng.integers(0, 2, size=(20, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", metrics=[wrap(gpumetrics.AUC())])
+    logged = model.evaluate(x, y, batch_size=7, verbose=0, return_dict=True)["auc"]
+    standalone = gpumetrics.AUC()
+    predictions = model.predict(x, batch_size=7, verbose=0)
+    for start in range(0, 20, 7):
+        standalone.update_state(y[start:start + 7], predictions[start:start + 7])
+    np.testing.assert_allclose(logged, float(standalone.result()), rtol=1e-6)
+
+
+def test_keras_is_a_lazy_attribute_of_the_package():
+    code = ("import sys, gpumetrics\n"
+            "print(not any(m in sys.modules for m in ('keras', 'gpumetrics.keras')), 'keras' in dir(gpumetrics))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
+
+
+def test_a_keras_mask_on_y_pred_is_refused():
+    pytest.importorskip("keras")
+    from gpumetrics.keras import wrap
+
+    class Masked(np.ndarray):
+        """An array that carries a Keras mask, as Keras layers with masking attach it to their outputs."""
+
+    y_pred = np.array([[0.2], [0.9]]).view(Masked)
+    y_pred._keras_mask = np.array([True, False])
+    wrapped = wrap(gpumetrics.AUC())
+    with pytest.raises(ValueError, match="Keras mask"):
+        wrapped.update_state(np.array([[0.0], [1.0]]), y_pred)
+    assert float(wrapped.metric.result()) == 0.0
