@@ -97,13 +97,7 @@ def main():
         for most in (None, 32, 40, 48, 64, 80):
             kernel = original if most is None else cuda.jit(max_registers=most)(original.py_func)
             setattr(module, name, kernel)
-            try:
-                ms, value = run()
-                regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
-                print(f"{label} max_registers={most}: {regs} registers/thread, {ms:.3f} ms = "
-                      f"{8 * N / (ms / 1e3) / copy:6.1%} of copy, result {value!r}")
-            except Exception as error:  # report and go on: a probe
-                print(f"{label} max_registers={most}: FAILED {type(error).__name__}: {error}")
+            report(f"{label} max_registers={most}", kernel, run, copy)
         setattr(module, name, original)
 
     # the same kernels with a one-kind switch (the rule MSE and AUC use only): do the other kinds' registers or
@@ -128,13 +122,7 @@ def main():
                                      fn.__closure__)
         kernel = cuda.jit(variant)
         setattr(module, name, kernel)
-        try:
-            ms, value = run()
-            regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
-            print(f"{label} one-kind switch: {regs} registers/thread, {ms:.3f} ms = "
-                  f"{8 * N / (ms / 1e3) / copy:6.1%} of copy, result {value!r}")
-        except Exception as error:
-            print(f"{label} one-kind switch: FAILED {type(error).__name__}: {error}")
+        report(f"{label} one-kind switch", kernel, run, copy)
         setattr(module, name, original)
 
     small_t, small_p = t[:4096], p[:4096]
@@ -154,6 +142,17 @@ def main():
                 times.append((time.perf_counter() - start) / 200 * 1e6)
                 cupy.cuda.Device().synchronize()
             print(f"{mode:>5} launch: {name} update at 4096: host {min(times):.1f} us (min of 5 x 200)")
+
+
+def report(label, kernel, run, copy):
+    """One line: ``kernel``'s registers per thread and ``run()``'s queued time; a failure is reported, not raised."""
+    try:
+        ms, value = run()
+        regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
+        print(f"{label}: {regs} registers/thread, {ms:.3f} ms = {8 * N / (ms / 1e3) / copy:6.1%} of copy, "
+              f"result {value!r}")
+    except Exception as error:  # report and go on: a probe
+        print(f"{label}: FAILED {type(error).__name__}: {error}")
 
 
 def make_sum_kernel(cuda, unroll):

@@ -75,20 +75,7 @@ def error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, dens
             acc_t, acc_w = dense_sums(HOT_ABSOLUTE, t, p, w, w_s, weighted, params, i, n, step)
         else:
             acc_t, acc_w = dense_sums(code, t, p, w, w_s, weighted, params, i, n, step)
-    elif dense:  # weighted with several columns: each element's row is tracked for its weight
-        while i < n:
-            v = evaluate(code, np.float64(t[i]), np.float64(p[i]), params)
-            wr = np.float64(w[r * w_s])
-            acc_t += wr * v
-            if c == 0:
-                acc_w += wr
-            r += step_rows
-            c += step_cols
-            if c >= cols:
-                c -= cols
-                r += 1
-            i += step
-    else:
+    else:  # any strides (and weighted dense passes of several columns): row and column tracked per element
         while i < n:
             v = evaluate(code, np.float64(t[r * t_rs + c * t_cs]), np.float64(p[r * p_rs + c * p_cs]), params)
             if weighted:
