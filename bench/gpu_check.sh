@@ -7,7 +7,7 @@
 # failure recorded without stopping the later steps:
 #   1 env      GPU, driver, Python and package versions, numba.cuda / CuPy / torch / JAX see the GPU   -> env.txt
 #   2 install  pip install --no-deps --no-build-isolation --no-index -e . ; import check from /tmp   -> setup.log
-#   3 warmup   `python3 -m gpumetrics warmup` where that subcommand exists (else skipped)           -> setup.log
+#   3 warmup   `python3 -m gpumetrics warmup AUC MeanSquaredError --device cuda`, then the cache check -> setup.log
 #   4 suite    the whole suite (pytest.ini's testpaths) on the real cuda backend, -n <cores>        -> suite.log
 #   5 gpu.py   bench/gpu.py --sizes 4096 1e6 1e7 1e8                  -> gpu_py.log, <gpu name slug>.json
 #   6 profile  bench/launch_profile.py: host us per update vs bare-launch floors, cProfile -> launch_profile.txt
