@@ -86,10 +86,10 @@ def _refuse_without_values(x, name):
                     f"{x.dtype}; {_NO_VALUES_HINT}")
 
 
-def location(x):
+def location(x, name=None):
     """``"cuda"`` for an array in GPU memory, ``"cpu"`` for anything else; reads no data.
 
-    Raises ``TypeError`` for inputs without values (JAX tracers, PyTorch meta and fake tensors).
+    Raises ``TypeError`` naming ``name`` for inputs without values (JAX tracers, PyTorch meta and fake tensors).
 
     >>> location([1, 2]), location(np.zeros(3))
     ('cpu', 'cpu')
@@ -101,7 +101,7 @@ def location(x):
         if x.is_cuda:
             return "cuda"
         if x.is_meta:
-            _refuse_without_values(x, None)
+            _refuse_without_values(x, name)
         return "cpu"
     if kind == _CUPY or kind == _CAI:
         return "cuda"
@@ -111,7 +111,7 @@ def location(x):
         except (TypeError, ValueError, RuntimeError, BufferError):
             return "cuda" if hasattr(type(x), "__cuda_array_interface__") else "cpu"
         return "cuda" if device_type == _DL_CUDA or device_type == _DL_CUDA_MANAGED else "cpu"
-    _refuse_without_values(x, None)
+    _refuse_without_values(x, name)
 
 
 def _numeric(array, name):

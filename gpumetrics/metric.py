@@ -314,22 +314,24 @@ class Metric:
         """Whether every state exists; metrics that size a state from their first batch say False until then."""
         return True
 
-    def _place(self, sample=None, backend=None):
-        """Fix the backend (an ``auto`` metric follows ``sample``, or takes ``backend``) and allocate the states."""
+    def _place(self, sample=None, backend=None, name=None):
+        """Fix the backend (an ``auto`` metric follows ``sample``, the argument ``name``, or takes ``backend``) and
+        allocate the states."""
         if self._backend is None:
-            self._backend = backend or backends.resolve(self._device, sample)
+            self._backend = backend or backends.resolve(self._device, sample, name)
             for variable in self._variables:
                 variable._allocate(self._backend)
         return self._backend
 
     def _import(self, x, name):
         """``x`` as an array on this metric's device (placing an ``auto`` metric on first use)."""
-        backend = self._place(x)
-        if backend.needs_copy(x) and name not in self._copied_to_device:
+        backend = self._place(x, name=name)
+        array = backend.asarray(x, name)  # refuses, by name, what it cannot read
+        if name not in self._copied_to_device and backend.needs_copy(x):
             self._copied_to_device.add(name)
             warnings.warn(f"{self.name}: {name} is in host memory and is copied to the GPU on every update; pass "
                           f"GPU arrays (CuPy, PyTorch, JAX) to avoid the copy", stacklevel=3)
-        return backend.asarray(x, name)
+        return array
 
     def asarray(self, x, name="input"):
         """``x`` (NumPy, CuPy, PyTorch, JAX, Numba arrays or lists) as an array of this metric's device, NumPy or
@@ -416,7 +418,9 @@ class Metric:
         keys = sorted(k for k in state.keys() if k not in STAMP_KEYS)
         names = sorted(v.name for v in self._variables)
         if keys != names:
-            raise ValueError(f"state dict has keys {keys}; {self.name} needs {names}")
+            missing, unknown = sorted(set(names) - set(keys)), sorted(set(keys) - set(names))
+            raise ValueError(f"state dict has keys {keys}; {self.name} needs {names} (missing {missing}, unknown "
+                             f"{unknown})")
         arrays = {}
         for variable in self._variables:
             array = np.asarray(state[variable.name])

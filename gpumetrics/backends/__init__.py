@@ -22,9 +22,10 @@ def check_device(device):
     return device
 
 
-def resolve(device, sample=None):
-    """The backend for ``device``; ``"auto"`` follows where ``sample`` lives (the CPU when there is none)."""
+def resolve(device, sample=None, name=None):
+    """The backend for ``device``; ``"auto"`` follows where ``sample`` (the argument ``name``) lives (the CPU when
+    there is none)."""
     check_device(device)
-    if device == "cuda" or (device == "auto" and sample is not None and location(sample) == "cuda"):
+    if device == "cuda" or (device == "auto" and sample is not None and location(sample, name) == "cuda"):
         return get_backend("cuda")
     return get_backend("numpy")

@@ -70,7 +70,7 @@ class CudaBackend(Backend):
     def asarray(self, x, name):
         if self.simulated:
             return host_array(x, name)
-        if location(x) == "cuda":
+        if location(x, name) == "cuda":
             return cuda_array(x, name)  # refuses an array on another GPU than the current one
         return self.xp.asarray(_copyable(host_array(x, name)))
 

@@ -16,7 +16,7 @@ class NumpyBackend(Backend):
     xp = np
 
     def asarray(self, x, name):
-        if location(x) == "cuda":
+        if location(x, name) == "cuda":
             raise ValueError(
                 f"{name} lives in GPU memory but this metric's state is on the CPU; reading it here would make "
                 f"the host wait for the GPU. Create the metric with device='cuda' (or device='auto' before its "

@@ -140,8 +140,9 @@ class ThresholdHistogramMetric(Metric):
 
     def load_state_dict(self, state, *, strict=True):
         _check_state_mapping(state)
-        if "positive_histogram" in state and np.ndim(state["positive_histogram"]) == 2:
-            self._build_for(np.shape(state["positive_histogram"])[1])
+        present = [k for k in ("positive_histogram", "negative_histogram") if k in state and np.ndim(state[k]) == 2]
+        if present:  # either histogram tells the label count, so a dict lacking the other is refused by name
+            self._build_for(np.shape(state[present[0]])[1])
         super().load_state_dict(state, strict=strict)
 
     def merge_state(self, metrics):
@@ -405,7 +406,10 @@ class RecallAtPrecision(_AtMetric):
 
 def _label_weights(label_weights, num_labels):
     """``label_weights`` as float64, one real weight per label (``num_labels`` of them when that is given)."""
-    weights = np.asarray(label_weights)
+    try:
+        weights = np.asarray(label_weights)
+    except ValueError as error:  # ragged nesting
+        raise TypeError(f"label_weights must hold real numbers, one per label; got {label_weights!r}") from error
     if weights.dtype.kind not in "iuf":
         raise TypeError(f"label_weights must hold real numbers, one per label; got {label_weights!r} "
                         f"(dtype {weights.dtype})")

@@ -54,6 +54,8 @@ def _check_num_classes(num_classes):
 
 def _check_target_class_ids(target_class_ids, num_classes):
     """Keras's check (the largest id below ``num_classes``), and negative ids, which Keras would wrap around."""
+    if isinstance(target_class_ids, (str, bytes)) or not hasattr(target_class_ids, "__iter__"):
+        raise TypeError(f"target_class_ids must be a sequence of class ids; got {target_class_ids!r}")
     ids = list(target_class_ids)
     if not ids:
         raise ValueError("target_class_ids must hold at least one class id; got an empty sequence")

@@ -109,12 +109,7 @@ def test_nan_and_negative_weighted_sums_load(device):
 
 LAZY = ["AUC-multi_label-label_weights", "F1Score", "F1Score-macro-threshold", "FBetaScore-micro",
         "FBetaScore-weighted", "R2Score"]
-NEEDS_NOTHING = pytest.mark.xfail(strict=True, reason=(
-    "DEFECT: an unbuilt AUC(multi_label=True) / F1Score / FBetaScore refuses a state dict that lacks a state with "
-    "'state dict has keys [...]; <name> needs []': it names neither the missing state nor what it needs"))
-
-
-@pytest.mark.parametrize("case_id", [pytest.param(c, marks=[] if c.startswith("R2") else [NEEDS_NOTHING]) for c in LAZY])
+@pytest.mark.parametrize("case_id", LAZY)
 def test_an_unbuilt_metric_names_the_missing_state(case_id):
     """A metric that sizes its states from the first batch or state dict still names the state a dict lacks."""
     case = attack.BY_ID[case_id]

@@ -65,23 +65,7 @@ def first_update_is_clean(case, metric):
         pass
 
 
-RAW_TARGET_IDS = pytest.mark.xfail(strict=True, reason=(
-    "DEFECT: IoU / BinaryIoU / OneHotIoU(target_class_ids=<a number or None>) raise Python's own "
-    "\"'int' object is not iterable\" TypeError, which does not name target_class_ids"))
-RAW_LABEL_WEIGHTS = pytest.mark.xfail(strict=True, reason=(
-    "DEFECT: AUC(label_weights=[[1, [2]]]) raises NumPy's 'setting an array element with a sequence' ValueError, "
-    "which does not name label_weights"))
-
-
-def marks_for(class_name, key, garbage):
-    if key == "target_class_ids" and garbage in ("nan", "huge", "negative"):
-        return [RAW_TARGET_IDS]
-    if class_name == "AUC" and key == "label_weights" and garbage == "nested-list":
-        return [RAW_LABEL_WEIGHTS]
-    return []
-
-
-PARAMS = [pytest.param(name, key, garbage, id=f"{name}-{key}-{garbage}", marks=marks_for(name, key, garbage))
+PARAMS = [pytest.param(name, key, garbage, id=f"{name}-{key}-{garbage}")
           for name, (case, config) in sorted(CONFIGS.items()) for key in config for garbage in GARBAGE]
 
 

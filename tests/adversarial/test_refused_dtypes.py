@@ -68,16 +68,8 @@ def assert_each_refused(case, device, argument, kinds):
                            what=f"{case.id} {label} metric, {argument} of kind {kind}")
 
 
-META_UNNAMED_ON_CPU = pytest.mark.xfail(strict=True, reason=(
-    "DEFECT: on the CPU backend a torch 'meta' tensor is refused as 'an input is a PyTorch tensor on the meta "
-    "device' without naming the argument (gpumetrics/_interop.py location() passes name=None); the CUDA backend "
-    "names it"))
-
-
 def meta_param(case, device, argument):
-    unnamed = device == "cpu" and argument != "values"
-    return pytest.param(case, device, argument, id=f"{case.id}-{attack.BACKEND_IDS[device]}-{argument}",
-                        marks=[META_UNNAMED_ON_CPU] if unnamed else [])
+    return pytest.param(case, device, argument, id=f"{case.id}-{attack.BACKEND_IDS[device]}-{argument}")
 
 
 META_PARAMS = [meta_param(case, device, argument)
