@@ -1,4 +1,6 @@
 """The real Keras (NumPy backend) and gpumetrics on the same random inputs, several weighted updates."""
+import re
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,27 @@ def test_every_case_same_numbers_as_keras(case, device, rng):
         case.update(ours, {k: on_device(v, device) for k, v in batch.items()})
         np.testing.assert_allclose(np.asarray(to_host(ours.result()), np.float64),
                                    np.asarray(theirs.result(), np.float64), rtol=case.keras_rtol, atol=1e-6)
+
+
+def keras_default_name(class_name, config):
+    """The name Keras gives ``class_name`` built from ``config`` with ``name=None``; None when Keras takes no such
+    config."""
+    try:
+        name = getattr(keras.metrics, class_name).from_config({**config, "name": None}).name
+    except (TypeError, ValueError):
+        return None
+    return re.sub(r"_\d+$", "", name)  # Keras numbers the second and later metrics of a name in a process
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if hasattr(keras.metrics, type(c.make("cpu")).__name__)],
+                         ids=lambda c: c.id)
+def test_default_name_is_keras(case):
+    """``name=None`` gives Keras's name: the class name in snake_case (MeanSquaredError was "mean_metric_wrapper")."""
+    ours = case.make("cpu")
+    config = ours.get_config()
+    expected = keras_default_name(type(ours).__name__, config)
+    if expected is None:
+        pytest.skip(f"Keras does not take {type(ours).__name__}'s config {config}")
+    if "fn" in config and ":" in str(config["fn"]):
+        pytest.skip("a user's function loads only through custom_objects")
+    assert type(ours).from_config({**config, "name": None}).name == expected

@@ -225,7 +225,7 @@ class MeanMetricWrapper(Mean):
     """
 
     def __init__(self, fn, name=None, dtype=None, *, device="auto", **kwargs):
-        super().__init__(name=name or "mean_metric_wrapper", dtype=dtype, device=device)
+        super().__init__(name=name, dtype=dtype, device=device)  # None: the class name in snake_case, as Keras
         self._fn = resolve_function(fn)
         check_fn_kwargs(self._fn, kwargs)
         self._fn_kwargs = kwargs
