@@ -279,7 +279,8 @@ def run_cases(device, sizes, launch_size, repeats, warmup, copy_rate):
                         "n": n, "weighted": weighted, "bytes": nbytes, "update_ms": update_ms,
                         "update_result_ms": total_ms, "value": value, "gb_per_s": rate / 1e9,
                         "fraction_of_copy": rate / copy_rate, "queued_update_ms": queued_ms,
-                        "queued_fraction_of_copy": None if queued_ms is None else nbytes / (queued_ms / 1e3) / copy_rate,
+                        "queued_fraction_of_copy": (None if queued_ms is None
+                                                    else nbytes / (queued_ms / 1e3) / copy_rate),
                     })
     return records
 

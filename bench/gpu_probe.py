@@ -1,12 +1,15 @@
 """Tuning probe for a GPU session: what limits the error_sums and threshold_histogram passes at 1e8.
 
 Prints, for one GPU: the device copy bandwidth; the queued device time per
-update of MSE and AUC(200) at N = 1e8 over 8 and 16 blocks per SM; the same
-for stand-alone sum-of-squared-differences kernels unrolled 1 and 4 ways
-(what a grid-stride loop with more loads in flight per thread reaches); and the
-registers per thread and queued time of both kernels compiled with a sweep of
-``max_registers`` (is occupancy what holds them back?); the host time of one
-update at N = 4,096 with the raw launch and with numba-cuda's own launch. Not part of the check: run it by hand (``python bench/gpu_probe.py``).
+update at N = 1e8 of the two launchers alone, and of MSE and AUC(200) over 8
+and 16 blocks per SM; the same for stand-alone sum-of-squared-differences
+kernels unrolled 1 and 4 ways (what a grid-stride loop reaches); the registers
+per thread and queued time of both kernels compiled with a sweep of
+``max_registers`` (is occupancy what holds them back?) and with a one-kind
+switch (do the other kinds cost the common ones their speed?); the host time of
+one update at N = 4,096 with the raw launch and with numba-cuda's own launch.
+Not part of the check: run it by hand (``python bench/gpu_probe.py``, about a
+minute on an H100).
 """
 import importlib
 import statistics
@@ -61,7 +64,8 @@ def main():
                                                "clip", pos, neg))
     print(f"threshold_histogram launcher alone, (N, 1): {ms:.3f} ms = {8 * N / (ms / 1e3) / copy:6.1%} of copy")
 
-    rooms = [importlib.import_module(f"gpumetrics._kernels.{room}.cuda") for room in ("error_sums", "threshold_histogram")]
+    rooms = [importlib.import_module(f"gpumetrics._kernels.{room}.cuda")
+             for room in ("error_sums", "threshold_histogram")]
     for per_sm in (8, 16):
         blocks = sms * per_sm
         for module in rooms + [launch_module]:

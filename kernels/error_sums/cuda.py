@@ -6,8 +6,9 @@ tracking its row and column incrementally (one division per thread, none per
 element; when both inputs are laid out as the grid itself, ``casts.is_dense``,
 element ``i`` is read at offset ``i`` without index arithmetic: 53% to 58% of
 copy bandwidth at 1e8 on an H100; the squared and absolute errors then run a
-loop of their own, the switch folded away: see ``HOT_SQUARED``), and accumulates ``w[row] * f(y_true, y_pred)`` in float64. Each
-block tree-reduces in shared memory and writes one partial; the last block to
+loop of their own, the switch folded away: see ``HOT_SQUARED``), and
+accumulates ``w[row] * f(y_true, y_pred)`` in float64. Each block
+tree-reduces in shared memory and writes one partial; the last block to
 finish (a ticket taken after a ``threadfence``) sums the partials in block
 order and adds the result into the state (``block_reduce.finish``). One
 launch, no atomics on floats, so the same input gives the same bits on every run.

@@ -173,8 +173,9 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
         return
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
         arguments.rows, arguments.cols, thresholds.shape[0], arguments.weighted)
-    a = arguments
-    dense = (label_tile >= a.cols and is_dense(a.rows, a.cols, a.t_rs, a.t_cs) and is_dense(a.rows, a.cols, a.p_rs, a.p_cs)
-             and (not a.weighted or is_dense(a.rows, a.cols, a.w_rs, a.w_cs)))
+    rows, cols = arguments.rows, arguments.cols
+    dense = (label_tile >= cols and is_dense(rows, cols, arguments.t_rs, arguments.t_cs)
+             and is_dense(rows, cols, arguments.p_rs, arguments.p_cs)
+             and (not arguments.weighted or is_dense(rows, cols, arguments.w_rs, arguments.w_cs)))
     launch(threshold_histogram_kernel, (blocks_x, grid_y), BLOCK, shared_bytes, *arguments, out_pos, out_neg,
            label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, dense)
