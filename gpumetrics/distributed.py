@@ -238,7 +238,7 @@ def sync(metrics, group=None, *, in_place=False):
     devices = {m.device for m in metrics}
     if len(devices) != 1:
         raise ValueError(f"metrics synced together must share a device; got {sorted(devices)}")
-    xp = metrics[0]._xp
+    xp = metrics[0].xp
     digest = fingerprint(metrics)
     key = id(group)
     buffer = _pack(metrics, xp, digest)

@@ -107,13 +107,14 @@ class Variable:
     def _allocate(self, backend):
         self._array = backend.xp.array(self._initial, copy=True)
 
-    def _writable(self):
+    def writable(self):
+        """The device array, for kernels that write the state in place (places an unplaced metric)."""
         if self._array is None:
             self._metric._place()
         return self._array
 
     def assign(self, value):
-        array = self._writable()
+        array = self.writable()
         value = self._metric._backend.xp.asarray(value, dtype=self.dtype)
         if self.merge == "concat":
             self._array = value.copy()
@@ -121,11 +122,11 @@ class Variable:
             array[...] = value
 
     def assign_add(self, value):
-        array = self._writable()
+        array = self.writable()
         array += self._metric._backend.xp.asarray(value, dtype=self.dtype)
 
     def assign_sub(self, value):
-        array = self._writable()
+        array = self.writable()
         array -= self._metric._backend.xp.asarray(value, dtype=self.dtype)
 
     def _reset(self):
@@ -340,15 +341,22 @@ class Metric:
         return self._import(x, name)
 
     @property
-    def _xp(self):
+    def backend(self):
+        """The :class:`~gpumetrics.backends.base.Backend` the states live on; an unplaced ``auto`` metric is placed
+        on the CPU by asking (as by any write before its first batch)."""
+        return self._place()
+
+    @property
+    def xp(self):
+        """The array module of the states (NumPy or CuPy), for a subclass's small O(state) math."""
         return self._place().xp
 
-    def _device_array(self, key, host_values):
+    def device_constant(self, key, host_values):
         """A float64 device array made once per ``key`` from host values: a constant (thresholds, kernel
         parameters) or a scratch buffer of this metric. A host-to-device copy from pageable memory waits for the
         stream, so it must not happen on every update."""
         if key not in self._device_arrays:
-            self._device_arrays[key] = self._xp.asarray(host_values, dtype=np.float64)
+            self._device_arrays[key] = self.xp.asarray(host_values, dtype=np.float64)
         return self._device_arrays[key]
 
     # -- beyond Keras: merging, state dicts, copies ---------------------------------------------------------
@@ -381,12 +389,12 @@ class Metric:
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
         for other in others:
             self._check_compatible(other)
-        xp = self._xp
+        xp = self.xp
         for other in others:
             if other._backend is None:  # an unplaced auto metric holds only initial values
                 continue
             for mine, theirs in zip(self._variables, other._variables):
-                array = mine._writable()
+                array = mine.writable()
                 if mine.merge == "sum":
                     array += theirs.value
                 elif mine.merge == "max":

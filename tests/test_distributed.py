@@ -100,7 +100,7 @@ def test_sync_merges_every_rank_in_rank_order_on_any_device(device):
     halves[0].update_state(y_true[:25], y_pred[:25])
     halves[1].update_state(y_true[25:], y_pred[25:])
     full.update_state(y_true, y_pred)
-    other = _pack([halves[1]], halves[1]._xp, fingerprint([halves[1]]))
+    other = _pack([halves[1]], halves[1].xp, fingerprint([halves[1]]))
     synced = sync(halves[0], TwoRanks(other))
     # data centred at 1e6: a merged mean carries 1e6 x 2e-16 of rounding, so co-moments agree to ~1e-10
     np.testing.assert_allclose(synced.state_dict()["moments"], full.state_dict()["moments"], rtol=1e-9)
@@ -116,7 +116,7 @@ def test_sync_adds_the_r2_sample_counts_of_every_rank(device):
     weight = np.array([1.0, 0.0, 2.0, 0.0, 0.0, 1.0])
     halves[0].update_state(y[:4], y[:4] ** 0.5, sample_weight=weight[:4])
     halves[1].update_state(y[4:], y[4:] ** 0.5, sample_weight=weight[4:])
-    synced = sync(halves[0], TwoRanks(_pack([halves[1]], halves[1]._xp, fingerprint([halves[1]]))))
+    synced = sync(halves[0], TwoRanks(_pack([halves[1]], halves[1].xp, fingerprint([halves[1]]))))
     assert int(synced.num_samples) == 3
 
 

@@ -59,7 +59,7 @@ def test_add_weight_assign_add_and_merge_rules(device):
             self.seen = self.add_weight(name="seen")
 
         def update_state(self, values):
-            xp = self._xp
+            xp = self.xp
             values = self._import(values, "values")
             self.low.assign(xp.minimum(self.low.value, values.min()))
             self.high.assign(xp.maximum(self.high.value, values.max()))
@@ -85,7 +85,7 @@ def test_moments_merge_rule_combines_by_chan_et_al(device):
             self.stats = self.add_state("stats", (7, 2), merge="moments")
 
         def update_state(self, x, y):
-            self._backend.moments(self._import(x, "x"), self._import(y, "y"), None, self.stats._writable())
+            self._backend.moments(self._import(x, "x"), self._import(y, "y"), None, self.stats.writable())
 
         def result(self):
             return self.stats.value

@@ -16,7 +16,7 @@ def test_result_is_an_array_of_the_metrics_module(case, device, rng):
         else:
             metric.update_state(**batch)
     result = metric.result()
-    expected_type = type(metric._xp.zeros(0))
+    expected_type = type(metric.xp.zeros(0))
     assert type(result) is expected_type, f"{case.id}: {type(result).__name__}, not {expected_type.__name__}"
     assert result.dtype == np.dtype(metric.dtype)
     assert result.ndim in (0, 1)

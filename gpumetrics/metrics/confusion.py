@@ -87,13 +87,13 @@ class ThresholdHistogramMetric(Metric):
         if not broadcasts_to(weight_shape, pred_shape):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_pred of shape "
                              f"{pred_shape}")
-        return y_true, y_pred, self._xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
+        return y_true, y_pred, self.xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
 
     def _accumulate(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
                     label_weights=None, from_logits=False):
         """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
         y_true, y_pred, weight = self._aligned_batch(y_true, y_pred, sample_weight)
-        xp = self._xp
+        xp = self.xp
         if top_k is not None:
             y_pred = _keep_top_k(xp, y_pred, top_k)
         if class_id is not None:
@@ -114,7 +114,7 @@ class ThresholdHistogramMetric(Metric):
                 if not broadcasts_to(label_weights.shape, y_pred.shape):
                     raise ValueError(f"label_weights of shape {label_weights.shape} do not broadcast to y_pred of "
                                      f"shape {y_pred.shape}: give one weight per label (y_pred's last axis)")
-                label_weights = self._device_array("label_weights", label_weights)
+                label_weights = self.device_constant("label_weights", label_weights)
                 weight = label_weights if weight is None else weight * label_weights
                 weight = xp.broadcast_to(weight, y_pred.shape)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
@@ -122,8 +122,8 @@ class ThresholdHistogramMetric(Metric):
         # the named kinds of gpumetrics._kernels.threshold_histogram.rules (TRANSFORMS, BUCKETINGS)
         transform = "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
         bucketing = "evenly_spaced" if self._evenly_spaced else "binary_search"
-        thresholds = self._device_array("thresholds", self._sorted_thresholds)
-        positive, negative = self.positive_histogram._writable(), self.negative_histogram._writable()
+        thresholds = self.device_constant("thresholds", self._sorted_thresholds)
+        positive, negative = self.positive_histogram.writable(), self.negative_histogram.writable()
         self._backend.threshold_histogram(
             y_true, y_pred, weight, thresholds, bucketing, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
@@ -154,7 +154,7 @@ class ThresholdHistogramMetric(Metric):
 
     def _counts(self):
         """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
-        xp = self._xp
+        xp = self.xp
         positive, negative = self.positive_histogram.value, self.negative_histogram.value
         above_pos = xp.cumsum(positive[::-1], axis=0)[::-1][1:]
         above_neg = xp.cumsum(negative[::-1], axis=0)[::-1][1:]
@@ -289,7 +289,7 @@ class Precision(_PrecisionOrRecall):
 
     def result(self):
         tp, fp, _, _ = self._counts()
-        return self._per_threshold(divide_no_nan(self._xp, tp, tp + fp))
+        return self._per_threshold(divide_no_nan(self.xp, tp, tp + fp))
 
 
 @register()
@@ -304,7 +304,7 @@ class Recall(_PrecisionOrRecall):
 
     def result(self):
         tp, _, _, fn = self._counts()
-        return self._per_threshold(divide_no_nan(self._xp, tp, tp + fn))
+        return self._per_threshold(divide_no_nan(self.xp, tp, tp + fn))
 
 
 class _AtMetric(ThresholdHistogramMetric):
@@ -334,13 +334,13 @@ class _AtMetric(ThresholdHistogramMetric):
         self._accumulate(y_true, y_pred, sample_weight, class_id=self.class_id)
 
     def _rates(self):
-        xp = self._xp
+        xp = self.xp
         tp, fp, tn, fn = self._counts()
         return {"recall": divide_no_nan(xp, tp, tp + fn), "specificity": divide_no_nan(xp, tn, tn + fp),
                 "precision": divide_no_nan(xp, tp, tp + fp)}
 
     def _best(self, constrained, dependent):
-        xp = self._xp
+        xp = self.xp
         return xp.asarray(xp.max(xp.where(constrained >= self.value, dependent, 0.0)), dtype=self.dtype)
 
     def get_config(self):
@@ -492,7 +492,7 @@ class AUC(ThresholdHistogramMetric):
 
     def _interpolated_pr_auc(self, tp, fp, fn):
         """Davis & Goadrich: precision interpolated between thresholds, integrated in closed form."""
-        xp = self._xp
+        xp = self.xp
         predicted = tp + fp
         d_tp, d_predicted = tp[:-1] - tp[1:], predicted[:-1] - predicted[1:]
         slope = divide_no_nan(xp, d_tp, xp.maximum(d_predicted, 0))
@@ -502,7 +502,7 @@ class AUC(ThresholdHistogramMetric):
         return divide_no_nan(xp, slope * (d_tp + intercept * xp.log(ratio)), xp.maximum(tp[1:] + fn[1:], 0))
 
     def _riemann_terms(self, tp, fp, tn, fn):
-        xp = self._xp
+        xp = self.xp
         recall = divide_no_nan(xp, tp, tp + fn)
         if self.curve == "ROC":
             x, y = divide_no_nan(xp, fp, fp + tn), recall
@@ -521,7 +521,7 @@ class AUC(ThresholdHistogramMetric):
         return (x[:-1] - x[1:]) * heights
 
     def result(self):
-        xp = self._xp
+        xp = self.xp
         if not self._built():
             return xp.asarray(0.0, dtype=self.dtype)
         tp, fp, tn, fn = self._counts()
@@ -534,7 +534,7 @@ class AUC(ThresholdHistogramMetric):
         by_label = xp.sum(terms, axis=0)
         if self.label_weights is None:
             return xp.asarray(xp.mean(by_label), dtype=self.dtype)
-        label_weights = self._device_array("label_weights", self.label_weights)
+        label_weights = self.device_constant("label_weights", self.label_weights)
         weighted = divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights))
         return xp.asarray(weighted, dtype=self.dtype)
 

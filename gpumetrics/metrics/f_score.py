@@ -48,12 +48,12 @@ class FBetaScore(ThresholdHistogramMetric):
             if scores.ndim != 2:
                 raise ValueError(f"{type(self).__name__} expects inputs of shape (batch, classes); "
                                  f"got y_pred of shape {scores.shape}")
-            xp = self._xp
+            xp = self.xp
             y_pred = ((scores >= scores.max(axis=-1, keepdims=True)) & (xp.abs(scores) > 1e-9)).astype(xp.int8)
         self._accumulate(y_true, y_pred, sample_weight, multi_label=True)
 
     def result(self):
-        xp = self._xp
+        xp = self.xp
         if not self._built():
             return xp.asarray(0.0, dtype=self.dtype)
         tp, fp, _, fn = (c[0] for c in self._counts())

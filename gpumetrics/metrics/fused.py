@@ -52,7 +52,7 @@ def device_params(metric, kind, named):
     """The parameters of ``kind`` given by name (``{"delta": 1.0}``), packed in the kind's order and copied to the
     metric's device once per distinct set of values; None for a kind without parameters."""
     values = kind.pack(**named)
-    return metric._device_array(("params",) + values, values) if values else None
+    return metric.device_constant(("params",) + values, values) if values else None
 
 
 class Elementwise:
@@ -114,11 +114,11 @@ class Rowwise:
         group, weight_scale = plan.cols, plan.weight_scale
         ignored = None if self.ignored is None else self.ignored(**fn_kwargs)
         if ignored is not None and weight is not None:
-            weight = metric._xp.repeat(weight, group) * (y_true[:, 0] != ignored)
+            weight = metric.xp.repeat(weight, group) * (y_true[:, 0] != ignored)
             group, weight_scale = 1, weight_scale / group
         params = device_params(metric, kind, {} if self.params is None else self.params(y_true, y_pred, **fn_kwargs))
-        metric._backend.row_sums(kind, y_true, y_pred, weight, group, metric.total._writable().reshape(1),
-                                 metric.count._writable().reshape(1), plan.total_scale, weight_scale, params)
+        metric.backend.row_sums(kind, y_true, y_pred, weight, group, metric.total.writable().reshape(1),
+                                 metric.count.writable().reshape(1), plan.total_scale, weight_scale, params)
 
 
 def _row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):
@@ -132,7 +132,7 @@ def _row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):
         raise ValueError(f"{metric.name} needs y_pred with a class axis; got a scalar")
     if not -y_pred.ndim <= axis < y_pred.ndim:
         raise ValueError(f"axis={axis} is out of range for y_pred of shape {y_pred.shape}")
-    xp = metric._xp
+    xp = metric.xp
     if axis % y_pred.ndim != y_pred.ndim - 1:
         y_pred = xp.moveaxis(y_pred, axis, -1)
         if not sparse:

@@ -118,7 +118,7 @@ class _IoUBase(Metric):
         self._backend.weighted_bincount(true_rows, pred_rows, weight, true_rule, pred_rule,
                                         0.0 if threshold is None else threshold,
                                         -1 if self.ignore_class is None else self.ignore_class,
-                                        self.total_cm._writable())
+                                        self.total_cm.writable())
 
     def _rows(self, x, name, sparse):
         """``x`` as the 2-D rows the kernel reads: one id per row, or ``num_classes`` scores per row."""
@@ -132,7 +132,7 @@ class _IoUBase(Metric):
             raise ValueError(f"{name} of shape {x.shape} has {x.shape[axis]} class scores along axis {self.axis}; "
                              f"sparse_{name}=False needs num_classes={self.num_classes} of them")
         if axis != x.ndim - 1:
-            x = self._xp.moveaxis(x, axis, -1)
+            x = self.xp.moveaxis(x, axis, -1)
         return x.reshape(-1, self.num_classes), _ARGMAX
 
     def _weights(self, sample_weight, count, true_shape):
@@ -144,15 +144,15 @@ class _IoUBase(Metric):
         if flat.ndim == 1 and flat.shape[0] not in (1, count):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to the {count} class ids of "
                              f"y_true of shape {true_shape} (weights of rank > 1 are flattened first)")
-        return self._xp.broadcast_to(flat, (count,))
+        return self.xp.broadcast_to(flat, (count,))
 
     def result(self):
         """The mean IoU over ``target_class_ids`` (repeats count twice), over the classes that occur at all."""
-        xp = self._xp
+        xp = self.xp
         matrix = self.total_cm.value
         true_positives = xp.diagonal(matrix)
         denominator = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positives
-        times = self._device_array("target_class_times", np.bincount(self.target_class_ids,
+        times = self.device_constant("target_class_times", np.bincount(self.target_class_ids,
                                                                         minlength=self.num_classes))
         # Keras's rule (a class counts when its denominator > 1e-9), except that a NaN denominator (a NaN or
         # inf weight reached the class's row or column) counts, so the NaN propagates to the result.

@@ -128,7 +128,7 @@ class R2Score(Metric):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_true of shape {shape}; "
                              f"R2Score takes a scalar or weights of shape (batch_size,), (batch_size, 1) or "
                              f"(batch_size, outputs)")
-        return self._xp.broadcast_to(weight.reshape(weight_shape), shape)
+        return self.xp.broadcast_to(weight.reshape(weight_shape), shape)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Fold one batch ``(batch_size, outputs)`` into the moments; all checks run on shapes, before any kernel."""
@@ -149,12 +149,12 @@ class R2Score(Metric):
         weight = self._sample_weight(sample_weight, pred_shape)
         self._build_for(outputs)
         self._backend.moments(y_true.reshape(true_shape), y_pred.reshape(pred_shape), weight,
-                              self.moments._writable())
-        count = self.num_samples._writable()
+                              self.moments.writable())
+        count = self.num_samples.writable()
         count += rows if weight is None else (weight != 0).any(axis=1).sum()  # on the device: no host sync
 
     def result(self):
-        xp = self._xp
+        xp = self.xp
         if not self._built():
             return xp.asarray(0.0, dtype=self.dtype)
         state = self.moments.value

@@ -49,7 +49,7 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     weight = None if sample_weight is None else metric._import(sample_weight, "sample_weight")
     plan = plan_reduction(element_shape, len(element_shape) - bool(last_axis),
                           None if weight is None else weight.shape, reduce)
-    xp = metric._xp
+    xp = metric.xp
 
     def rows_by_cols(array, shape):
         if tuple(shape) != tuple(plan.element_shape):
@@ -60,9 +60,9 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)
     total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
     kind = kind(y_true, y_pred) if callable(kind) else ERROR_KINDS[kind]
-    metric._backend.error_sums(
-        kind, y_true, y_pred, weight, total._writable().reshape(1),
-        None if count is None else count._writable().reshape(1), total_scale, plan.weight_scale,
+    metric.backend.error_sums(
+        kind, y_true, y_pred, weight, total.writable().reshape(1),
+        None if count is None else count.writable().reshape(1), total_scale, plan.weight_scale,
         None if params is None else params(y_true, y_pred, kind))
 
 
@@ -108,7 +108,7 @@ class Mean(Metric):
 
     def _mean(self):
         """``divide_no_nan(total, count)`` in float64, on the device (NaN once ``count`` overflowed)."""
-        return divide_no_nan(self._xp, self.total.value, self.count.value)
+        return divide_no_nan(self.xp, self.total.value, self.count.value)
 
     def result(self):
         return self._mean().astype(self.dtype)

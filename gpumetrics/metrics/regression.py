@@ -218,4 +218,4 @@ class RootMeanSquaredError(Mean):
         accumulate(self, "squared_error", y_true, y_pred, sample_weight, None, "mean", self.total, self.count)
 
     def result(self):
-        return self._xp.asarray(self._xp.sqrt(self._mean()), dtype=self.dtype)
+        return self.xp.asarray(self.xp.sqrt(self._mean()), dtype=self.dtype)
