@@ -37,8 +37,9 @@ from ._identity import describe, digest
 from .metric import Metric
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
-#: metric -> {group id: the fingerprint its ranks agreed on}; a metric whose entry matches skips the header check
-_verified = weakref.WeakKeyDictionary()
+#: id(metric) -> {group id: the fingerprint its ranks agreed on}; a metric whose entry matches skips the header
+#: check. Keyed by id, not by the metric, so that a subclass with ``__eq__`` (unhashable) syncs too.
+_verified = {}
 _ALIGN = 8  # every state starts on an 8-byte boundary, so that it can be viewed in its dtype in place
 
 
@@ -136,6 +137,14 @@ class Torch(Engine):
             torch.cuda.current_stream().synchronize()  # synchronize! hand the result back to CuPy's stream
             return cupy.from_dlpack(gathered)
         return gathered.numpy()
+
+
+def _verified_groups(metric):
+    """The groups whose ranks agreed on ``metric``'s fingerprint: a map that lives as long as the metric."""
+    if id(metric) not in _verified:
+        _verified[id(metric)] = {}
+        weakref.finalize(metric, _verified.pop, id(metric), None)
+    return _verified[id(metric)]
 
 
 def engine_for(group):
@@ -244,10 +253,10 @@ def sync(metrics, group=None, *, in_place=False):
     digest = fingerprint(metrics)
     key = id(group)
     buffer = _pack(metrics, xp, digest)
-    if any(_verified.get(m, {}).get(key) != digest for m in metrics):
+    if any(_verified_groups(m).get(key) != digest for m in metrics):
         _check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics)
         for metric in metrics:
-            _verified.setdefault(metric, {})[key] = digest
+            _verified_groups(metric)[key] = digest
     gathered = engine.allgather(buffer)
     _check_headers(_to_host(gathered[:, :_HEADER]), metrics)
     merged = _merge_ranks(metrics, gathered)

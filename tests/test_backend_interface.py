@@ -1,6 +1,7 @@
 """The backend interface as metrics use it: ``sums`` dispatches a kind to its kernel twin by the kind's room,
 ``merge_moments`` is the device's twin (the CUDA merge kernel on cuda / cuda-sim), and ``Metric.blank`` gives an
-unplaced copy; each against a float64 NumPy or scikit-learn oracle on every backend."""
+unplaced copy, and ``distributed.sync`` remembers verified groups without touching the metric; each against a
+float64 NumPy or scikit-learn oracle on every backend."""
 import importlib
 
 import numpy as np
@@ -13,6 +14,7 @@ import gpumetrics
 from gpumetrics._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from gpumetrics._kernels.row_sums.rules import KINDS as ROW_KINDS
 from gpumetrics.backends import resolve
+from gpumetrics.distributed import Local, sync
 
 
 def _zeros(backend):
@@ -119,3 +121,33 @@ def test_blank_of_an_unbuilt_metric_builds_from_its_own_first_batch(device, rng)
     blank.update_state(on_device(t, device), on_device(p, device))
     assert blank.is_built and blank.is_placed and metric.blank().is_built
     np.testing.assert_allclose(float(blank.result()), r2_score(t, p), rtol=1e-6)
+
+
+class _CountingLocal(Local):
+    def __init__(self):
+        self.calls = 0
+
+    def allgather(self, buffer):
+        self.calls += 1
+        return super().allgather(buffer)
+
+
+class _ComparableMSE(gpumetrics.MeanSquaredError):
+    """A user subclass with ``__eq__`` (so unhashable): ``sync`` remembers its verified groups all the same."""
+
+    def __eq__(self, other):
+        return isinstance(other, _ComparableMSE) and self.name == other.name
+
+
+def test_sync_checks_the_headers_once_per_metric_and_group(device, rng):
+    metric = _ComparableMSE(device=device)
+    t, p, w = rng.normal(size=(6, 2)), rng.normal(size=(6, 2)), rng.uniform(size=6)
+    metric.update_state(on_device(t, device), on_device(p, device), sample_weight=on_device(w, device))
+    group = _CountingLocal()
+    first = sync(metric, group)
+    assert group.calls == 2  # the 16-byte headers, then the states
+    second = sync(metric, group)
+    assert group.calls == 3
+    expected = np.sum(w[:, None] * (t - p) ** 2) / (2 * w.sum())
+    for synced in (first, second):
+        np.testing.assert_allclose(float(synced.result()), expected, rtol=1e-6)
