@@ -8,6 +8,7 @@ every metric, built-in or user-defined, without further code.
 """
 import collections.abc as _abc
 import copy as _copy
+import functools
 import re
 import sys
 import warnings
@@ -18,12 +19,39 @@ from . import backends
 from ._arguments import check_dtype
 from ._identity import STAMP_KEYS, check_stamp, describe, stamp
 from ._keras_guard import refuse_keras_function_wrappers
-from ._rollback import atomic
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
-#: the methods of every metric class that leave the metric unchanged when they raise (``_rollback.atomic``)
+#: the methods of every metric class that leave the metric unchanged when they raise (``atomic``)
 _ATOMIC_METHODS = ("update_state", "merge_state", "load_state_dict")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
+#: what ``Metric.blank`` gives a copy in place of the device-bound attributes
+_UNPLACED = {"_backend": lambda: None, "_device": lambda: "auto", "_device_arrays": dict, "_copied_to_device": set}
+
+
+def atomic(method):
+    """``method`` of a metric, undone when it raises: a rejected call changes nothing.
+
+    Every check runs before a kernel writes a state, so the state values need no copy. What a call can change
+    before it is refused is the metric's structure: the device of an ``auto`` metric (placed by its first input,
+    state dict or merge), the states that a lazily sized metric (``AUC(multi_label=True)``, the F-scores,
+    ``R2Score``) builds from a batch, a state dict or a merge, and the device constants cached for it. The wrapper
+    (a method of the metric's class) saves that structure and puts it back when the call raises (a refused input,
+    a failed kernel, an interrupt). A metric already placed and built has no structure left to change, so its
+    calls pay one check.
+    """
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        if self.is_placed and self.is_built:
+            return method(self, *args, **kwargs)
+        snapshot = self._snapshot()
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self._restore(snapshot)
+            raise
+
+    return call
 
 
 def to_snake_case(name):
@@ -34,17 +62,6 @@ def to_snake_case(name):
     """
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-
-
-def _merge_moments(xp, array, other):
-    """The ``"moments"`` rule: ``float64[7, L]`` states ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` per column
-    (see the ``moments`` primitive) combine by Chan et al.'s pairwise update, ``D`` adds. The formula lives
-    once, in ``gpumetrics._kernels.moments.rules``; the kernel twin of the state's device applies it."""
-    if xp is np:
-        from ._kernels.moments.cpu import merge_moments
-    else:
-        from ._kernels.moments.cuda import merge_moments
-    merge_moments(array, other)
 
 
 def _check_state_mapping(state):
@@ -104,18 +121,21 @@ class Variable:
             return self._initial.copy()
         return self._array
 
-    def _allocate(self, backend):
+    def allocate(self, backend):
+        """Put the initial value on ``backend``'s device (its metric calls this when it is placed)."""
         self._array = backend.xp.array(self._initial, copy=True)
+
+    _allocate = allocate  # the name add_state's body still calls (issue 11: that body belongs to another change)
 
     def writable(self):
         """The device array, for kernels that write the state in place (places an unplaced metric)."""
         if self._array is None:
-            self._metric._place()
+            self._metric.backend  # asking places the metric, which allocates this array
         return self._array
 
     def assign(self, value):
         array = self.writable()
-        value = self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        value = self._metric.xp.asarray(value, dtype=self.dtype)
         if self.merge == "concat":
             self._array = value.copy()
         else:
@@ -123,23 +143,24 @@ class Variable:
 
     def assign_add(self, value):
         array = self.writable()
-        array += self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        array += self._metric.xp.asarray(value, dtype=self.dtype)
 
     def assign_sub(self, value):
         array = self.writable()
-        array -= self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        array -= self._metric.xp.asarray(value, dtype=self.dtype)
 
-    def _reset(self):
+    def reset(self):
+        """Back to the initial value, in place on the device (an unallocated state already holds it)."""
         if self._array is None:
             return
         if self.merge == "concat":
-            self._array = self._metric._backend.xp.array(self._initial, copy=True)
+            self._array = self._metric.xp.array(self._initial, copy=True)
         else:
-            self._array[...] = self._metric._backend.xp.asarray(self._initial)
+            self._array[...] = self._metric.xp.asarray(self._initial)
 
     def numpy(self):
         """A NumPy copy of the state.  # synchronize!"""
-        return self._metric._backend.to_host(self._array) if self._array is not None else self._initial.copy()
+        return self._metric.backend.to_host(self._array) if self._array is not None else self._initial.copy()
 
     def __array__(self, dtype=None, copy=None):
         array = self.numpy()  # synchronize!
@@ -215,11 +236,10 @@ class Metric:
         self._variables = []
         self._copied_to_device = set()
         self._device_arrays = {}
-        self._sync_verified = {}  # group id -> fingerprint its ranks agreed on (gpumetrics.distributed.sync)
 
     def __init_subclass__(cls, **kwargs):
         """A subclass's own ``update_state`` / ``merge_state`` / ``load_state_dict`` become atomic: a call that
-        raises leaves the metric as it was, unplaced and unbuilt included (``_rollback``)."""
+        raises leaves the metric as it was, unplaced and unbuilt included (``atomic``)."""
         super().__init_subclass__(**kwargs)
         for name in _ATOMIC_METHODS:
             if name in cls.__dict__:
@@ -278,7 +298,7 @@ class Metric:
     def reset_state(self):
         """Every state back to its initial value, in place on the device."""
         for variable in self._variables:
-            variable._reset()
+            variable.reset()
 
     def reset_states(self):
         """The older name of :meth:`reset_state`."""
@@ -296,7 +316,7 @@ class Metric:
     def from_config(cls, config, custom_objects=None, safe_mode=True):
         """The metric of ``get_config``'s dict. ``custom_objects`` and ``safe_mode`` are Keras's; the base class
         resolves no objects, so it only checks that ``config`` is a dict of argument names."""
-        return cls(**Metric._checked_config(cls, config))
+        return cls(**cls._checked_config(cls, config))
 
     @staticmethod
     def _checked_config(cls, config):
@@ -315,13 +335,24 @@ class Metric:
         """Whether every state exists; metrics that size a state from their first batch say False until then."""
         return True
 
+    @property
+    def is_built(self):
+        """Whether every state exists (False before the first batch of a metric that sizes a state from it)."""
+        return self._built()
+
+    @property
+    def is_placed(self):
+        """Whether the states live on a device (False for an ``auto`` metric before its first batch, state dict,
+        merge or write)."""
+        return self._backend is not None
+
     def _place(self, sample=None, backend=None, name=None):
         """Fix the backend (an ``auto`` metric follows ``sample``, the argument ``name``, or takes ``backend``) and
         allocate the states."""
         if self._backend is None:
             self._backend = backend or backends.resolve(self._device, sample, name)
             for variable in self._variables:
-                variable._allocate(self._backend)
+                variable.allocate(self._backend)
         return self._backend
 
     def _import(self, x, name):
@@ -369,10 +400,10 @@ class Metric:
         mine, theirs = describe(self)["config"], describe(other)["config"]
         if mine != theirs:
             raise ValueError(f"cannot merge metrics with different configurations: {mine} vs {theirs}")
-        if other._backend is not None and self._place(backend=other._backend) is not other._backend:
+        if other.is_placed and self._place(backend=other.backend) is not other.backend:
             raise ValueError(f"cannot merge a metric on {other.device} into one on {self.device}; move one first "
                              f"(load_state_dict(other.state_dict()) copies through the host)")
-        for a, b in zip(self._variables, other._variables):
+        for a, b in zip(self._variables, other.variables):
             if a.merge is None:
                 raise ValueError(f"state {a.name!r} of {self.name} has no merge rule (Keras aggregation "
                                  f"'mean' or 'only_first_replica' cannot be merged exactly)")
@@ -391,9 +422,9 @@ class Metric:
             self._check_compatible(other)
         xp = self.xp
         for other in others:
-            if other._backend is None:  # an unplaced auto metric holds only initial values
+            if not other.is_placed:  # an unplaced auto metric holds only initial values
                 continue
-            for mine, theirs in zip(self._variables, other._variables):
+            for mine, theirs in zip(self._variables, other.variables):
                 array = mine.writable()
                 if mine.merge == "sum":
                     array += theirs.value
@@ -401,10 +432,10 @@ class Metric:
                     xp.maximum(array, theirs.value, out=array)
                 elif mine.merge == "min":
                     xp.minimum(array, theirs.value, out=array)
-                elif mine.merge == "moments":
-                    _merge_moments(xp, array, theirs.value)
+                elif mine.merge == "moments":  # Chan et al.'s pairwise update, by the kernel twin of the device
+                    self.backend.merge_moments(array, theirs.value)
                 else:
-                    mine._array = xp.concatenate([array, theirs.value])
+                    mine.assign(xp.concatenate([array, theirs.value]))
 
     def state_dict(self):
         """``{state name: NumPy array}`` plus ``"__class__"`` and ``"__fingerprint__"`` (which class and
@@ -445,6 +476,30 @@ class Metric:
     def copy(self):
         """An independent metric with the same configuration, device and state (device-to-device copy)."""
         return _copy.deepcopy(self)
+
+    def blank(self):
+        """An independent metric with the same configuration and no state or device (an unplaced ``auto``
+        metric): what travels to a Dask worker, or a fresh partial state to merge into. Copies no device array."""
+        memo = {id(variable.value): None for variable in self._variables} if self.is_placed else {}
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone  # the states' device arrays copy to None: unallocated
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = _UNPLACED[key]() if key in _UNPLACED else _copy.deepcopy(value, memo)
+        return clone
+
+    def _snapshot(self):
+        """What a call can change before it is refused (``atomic``): the attributes (containers copied one level
+        down) and each state's attributes (its array included)."""
+        attributes = {key: value.copy() if isinstance(value, (list, dict, set)) else value
+                      for key, value in self.__dict__.items()}
+        return attributes, [(variable, dict(vars(variable))) for variable in self._variables]
+
+    def _restore(self, snapshot):
+        attributes, variables = snapshot
+        self.__dict__.clear()
+        self.__dict__.update(attributes)
+        for variable, saved in variables:
+            vars(variable).update(saved)
 
     def __deepcopy__(self, memo):
         clone = type(self).__new__(type(self))

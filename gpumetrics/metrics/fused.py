@@ -117,8 +117,8 @@ class Rowwise:
             weight = metric.xp.repeat(weight, group) * (y_true[:, 0] != ignored)
             group, weight_scale = 1, weight_scale / group
         params = device_params(metric, kind, {} if self.params is None else self.params(y_true, y_pred, **fn_kwargs))
-        metric.backend.row_sums(kind, y_true, y_pred, weight, group, metric.total.writable().reshape(1),
-                                 metric.count.writable().reshape(1), plan.total_scale, weight_scale, params)
+        metric.backend.sums(kind, y_true, y_pred, weight, metric.total.writable().reshape(1),
+                            metric.count.writable().reshape(1), plan.total_scale, weight_scale, params, group)
 
 
 def _row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):

@@ -49,7 +49,7 @@ def _count_other_labels(metric, y_true, y_pred):
     """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
     count = metric.device_constant("hinge_other_labels", [0.0])
     count[...] = 0.0
-    metric.backend.error_sums(ERROR_KINDS["non_binary"], y_true, y_true, None, count, None, 1.0, 1.0)
+    metric.backend.sums(ERROR_KINDS["non_binary"], y_true, y_true, None, count, None, 1.0, 1.0)
     return count
 
 

@@ -60,7 +60,7 @@ def accumulate(metric, kind, y_true, y_pred, sample_weight, last_axis, reduce, t
     y_true, y_pred = rows_by_cols(y_true, true_shape), rows_by_cols(y_pred, pred_shape)
     total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
     kind = kind(y_true, y_pred) if callable(kind) else ERROR_KINDS[kind]
-    metric.backend.error_sums(
+    metric.backend.sums(
         kind, y_true, y_pred, weight, total.writable().reshape(1),
         None if count is None else count.writable().reshape(1), total_scale, plan.weight_scale,
         None if params is None else params(y_true, y_pred, kind))
