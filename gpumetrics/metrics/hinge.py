@@ -7,7 +7,7 @@ the hinge pass reads that count as its parameter: no host sync.
 """
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from ..registry import register
-from ._fused_passes import Batch, Elementwise, Rowwise, add_error_sums
+from ._fused_passes import Elementwise, Rowwise, add_error_sums
 from ._keras_rules import aligned_pair
 from ._mean import KerasMeanMetric, fused
 
@@ -22,7 +22,7 @@ def _count_other_labels(metric, batch):
     """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
     count = metric.device_constant("hinge_other_labels", [0.0])
     count[...] = 0.0
-    labels = Batch(batch.y_true, batch.y_true, None, 1.0, 1.0)
+    labels = batch._replace(y_pred=batch.y_true, weight=None, total_scale=1.0, weight_scale=1.0)
     add_error_sums(metric, ERROR_KINDS["non_binary"], labels, count, None)
     return count
 
