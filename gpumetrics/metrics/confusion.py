@@ -14,10 +14,9 @@ from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, i
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
+from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
-#: Keras's ``backend.epsilon()``: the AUC end thresholds sit this far outside [0, 1].
-EPSILON = 1e-7
 #: Keras's ``NEG_INF``: what top-k filtering writes over the predictions it drops.
 NEG_INF = -1e10
 

@@ -32,10 +32,9 @@ from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
+from ._keras_rules import EPSILON  # added to both denominators of ``result()``
 from .ratios import overflow_to_nan
 
-#: Keras's ``backend.epsilon()``, added to both denominators of ``result()``.
-EPSILON = 1e-7
 #: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
 _VALUE, _ARGMAX, _THRESHOLD = RULES["value"], RULES["argmax"], RULES["threshold"]
 
