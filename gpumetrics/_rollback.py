@@ -2,10 +2,10 @@
 
 Every check runs before a kernel writes a state, so the state values need no copy. What a call can change before
 it is refused is the metric's structure: the device of an ``auto`` metric (placed by its first input, state dict
-or merge), the states that a lazily sized metric (``AUC(multi_label=True)``, the F-scores, ``R2Score``) builds
-from a batch, a state dict or a merge, and the device constants cached for it. ``atomic`` saves that structure
-and puts it back when the call raises (a refused input, a failed kernel, an interrupt). A metric already placed
-and built has no structure left to change, so its calls pay one check.
+or merge), the states declared with a ``None`` dimension (``Metric.add_state``: ``AUC(multi_label=True)``, the
+F-scores, ``R2Score``) that a batch, a state dict or a merge builds, and the device constants cached for it.
+``atomic`` saves that structure and puts it back when the call raises (a refused input, a failed kernel, an
+interrupt). A metric already placed and built has no structure left to change, so its calls pay one check.
 """
 import functools
 

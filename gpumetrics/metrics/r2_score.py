@@ -122,10 +122,10 @@ class R2Score(Metric):
         if true_shape != pred_shape:
             raise ValueError(f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} must match")
         rows, outputs = pred_shape
-        if self._built() and outputs != self.moments.shape[1]:
+        self.build_states(outputs)  # a call refused from here on unbuilds (Metric's atomic methods)
+        if outputs != self.moments.shape[1]:
             raise ValueError(f"{self.name} was built for {self.moments.shape[1]} outputs by its first batch; got "
                              f"y_true and y_pred of shape {pred_shape}")
-        self.build_states(outputs)  # a call refused from here on unbuilds (Metric's atomic methods)
         weight = self._sample_weight(sample_weight, pred_shape)
         self._backend.moments(y_true.reshape(true_shape), y_pred.reshape(pred_shape), weight,
                               self.moments.writable())
