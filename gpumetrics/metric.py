@@ -85,7 +85,7 @@ class Variable:
     The array lives on the metric's device. Until an ``auto`` metric has seen
     its first batch, reads give the initial value and writes place the metric
     on the CPU. A ``shape`` with a ``None`` dimension declares a state sized
-    later: that Variable is only the template that :meth:`sized` fills in
+    later: that Variable is only the template that ``_sized`` fills in
     (see ``Metric.add_state``).
     """
 
@@ -104,7 +104,7 @@ class Variable:
         self.count = count
         self._array = None
 
-    def sized(self, size):
+    def _sized(self, size):
         """A new Variable of this declaration with every ``None`` dimension ``size``."""
         shape = tuple(size if d is None else d for d in self._declared)
         return Variable(self._metric, self.name, shape, self.dtype, self._initializer, self.merge, self.count)
@@ -299,7 +299,7 @@ class Metric:
         """Build every state declared with a ``None`` dimension, all with that dimension ``size``; nothing when
         built. ``update_state`` may build before its last check: a call that raises unbuilds (``_rollback``)."""
         for template in self._unbuilt:
-            variable = template.sized(size)
+            variable = template._sized(size)
             if self._backend is not None:
                 variable._allocate(self._backend)
             self._variables.append(variable)
