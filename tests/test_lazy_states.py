@@ -150,3 +150,28 @@ def test_a_first_batch_whose_kernel_fails_leaves_the_metric_unbuilt(case_id, dev
     monkeypatch.undo()
     assert sizes == [batch["y_pred"].shape[1]] and not metric._built()
     good_batches_match_the_oracle(case, metric, rng)
+
+
+@pytest.mark.parametrize("case_id", LAZY)
+def test_a_refused_first_batch_leaves_an_auto_metric_unplaced_and_unbuilt(case_id, rng, monkeypatch):
+    case = BY_ID[case_id]
+    metric = case.make("auto")
+    sizes = spy_on_builds(metric, monkeypatch)
+    batch = case.batch(rng, case.layouts[-1], weighted=True)
+    with pytest.raises(ValueError, match="sample_weight"):
+        case.update(metric, {**batch, "sample_weight": batch["sample_weight"][:-1]})
+    assert sizes and metric.device == "auto" and not metric._built()
+
+
+@pytest.mark.parametrize("case_id", ["AUC-multi_label-label_weights", "F1Score"])
+def test_states_of_one_metric_are_built_to_one_size(case_id):
+    """A state dict whose histograms disagree on the label count is refused by the name of the one that differs."""
+    case = BY_ID[case_id]
+    built = case.make("cpu")
+    built.build_states(4)
+    state = built.state_dict()
+    state["negative_histogram"] = np.zeros((state["negative_histogram"].shape[0], 3))
+    metric = case.make("auto")
+    with pytest.raises(ValueError, match=r"state 'negative_histogram' needs shape \(\d+, 4\); got \(\d+, 3\)"):
+        metric.load_state_dict(state)
+    assert metric.device == "auto" and not metric._built()
