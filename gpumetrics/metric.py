@@ -33,8 +33,8 @@ def atomic(method):
 
     Every check runs before a kernel writes a state, so the state values need no copy. What a call can change
     before it is refused is the metric's structure: the device of an ``auto`` metric (placed by its first input,
-    state dict or merge), the states that a lazily sized metric (``AUC(multi_label=True)``, the F-scores,
-    ``R2Score``) builds from a batch, a state dict or a merge, and the device constants cached for it. The wrapper
+    state dict or merge), the states declared with a ``None`` dimension (``add_state``: ``AUC(multi_label=True)``,
+    the F-scores, ``R2Score``) that a batch, a state dict or a merge builds, and the device constants cached for it. The wrapper
     (a method of the metric's class) saves that structure and puts it back when the call raises (a refused input,
     a failed kernel, an interrupt). A metric already placed and built has no structure left to change, so its
     calls pay one check.
@@ -79,13 +79,18 @@ def _check_count(variable, array):
                          f"{array.max()}")
 
 
+_FILLS = {"zeros": 0, "ones": 1}
+
+
+def _check_initializer(initializer):
+    if isinstance(initializer, str) and initializer.lower() not in _FILLS:
+        raise ValueError(f"initializer must be 'zeros', 'ones', a number or a callable; got {initializer!r}")
+
+
 def _initial_value(initializer, shape, dtype):
     """A host array from a Keras-style initializer: "zeros", "ones", a number, or ``f(shape, dtype)``."""
     if isinstance(initializer, str):
-        fills = {"zeros": 0, "ones": 1}
-        if initializer.lower() not in fills:
-            raise ValueError(f"initializer must be 'zeros', 'ones', a number or a callable; got {initializer!r}")
-        return np.full(shape, fills[initializer.lower()], dtype=dtype)
+        return np.full(shape, _FILLS[initializer.lower()], dtype=dtype)
     if callable(initializer):
         return np.asarray(initializer(shape, dtype=dtype), dtype=dtype).reshape(shape)
     return np.full(shape, initializer, dtype=dtype)
@@ -96,23 +101,34 @@ class Variable:
 
     The array lives on the metric's device. Until an ``auto`` metric has seen
     its first batch, reads give the initial value and writes place the metric
-    on the CPU.
+    on the CPU. A ``shape`` with a ``None`` dimension declares a state sized
+    later: that Variable is only the template that ``_sized`` fills in
+    (see ``Metric.add_state``).
     """
 
     def __init__(self, metric, name, shape, dtype, initializer, merge, count=False):
         if merge is not None and merge not in MERGE_RULES:
             raise ValueError(f"merge must be one of {MERGE_RULES}; got {merge!r}")
+        _check_initializer(initializer)
         self._metric = metric
         self.name = name
         self.dtype = np.dtype(dtype).name
-        self._initial = _initial_value(initializer, tuple(shape), self.dtype)
+        self._declared = tuple(shape)
+        self._initializer = initializer
+        sized = None not in self._declared
+        self._initial = _initial_value(initializer, self._declared, self.dtype) if sized else None
         self.merge = merge
         self.count = count
         self._array = None
 
+    def _sized(self, size):
+        """A new Variable of this declaration with every ``None`` dimension ``size``."""
+        shape = tuple(size if d is None else d for d in self._declared)
+        return Variable(self._metric, self.name, shape, self.dtype, self._initializer, self.merge, self.count)
+
     @property
     def shape(self):
-        return self.value.shape
+        return (self._initial if self._array is None else self._array).shape
 
     @property
     def value(self):
@@ -125,7 +141,6 @@ class Variable:
         """Put the initial value on ``backend``'s device (its metric calls this when it is placed)."""
         self._array = backend.xp.array(self._initial, copy=True)
 
-    _allocate = allocate  # the name add_state's body still calls (issue 11: that body belongs to another change)
 
     def writable(self):
         """The device array, for kernels that write the state in place (places an unplaced metric)."""
@@ -234,6 +249,7 @@ class Metric:
         self._device = backends.check_device(device)
         self._backend = None if device == "auto" else backends.resolve(device)
         self._variables = []
+        self._unbuilt = []  # templates of the states sized by the first batch, until build_states
         self._copied_to_device = set()
         self._device_arrays = {}
 
@@ -278,16 +294,52 @@ class Metric:
         """Declare a state array and how two partial states merge; returns its :class:`Variable`.
 
         ``count=True`` marks an unweighted count (never negative or NaN), which ``load_state_dict`` checks.
+
+        A ``None`` in ``shape`` (``(7, None)``) is a size only the data tell, such as a number of labels: the
+        state is built by :meth:`build_states` (which ``update_state`` calls once the batch shows the size), by
+        ``load_state_dict`` or by ``merge_state`` with a built metric. Until then ``add_state`` has returned
+        ``None``, the attribute named ``name`` is ``None``, and the state is in neither ``variables`` nor
+        ``state_dict`` (as in Keras, where such metrics add their variables at the first batch).
         """
         if "_variables" not in self.__dict__:
             raise RuntimeError("call super().__init__() in your metric's __init__ before adding state")
-        if any(v.name == name for v in self._variables):
+        if any(v.name == name for v in self._variables + self._unbuilt):
             raise ValueError(f"{type(self).__name__} already has a state named {name!r}")
         variable = Variable(self, name, shape, dtype, initializer, merge, count)
+        if None in variable._declared:
+            self._unbuilt.append(variable)
+            return None
         if self._backend is not None:
-            variable._allocate(self._backend)
+            variable.allocate(self._backend)
         self._variables.append(variable)
         return variable
+
+    def build_states(self, size):
+        """Build every state declared with a ``None`` dimension, all with that dimension ``size``; nothing when
+        built. ``update_state`` may build before its last check: a call that raises unbuilds (``atomic``)."""
+        for template in self._unbuilt:
+            variable = template._sized(size)
+            if self._backend is not None:
+                variable.allocate(self._backend)
+            self._variables.append(variable)
+            setattr(self, variable.name, variable)
+        self._unbuilt = []
+
+    def _built(self):
+        """Whether every state exists: False until a metric with states sized by the data is built."""
+        return not self._unbuilt
+
+    def _build_from(self, incoming):
+        """Build an unbuilt metric from the first of ``incoming`` (``{name: shape}`` of a state dict's arrays or
+        of a built metric's states) that has one of its unbuilt states at the declared rank: the size is there."""
+        if self._built():
+            return
+        for shapes in incoming:
+            for template in self._unbuilt:
+                shape = shapes.get(template.name)
+                if shape is not None and len(shape) == len(template._declared):
+                    self.build_states(shape[template._declared.index(None)])
+                    return
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement update_state")
@@ -331,10 +383,6 @@ class Metric:
         return f"<{type(self).__name__} name={self.name} device={self.device}>"
 
     # -- devices and inputs ----------------------------------------------------------------------------------
-    def _built(self):
-        """Whether every state exists; metrics that size a state from their first batch say False until then."""
-        return True
-
     @property
     def is_built(self):
         """Whether every state exists (False before the first batch of a metric that sizes a state from it)."""
@@ -415,9 +463,11 @@ class Metric:
         """Fold the states of other metrics of the same configuration into this one, in place.
 
         ``metrics`` is one metric or an iterable of them; each is left unchanged.
-        All are checked before any state changes.
+        All are checked before any state changes. An unbuilt metric (``add_state``'s ``None`` dimensions) is
+        built to the size of the first built metric of its class among them.
         """
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        self._build_from({v.name: v.shape for v in o._variables} for o in others if type(o) is type(self))
         for other in others:
             self._check_compatible(other)
         xp = self.xp
@@ -449,11 +499,12 @@ class Metric:
         ``strict=True`` loads only what ``state_dict`` of a metric of this class and configuration wrote (its
         ``"__class__"`` / ``"__fingerprint__"`` entries); ``strict=False`` skips that check, to load a plain dict
         of arrays. All keys, shapes, dtypes and counts are checked before any state changes. An unplaced
-        ``auto`` metric is placed on the CPU.
+        ``auto`` metric is placed on the CPU; an unbuilt one is built to the size its arrays have.
         """
         _check_state_mapping(state)
         if strict:
             check_stamp(self, state)
+        self._build_from([{v.name: np.shape(state[v.name]) for v in self._unbuilt if v.name in state}])
         keys = sorted(k for k in state.keys() if k not in STAMP_KEYS)
         names = sorted(v.name for v in self._variables)
         if keys != names:

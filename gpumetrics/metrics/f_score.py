@@ -39,7 +39,7 @@ class FBetaScore(ThresholdHistogramMetric):
         self.average = average
         self.beta = beta
         self.threshold = threshold
-        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, build=False)
+        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, label_axis=(None,))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.threshold is None:
