@@ -128,3 +128,22 @@ def test_no_positive_or_no_negative_gives_nan_and_bad_curves_are_refused(device)
         metric.exact_auc_bounds("prgain")
     with pytest.raises(ValueError, match="curve='ROC' or 'PR'"):
         metric.exact_auc_bounds(["ROC"])
+
+
+def test_random_sweep_exact_auc_and_keras_interpolation_lie_in_the_bounds():
+    """Many small random cases (any T, ties on a grid, near-constant scores, weights or none), on the CPU backend:
+    the exact AUC and Keras's interpolated ROC / PR AUC stay in [low, high]."""
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        n, thresholds = int(rng.integers(5, 200)), int(rng.integers(3, 30))
+        y = (rng.random(n) < rng.uniform(0.05, 0.95)).astype(np.float64)
+        y[:2] = [0, 1]
+        score = [rng.random(n), rng.choice(np.linspace(0, 1, thresholds), n),
+                 np.clip(rng.normal(0.5 + 0.1 * y, 0.05), 0, 1)][seed % 3]
+        weight = rng.uniform(0.01, 3.0, n) if seed % 2 else np.ones(n)
+        for curve in ("ROC", "PR"):
+            metric = gpumetrics.AUC(num_thresholds=thresholds, curve=curve, dtype="float64", device="cpu")
+            metric.update_state(y, score, weight)
+            low, high = bounds(metric)
+            for value in (exact(curve, y, score, weight), float(metric.result())):
+                assert low - 1e-12 <= value <= high + 1e-12, (seed, curve)
