@@ -169,12 +169,15 @@ class ThresholdHistogramMetric(Metric):
             counts = tuple(c[self._result_order] for c in counts)
         return counts
 
-    def _curve_inputs(self):
-        """Ascending counts and thresholds (device arrays) for ``curves``; refused before a multi-label metric
-        knows its labels."""
+    def _check_built(self):
+        """Curves and bounds are refused, by name, before a multi-label metric knows its labels."""
         if not self._built():
             raise ValueError(f"{self.name} has seen no batch yet, so it does not know its number of labels "
                              f"(pass num_labels, or update it first)")
+
+    def _curve_inputs(self):
+        """Ascending counts and thresholds (device arrays) for ``curves``."""
+        self._check_built()
         return self._sorted_counts(), self.device_constant("thresholds", self._sorted_thresholds)
 
     def roc_curve(self):
@@ -585,7 +588,7 @@ class AUC(ThresholdHistogramMetric):
         (weighted by ``label_weights`` when given)."""
         if not self.multi_label:
             raise ValueError(f"{self.name} has multi_label=False: it keeps one curve, so there is no per-label AUC")
-        self._curve_inputs()  # refuses an unbuilt metric by name
+        self._check_built()
         return self.xp.asarray(self._areas(), dtype=self.dtype)
 
     def exact_auc_bounds(self, curve=None):
@@ -599,7 +602,7 @@ class AUC(ThresholdHistogramMetric):
         if bound is None:
             raise ValueError(f"exact_auc_bounds bounds curve='ROC' or 'PR'; got curve={curve!r} (the PR-gain AUC "
                              f"has no exact counterpart here)")
-        self._curve_inputs()
+        self._check_built()
         return bound(self.xp, self.positive_histogram.value, self.negative_histogram.value)
 
     def plot(self, curve=None, ax=None):
