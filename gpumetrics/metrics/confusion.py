@@ -14,6 +14,7 @@ from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, i
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
+from . import curves
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
@@ -132,17 +133,49 @@ class ThresholdHistogramMetric(Metric):
             y_true, y_pred, weight, thresholds, bucketing, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
 
-    def _counts(self):
-        """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
+    def _sorted_counts(self):
+        """``(tp, fp, tn, fn)`` at every threshold, in ascending threshold order; on the device."""
         xp = self.xp
         positive, negative = self.positive_histogram.value, self.negative_histogram.value
         above_pos = xp.cumsum(positive[::-1], axis=0)[::-1][1:]
         above_neg = xp.cumsum(negative[::-1], axis=0)[::-1][1:]
         below_pos, below_neg = xp.cumsum(positive, axis=0)[:-1], xp.cumsum(negative, axis=0)[:-1]
-        counts = (above_pos, above_neg, below_neg, below_pos)
+        return above_pos, above_neg, below_neg, below_pos
+
+    def _counts(self):
+        """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
+        counts = self._sorted_counts()
         if self._result_order is not None:
             counts = tuple(c[self._result_order] for c in counts)
         return counts
+
+    def _check_built(self):
+        """Curves and bounds are refused, by name, before a multi-label metric knows its labels."""
+        if not self._built():
+            raise ValueError(f"{self.name} has seen no batch yet, so it does not know its number of labels "
+                             f"(pass num_labels, or update it first)")
+
+    def _curve_inputs(self):
+        """Ascending counts and thresholds (device arrays) for ``curves``."""
+        self._check_built()
+        return self._sorted_counts(), self.device_constant("thresholds", self._sorted_thresholds)
+
+    def roc_curve(self):
+        """The ROC points at this metric's thresholds, from its state (``curves.RocCurve``: ``fpr``, ``tpr``,
+        ``thresholds``, thresholds decreasing as in scikit-learn; ``(num_labels, T)`` rates for multi-label)."""
+        return curves.roc_curve(self.xp, *self._curve_inputs())
+
+    def pr_curve(self):
+        """The precision-recall points at this metric's thresholds, from its state (``curves.PrCurve``:
+        ``precision``, ``recall``, ``thresholds``, thresholds increasing as in scikit-learn)."""
+        return curves.pr_curve(self.xp, *self._curve_inputs())
+
+    def plot(self, curve="ROC", ax=None):
+        """Draw the ``"ROC"`` or ``"PR"`` curve (one line per label) on ``ax`` or a new figure; returns
+        ``(figure, axes)``. Needs matplotlib (``pip install gpumetrics[plot]``)."""
+        from .. import plot
+
+        return plot.plot_curve(self, curve, ax)
 
     @property
     def true_positives(self):
@@ -292,6 +325,7 @@ class _AtMetric(ThresholdHistogramMetric):
     constraint: the largest ``dependent`` among thresholds whose ``constrained >= value``, 0 when none qualifies."""
 
     _constraint_name = None
+    _rate_pair = None
 
     def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         _check_fraction(self._constraint_name, value)
@@ -319,6 +353,22 @@ class _AtMetric(ThresholdHistogramMetric):
         return {"recall": divide_no_nan(xp, tp, tp + fn), "specificity": divide_no_nan(xp, tn, tn + fp),
                 "precision": divide_no_nan(xp, tp, tp + fp)}
 
+    def operating_point(self):
+        """Where ``result()`` was read: the threshold and the recall (sensitivity), specificity and precision
+        there (``curves.OperatingPoint`` of 0-d device arrays, NaN when no threshold meets the constraint); of
+        the thresholds that tie for the best value, the largest."""
+        constrained, dependent = self._rate_pair
+        thresholds = self.device_constant("thresholds", self._sorted_thresholds)  # ascending, as _counts()
+        return curves.operating_point(self.xp, self._rates(), thresholds, constrained, dependent, self.value)
+
+    def plot(self, curve=None, ax=None):
+        """As ``ThresholdHistogramMetric.plot`` (default: the curve of the metric's two rates), with the operating
+        point marked."""
+        from .. import plot
+
+        return plot.plot_curve(self, curve or ("PR" if "precision" in self._rate_pair else "ROC"), ax,
+                               mark=self.operating_point())
+
     def _best(self, constrained, dependent):
         xp = self.xp
         return xp.asarray(xp.max(xp.where(constrained >= self.value, dependent, 0.0)), dtype=self.dtype)
@@ -333,6 +383,7 @@ class SensitivityAtSpecificity(_AtMetric):
     """Best sensitivity (recall) among thresholds with specificity >= ``specificity``."""
 
     _constraint_name = "specificity"
+    _rate_pair = ("specificity", "recall")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(specificity, num_thresholds, class_id, name, dtype, device=device)
@@ -347,6 +398,7 @@ class SpecificityAtSensitivity(_AtMetric):
     """Best specificity among thresholds with sensitivity (recall) >= ``sensitivity``."""
 
     _constraint_name = "sensitivity"
+    _rate_pair = ("recall", "specificity")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(sensitivity, num_thresholds, class_id, name, dtype, device=device)
@@ -361,6 +413,7 @@ class PrecisionAtRecall(_AtMetric):
     """Best precision among thresholds with recall >= ``recall``."""
 
     _constraint_name = "recall"
+    _rate_pair = ("recall", "precision")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(recall, num_thresholds, class_id, name, dtype, device=device)
@@ -375,6 +428,7 @@ class RecallAtPrecision(_AtMetric):
     """Best recall among thresholds with precision >= ``precision``."""
 
     _constraint_name = "precision"
+    _rate_pair = ("precision", "recall")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(precision, num_thresholds, class_id, name, dtype, device=device)
@@ -499,18 +553,48 @@ class AUC(ThresholdHistogramMetric):
             heights = xp.maximum(y[:-1], y[1:])
         return (x[:-1] - x[1:]) * heights
 
-    def result(self):
-        xp = self.xp
-        if not self._built():
-            return xp.asarray(0.0, dtype=self.dtype)
+    def _areas(self):
+        """The area under the curve: 0-d, or one per label (multi-label), in float64."""
         tp, fp, tn, fn = self._counts()
         if self.curve == "PR" and self.summation_method == "interpolation":
             terms = self._interpolated_pr_auc(tp, fp, fn)
         else:
             terms = self._riemann_terms(tp, fp, tn, fn)
+        return self.xp.sum(terms, axis=0)
+
+    def per_label_result(self):
+        """Multi-label: the AUC of each label, shape ``(num_labels,)`` in ``dtype``; ``result()`` is their mean
+        (weighted by ``label_weights`` when given)."""
         if not self.multi_label:
-            return xp.asarray(xp.sum(terms), dtype=self.dtype)
-        by_label = xp.sum(terms, axis=0)
+            raise ValueError(f"{self.name} has multi_label=False: it keeps one curve, so there is no per-label AUC")
+        self._check_built()
+        return self.xp.asarray(self._areas(), dtype=self.dtype)
+
+    def exact_auc_bounds(self, curve=None):
+        """The interval the exact AUC of the data seen lies in, from the histogram alone (``curves.AucBounds``;
+        per label for multi-label). ``curve`` (default: this metric's): ``"ROC"`` bounds the Mann-Whitney AUC
+        (scikit-learn's ``roc_auc_score``), ``"PR"`` the average precision (``average_precision_score``). Weights
+        must be non-negative. The derivation, and how Keras's summations relate, is in ``curves``'s docstring."""
+        curve = self.curve if curve is None else (curve.upper() if isinstance(curve, str) else curve)
+        bound = {"ROC": curves.roc_auc_bounds, "PR": curves.average_precision_bounds}.get(curve, None) \
+            if isinstance(curve, str) else None
+        if bound is None:
+            raise ValueError(f"exact_auc_bounds bounds curve='ROC' or 'PR'; got curve={curve!r} (the PR-gain AUC "
+                             f"has no exact counterpart here)")
+        self._check_built()
+        return bound(self.xp, self.positive_histogram.value, self.negative_histogram.value)
+
+    def plot(self, curve=None, ax=None):
+        """As ``ThresholdHistogramMetric.plot``; the default curve is this metric's (``"ROC"`` or ``"PR"``)."""
+        return super().plot(curve or self.curve, ax)
+
+    def result(self):
+        xp = self.xp
+        if not self._built():
+            return xp.asarray(0.0, dtype=self.dtype)
+        if not self.multi_label:
+            return xp.asarray(self._areas(), dtype=self.dtype)
+        by_label = self._areas()
         if self.label_weights is None:
             return xp.asarray(xp.mean(by_label), dtype=self.dtype)
         label_weights = self.device_constant("label_weights", self.label_weights)

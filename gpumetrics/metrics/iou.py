@@ -161,6 +161,13 @@ class _IoUBase(Metric):
         iou = xp.where(valid, overflow_to_nan(xp, true_positives / (denominator + EPSILON), denominator), 0.0)
         return xp.asarray(xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON), dtype=self.dtype)
 
+    def plot(self, ax=None):
+        """Draw the confusion matrix (rows: true class) as a heat map on ``ax`` or a new figure; returns
+        ``(figure, axes)``. Needs matplotlib (``pip install gpumetrics[plot]``)."""
+        from .. import plot
+
+        return plot.plot_confusion_matrix(self, ax)
+
     def get_config(self):
         return {"name": self.name, "dtype": self._keras_dtype}
 
