@@ -7,6 +7,7 @@ of per-column weighted means and centred sums), so ``reset_state``,
 every metric, built-in or user-defined, without further code.
 """
 import collections.abc as _abc
+import contextlib
 import copy as _copy
 import functools
 import re
@@ -52,6 +53,24 @@ def atomic(method):
             raise
 
     return call
+
+
+@contextlib.contextmanager
+def rolled_back(metrics, values=()):
+    """A block that updates several metrics (``MetricCollection``) changes none of them when it raises: each
+    metric's structure comes back as ``atomic`` restores it, and the state values of the placed metrics in
+    ``values`` (the ones the block may write before it raises) from device copies taken on entry."""
+    saved = [(m, m._snapshot()) for m in metrics]
+    copies = [(m, [v.value.copy() for v in m._variables]) for m in values if m.is_placed]
+    try:
+        yield
+    except BaseException:
+        for metric, snapshot in saved:
+            metric._restore(snapshot)
+        for metric, arrays in copies:
+            for variable, array in zip(metric._variables, arrays):
+                variable.assign(array)
+        raise
 
 
 def to_snake_case(name):

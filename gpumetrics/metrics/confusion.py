@@ -15,6 +15,7 @@ from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 from . import curves
+from ._passes import HistogramPass
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
@@ -98,9 +99,14 @@ class ThresholdHistogramMetric(Metric):
             raise ValueError(f"{self.name} counts {self.positive_histogram.shape[1]} labels; "
                              f"got y_pred of shape {y_pred.shape}")
 
-    def _accumulate(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
-                    label_weights=None, from_logits=False):
-        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
+    def _histogram_options(self):
+        """The keyword arguments of ``_histogram_inputs`` this metric's batches take (its preprocessing), or None
+        when its update does more than that pass (``FBetaScore(threshold=None)``'s argmax)."""
+        return {}
+
+    def _histogram_inputs(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
+                          label_weights=None, from_logits=False):
+        """Validate one batch on the host: the ``(N, L)`` labels, predictions and weights a pass reads."""
         y_true, y_pred = self._aligned_batch(y_true, y_pred)
         if multi_label:
             self._count_labels(y_pred)
@@ -124,14 +130,47 @@ class ThresholdHistogramMetric(Metric):
                 weight = xp.broadcast_to(weight, y_pred.shape)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
             weight = None if weight is None else weight.reshape(-1, 1)
+        return y_true, y_pred, weight
+
+    def _transform(self, from_logits=False):
+        """The named kind of ``threshold_histogram.rules.TRANSFORMS`` this metric's pass applies."""
+        return "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
+
+    def _accumulate(self, y_true, y_pred, sample_weight, **options):
+        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
+        y_true, y_pred, weight = self._histogram_inputs(y_true, y_pred, sample_weight, **options)
         # the named kinds of gpumetrics._kernels.threshold_histogram.rules (TRANSFORMS, BUCKETINGS)
-        transform = "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
         bucketing = "evenly_spaced" if self._evenly_spaced else "binary_search"
         thresholds = self.device_constant("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram.writable(), self.negative_histogram.writable()
         self._backend.threshold_histogram(
-            y_true, y_pred, weight, thresholds, bucketing, transform,
+            y_true, y_pred, weight, thresholds, bucketing, self._transform(options.get("from_logits", False)),
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
+
+    # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
+    def pass_spec(self):
+        """This metric's pass as ``MetricCollection`` groups it (``_passes.HistogramPass``), or None."""
+        options = self._histogram_options()
+        if options is None:
+            return None
+        return HistogramPass.of(self._transform(options.get("from_logits", False)), self._sorted_thresholds, self._evenly_spaced, options)
+
+    def pass_inputs(self, y_true, y_pred, sample_weight):
+        """Every host check of ``update_state``, no write: the ``(N, L)`` batch its pass reads."""
+        return self._histogram_inputs(y_true, y_pred, sample_weight, **self._histogram_options())
+
+    def join_pass(self, y_pred):
+        """Before a collection feeds it a histogram another member's pass counted from ``y_pred`` (that member's
+        checked ``(N, L)`` view): place this metric there and, multi-label, build or check its label axis."""
+        y_pred = self._import(y_pred, "y_pred")
+        if self._histogram_options().get("multi_label"):
+            self._count_labels(y_pred)
+
+    def add_histograms(self, positive, negative):
+        """Add a batch's ``(T + 1, L)`` positive and negative histograms at this metric's thresholds."""
+        for state, batch in ((self.positive_histogram, positive), (self.negative_histogram, negative)):
+            array = state.writable()
+            array += batch.reshape(array.shape)
 
     def _sorted_counts(self):
         """``(tp, fp, tn, fn)`` at every threshold, in ascending threshold order; on the device."""
@@ -282,8 +321,11 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
         self.thresholds = parse_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
         self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds))
 
+    def _histogram_options(self):
+        return {"top_k": self.top_k, "class_id": self.class_id}
+
     def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id)
+        self._accumulate(y_true, y_pred, sample_weight, **self._histogram_options())
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
@@ -344,8 +386,11 @@ class _AtMetric(ThresholdHistogramMetric):
             evenly = True
         self._init_histogram(self.thresholds, evenly)
 
+    def _histogram_options(self):
+        return {"class_id": self.class_id}
+
     def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight, class_id=self.class_id)
+        self._accumulate(y_true, y_pred, sample_weight, **self._histogram_options())
 
     def _rates(self):
         xp = self.xp
@@ -518,10 +563,12 @@ class AUC(ThresholdHistogramMetric):
                              f"got {size} labels (y_pred's columns, or a state's or merged metric's labels)")
         super().build_states(size)
 
+    def _histogram_options(self):
+        return {"multi_label": self.multi_label, "label_weights": None if self.multi_label else self.label_weights,
+                "from_logits": self._from_logits}
+
     def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight, multi_label=self.multi_label,
-                         label_weights=None if self.multi_label else self.label_weights,
-                         from_logits=self._from_logits)
+        self._accumulate(y_true, y_pred, sample_weight, **self._histogram_options())
 
     def _interpolated_pr_auc(self, tp, fp, fn):
         """Davis & Goadrich: precision interpolated between thresholds, integrated in closed form."""

@@ -32,6 +32,7 @@ from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
+from ._passes import MatrixPass
 from ._keras_rules import EPSILON  # added to both denominators of ``result()``
 from .ratios import overflow_to_nan
 
@@ -98,8 +99,17 @@ class _IoUBase(Metric):
         """
         self._accumulate(y_true, y_pred, sample_weight)
 
-    def _accumulate(self, y_true, y_pred, sample_weight, threshold=None):
+    def _row_threshold(self):
+        """The threshold a prediction is compared with (``BinaryIoU``), or None when ``y_pred`` holds classes."""
+        return None
+
+    def _accumulate(self, y_true, y_pred, sample_weight):
         """Validate the batch on the host (shapes and dtypes only), then one ``weighted_bincount`` pass."""
+        self.launch_pass(self.pass_inputs(y_true, y_pred, sample_weight), self.total_cm.writable())
+
+    def pass_inputs(self, y_true, y_pred, sample_weight):
+        """The checked batch as ``weighted_bincount``'s leading arguments (rows, rows, weight, rules)."""
+        threshold = self._row_threshold()
         y_true = self._import(y_true, "y_true")
         y_pred = self._import(y_pred, "y_pred")
         check_not_empty(y_true.shape, "y_true")
@@ -114,10 +124,28 @@ class _IoUBase(Metric):
             raise ValueError(f"y_true of shape {y_true.shape} gives {count} class ids and y_pred of shape "
                              f"{y_pred.shape} gives {pred_rows.shape[0]}; they must give the same number")
         weight = self._weights(sample_weight, count, y_true.shape)
-        self._backend.weighted_bincount(true_rows, pred_rows, weight, true_rule, pred_rule,
-                                        0.0 if threshold is None else threshold,
-                                        -1 if self.ignore_class is None else self.ignore_class,
-                                        self.total_cm.writable())
+        return true_rows, pred_rows, weight, true_rule, pred_rule
+
+    def launch_pass(self, inputs, out):
+        """One ``weighted_bincount`` pass of ``pass_inputs``'s batch into the ``(C, C)`` matrix ``out``."""
+        threshold = self._row_threshold()
+        self.backend.weighted_bincount(*inputs, 0.0 if threshold is None else threshold,
+                                       -1 if self.ignore_class is None else self.ignore_class, out)
+
+    # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
+    def pass_spec(self):
+        """This metric's pass as ``MetricCollection`` groups it: equal keys count the same matrix."""
+        return MatrixPass(("weighted_bincount", self.num_classes, self.ignore_class, self.sparse_y_true,
+                           self.sparse_y_pred, self.axis, self._row_threshold()))
+
+    def join_pass(self, y_pred):
+        """Place this metric where another member's checked rows ``y_pred`` live, before it is fed their matrix."""
+        self._import(y_pred, "y_pred")
+
+    def add_matrix(self, matrix):
+        """Add a batch's ``(C, C)`` confusion matrix."""
+        array = self.total_cm.writable()
+        array += matrix
 
     def _rows(self, x, name, sparse):
         """``x`` as the 2-D rows the kernel reads: one id per row, or ``num_classes`` scores per row."""
@@ -244,7 +272,10 @@ class BinaryIoU(IoU):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Add one batch: ``y_true`` class ids, ``y_pred`` scores (any shapes, flattened), optional weights."""
-        self._accumulate(y_true, y_pred, sample_weight, threshold=float(self.threshold))
+        self._accumulate(y_true, y_pred, sample_weight)
+
+    def _row_threshold(self):
+        return float(self.threshold)
 
     def get_config(self):
         return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
