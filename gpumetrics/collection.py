@@ -210,14 +210,14 @@ class MetricCollection:
             for name, metric in self._metrics.items():
                 metric.load_state_dict(parts[name], strict=strict)
 
-    def _rebuilt(self, members):
-        """A collection of the same form and names holding ``members`` (in this collection's order)."""
+    def copy_with(self, members):
+        """A collection of this one's form and names holding ``members`` (in this collection's order)."""
         return MetricCollection(dict(zip(self._metrics, members)) if self._from_dict else list(members))
 
     def copy(self):
         """An independent collection: each member's ``copy()``."""
-        return self._rebuilt([m.copy() for m in self._metrics.values()])
+        return self.copy_with([m.copy() for m in self._metrics.values()])
 
     def blank(self):
         """The same members' ``blank()`` (configuration, no state, no device): what ``dask.evaluate`` sends."""
-        return self._rebuilt([m.blank() for m in self._metrics.values()])
+        return self.copy_with([m.blank() for m in self._metrics.values()])

@@ -34,6 +34,7 @@ import weakref
 import numpy as np
 
 from ._identity import describe, digest
+from .collection import MetricCollection
 from .metric import Metric
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
@@ -227,7 +228,8 @@ def sync(metrics, group=None, *, in_place=False):
     """Combine the states of ``metrics`` (one metric or a list) across the ranks of ``group``.
 
     Args:
-        metrics: a :class:`~gpumetrics.Metric` or a list of them, the same on every rank.
+        metrics: a :class:`~gpumetrics.Metric`, a list of them or a :class:`~gpumetrics.MetricCollection`,
+            the same on every rank.
         group: an ``mpi4py`` communicator, a ``cupy.cuda.nccl.NcclCommunicator``,
             a ``torch.distributed`` process group, an :class:`Engine`, or None
             (torch's default group when initialised, else this process alone).
@@ -243,6 +245,9 @@ def sync(metrics, group=None, *, in_place=False):
     >>> float(sync(m).result())  # one process: the copy equals the metric
     0.5
     """
+    if isinstance(metrics, MetricCollection):  # its members' states, one collective; the same form back
+        synced = sync(list(metrics.metrics.values()), group, in_place=in_place)
+        return metrics if in_place else metrics.copy_with(synced)
     single = isinstance(metrics, Metric)
     metrics = [metrics] if single else list(metrics)
     engine = engine_for(group)

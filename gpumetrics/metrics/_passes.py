@@ -116,19 +116,29 @@ class _Union:
         self.segments = [Segments(spec.thresholds, union) for _, spec in members]
         self._device = {}
 
-    def launch(self, backend, transform, inputs):
-        """One ``threshold_histogram`` of the batch into fresh ``(U + 1, L)`` histograms; returns them."""
+    def launch(self, backend, transform, inputs, into=None):
+        """One ``threshold_histogram`` of the batch into ``into`` (two ``(U + 1, L)`` arrays) or fresh zeros;
+        returns them."""
         xp = backend.xp
         if xp not in self._device:
             self._device[xp] = xp.asarray(self.thresholds)
         shape = (len(self.thresholds) + 1, inputs[1].shape[1])
-        positive, negative = xp.zeros(shape), xp.zeros(shape)
+        positive, negative = into or (xp.zeros(shape), xp.zeros(shape))
         backend.threshold_histogram(*inputs, self._device[xp], self.bucketing, transform, positive, negative)
         return positive, negative
+
+    def counts_in_place(self):
+        """One member at its own thresholds: the launch writes its states, as its own update does (bit for bit
+        on every device, also where the kernel adds into the state in an order of its own)."""
+        return len(self.members) == 1 and self.segments[0].identity
 
     def feed(self, xp, positive, negative):
         for metric, segments in zip(self.members, self.segments):
             metric.add_histograms(segments.sum(xp, positive), segments.sum(xp, negative))
+
+    def launch_in_place(self, backend, transform, inputs):
+        states = (self.members[0].positive_histogram, self.members[0].negative_histogram)
+        self.launch(backend, transform, inputs, [s.writable().reshape(s.shape[0], -1) for s in states])
 
 
 class HistogramGroup:
@@ -164,9 +174,10 @@ class HistogramGroup:
             plan = [(self.together, batches[False])]
         else:
             plan = [(self.separate[flag], batches[flag]) for flag in self.layouts]
-        counted = [(union, backend.xp, union.launch(backend, self.transform, batch)) for union, (backend, batch)
-                   in plan]
-        return lambda: [union.feed(xp, *histograms) for union, xp, histograms in counted]
+        counted = [(union, backend, batch, None if union.counts_in_place() else
+                    union.launch(backend, self.transform, batch)) for union, (backend, batch) in plan]
+        return lambda: [union.launch_in_place(backend, self.transform, batch) if histograms is None else
+                        union.feed(backend.xp, *histograms) for union, backend, batch, histograms in counted]
 
 
 class MatrixGroup:
@@ -188,8 +199,11 @@ class MatrixGroup:
         return batch
 
     def launch(self, batch):
-        """One launch into a fresh matrix; returns what adds it to every member."""
+        """One launch into a fresh matrix; returns what adds it to every member (a lone member's launch writes
+        its state, as its own update does)."""
         leader = self.members[0]
+        if len(self.members) == 1:
+            return lambda: leader.launch_pass(batch, leader.total_cm.writable())
         matrix = leader.xp.zeros((leader.num_classes,) * 2)
         leader.launch_pass(batch, matrix)
         return lambda: [metric.add_matrix(matrix) for metric in self.members]
