@@ -272,3 +272,20 @@ def test_iou_members_of_one_matrix_equal_their_metrics_alone(device, rng):
             metric.update_state(y_true, y_pred, sample_weight=weight)
     for metric in alone:
         assert_states(collection[metric.name], metric, bitwise=True)
+
+
+class ShiftedPrecision(gpumetrics.Precision):
+    """A user's subclass whose update differs: it inherits ``pass_spec`` but must not share the family's pass."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(y_true, np.asarray(y_pred) + 0.25, sample_weight)
+
+
+def test_a_subclass_that_changes_the_update_runs_its_own_pass():
+    collection = MetricCollection([gpumetrics.Precision(), ShiftedPrecision(name="shifted")])
+    assert collection.passes() == [["precision"], ["shifted"]]
+    alone = ShiftedPrecision()
+    y_true, y_pred = np.array([[1], [0], [1], [0]]), np.array([[0.4], [0.3], [0.9], [0.1]])
+    collection.update_state(y_true, y_pred)
+    alone.update_state(y_true, y_pred)
+    assert float(collection.result()["shifted"]) == float(alone.result()) != float(collection.result()["precision"])

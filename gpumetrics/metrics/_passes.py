@@ -212,12 +212,23 @@ class MatrixGroup:
 _GROUPS = {HistogramPass: HistogramGroup, MatrixPass: MatrixGroup}
 
 
+def declared_pass(metric):
+    """``metric.pass_spec()``, or None when the ``update_state`` it runs is not this package's: a subclass that
+    changes the update (extra preprocessing) must declare its own ``pass_spec`` to share, never inherit one."""
+    cls = type(metric)
+    runs = next(c for c in cls.__mro__ if "update_state" in c.__dict__)
+    declares = next((c for c in cls.__mro__ if "pass_spec" in c.__dict__), None)
+    if declares is None or (not runs.__module__.startswith(__package__) and not issubclass(declares, runs)):
+        return None
+    return metric.pass_spec()
+
+
 def group(metrics):
     """``(groups, own)``: the shared passes of ``metrics`` (each a group of members with one spec key, in the
     order of their first member) and the metrics that run their own ``update_state``."""
     keyed, own = {}, []
     for metric in metrics:
-        spec = metric.pass_spec() if hasattr(metric, "pass_spec") else None
+        spec = declared_pass(metric)
         if spec is None:
             own.append(metric)
         else:

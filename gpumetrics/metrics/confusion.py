@@ -153,7 +153,8 @@ class ThresholdHistogramMetric(Metric):
         options = self._histogram_options()
         if options is None:
             return None
-        return HistogramPass.of(self._transform(options.get("from_logits", False)), self._sorted_thresholds, self._evenly_spaced, options)
+        return HistogramPass.of(self._transform(options.get("from_logits", False)), self._sorted_thresholds,
+                                self._evenly_spaced, options)
 
     def pass_inputs(self, y_true, y_pred, sample_weight):
         """Every host check of ``update_state``, no write: the ``(N, L)`` batch its pass reads."""
