@@ -6,6 +6,7 @@ same metrics updated with every batch in one process: whole-number states
 bitwise (the weights are whole numbers), the rest within float64 rounding. It
 also counts the collectives of each sync. ``mismatch``: rank 1 builds AUC with
 other thresholds, and every rank must get a ValueError instead of a hang.
+``collection``: the same for a ``MetricCollection`` of five binary metrics.
 Writes one JSON report per rank, ``<out>/<rank>.json``.
 """
 import json
@@ -104,6 +105,8 @@ def run(engine_name, mode, out):
         rank, engine = dist.get_rank(), Counting(Torch())
     report = {"rank": rank, "world": engine.world}
     data = list(batches())
+    if mode == "collection":
+        return run_collection(engine, rank, data, report, out)
     local = make_metrics(auc_thresholds=100 if mode == "mismatch" and rank == 1 else 200)
     for b in data[rank::engine.world]:
         update(local, b)
@@ -131,6 +134,29 @@ def run(engine_name, mode, out):
     in_place = sync(local, engine, in_place=True)
     report["in_place_is_local"] = all(a is b for a, b in zip(in_place, local))
     report["wrong"] += compare(local, reference)
+    (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
+
+
+def make_collection():
+    return gpumetrics.MetricCollection([
+        gpumetrics.AUC(device="cpu"), gpumetrics.Precision(device="cpu"), gpumetrics.Recall(device="cpu"),
+        gpumetrics.F1Score(threshold=0.5, device="cpu"), gpumetrics.BinaryAccuracy(device="cpu")])
+
+
+def run_collection(engine, rank, data, report, out):
+    """A collection's shards synced as one: its members' states in one collective after the header check."""
+    local, reference = make_collection(), make_collection()
+    for i, b in enumerate(data):
+        for collection in ([local] if i % engine.world == rank else []) + [reference]:
+            collection.update_state(b["labels"].reshape(-1, 1), b["scores"].reshape(-1, 1), b["weight"])
+    first = sync(local, engine)
+    report["first_sync_collectives"] = engine.calls
+    sync(local, engine)
+    report["second_sync_collectives"] = engine.calls - report["first_sync_collectives"]
+    names = list(reference.metrics)
+    report["wrong"] = compare([first[n] for n in names], [reference[n] for n in names])
+    report["results"] = [x for n in names for x in np.ravel(first.result()[n]).tolist()]
+    report["reference"] = [x for n in names for x in np.ravel(reference.result()[n]).tolist()]
     (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
 
 
