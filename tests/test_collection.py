@@ -289,3 +289,27 @@ def test_a_subclass_that_changes_the_update_runs_its_own_pass():
     collection.update_state(y_true, y_pred)
     alone.update_state(y_true, y_pred)
     assert float(collection.result()["shifted"]) == float(alone.result()) != float(collection.result()["precision"])
+
+
+@pytest.mark.parametrize("with_more", [False, True], ids=["union-as-long-as-a-member", "wider-union"])
+def test_repeated_and_interleaved_thresholds(with_more, device, rng):
+    """Repeated thresholds (empty buckets) and members whose thresholds interleave: as the metrics alone."""
+    def make():
+        pair = [gpumetrics.Precision(thresholds=[0.5, 0.5], device=device),
+                gpumetrics.Recall(thresholds=[0.3, 0.5], device=device)]
+        return pair + ([gpumetrics.TruePositives(thresholds=[0.0, 0.3, 0.7, 0.95], device=device),
+                        gpumetrics.FalsePositives(thresholds=[0.3, 1.0], device=device)] if with_more else [])
+
+    collection, alone = MetricCollection(make()), make()
+    # at t = 1 Keras's unclipped path counts p = 1.5 above, the clipped one does not: its own pass
+    assert collection.passes() == ([["precision", "recall", "true_positives"], ["false_positives"]] if with_more
+                                   else [["precision", "recall"]])
+    for _ in range(3):
+        y_true = on_device(rng.integers(0, 2, size=(50, 1)), device)
+        y_pred = on_device(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0, 0.2, 0.9, 1.5, -1.0], size=(50, 1)), device)
+        weight = on_device(rng.integers(0, 4, size=50).astype(np.float64), device)
+        collection.update_state(y_true, y_pred, weight)
+        for metric in alone:
+            metric.update_state(y_true, y_pred, sample_weight=weight)
+    for metric in alone:
+        assert_states(collection[metric.name], metric, bitwise=True)

@@ -67,7 +67,7 @@ class Segments:
         idx = np.searchsorted(union, np.asarray(thresholds, dtype=np.float64))
         starts = np.concatenate([[0], idx + 1])
         ends = np.concatenate([idx + 1, [len(union) + 1]])
-        self.identity = len(thresholds) == len(union)
+        self.identity = len(thresholds) == len(union) and bool(np.all(np.asarray(thresholds) == union))
         self.nonempty = ends > starts
         self.starts = np.minimum(starts, len(union))
         lengths = np.maximum(ends - starts, 0)
