@@ -23,16 +23,19 @@ labels above each threshold), which the kernel does not have yet; so the
 five-metric binary collection (AUC, Precision, Recall, F1Score, BinaryAccuracy)
 runs two passes: one histogram and one ``sums``.
 
-Results equal the standalone metrics': bitwise for every state of a member whose
-thresholds are its group's union (and every IoU member) on the CPU, bitwise
-for whole-number weights everywhere, within float64 rounding otherwise (a
-bucket of a wider union is summed in another order). ``tests/test_collection.py``
-checks each.
+Results equal the standalone metrics': bitwise for a member alone in its pass
+(every device), for a member at its group's union of thresholds and an IoU
+member of a shared matrix (CPU), and for whole-number weights everywhere;
+within float64 rounding for fractional weights in a wider union's buckets
+(``_passes``'s docstring says why). ``tests/test_collection.py`` checks each.
 
-An ``update_state`` that raises changes no member: every shared pass checks
-its batch before anything is written, all shared launches run before any
-member's state is written, and the members that run their own pass are put
-back from copies (``metric.rolled_back``).
+An ``update_state`` refused for its input changes no member: every shared pass
+checks its batch before anything is written (the shared launches into fresh
+histograms come next, then the members' states), and the members that run
+their own pass are put back from copies when a later one raises
+(``metric.rolled_back``; structure too: placement, built states). A kernel that
+fails on checked input (a device error) in a lone member's in-place launch can
+leave the members written before it updated.
 """
 from ._identity import STAMP_KEYS, describe
 from .metric import Metric, rolled_back

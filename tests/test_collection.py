@@ -257,6 +257,25 @@ def test_multi_label_and_flat_members_equal_their_metrics_alone(labels, launches
         np.testing.assert_array_equal(to_host(collection.result()[metric.name]), to_host(metric.result()))
 
 
+def test_members_at_the_union_get_its_bits_on_the_cpu(rng):
+    """Shared, fractional weights: each member at the union's thresholds adds the batch histogram itself, as the CPU
+    twin adds it into a state alone (on CUDA the kernel's atomics add in their own order)."""
+    def make():
+        return [gpumetrics.Precision(device="cpu"), gpumetrics.Recall(device="cpu"),
+                gpumetrics.TruePositives(device="cpu"), gpumetrics.F1Score(threshold=0.5, device="cpu")]
+
+    collection, alone = MetricCollection(make()), make()
+    assert len(collection.passes()) == 1
+    for _ in range(3):
+        y_true, y_pred = rng.integers(0, 2, size=(4000, 1)), rng.uniform(size=(4000, 1)).astype(np.float32)
+        weight = rng.uniform(0, 2, size=4000)
+        collection.update_state(y_true, y_pred, weight)
+        for metric in alone:
+            metric.update_state(y_true, y_pred, sample_weight=weight)
+    for metric in alone:
+        assert_states(collection[metric.name], metric, bitwise=True)
+
+
 def test_iou_members_of_one_matrix_equal_their_metrics_alone(device, rng):
     def make():
         return [gpumetrics.MeanIoU(4, device=device), gpumetrics.IoU(4, [1, 3], device=device),
@@ -266,7 +285,8 @@ def test_iou_members_of_one_matrix_equal_their_metrics_alone(device, rng):
     assert collection.passes() == [["mean_io_u", "io_u"], ["ignoring"]]
     for _ in range(3):
         y_true, y_pred = (on_device(rng.integers(0, 4, size=30), device) for _ in range(2))
-        weight = on_device(rng.uniform(0, 2, size=30).round(), device)
+        weight = rng.uniform(0, 2, size=30)  # fractional: the CPU twin adds a batch's matrix into the state
+        weight = on_device(weight.round() if device == "cuda" else weight, device)
         collection.update_state(y_true, y_pred, weight)
         for metric in alone:
             metric.update_state(y_true, y_pred, sample_weight=weight)

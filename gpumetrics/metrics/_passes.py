@@ -17,12 +17,19 @@ equal; the key holds every parameter that changes what the kernel counts.
 * ``MatrixPass`` (the IoU family): key = every argument of
   ``weighted_bincount``; members of one key add the same ``(C, C)`` matrix.
 
-What holds against standalone updates (``tests/test_collection.py``): a member
-whose thresholds are its group's union (or an IoU member) adds exactly the
-histogram (matrix) its own pass would have added, so its state is bitwise
-equal on the CPU; on a GPU (and for any member whose union is wider) each
-bucket is a sum in another order: bitwise for whole-number weights (counts),
-within float64 rounding for fractional weights.
+What holds against standalone updates (``tests/test_collection.py``):
+
+* a member alone in its pass at its own thresholds (and a lone IoU member) is
+  launched into its own states: bitwise on every device;
+* a member of a shared pass at the union's thresholds (every IoU member of a
+  shared matrix) adds the batch's histogram (matrix): bitwise on the CPU, whose
+  twins add a batch's sums into the state; on CUDA the kernel adds fractional
+  weights in its atomics' order (two runs alone differ too): bitwise for
+  whole-number weights;
+* a member whose thresholds are a subset of a wider union: each of its buckets
+  is a sum of union buckets in another order, so bitwise for whole-number
+  weights (counts), within float64 rounding for fractional ones. Bitwise there
+  would need the member's own histogram, i.e. its own pass.
 """
 from typing import NamedTuple
 
