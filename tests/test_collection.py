@@ -160,17 +160,22 @@ def test_state_dict_and_config_round_trips(device, rng):
     np.testing.assert_array_equal(host_states(clone["a"])["positive_histogram"], before["positive_histogram"])
 
 
-def refuse(y_true, y_pred):
-    raise ValueError("refused on purpose")
+REFUSING = {"on": False}
 
 
-def test_bad_input_changes_no_member(device, rng):
-    collection = MetricCollection(five(device) + [gpumetrics.MeanMetricWrapper(refuse, name="refuser",
+def refuse_when_told(y_true, y_pred):
+    """A user's per-sample function that refuses every batch once ``REFUSING["on"]``."""
+    if REFUSING["on"]:
+        raise ValueError("refused on purpose")
+    return np.abs(y_true - y_pred)
+
+
+def test_bad_input_changes_no_member(device, rng, monkeypatch):
+    collection = MetricCollection(five(device) + [gpumetrics.MeanMetricWrapper(refuse_when_told, name="refuser",
                                                                                device=device)])
     b = batches(SHARED_ROWS[0], rng, "binary_column", device, count=1)[0]
-    collection["refuser"]._fn = np.maximum  # the first update passes: every member holds a state
-    collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
-    collection["refuser"]._fn = refuse
+    collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])  # every member holds a state
+    monkeypatch.setitem(REFUSING, "on", True)
     before = {name: host_states(m) for name, m in collection.metrics.items()}
     with pytest.raises(ValueError, match="refused on purpose"):  # after BinaryAccuracy ran its own pass
         collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
