@@ -7,6 +7,7 @@ import numpy as np
 
 from case_model import Case, mean_of
 from cases_elementwise import ELEMENTWISE_CASES
+from cases_exact_auc import EXACT_AUC_CASES
 from cases_iou import IOU_CASES
 from cases_rowwise import ROWWISE_CASES
 from cases_r2 import R2_CASES
@@ -202,7 +203,7 @@ F_SCORE_CASES = [
                    lambda bs: fbeta_oracle(bs, 0.5, "weighted", None), layouts=("multiclass",)),
 ]
 
-CASES = THRESHOLD_CASES + F_SCORE_CASES + R2_CASES + ELEMENTWISE_CASES + ROWWISE_CASES + IOU_CASES + [
+CASES = THRESHOLD_CASES + F_SCORE_CASES + EXACT_AUC_CASES + R2_CASES + ELEMENTWISE_CASES + ROWWISE_CASES + IOU_CASES + [
     Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True),
     Case("Mean", lambda d: gpumetrics.Mean(device=d), lambda bs: mean_of(bs, lambda b: b["y_pred"]),
          takes_values=True),

@@ -95,7 +95,8 @@ def keras_twin(metric):
     return getattr(keras.metrics, type(metric).__name__).from_config(metric.get_config())
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [c for c in CASES if hasattr(keras.metrics, type(c.make("cpu")).__name__)],
+                         ids=lambda c: c.id)  # metrics beyond Keras (ExactAUC) have no twin to compare with
 def test_every_case_same_numbers_as_keras(case, device, rng):
     """Every row of ``cases.py``: the real Keras and gpumetrics on the same weighted batches, after each of three
     updates: float32 inputs, as Keras computes in float32, no scores exactly on thresholds, and whole-number
