@@ -35,9 +35,12 @@ def update_all(device):
     scores = 1 / (1 + abs(y_pred))
     metrics += [gpumetrics.AUC(device=device), gpumetrics.AUC(multi_label=True, curve="PR", device=device),
                 gpumetrics.Precision(top_k=1, device=device), gpumetrics.Recall(class_id=2, device=device),
-                gpumetrics.PrecisionAtRecall(0.5, device=device)]
+                gpumetrics.PrecisionAtRecall(0.5, device=device), gpumetrics.ExactAUC(multi_label=True, device=device)]
     for metric in metrics[3:]:
         metric.update_state(labels, scores, sample_weight=w)
+    metrics[-1].update_state(labels, scores, sample_weight=w)  # ExactAUC again: its keys grow
+    metrics.append(gpumetrics.ExactAUC(device=device))
+    metrics[-1].update_state(labels, scores.astype(np.float16), sample_weight=w)  # the bit histogram
     gpumetrics.Mean(device=device).update_state(y_pred, sample_weight=w)
     gpumetrics.Sum(device=device).update_state(y_pred)
     ids = (abs(y_true) * 2).astype(np.int32) % 3
