@@ -358,6 +358,12 @@ def test_keys_grow_by_doubling_at_8_bytes_per_unweighted_score(device, rng):
     assert len(capacities) <= 10  # 37 -> 7400 in doublings, not one buffer per update
 
 
+def test_only_a_concat_state_extends(device):
+    metric = gpumetrics.Mean(device=device)
+    with pytest.raises(TypeError, match="merges by 'sum'; only a 'concat' state extends"):
+        metric.variables[0].extend(3)
+
+
 def test_max_samples_refuses_before_growing_and_changes_nothing(device, rng):
     metric = exact(device, max_samples=100)
     metric.update_state(rng.integers(0, 2, 60), rng.uniform(size=60))
