@@ -8,7 +8,8 @@ and with float32 weights. Peers: scikit-learn's ``roc_auc_score`` (exact, sorts)
 Each round is one ``update_state`` + ``result`` on the whole batch from a fresh metric, converted with
 ``float()``. ``extra_info`` holds ``state_bytes_per_sample`` (the stored state over N; the buffer that doubles can
 hold up to 2x that between updates). After timing, every peer must agree with scikit-learn within 1e-9 (float16:
-with scikit-learn on the float16 scores; torchmetrics, which returns float32: 1e-6). Run: ``pytest bench/test_bench_exact_auc.py --benchmark-only -n 0``.
+with scikit-learn on the float16 scores; torchmetrics, which returns float32: 1e-6).
+Run: ``pytest bench/test_bench_exact_auc.py --benchmark-only -n 0``.
 """
 import functools
 

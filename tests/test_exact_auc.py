@@ -68,6 +68,16 @@ def test_unweighted_counts_are_exact_to_the_last_bit(device, rng):
     assert value(feed(exact(device), device, labels, scores)) == pairs / (len(pos) * len(neg))
 
 
+def test_the_argsort_beyond_2_to_the_30_rows_gives_the_same_bits(device, rng, monkeypatch):
+    """Past 2**30 weighted rows the index no longer fits beside the key: a stable argsort takes over."""
+    from gpumetrics.metrics import ranks
+
+    labels, scores, weights = tied_stream(rng)
+    indexed = value(feed(exact(device), device, labels, scores, weights))
+    monkeypatch.setattr(ranks, "INDEXED_SORT_ROWS", 16)
+    assert value(feed(exact(device), device, labels, scores, weights)) == indexed
+
+
 def test_weighted_then_unweighted_updates_weigh_the_unweighted_samples_one(device, rng):
     labels, scores, weights = tied_stream(rng)
     weights[:200] = 1.0

@@ -58,7 +58,7 @@ def _sorted(xp, packed, weights):
     indexed = packed << 30
     indexed |= xp.arange(packed.size, dtype=xp.uint64)
     indexed = xp.sort(indexed)
-    return indexed >> 30, weights[(indexed & (INDEXED_SORT_ROWS - 1)).view(xp.int64)]
+    return indexed >> 30, weights[(indexed & (2 ** 30 - 1)).view(xp.int64)]
 
 
 def grouped(xp, packed, weights=None):
