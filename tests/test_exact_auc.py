@@ -289,6 +289,7 @@ def test_layouts_do_not_merge(device):
 def test_state_dict_round_trip_into_a_fresh_metric(low, device, rng):
     labels, scores, weights = tied_stream(rng)
     scores = scores.astype(np.float16) if low else scores
+    weights = np.round(weights * 4) / 4  # whole quarters: a CUDA histogram's sums are exact in any order
     parts = histogram_updates(device, 3) if low else 3
     metric = feed(exact(device, multi_label=True), device, labels[:, None], scores[:, None], weights, parts)
     buffer = io.BytesIO()
