@@ -109,7 +109,8 @@ class ExactAUC(Metric):
     # -- update ---------------------------------------------------------------------------------------------------
     def update_state(self, y_true, y_pred, sample_weight=None):
         layout = score_format(y_pred)
-        y_true, y_pred, weight = ThresholdHistogramMetric._aligned_batch(self, y_true, y_pred, sample_weight)
+        y_true, y_pred = ThresholdHistogramMetric._aligned_batch(self, y_true, y_pred)
+        weight = ThresholdHistogramMetric._broadcast_weight(self, sample_weight, y_pred.shape)
         y_true, y_pred, weight = self._columns_of(y_true, y_pred, weight)
         if self._built():
             if self._columns() != y_pred.shape[1]:
