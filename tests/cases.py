@@ -268,15 +268,15 @@ F_SCORE_CASES = [
 ]
 
 CASES = THRESHOLD_CASES + F_SCORE_CASES + R2_CASES + ELEMENTWISE_CASES + ROWWISE_CASES + IOU_CASES + [
-    Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True),
+    Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True, keras_rtol=2e-5),
     Case("Mean", lambda d: gpumetrics.Mean(device=d), lambda bs: mean_of(bs, lambda b: b["y_pred"]),
-         takes_values=True),
+         takes_values=True, keras_rtol=2e-5),
     Case("MeanSquaredError", lambda d: gpumetrics.MeanSquaredError(device=d),
-         lambda bs: mean_of(bs, lambda b: squared(b).mean(axis=-1))),
+         lambda bs: mean_of(bs, lambda b: squared(b).mean(axis=-1)), keras_rtol=2e-5),
     Case("MeanAbsoluteError", lambda d: gpumetrics.MeanAbsoluteError(device=d),
-         lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1))),
+         lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1)), keras_rtol=2e-5),
     Case("RootMeanSquaredError", lambda d: gpumetrics.RootMeanSquaredError(device=d),
-         lambda bs: np.sqrt(mean_of(bs, squared))),
+         lambda bs: np.sqrt(mean_of(bs, squared)), keras_rtol=2e-5),
     Case("MeanMetricWrapper", lambda d: gpumetrics.MeanMetricWrapper(gpumetrics.mean_absolute_error, device=d),
          lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1))),
     Case("MeanMetricWrapper-plain-fn", lambda d: gpumetrics.MeanMetricWrapper(max_abs_error, device=d),
