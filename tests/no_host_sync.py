@@ -20,7 +20,9 @@ read of the metric's data inside the block:
   read inside the block waits for it, and the harness fails if it has
   finished by then.
 
-Warm the metric up (one update, which compiles) before the block: compiling may do anything it likes.
+Warm the metric up before the block (an update of each kind, a merge if the block merges: compiling and loading
+kernels may do anything they like), and put GPU inputs on the device before it (a copy from host memory waits for
+the stream).
 """
 import contextlib
 
@@ -89,14 +91,15 @@ def _kernel_call(method):
 
 def _patch(stack, owner, name, replacement, optional=False):
     """``owner.name = replacement`` until ``stack`` closes; ``optional``: skip what Python cannot patch (C types)."""
-    original = owner.__dict__.get(name, getattr(owner, name))
+    had_own = name in vars(owner)
+    original = vars(owner).get(name)
     try:
         setattr(owner, name, replacement)
     except (TypeError, AttributeError):
         if optional:
             return
         raise
-    stack.callback(setattr, owner, name, original)
+    stack.callback(lambda: setattr(owner, name, original) if had_own else delattr(owner, name))
 
 
 def _hold_state_on_device(stack, metric):

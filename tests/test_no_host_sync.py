@@ -10,22 +10,25 @@ from no_host_sync import HostSync, no_host_sync
 import gpumetrics
 
 
-def update(case, metric, batch, device):
-    case.update(metric, {k: on_device(v, device) for k, v in batch.items()})
+def on(device, batch):
+    return {k: on_device(v, device) for k, v in batch.items()}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_updates_and_merges_read_nothing_back(case, device, rng):
     """Weighted and unweighted updates, then a merge, inside the harness; the results are still the oracle's (the
-    harness changed nothing). The first update of each metric compiles, outside the harness."""
+    harness changed nothing). Each kind of update, and a merge of copies, runs first outside the harness (compiling
+    may do anything it likes); the inputs are put on the device before it."""
     weighted = [case.batch(rng, case.layouts[-1], True) for _ in range(2)]
     unweighted = [case.batch(rng, case.layouts[-1], False) for _ in range(2)]
     metric, other = case.make(device), case.make(device)
-    update(case, metric, weighted[0], device)
-    update(case, other, unweighted[0], device)
+    case.update(metric, on(device, weighted[0]))
+    case.update(other, on(device, unweighted[0]))
+    metric.copy().merge_state([other.copy()])
+    inputs = on(device, weighted[1]), on(device, unweighted[1])
     with no_host_sync(metric), no_host_sync(other):
-        update(case, metric, weighted[1], device)
-        update(case, other, unweighted[1], device)
+        case.update(metric, inputs[0])
+        case.update(other, inputs[1])
     for m, batches in ((metric, weighted), (other, unweighted)):
         np.testing.assert_allclose(np.asarray(to_host(m.result()), np.float64), case.oracle(batches), rtol=case.rtol)
     with no_host_sync(metric), no_host_sync(other):
@@ -61,10 +64,10 @@ class Syncing(gpumetrics.Metric):
 def test_the_harness_catches_every_kind_of_host_read(read, device):
     if read == "numba-synchronize" and device == "cpu":
         pytest.skip("a CPU metric has no device to synchronise with")
-    metric = Syncing(read, device=device)
-    metric.update_state(on_device(np.ones(3), device))  # outside the harness: allowed
+    metric, ones = Syncing(read, device=device), on_device(np.ones(3), device)
+    metric.update_state(ones)  # outside the harness: allowed
     with pytest.raises(HostSync, match="host synchronisation during update_state"):
         with no_host_sync(metric):
-            metric.update_state(on_device(np.ones(3), device))
-    metric.update_state(on_device(np.ones(3), device))  # the harness is gone with its block
+            metric.update_state(ones)
+    metric.update_state(ones)  # the harness is gone with its block
     assert float(to_host(metric.result())) == 9.0
