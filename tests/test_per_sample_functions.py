@@ -120,14 +120,16 @@ def public_per_sample_functions():
     """The package's public functions of (y_true, y_pred), those carrying a fused form, and Keras's functions."""
     public = {name for name in gpumetrics.__all__
               if inspect.isfunction(getattr(gpumetrics, name)) and name not in NOT_PER_SAMPLE}
-    fused = {name for name in dir(gpumetrics) if hasattr(getattr(gpumetrics, name), "fused")}
+    fused = {name for name, f in vars(gpumetrics).items() if inspect.isfunction(f) and hasattr(f, "fused")}
     theirs = {name for name, f in vars(keras.metrics).items()
               if inspect.isfunction(f) and not name.startswith("_") and name not in NOT_PER_SAMPLE}
     return public | fused | theirs
 
 
 def test_every_public_per_sample_function_is_in_the_table():
-    assert public_per_sample_functions() == set(FUNCTIONS)
+    found = public_per_sample_functions()
+    assert found == set(FUNCTIONS), f"not in the table: {sorted(found - set(FUNCTIONS))}; " \
+                                    f"in the table but not public: {sorted(set(FUNCTIONS) - found)}"
 
 
 @pytest.mark.parametrize("name,kwargs", PARAMS)
