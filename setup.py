@@ -2,8 +2,9 @@
 from setuptools import setup
 
 DISTRIBUTED = ["mpi4py>=4", "dask[array,dataframe,distributed]"]
+PLOT = ["matplotlib"]
 TEST = ["pytest>=7", "pytest-xdist", "scikit-learn", "hypothesis", "keras>=3", "jax[cpu]", "torch==2.13.0",
-        "torchmetrics", "mpich", *DISTRIBUTED]
+        "torchmetrics", "mpich", *DISTRIBUTED, *PLOT]
 KERNEL_ROOMS = ["_shared", "error_sums", "moments", "row_sums", "threshold_histogram", "weighted_bincount"]
 BENCH = ["pytest-benchmark", "scikit-learn", "torchmetrics", "torch==2.13.0", "keras>=3", "jax[cpu]"]
 
@@ -29,6 +30,7 @@ setup(
         "cuda12": ["cupy-cuda12x", "numba-cuda[cu12]"],
         "cuda13": ["cupy-cuda13x", "numba-cuda[cu13]"],
         "distributed": DISTRIBUTED,
+        "plot": PLOT,
         "test": TEST,
         "bench": BENCH,
     },

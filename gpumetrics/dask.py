@@ -17,26 +17,13 @@ from . import _interop
 from .metric import Metric
 
 
-def blank_copy(metric):
-    """``metric``'s configuration without state or device (an ``auto`` metric): what travels to a worker."""
-    blank = metric.copy()
-    blank._backend = None
-    blank._device = "auto"
-    blank._device_arrays = {}
-    blank._copied_to_device = set()
-    blank._sync_verified = {}
-    for variable in blank._variables:
-        variable._array = None
-    return blank
-
-
 def _partition_states(blanks, y_true, y_pred, sample_weight):
     """One task: fresh copies of the blank metrics updated with one partition; their states on the host."""
     y_true, y_pred, sample_weight = _values(y_true), _values(y_pred), _values(sample_weight)
     empty = all(_rows(part) == 0 for part in (y_true, y_pred, sample_weight) if part is not None)
     states = []
     for blank in blanks:
-        metric = blank_copy(blank)
+        metric = blank.blank()
         if not empty:  # a zero-length partition (common after filtering) contributes nothing
             metric.update_state(y_true, y_pred, sample_weight=sample_weight)
         states.append(metric.state_dict())  # synchronize! a partition's result is its state, on the host
@@ -68,10 +55,10 @@ def _merge_states(blanks, groups):
     for i, blank in enumerate(blanks):
         parts = []
         for states in groups:
-            part = blank_copy(blank)
+            part = blank.blank()
             part.load_state_dict(states[i])
             parts.append(part)
-        total = blank_copy(blank)
+        total = blank.blank()
         total.merge_state(parts)
         merged.append(total.state_dict())
     return merged
@@ -150,7 +137,7 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
     import dask
 
     single = isinstance(metrics, Metric)
-    blanks = [blank_copy(m) for m in ([metrics] if single else metrics)]
+    blanks = [m.blank() for m in ([metrics] if single else metrics)]
     y_true, y_pred, sample_weight = _aligned(y_true, y_pred, sample_weight)
     true_parts, pred_parts = _partitions(y_true, "y_true"), _partitions(y_pred, "y_pred")
     weight_parts = _partitions(sample_weight, "sample_weight") or [None] * len(pred_parts)
@@ -168,7 +155,7 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
     states = _compute(final, progress)
     results = []
     for blank, state in zip(blanks, states):
-        metric = blank_copy(blank)
+        metric = blank.blank()
         metric.load_state_dict(state)
         results.append(metric)
     return results[0] if single else results

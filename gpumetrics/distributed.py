@@ -29,12 +29,17 @@ local metrics instead (then reset them before the next round of updates).
 An all-gather moves ``world size x state bytes`` to each rank: a few KiB for
 most metrics (AUC(200) is 3.2 KiB, MeanIoU(C) ``8 C^2`` bytes).
 """
+import weakref
+
 import numpy as np
 
 from ._identity import describe, digest
 from .metric import Metric
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
+#: id(metric) -> {group id: the fingerprint its ranks agreed on}; a metric whose entry matches skips the header
+#: check. Keyed by id, not by the metric, so that a subclass with ``__eq__`` (unhashable) syncs too.
+_verified = {}
 _ALIGN = 8  # every state starts on an 8-byte boundary, so that it can be viewed in its dtype in place
 
 
@@ -132,6 +137,14 @@ class Torch(Engine):
             torch.cuda.current_stream().synchronize()  # synchronize! hand the result back to CuPy's stream
             return cupy.from_dlpack(gathered)
         return gathered.numpy()
+
+
+def _verified_groups(metric):
+    """The groups whose ranks agreed on ``metric``'s fingerprint: a map that lives as long as the metric."""
+    if id(metric) not in _verified:
+        _verified[id(metric)] = {}
+        weakref.finalize(metric, _verified.pop, id(metric), None)
+    return _verified[id(metric)]
 
 
 def engine_for(group):
@@ -233,19 +246,17 @@ def sync(metrics, group=None, *, in_place=False):
     single = isinstance(metrics, Metric)
     metrics = [metrics] if single else list(metrics)
     engine = engine_for(group)
-    for metric in metrics:
-        metric._place()  # an auto metric that saw nothing syncs from the CPU
-    devices = {m.device for m in metrics}
+    devices = {m.backend.device for m in metrics}  # asking places an auto metric that saw nothing on the CPU
     if len(devices) != 1:
         raise ValueError(f"metrics synced together must share a device; got {sorted(devices)}")
     xp = metrics[0].xp
     digest = fingerprint(metrics)
     key = id(group)
     buffer = _pack(metrics, xp, digest)
-    if any(m._sync_verified.get(key) != digest for m in metrics):
+    if any(_verified_groups(m).get(key) != digest for m in metrics):
         _check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics)
         for metric in metrics:
-            metric._sync_verified[key] = digest
+            _verified_groups(metric)[key] = digest
     gathered = engine.allgather(buffer)
     _check_headers(_to_host(gathered[:, :_HEADER]), metrics)
     merged = _merge_ranks(metrics, gathered)

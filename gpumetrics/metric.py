@@ -8,6 +8,7 @@ every metric, built-in or user-defined, without further code.
 """
 import collections.abc as _abc
 import copy as _copy
+import functools
 import re
 import sys
 import warnings
@@ -18,12 +19,39 @@ from . import backends
 from ._arguments import check_dtype
 from ._identity import STAMP_KEYS, check_stamp, describe, stamp
 from ._keras_guard import refuse_keras_function_wrappers
-from ._rollback import atomic
 
 MERGE_RULES = ("sum", "max", "min", "concat", "moments")
-#: the methods of every metric class that leave the metric unchanged when they raise (``_rollback.atomic``)
+#: the methods of every metric class that leave the metric unchanged when they raise (``atomic``)
 _ATOMIC_METHODS = ("update_state", "merge_state", "load_state_dict")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
+#: what ``Metric.blank`` gives a copy in place of the device-bound attributes
+_UNPLACED = {"_backend": lambda: None, "_device": lambda: "auto", "_device_arrays": dict, "_copied_to_device": set}
+
+
+def atomic(method):
+    """``method`` of a metric, undone when it raises: a rejected call changes nothing.
+
+    Every check runs before a kernel writes a state, so the state values need no copy. What a call can change
+    before it is refused is the metric's structure: the device of an ``auto`` metric (placed by its first input,
+    state dict or merge), the states declared with a ``None`` dimension (``add_state``: ``AUC(multi_label=True)``,
+    the F-scores, ``R2Score``) that a batch, a state dict or a merge builds, and the device constants cached for it. The wrapper
+    (a method of the metric's class) saves that structure and puts it back when the call raises (a refused input,
+    a failed kernel, an interrupt). A metric already placed and built has no structure left to change, so its
+    calls pay one check.
+    """
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        if self.is_placed and self.is_built:
+            return method(self, *args, **kwargs)
+        snapshot = self._snapshot()
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self._restore(snapshot)
+            raise
+
+    return call
 
 
 def to_snake_case(name):
@@ -34,17 +62,6 @@ def to_snake_case(name):
     """
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-
-
-def _merge_moments(xp, array, other):
-    """The ``"moments"`` rule: ``float64[7, L]`` states ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` per column
-    (see the ``moments`` primitive) combine by Chan et al.'s pairwise update, ``D`` adds. The formula lives
-    once, in ``gpumetrics._kernels.moments.rules``; the kernel twin of the state's device applies it."""
-    if xp is np:
-        from ._kernels.moments.cpu import merge_moments
-    else:
-        from ._kernels.moments.cuda import merge_moments
-    merge_moments(array, other)
 
 
 def _check_state_mapping(state):
@@ -62,13 +79,18 @@ def _check_count(variable, array):
                          f"{array.max()}")
 
 
+_FILLS = {"zeros": 0, "ones": 1}
+
+
+def _check_initializer(initializer):
+    if isinstance(initializer, str) and initializer.lower() not in _FILLS:
+        raise ValueError(f"initializer must be 'zeros', 'ones', a number or a callable; got {initializer!r}")
+
+
 def _initial_value(initializer, shape, dtype):
     """A host array from a Keras-style initializer: "zeros", "ones", a number, or ``f(shape, dtype)``."""
     if isinstance(initializer, str):
-        fills = {"zeros": 0, "ones": 1}
-        if initializer.lower() not in fills:
-            raise ValueError(f"initializer must be 'zeros', 'ones', a number or a callable; got {initializer!r}")
-        return np.full(shape, fills[initializer.lower()], dtype=dtype)
+        return np.full(shape, _FILLS[initializer.lower()], dtype=dtype)
     if callable(initializer):
         return np.asarray(initializer(shape, dtype=dtype), dtype=dtype).reshape(shape)
     return np.full(shape, initializer, dtype=dtype)
@@ -79,23 +101,34 @@ class Variable:
 
     The array lives on the metric's device. Until an ``auto`` metric has seen
     its first batch, reads give the initial value and writes place the metric
-    on the CPU.
+    on the CPU. A ``shape`` with a ``None`` dimension declares a state sized
+    later: that Variable is only the template that ``_sized`` fills in
+    (see ``Metric.add_state``).
     """
 
     def __init__(self, metric, name, shape, dtype, initializer, merge, count=False):
         if merge is not None and merge not in MERGE_RULES:
             raise ValueError(f"merge must be one of {MERGE_RULES}; got {merge!r}")
+        _check_initializer(initializer)
         self._metric = metric
         self.name = name
         self.dtype = np.dtype(dtype).name
-        self._initial = _initial_value(initializer, tuple(shape), self.dtype)
+        self._declared = tuple(shape)
+        self._initializer = initializer
+        sized = None not in self._declared
+        self._initial = _initial_value(initializer, self._declared, self.dtype) if sized else None
         self.merge = merge
         self.count = count
         self._array = None
 
+    def _sized(self, size):
+        """A new Variable of this declaration with every ``None`` dimension ``size``."""
+        shape = tuple(size if d is None else d for d in self._declared)
+        return Variable(self._metric, self.name, shape, self.dtype, self._initializer, self.merge, self.count)
+
     @property
     def shape(self):
-        return self.value.shape
+        return (self._initial if self._array is None else self._array).shape
 
     @property
     def value(self):
@@ -104,18 +137,20 @@ class Variable:
             return self._initial.copy()
         return self._array
 
-    def _allocate(self, backend):
+    def allocate(self, backend):
+        """Put the initial value on ``backend``'s device (its metric calls this when it is placed)."""
         self._array = backend.xp.array(self._initial, copy=True)
+
 
     def writable(self):
         """The device array, for kernels that write the state in place (places an unplaced metric)."""
         if self._array is None:
-            self._metric._place()
+            self._metric.backend  # asking places the metric, which allocates this array
         return self._array
 
     def assign(self, value):
         array = self.writable()
-        value = self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        value = self._metric.xp.asarray(value, dtype=self.dtype)
         if self.merge == "concat":
             self._array = value.copy()
         else:
@@ -123,23 +158,24 @@ class Variable:
 
     def assign_add(self, value):
         array = self.writable()
-        array += self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        array += self._metric.xp.asarray(value, dtype=self.dtype)
 
     def assign_sub(self, value):
         array = self.writable()
-        array -= self._metric._backend.xp.asarray(value, dtype=self.dtype)
+        array -= self._metric.xp.asarray(value, dtype=self.dtype)
 
-    def _reset(self):
+    def reset(self):
+        """Back to the initial value, in place on the device (an unallocated state already holds it)."""
         if self._array is None:
             return
         if self.merge == "concat":
-            self._array = self._metric._backend.xp.array(self._initial, copy=True)
+            self._array = self._metric.xp.array(self._initial, copy=True)
         else:
-            self._array[...] = self._metric._backend.xp.asarray(self._initial)
+            self._array[...] = self._metric.xp.asarray(self._initial)
 
     def numpy(self):
         """A NumPy copy of the state.  # synchronize!"""
-        return self._metric._backend.to_host(self._array) if self._array is not None else self._initial.copy()
+        return self._metric.backend.to_host(self._array) if self._array is not None else self._initial.copy()
 
     def __array__(self, dtype=None, copy=None):
         array = self.numpy()  # synchronize!
@@ -213,13 +249,13 @@ class Metric:
         self._device = backends.check_device(device)
         self._backend = None if device == "auto" else backends.resolve(device)
         self._variables = []
+        self._unbuilt = []  # templates of the states sized by the first batch, until build_states
         self._copied_to_device = set()
         self._device_arrays = {}
-        self._sync_verified = {}  # group id -> fingerprint its ranks agreed on (gpumetrics.distributed.sync)
 
     def __init_subclass__(cls, **kwargs):
         """A subclass's own ``update_state`` / ``merge_state`` / ``load_state_dict`` become atomic: a call that
-        raises leaves the metric as it was, unplaced and unbuilt included (``_rollback``)."""
+        raises leaves the metric as it was, unplaced and unbuilt included (``atomic``)."""
         super().__init_subclass__(**kwargs)
         for name in _ATOMIC_METHODS:
             if name in cls.__dict__:
@@ -258,16 +294,52 @@ class Metric:
         """Declare a state array and how two partial states merge; returns its :class:`Variable`.
 
         ``count=True`` marks an unweighted count (never negative or NaN), which ``load_state_dict`` checks.
+
+        A ``None`` in ``shape`` (``(7, None)``) is a size only the data tell, such as a number of labels: the
+        state is built by :meth:`build_states` (which ``update_state`` calls once the batch shows the size), by
+        ``load_state_dict`` or by ``merge_state`` with a built metric. Until then ``add_state`` has returned
+        ``None``, the attribute named ``name`` is ``None``, and the state is in neither ``variables`` nor
+        ``state_dict`` (as in Keras, where such metrics add their variables at the first batch).
         """
         if "_variables" not in self.__dict__:
             raise RuntimeError("call super().__init__() in your metric's __init__ before adding state")
-        if any(v.name == name for v in self._variables):
+        if any(v.name == name for v in self._variables + self._unbuilt):
             raise ValueError(f"{type(self).__name__} already has a state named {name!r}")
         variable = Variable(self, name, shape, dtype, initializer, merge, count)
+        if None in variable._declared:
+            self._unbuilt.append(variable)
+            return None
         if self._backend is not None:
-            variable._allocate(self._backend)
+            variable.allocate(self._backend)
         self._variables.append(variable)
         return variable
+
+    def build_states(self, size):
+        """Build every state declared with a ``None`` dimension, all with that dimension ``size``; nothing when
+        built. ``update_state`` may build before its last check: a call that raises unbuilds (``atomic``)."""
+        for template in self._unbuilt:
+            variable = template._sized(size)
+            if self._backend is not None:
+                variable.allocate(self._backend)
+            self._variables.append(variable)
+            setattr(self, variable.name, variable)
+        self._unbuilt = []
+
+    def _built(self):
+        """Whether every state exists: False until a metric with states sized by the data is built."""
+        return not self._unbuilt
+
+    def _build_from(self, incoming):
+        """Build an unbuilt metric from the first of ``incoming`` (``{name: shape}`` of a state dict's arrays or
+        of a built metric's states) that has one of its unbuilt states at the declared rank: the size is there."""
+        if self._built():
+            return
+        for shapes in incoming:
+            for template in self._unbuilt:
+                shape = shapes.get(template.name)
+                if shape is not None and len(shape) == len(template._declared):
+                    self.build_states(shape[template._declared.index(None)])
+                    return
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement update_state")
@@ -278,7 +350,7 @@ class Metric:
     def reset_state(self):
         """Every state back to its initial value, in place on the device."""
         for variable in self._variables:
-            variable._reset()
+            variable.reset()
 
     def reset_states(self):
         """The older name of :meth:`reset_state`."""
@@ -296,7 +368,7 @@ class Metric:
     def from_config(cls, config, custom_objects=None, safe_mode=True):
         """The metric of ``get_config``'s dict. ``custom_objects`` and ``safe_mode`` are Keras's; the base class
         resolves no objects, so it only checks that ``config`` is a dict of argument names."""
-        return cls(**Metric._checked_config(cls, config))
+        return cls(**cls._checked_config(cls, config))
 
     @staticmethod
     def _checked_config(cls, config):
@@ -311,9 +383,16 @@ class Metric:
         return f"<{type(self).__name__} name={self.name} device={self.device}>"
 
     # -- devices and inputs ----------------------------------------------------------------------------------
-    def _built(self):
-        """Whether every state exists; metrics that size a state from their first batch say False until then."""
-        return True
+    @property
+    def is_built(self):
+        """Whether every state exists (False before the first batch of a metric that sizes a state from it)."""
+        return self._built()
+
+    @property
+    def is_placed(self):
+        """Whether the states live on a device (False for an ``auto`` metric before its first batch, state dict,
+        merge or write)."""
+        return self._backend is not None
 
     def _place(self, sample=None, backend=None, name=None):
         """Fix the backend (an ``auto`` metric follows ``sample``, the argument ``name``, or takes ``backend``) and
@@ -321,7 +400,7 @@ class Metric:
         if self._backend is None:
             self._backend = backend or backends.resolve(self._device, sample, name)
             for variable in self._variables:
-                variable._allocate(self._backend)
+                variable.allocate(self._backend)
         return self._backend
 
     def _import(self, x, name):
@@ -369,10 +448,10 @@ class Metric:
         mine, theirs = describe(self)["config"], describe(other)["config"]
         if mine != theirs:
             raise ValueError(f"cannot merge metrics with different configurations: {mine} vs {theirs}")
-        if other._backend is not None and self._place(backend=other._backend) is not other._backend:
+        if other.is_placed and self._place(backend=other.backend) is not other.backend:
             raise ValueError(f"cannot merge a metric on {other.device} into one on {self.device}; move one first "
                              f"(load_state_dict(other.state_dict()) copies through the host)")
-        for a, b in zip(self._variables, other._variables):
+        for a, b in zip(self._variables, other.variables):
             if a.merge is None:
                 raise ValueError(f"state {a.name!r} of {self.name} has no merge rule (Keras aggregation "
                                  f"'mean' or 'only_first_replica' cannot be merged exactly)")
@@ -384,16 +463,18 @@ class Metric:
         """Fold the states of other metrics of the same configuration into this one, in place.
 
         ``metrics`` is one metric or an iterable of them; each is left unchanged.
-        All are checked before any state changes.
+        All are checked before any state changes. An unbuilt metric (``add_state``'s ``None`` dimensions) is
+        built to the size of the first built metric of its class among them.
         """
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        self._build_from({v.name: v.shape for v in o._variables} for o in others if type(o) is type(self))
         for other in others:
             self._check_compatible(other)
         xp = self.xp
         for other in others:
-            if other._backend is None:  # an unplaced auto metric holds only initial values
+            if not other.is_placed:  # an unplaced auto metric holds only initial values
                 continue
-            for mine, theirs in zip(self._variables, other._variables):
+            for mine, theirs in zip(self._variables, other.variables):
                 array = mine.writable()
                 if mine.merge == "sum":
                     array += theirs.value
@@ -401,10 +482,10 @@ class Metric:
                     xp.maximum(array, theirs.value, out=array)
                 elif mine.merge == "min":
                     xp.minimum(array, theirs.value, out=array)
-                elif mine.merge == "moments":
-                    _merge_moments(xp, array, theirs.value)
+                elif mine.merge == "moments":  # Chan et al.'s pairwise update, by the kernel twin of the device
+                    self.backend.merge_moments(array, theirs.value)
                 else:
-                    mine._array = xp.concatenate([array, theirs.value])
+                    mine.assign(xp.concatenate([array, theirs.value]))
 
     def state_dict(self):
         """``{state name: NumPy array}`` plus ``"__class__"`` and ``"__fingerprint__"`` (which class and
@@ -418,11 +499,12 @@ class Metric:
         ``strict=True`` loads only what ``state_dict`` of a metric of this class and configuration wrote (its
         ``"__class__"`` / ``"__fingerprint__"`` entries); ``strict=False`` skips that check, to load a plain dict
         of arrays. All keys, shapes, dtypes and counts are checked before any state changes. An unplaced
-        ``auto`` metric is placed on the CPU.
+        ``auto`` metric is placed on the CPU; an unbuilt one is built to the size its arrays have.
         """
         _check_state_mapping(state)
         if strict:
             check_stamp(self, state)
+        self._build_from([{v.name: np.shape(state[v.name]) for v in self._unbuilt if v.name in state}])
         keys = sorted(k for k in state.keys() if k not in STAMP_KEYS)
         names = sorted(v.name for v in self._variables)
         if keys != names:
@@ -445,6 +527,30 @@ class Metric:
     def copy(self):
         """An independent metric with the same configuration, device and state (device-to-device copy)."""
         return _copy.deepcopy(self)
+
+    def blank(self):
+        """An independent metric with the same configuration and no state or device (an unplaced ``auto``
+        metric): what travels to a Dask worker, or a fresh partial state to merge into. Copies no device array."""
+        memo = {id(variable.value): None for variable in self._variables} if self.is_placed else {}
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone  # the states' device arrays copy to None: unallocated
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = _UNPLACED[key]() if key in _UNPLACED else _copy.deepcopy(value, memo)
+        return clone
+
+    def _snapshot(self):
+        """What a call can change before it is refused (``atomic``): the attributes (containers copied one level
+        down) and each state's attributes (its array included)."""
+        attributes = {key: value.copy() if isinstance(value, (list, dict, set)) else value
+                      for key, value in self.__dict__.items()}
+        return attributes, [(variable, dict(vars(variable))) for variable in self._variables]
+
+    def _restore(self, snapshot):
+        attributes, variables = snapshot
+        self.__dict__.clear()
+        self.__dict__.update(attributes)
+        for variable, saved in variables:
+            vars(variable).update(saved)
 
     def __deepcopy__(self, memo):
         clone = type(self).__new__(type(self))

@@ -25,7 +25,7 @@ def registered():
     return {cls.__name__: cls for cls in _REGISTRY.values() if cls is not Metric}
 
 
-def _check_custom_objects(custom_objects):
+def check_custom_objects(custom_objects):
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise TypeError(f"custom_objects must be a dict of name -> object; got {type(custom_objects).__name__}")
 
@@ -81,7 +81,7 @@ def deserialize(config, custom_objects=None, safe_mode=True):
     lets ``fn`` name any ``"module:qualname"``, which imports that module and
     calls that function: use it only for configs you trust.
     """
-    _check_custom_objects(custom_objects)
+    check_custom_objects(custom_objects)
     if isinstance(config, str):
         return _lookup(config, custom_objects)()
     if not isinstance(config, dict) or "class_name" not in config:
@@ -104,7 +104,7 @@ def get(identifier, custom_objects=None, safe_mode=True):
     >>> type(get("mse")).__name__
     'MeanSquaredError'
     """
-    _check_custom_objects(custom_objects)
+    check_custom_objects(custom_objects)
     if identifier is None:
         return None
     if isinstance(identifier, dict):

@@ -35,7 +35,7 @@ HOSTILE_FNS = [
     ("this:s", ValueError),  # importing `this` prints the Zen: a module's import is code
     ("os:system", ValueError),
     ("subprocess:run", ValueError),
-    ("gpumetrics.metrics.reduction:resolve_function", ValueError),  # of this package, but not a per-sample function
+    ("gpumetrics.metrics._fn_config:resolve_function", ValueError),  # of this package, but not a per-sample function
     ("gpumetrics:get", ValueError),
     ("test_hostile_configs:per_sample_max", ValueError),  # a user's function, not passed in custom_objects
     ("test_hostile_configs:<lambda>", ValueError),

@@ -15,8 +15,12 @@ from gpumetrics.backends.numpy_backend import NumpyBackend
 from gpumetrics.registry import registered
 
 KERNELS = pathlib.Path(gpumetrics.__file__).parent.parent / "kernels"
-#: primitives that are kernels (the rest move or allocate arrays)
-KERNEL_PRIMITIVES = [p for p in base.PRIMITIVES if p not in ("asarray", "needs_copy", "owns", "zeros", "to_host")]
+#: the kernel rooms and launchers behind each member of the interface that runs a kernel (the rest move arrays)
+KERNEL_TWINS = {"sums": [("error_sums", "error_sums"), ("row_sums", "row_sums")],
+                "threshold_histogram": [("threshold_histogram", "threshold_histogram")],
+                "weighted_bincount": [("weighted_bincount", "weighted_bincount")],
+                "moments": [("moments", "moments")], "merge_moments": [("moments", "merge_moments")]}
+KERNEL_PRIMITIVES = [p for p in base.PRIMITIVES if p not in ("asarray", "needs_copy", "to_host")]
 
 
 def test_every_public_keras_metric_name_has_a_twin():
@@ -50,10 +54,17 @@ def test_every_backend_implements_every_primitive(backend):
 
 @pytest.mark.parametrize("primitive", KERNEL_PRIMITIVES)
 def test_every_kernel_primitive_has_a_cpu_and_a_cuda_twin_with_tests(primitive):
-    assert (KERNELS / primitive / "rules.py").exists(), f"no rules.py in the room of {primitive}"
-    for side in ("cpu", "cuda"):
-        source = KERNELS / primitive / f"{side}.py"
-        assert source.exists(), f"no {side} twin of {primitive} ({source})"
-        assert f"def {primitive}(" in source.read_text(), f"{source} does not define the launcher {primitive}()"
-    tests = pathlib.Path(__file__).parent
-    assert (tests / f"test_{primitive}_kernel.py").exists(), f"no kernel tests for {primitive}"
+    for room, launcher in KERNEL_TWINS[primitive]:
+        assert (KERNELS / room / "rules.py").exists(), f"no rules.py in the room of {room}"
+        for side in ("cpu", "cuda"):
+            source = KERNELS / room / f"{side}.py"
+            assert source.exists(), f"no {side} twin of {room} ({source})"
+            assert f"def {launcher}(" in source.read_text(), f"{source} does not define the launcher {launcher}()"
+        tests = pathlib.Path(__file__).parent
+        assert (tests / f"test_{room}_kernel.py").exists(), f"no kernel tests for {room}"
+
+
+def test_the_backend_interface_is_eight_members():
+    assert len(base.PRIMITIVES) <= 8 and len(set(base.PRIMITIVES)) == len(base.PRIMITIVES), base.PRIMITIVES
+    public = {name for name, member in vars(base.Backend).items() if callable(member) and not name.startswith("_")}
+    assert public == set(base.PRIMITIVES), f"Backend methods outside PRIMITIVES: {public ^ set(base.PRIMITIVES)}"

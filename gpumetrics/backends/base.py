@@ -7,6 +7,9 @@ class Backend(abc.ABC):
 
     Every update primitive writes in place into state arrays of this backend,
     accumulates in float64, and never reads device data back to the host.
+    A subclass implements the abstract members and gives ``sums`` its two
+    kernel twins as ``_error_sums`` and ``_row_sums`` (the launchers of
+    ``gpumetrics._kernels.error_sums`` / ``.row_sums`` for its device).
     """
 
     #: "numpy" or "cuda"; also the name used in error messages.
@@ -23,44 +26,37 @@ class Backend(abc.ABC):
         return False
 
     @abc.abstractmethod
-    def owns(self, array):
-        """Whether ``array`` already lives on this backend's device (no transfer needed)."""
-
-    def zeros(self, shape, dtype):
-        """A zero-filled state array."""
-        return self.xp.zeros(shape, dtype=dtype)
-
-    @abc.abstractmethod
     def to_host(self, array):
         """A NumPy copy of a state array (for ``state_dict``); reads the device.  # synchronize!"""
 
-    @abc.abstractmethod
-    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
-        """One fused pass of a weighted sum of an elementwise error.
+    def sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None,
+             group=1):
+        """One fused pass of a weighted sum of a per-row value: an elementwise error, a crossentropy, a top-k hit...
 
-        ``y_true`` and ``y_pred`` are 2-D ``(rows, cols)`` arrays of one shape
-        (any strides, stride 0 included); ``weight`` is ``(rows,)`` or None.
-        Adds ``total_scale * sum_r w_r * sum_c f(y_true[r, c], y_pred[r, c])``
-        to ``out_total[0]`` and ``weight_scale * sum_r w_r`` (``rows`` when
-        ``weight`` is None) to ``out_weight[0]`` unless ``out_weight`` is None.
-        ``kind`` names ``f``; see ``gpumetrics._kernels.error_sums.rules``.
-        ``params``: the kind's float64 parameters on this device (None when
-        it takes none); kernels read them, the host never does.
+        Adds ``total_scale * Σ_r w[r // group] * v_r`` to ``out_total[0]`` and
+        ``weight_scale * Σ w`` (``rows // group`` when ``weight`` is None) to
+        ``out_weight[0]`` unless ``out_weight`` is None, where ``v_r`` is the
+        kind's value of row ``r``: ``Σ_c f(t[r, c], p[r, c])`` for an
+        elementwise kind (``y_true``, ``y_pred``: ``(R, C)`` of one shape), or
+        ``g(t[r], p[r])`` for a row kind (``y_pred``: ``(R, C)``; ``y_true``:
+        ``(R, C)`` or ``(R, 1)``, a class id per row); any strides, stride 0
+        included. ``weight``: ``(R // group,)`` or None; one weight covers
+        ``group`` consecutive rows (row kinds only). ``kind``: a ``Kind`` of
+        ``gpumetrics._kernels.error_sums.rules`` or ``.row_sums.rules``, whose
+        ``primitive`` picks the kernel twin. ``params``: the kind's float64
+        parameters on this device (None when it takes none); kernels read
+        them, the host never does.
         """
-
-    @abc.abstractmethod
-    def row_sums(self, kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
-                 params=None):
-        """One fused pass of a weighted sum of a per-row value (a crossentropy over the classes, a top-k hit...).
-
-        ``y_pred`` is ``(R, C)`` and ``y_true`` ``(R, C)`` or ``(R, 1)`` (a class
-        id per row), any strides; ``weight`` is ``(R // group,)`` or None: one
-        weight covers ``group`` consecutive rows. Adds ``total_scale * sum_r
-        w[r // group] * g(y_true[r], y_pred[r])`` to ``out_total[0]`` and
-        ``weight_scale * sum(weight)`` (``R // group`` when ``weight`` is None)
-        to ``out_weight[0]`` unless it is None. ``kind`` names ``g``; see
-        ``gpumetrics._kernels.row_sums.rules``; ``params`` as for ``error_sums``.
-        """
+        primitive = getattr(kind, "primitive", None)
+        if primitive == "row_sums":
+            self._row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
+                           params)
+        elif primitive == "error_sums":
+            if group != 1:
+                raise ValueError(f"sums: group must be 1 for the elementwise kind {kind.name}; got {group}")
+            self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params)
+        else:
+            raise TypeError(f"sums: kind must be a Kind of the error_sums or row_sums rules; got {kind!r}")
 
     @abc.abstractmethod
     def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
@@ -91,6 +87,13 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def merge_moments(self, array, other):
+        """The ``"moments"`` merge rule, in place: ``array`` (float64 ``[7, L]``, as ``moments`` writes it) becomes
+        the moments of everything either state saw (Chan et al.'s pairwise update; ``D`` adds). ``other``: a state
+        of the same shape on this device, left unchanged. See ``gpumetrics._kernels.moments.rules``.
+        """
+
+    @abc.abstractmethod
     def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
         """One fused pass adding each row's weight into a ``(C, C)`` confusion matrix.
 
@@ -106,5 +109,7 @@ class Backend(abc.ABC):
         """
 
 
-PRIMITIVES = ("asarray", "needs_copy", "owns", "zeros", "to_host", "error_sums", "row_sums", "threshold_histogram",
-              "weighted_bincount", "moments")
+#: the whole interface: every metric reaches its device through these members (and the data attributes ``name``,
+#: ``device``, ``xp``), merges included.
+PRIMITIVES = ("asarray", "needs_copy", "to_host", "sums", "threshold_histogram", "weighted_bincount", "moments",
+              "merge_moments")

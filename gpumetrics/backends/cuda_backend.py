@@ -56,7 +56,7 @@ class CudaBackend(Backend):
                 raise RuntimeError(f"{INSTALL_HINT} ({type(error).__name__}: {error})") from None
             self.xp = cupy
         from .._kernels.error_sums.cuda import error_sums
-        from .._kernels.moments.cuda import moments
+        from .._kernels.moments.cuda import merge_moments, moments
         from .._kernels.row_sums.cuda import row_sums
         from .._kernels.threshold_histogram.cuda import threshold_histogram
         from .._kernels.weighted_bincount.cuda import weighted_bincount
@@ -65,6 +65,7 @@ class CudaBackend(Backend):
         self._row_sums = row_sums
         self._threshold_histogram = threshold_histogram
         self._moments = moments
+        self._merge_moments = merge_moments
         self._weighted_bincount = weighted_bincount
 
     def asarray(self, x, name):
@@ -78,24 +79,17 @@ class CudaBackend(Backend):
         """Whether ``x`` must be copied host → device before a kernel can read it."""
         return not self.simulated and location(x) != "cuda"
 
-    def owns(self, array):
-        return isinstance(array, self.xp.ndarray)
-
     def to_host(self, array):
         return np.array(array, copy=True) if self.simulated else self.xp.asnumpy(array)  # synchronize!
-
-    def error_sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
-        self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params)
-
-    def row_sums(self, kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
-                 params=None):
-        self._row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params)
 
     def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
         self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
 
     def moments(self, x, y, weight, out):
         self._moments(x, y, weight, out)
+
+    def merge_moments(self, array, other):
+        self._merge_moments(array, other)
 
     def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
         self._weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out)

@@ -3,7 +3,7 @@ import numpy as np
 
 from .._interop import host_array, location
 from .._kernels.error_sums.cpu import error_sums
-from .._kernels.moments.cpu import moments
+from .._kernels.moments.cpu import merge_moments, moments
 from .._kernels.row_sums.cpu import row_sums
 from .._kernels.threshold_histogram.cpu import threshold_histogram
 from .._kernels.weighted_bincount.cpu import weighted_bincount
@@ -23,14 +23,12 @@ class NumpyBackend(Backend):
                 f"first update), or move the data to the host yourself")
         return host_array(x, name)
 
-    def owns(self, array):
-        return isinstance(array, np.ndarray)
-
     def to_host(self, array):
         return np.array(array, copy=True)
 
-    error_sums = staticmethod(error_sums)
-    row_sums = staticmethod(row_sums)
+    _error_sums = staticmethod(error_sums)
+    _row_sums = staticmethod(row_sums)
     threshold_histogram = staticmethod(threshold_histogram)
     moments = staticmethod(moments)
+    merge_moments = staticmethod(merge_moments)
     weighted_bincount = staticmethod(weighted_bincount)

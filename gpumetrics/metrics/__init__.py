@@ -4,7 +4,7 @@ from .confusion import (AUC, FalseNegatives, FalsePositives, Precision, Precisio
                         TruePositives)
 from .f_score import F1Score, FBetaScore
 from .iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
-from .reduction import Mean, MeanMetricWrapper, Sum
+from ._mean import Mean, MeanMetricWrapper, Sum
 from .regression import (CosineSimilarity, LogCoshError, MeanAbsoluteError, MeanAbsolutePercentageError,
                          MeanSquaredError, MeanSquaredLogarithmicError, RootMeanSquaredError, huber, log_cosh,
                          mean_absolute_error, mean_absolute_percentage_error, mean_squared_error,
@@ -20,10 +20,11 @@ from .hinge import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hin
 from .correlation import ConcordanceCorrelation, PearsonCorrelation, concordance_correlation, pearson_correlation
 from .r2_score import R2Score
 
-__all__ = ["F1Score", "FBetaScore", "BinaryIoU", "IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "AUC", "FalseNegatives", "FalsePositives", "Precision", "PrecisionAtRecall", "Recall",
+__all__ = ["F1Score", "FBetaScore", "BinaryIoU", "IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "AUC",
+           "FalseNegatives", "FalsePositives", "Precision", "PrecisionAtRecall", "Recall",
            "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity", "TrueNegatives",
-           "TruePositives", "Mean", "MeanMetricWrapper", "Sum", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
-           "mean_absolute_error", "mean_squared_error",
+           "TruePositives", "Mean", "MeanMetricWrapper", "Sum", "MeanAbsoluteError", "MeanSquaredError",
+           "RootMeanSquaredError", "mean_absolute_error", "mean_squared_error",
            "CosineSimilarity", "LogCoshError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "huber",
            "log_cosh", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
            "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",

@@ -14,96 +14,9 @@ from .._interop import any_array
 from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair
-from .regression import _KerasMeanWrapper
-
-
-def accuracy(y_true, y_pred):
-    """Per-element ``y_true == y_pred`` (1.0 or 0.0), ``y_true`` cast to ``y_pred``'s dtype, as Keras's ``accuracy``.
-
-    >>> accuracy([[1, 2], [3, 4]], [[1, 0], [3, 4]]).tolist()
-    [[1.0, 0.0], [1.0, 1.0]]
-    """
-    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
-    return (y_true == y_pred).astype(np.float32)
-
-
-def binary_accuracy(y_true, y_pred, threshold=0.5):
-    """Per-element ``y_true == (y_pred > threshold)`` (1.0 or 0.0), as ``keras.metrics.binary_accuracy``.
-
-    >>> binary_accuracy([[1], [1], [0], [0]], [[0.98], [1], [0], [0.6]]).tolist()
-    [[1.0], [1.0], [1.0], [0.0]]
-    """
-    y_pred, xp = any_array(y_pred, "y_pred")
-    y_true, _ = any_array(y_true, "y_true")
-    true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
-    predicted = (y_pred.reshape(pred_shape) > np.float32(threshold)).astype(y_true.dtype)
-    return (y_true.reshape(true_shape) == predicted).astype(np.float32)
-
-
-def categorical_accuracy(y_true, y_pred):
-    """Per-sample ``argmax(y_true) == argmax(y_pred)`` over the last axis, as ``keras.metrics.categorical_accuracy``.
-
-    >>> categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]).tolist()
-    [0.0, 1.0]
-    """
-    y_pred, xp = any_array(y_pred, "y_pred")
-    y_true, _ = any_array(y_true, "y_true")
-    return (xp.argmax(y_true, axis=-1) == xp.argmax(y_pred, axis=-1)).astype(np.float32)
-
-
-def _sparse_labels(y_true, y_pred):
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
-        return y_true[..., 0]
-    return y_true
-
-
-def sparse_categorical_accuracy(y_true, y_pred):
-    """Per-sample ``y_true == argmax(y_pred)`` for class ids ``y_true``, as ``keras.metrics.sparse_categorical_accuracy``.
-
-    >>> sparse_categorical_accuracy([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]]).tolist()
-    [0.0, 1.0]
-    """
-    y_pred, xp = any_array(y_pred, "y_pred")
-    y_true, _ = any_array(y_true, "y_true")
-    labels = _sparse_labels(y_true, y_pred).astype(y_pred.dtype)
-    return (labels == xp.argmax(y_pred, axis=-1)).astype(np.float32)
-
-
-def _in_top_k(xp, y_pred, labels, k):
-    classes = y_pred.shape[-1]
-    valid = (labels > -1) & (labels < classes)
-    ids = xp.where(valid, labels, 0).astype(xp.int64)[..., None]
-    target = xp.take_along_axis(y_pred, ids, axis=-1)
-    target = xp.where(xp.isnan(target), -xp.inf, target)
-    return (valid & (xp.sum(y_pred > target, axis=-1) < k)).astype(np.float32)
-
-
-def top_k_categorical_accuracy(y_true, y_pred, k=5):
-    """Per-sample: is ``argmax(y_true)`` among the ``k`` largest scores (ties count), as
-    ``keras.metrics.top_k_categorical_accuracy``.
-
-    >>> top_k_categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=1).tolist()
-    [0.0, 1.0]
-    """
-    y_pred, xp = any_array(y_pred, "y_pred")
-    y_true, _ = any_array(y_true, "y_true")
-    return _in_top_k(xp, y_pred, xp.argmax(y_true, axis=-1), k)
-
-
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
-    """Per-sample: is class id ``y_true`` among the ``k`` largest scores (ties count), or, with
-    ``from_sorted_ids=True``, among the first ``k`` ids of ``y_pred``, as Keras's function of that name.
-
-    >>> sparse_top_k_categorical_accuracy([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=2).tolist()
-    [1.0, 1.0]
-    """
-    y_pred, xp = any_array(y_pred, "y_pred")
-    y_true, _ = any_array(y_true, "y_true")
-    labels = _sparse_labels(y_true, y_pred)
-    if from_sorted_ids:
-        return xp.any(labels.astype(y_pred.dtype)[..., None] == y_pred[..., :k], axis=-1).astype(np.float32)
-    return _in_top_k(xp, y_pred, labels, k)
+from ._fused_passes import Elementwise, Rowwise
+from ._keras_rules import aligned_pair
+from ._mean import KerasMeanMetric, fused
 
 
 def _label_cast(y_true, y_pred):
@@ -126,24 +39,125 @@ def _sparse_match_params(y_true, y_pred, **_):
     return {"sparse": 1.0, "cast": _label_cast(y_true, y_pred)}
 
 
+def _binary_accuracy_params(y_true, y_pred, threshold=0.5):
+    """The threshold as Keras compares in float32."""
+    return {"threshold": np.float32(threshold)}
+
+
+def _one_hot_match_params(y_true, y_pred):
+    return {"sparse": 0.0, "cast": CAST_NONE}
+
+
+def _top_k_params(y_true, y_pred, k=5):
+    return {"k": k, "sparse": 0.0}
+
+
+def _sparse_top_k_kind(k=5, from_sorted_ids=False):
+    return "sorted_ids_hit" if from_sorted_ids else "in_top_k"
+
+
 def _sparse_top_k_params(y_true, y_pred, k=5, from_sorted_ids=False):
     """``sorted_ids_hit`` compares labels cast to ``y_pred``'s dtype; ``in_top_k`` reads them as class ids."""
     return {"k": k, "cast": cast_code(y_pred.dtype)} if from_sorted_ids else {"k": k, "sparse": 1.0}
 
 
-accuracy.fused = Elementwise(_equal_kind, _equal_params, last_axis=None)
-binary_accuracy.fused = Elementwise(
-    "binary_accuracy", lambda y_true, y_pred, threshold=0.5: {"threshold": np.float32(threshold)}, last_axis=None)
-categorical_accuracy.fused = Rowwise("argmax_match", lambda y_true, y_pred: {"sparse": 0.0, "cast": CAST_NONE})
-sparse_categorical_accuracy.fused = Rowwise("argmax_match", _sparse_match_params, sparse=True)
-top_k_categorical_accuracy.fused = Rowwise("in_top_k", lambda y_true, y_pred, k=5: {"k": k, "sparse": 0.0})
-sparse_top_k_categorical_accuracy.fused = Rowwise(
-    lambda k=5, from_sorted_ids=False: "sorted_ids_hit" if from_sorted_ids else "in_top_k", _sparse_top_k_params,
-    sparse=True)
+@fused(Elementwise(_equal_kind, _equal_params, last_axis=None))
+def accuracy(y_true, y_pred):
+    """Per-element ``y_true == y_pred`` (1.0 or 0.0), ``y_true`` cast to ``y_pred``'s dtype, as Keras's ``accuracy``.
+
+    >>> accuracy([[1, 2], [3, 4]], [[1, 0], [3, 4]]).tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
+    y_true, y_pred, xp = aligned_pair(y_true, y_pred)
+    return (y_true == y_pred).astype(np.float32)
+
+
+@fused(Elementwise("binary_accuracy", _binary_accuracy_params, last_axis=None))
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Per-element ``y_true == (y_pred > threshold)`` (1.0 or 0.0), as ``keras.metrics.binary_accuracy``.
+
+    >>> binary_accuracy([[1], [1], [0], [0]], [[0.98], [1], [0], [0.6]]).tolist()
+    [[1.0], [1.0], [1.0], [0.0]]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
+    predicted = (y_pred.reshape(pred_shape) > np.float32(threshold)).astype(y_true.dtype)
+    return (y_true.reshape(true_shape) == predicted).astype(np.float32)
+
+
+@fused(Rowwise("argmax_match", _one_hot_match_params))
+def categorical_accuracy(y_true, y_pred):
+    """Per-sample ``argmax(y_true) == argmax(y_pred)`` over the last axis, as ``keras.metrics.categorical_accuracy``.
+
+    >>> categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]).tolist()
+    [0.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    return (xp.argmax(y_true, axis=-1) == xp.argmax(y_pred, axis=-1)).astype(np.float32)
+
+
+def _sparse_labels(y_true, y_pred):
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        return y_true[..., 0]
+    return y_true
+
+
+@fused(Rowwise("argmax_match", _sparse_match_params, sparse=True))
+def sparse_categorical_accuracy(y_true, y_pred):
+    """Per-sample ``y_true == argmax(y_pred)`` for class ids ``y_true``, as
+    ``keras.metrics.sparse_categorical_accuracy``.
+
+    >>> sparse_categorical_accuracy([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]]).tolist()
+    [0.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    labels = _sparse_labels(y_true, y_pred).astype(y_pred.dtype)
+    return (labels == xp.argmax(y_pred, axis=-1)).astype(np.float32)
+
+
+def _in_top_k(xp, y_pred, labels, k):
+    classes = y_pred.shape[-1]
+    valid = (labels > -1) & (labels < classes)
+    ids = xp.where(valid, labels, 0).astype(xp.int64)[..., None]
+    target = xp.take_along_axis(y_pred, ids, axis=-1)
+    target = xp.where(xp.isnan(target), -xp.inf, target)
+    return (valid & (xp.sum(y_pred > target, axis=-1) < k)).astype(np.float32)
+
+
+@fused(Rowwise("in_top_k", _top_k_params))
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """Per-sample: is ``argmax(y_true)`` among the ``k`` largest scores (ties count), as
+    ``keras.metrics.top_k_categorical_accuracy``.
+
+    >>> top_k_categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=1).tolist()
+    [0.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    return _in_top_k(xp, y_pred, xp.argmax(y_true, axis=-1), k)
+
+
+@fused(Rowwise(_sparse_top_k_kind, _sparse_top_k_params, sparse=True))
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """Per-sample: is class id ``y_true`` among the ``k`` largest scores (ties count), or, with
+    ``from_sorted_ids=True``, among the first ``k`` ids of ``y_pred``, as Keras's function of that name.
+
+    >>> sparse_top_k_categorical_accuracy([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=2).tolist()
+    [1.0, 1.0]
+    """
+    y_pred, xp = any_array(y_pred, "y_pred")
+    y_true, _ = any_array(y_true, "y_true")
+    labels = _sparse_labels(y_true, y_pred)
+    if from_sorted_ids:
+        return xp.any(labels.astype(y_pred.dtype)[..., None] == y_pred[..., :k], axis=-1).astype(np.float32)
+    return _in_top_k(xp, y_pred, labels, k)
 
 
 @register()
-class Accuracy(_KerasMeanWrapper):
+class Accuracy(KerasMeanMetric):
     """How often ``y_pred`` equals ``y_true`` (elementwise, weighted), as ``keras.metrics.Accuracy``.
 
     >>> m = Accuracy()
@@ -152,14 +166,14 @@ class Accuracy(_KerasMeanWrapper):
     0.75
     """
 
-    _fn = staticmethod(accuracy)
+    per_sample = staticmethod(accuracy)
 
     def __init__(self, name="accuracy", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class BinaryAccuracy(_KerasMeanWrapper):
+class BinaryAccuracy(KerasMeanMetric):
     """How often ``y_pred > threshold`` matches the 0/1 label, as ``keras.metrics.BinaryAccuracy``.
 
     >>> m = BinaryAccuracy()
@@ -168,7 +182,7 @@ class BinaryAccuracy(_KerasMeanWrapper):
     0.75
     """
 
-    _fn = staticmethod(binary_accuracy)
+    per_sample = staticmethod(binary_accuracy)
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5, *, device="auto"):
         threshold = check_real(threshold, "threshold")
@@ -177,7 +191,7 @@ class BinaryAccuracy(_KerasMeanWrapper):
 
 
 @register()
-class CategoricalAccuracy(_KerasMeanWrapper):
+class CategoricalAccuracy(KerasMeanMetric):
     """How often the largest score is the one-hot label's class, as ``keras.metrics.CategoricalAccuracy``.
 
     >>> m = CategoricalAccuracy()
@@ -186,14 +200,14 @@ class CategoricalAccuracy(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(categorical_accuracy)
+    per_sample = staticmethod(categorical_accuracy)
 
     def __init__(self, name="categorical_accuracy", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class SparseCategoricalAccuracy(_KerasMeanWrapper):
+class SparseCategoricalAccuracy(KerasMeanMetric):
     """How often the largest score is the class id in ``y_true``, as ``keras.metrics.SparseCategoricalAccuracy``.
 
     >>> m = SparseCategoricalAccuracy()
@@ -202,14 +216,14 @@ class SparseCategoricalAccuracy(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(sparse_categorical_accuracy)
+    per_sample = staticmethod(sparse_categorical_accuracy)
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class TopKCategoricalAccuracy(_KerasMeanWrapper):
+class TopKCategoricalAccuracy(KerasMeanMetric):
     """How often the one-hot label's class is among the ``k`` largest scores, as
     ``keras.metrics.TopKCategoricalAccuracy``.
 
@@ -219,7 +233,7 @@ class TopKCategoricalAccuracy(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(top_k_categorical_accuracy)
+    per_sample = staticmethod(top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None, *, device="auto"):
         k = check_int(k, "k", 1, MAX_INDEX)
@@ -228,7 +242,7 @@ class TopKCategoricalAccuracy(_KerasMeanWrapper):
 
 
 @register()
-class SparseTopKCategoricalAccuracy(_KerasMeanWrapper):
+class SparseTopKCategoricalAccuracy(KerasMeanMetric):
     """How often the class id in ``y_true`` is among the ``k`` largest scores (or, with
     ``from_sorted_ids=True``, the first ``k`` ids of ``y_pred``), as ``keras.metrics.SparseTopKCategoricalAccuracy``.
 
@@ -238,7 +252,7 @@ class SparseTopKCategoricalAccuracy(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(sparse_top_k_categorical_accuracy)
+    per_sample = staticmethod(sparse_top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False, *,
                  device="auto"):

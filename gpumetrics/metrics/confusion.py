@@ -12,12 +12,12 @@ import numpy as np
 
 from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, is_real
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
-from ..metric import Metric, _check_state_mapping
+from ..metric import Metric
 from ..registry import register
+from . import curves
+from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
-#: Keras's ``backend.epsilon()``: the AUC end thresholds sit this far outside [0, 1].
-EPSILON = 1e-7
 #: Keras's ``NEG_INF``: what top-k filtering writes over the predictions it drops.
 NEG_INF = -1e10
 
@@ -53,46 +53,58 @@ def _check_fraction(name, value):
 class ThresholdHistogramMetric(Metric):
     """Base of the family: the two histogram states, the fused update, and TP/FP/TN/FN at any time."""
 
-    def _init_histogram(self, thresholds, evenly_spaced, num_labels=None, build=True):
-        """Sort the thresholds (results come back in the given order) and add the two histogram states,
-        now or, with ``build=False``, at the first batch (multi-label AUC learns its label count there)."""
+    def _init_histogram(self, thresholds, evenly_spaced, label_axis=()):
+        """Sort the thresholds (results come back in the given order) and add the two histogram states, of
+        shape ``(T + 1,) + label_axis``: ``(None,)`` sizes the label axis by the first batch (``add_state``)."""
         thresholds = np.asarray(thresholds, dtype=np.float64)
         order = np.argsort(thresholds, kind="stable")
         self._sorted_thresholds = thresholds[order]
         self._result_order = None if np.array_equal(order, np.arange(len(order))) else np.argsort(order)
         self._evenly_spaced = evenly_spaced
-        if build:
-            self._add_histograms(num_labels)
-
-    def _add_histograms(self, num_labels):
-        shape = (len(self._sorted_thresholds) + 1,) + (() if num_labels is None else (num_labels,))
+        shape = (len(thresholds) + 1,) + tuple(label_axis)
         self.positive_histogram = self.add_state("positive_histogram", shape)
         self.negative_histogram = self.add_state("negative_histogram", shape)
 
-    def _aligned_batch(self, y_true, y_pred, sample_weight):
-        """Keras's shape handling: ``y_true`` and ``y_pred`` rank-aligned and equal, weights broadcast to them."""
+    def _aligned_batch(self, y_true, y_pred):
+        """Keras's shape handling: ``y_true`` and ``y_pred`` rank-aligned and equal."""
         y_pred = self._import(y_pred, "y_pred")
         y_true = self._import(y_true, "y_true")
         check_not_empty(y_pred.shape, "y_pred")
         pred_shape, true_shape = squeeze_or_expand(y_pred.shape, y_true.shape)
         if pred_shape != true_shape:
             raise ValueError(f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} must match")
-        y_pred, y_true = y_pred.reshape(pred_shape), y_true.reshape(true_shape)
+        return y_true.reshape(true_shape), y_pred.reshape(pred_shape)
+
+    def _broadcast_weight(self, sample_weight, pred_shape):
+        """``sample_weight`` broadcast to ``y_pred``'s shape as Keras does, or None."""
         if sample_weight is None:
-            return y_true, y_pred, None
+            return None
         weight = self._import(sample_weight, "sample_weight")
         # Keras adds a trailing axis and squeezes it again when the ranks then differ by one: per-sample
         # weights spread over the labels of a sample, weights shaped like y_true stay as they are.
-        weight_shape = weight.shape if weight.ndim == len(true_shape) else weight.shape + (1,)
+        weight_shape = weight.shape if weight.ndim == len(pred_shape) else weight.shape + (1,)
         if not broadcasts_to(weight_shape, pred_shape):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_pred of shape "
                              f"{pred_shape}")
-        return y_true, y_pred, self.xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
+        return self.xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
+
+    def _count_labels(self, y_pred):
+        """Multi-label: build the label axis from the first batch (a call refused later unbuilds: ``Metric``'s
+        atomic methods), then refuse a batch of another label count."""
+        if y_pred.ndim != 2:
+            raise ValueError(f"multi_label=True needs y_pred of shape (num_samples, num_labels); got {y_pred.shape}")
+        self.build_states(y_pred.shape[1])
+        if y_pred.shape[1] != self.positive_histogram.shape[1]:
+            raise ValueError(f"{self.name} counts {self.positive_histogram.shape[1]} labels; "
+                             f"got y_pred of shape {y_pred.shape}")
 
     def _accumulate(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
                     label_weights=None, from_logits=False):
         """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
-        y_true, y_pred, weight = self._aligned_batch(y_true, y_pred, sample_weight)
+        y_true, y_pred = self._aligned_batch(y_true, y_pred)
+        if multi_label:
+            self._count_labels(y_pred)
+        weight = self._broadcast_weight(sample_weight, y_pred.shape)
         xp = self.xp
         if top_k is not None:
             y_pred = _keep_top_k(xp, y_pred, top_k)
@@ -102,14 +114,7 @@ class ThresholdHistogramMetric(Metric):
                                  f"than {class_id} classes; got shape {y_pred.shape}")
             y_true, y_pred = y_true[..., class_id:class_id + 1], y_pred[..., class_id:class_id + 1]
             weight = None if weight is None else weight[..., class_id:class_id + 1]
-        if multi_label:
-            if y_pred.ndim != 2:
-                raise ValueError(f"multi_label=True needs y_pred of shape (num_samples, num_labels); got {y_pred.shape}")
-            self._build_for(y_pred.shape[1])
-            if y_pred.shape[1] != self.positive_histogram.value.shape[1]:
-                raise ValueError(f"{self.name} counts {self.positive_histogram.value.shape[1]} labels; "
-                                 f"got y_pred of shape {y_pred.shape}")
-        else:
+        if not multi_label:
             if label_weights is not None:
                 if not broadcasts_to(label_weights.shape, y_pred.shape):
                     raise ValueError(f"label_weights of shape {label_weights.shape} do not broadcast to y_pred of "
@@ -128,41 +133,49 @@ class ThresholdHistogramMetric(Metric):
             y_true, y_pred, weight, thresholds, bucketing, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
 
-    def _built(self):
-        return any(v.name == "positive_histogram" for v in self._variables)
-
-    def _build_for(self, num_labels):
-        """Metrics that learn their label count (multi-label AUC, F-scores) build their states from the first
-        batch, a state dict or a merge, whichever comes first; a call refused after that unbuilds them
-        (``Metric``'s atomic methods)."""
-        if not self._built():
-            self._add_histograms(num_labels)
-
-    def load_state_dict(self, state, *, strict=True):
-        _check_state_mapping(state)
-        present = [k for k in ("positive_histogram", "negative_histogram") if k in state and np.ndim(state[k]) == 2]
-        if present:  # either histogram tells the label count, so a dict lacking the other is refused by name
-            self._build_for(np.shape(state[present[0]])[1])
-        super().load_state_dict(state, strict=strict)
-
-    def merge_state(self, metrics):
-        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
-        built = [o for o in others if isinstance(o, ThresholdHistogramMetric) and o._built()]
-        if built and not self._built():  # only metrics that learn their label count are ever unbuilt
-            self._build_for(built[0].positive_histogram.value.shape[1])
-        super().merge_state(others)
-
-    def _counts(self):
-        """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
+    def _sorted_counts(self):
+        """``(tp, fp, tn, fn)`` at every threshold, in ascending threshold order; on the device."""
         xp = self.xp
         positive, negative = self.positive_histogram.value, self.negative_histogram.value
         above_pos = xp.cumsum(positive[::-1], axis=0)[::-1][1:]
         above_neg = xp.cumsum(negative[::-1], axis=0)[::-1][1:]
         below_pos, below_neg = xp.cumsum(positive, axis=0)[:-1], xp.cumsum(negative, axis=0)[:-1]
-        counts = (above_pos, above_neg, below_neg, below_pos)
+        return above_pos, above_neg, below_neg, below_pos
+
+    def _counts(self):
+        """``(tp, fp, tn, fn)`` at every threshold, in the order the thresholds were given; on the device."""
+        counts = self._sorted_counts()
         if self._result_order is not None:
             counts = tuple(c[self._result_order] for c in counts)
         return counts
+
+    def _check_built(self):
+        """Curves and bounds are refused, by name, before a multi-label metric knows its labels."""
+        if not self._built():
+            raise ValueError(f"{self.name} has seen no batch yet, so it does not know its number of labels "
+                             f"(pass num_labels, or update it first)")
+
+    def _curve_inputs(self):
+        """Ascending counts and thresholds (device arrays) for ``curves``."""
+        self._check_built()
+        return self._sorted_counts(), self.device_constant("thresholds", self._sorted_thresholds)
+
+    def roc_curve(self):
+        """The ROC points at this metric's thresholds, from its state (``curves.RocCurve``: ``fpr``, ``tpr``,
+        ``thresholds``, thresholds decreasing as in scikit-learn; ``(num_labels, T)`` rates for multi-label)."""
+        return curves.roc_curve(self.xp, *self._curve_inputs())
+
+    def pr_curve(self):
+        """The precision-recall points at this metric's thresholds, from its state (``curves.PrCurve``:
+        ``precision``, ``recall``, ``thresholds``, thresholds increasing as in scikit-learn)."""
+        return curves.pr_curve(self.xp, *self._curve_inputs())
+
+    def plot(self, curve="ROC", ax=None):
+        """Draw the ``"ROC"`` or ``"PR"`` curve (one line per label) on ``ax`` or a new figure; returns
+        ``(figure, axes)``. Needs matplotlib (``pip install gpumetrics[plot]``)."""
+        from .. import plot
+
+        return plot.plot_curve(self, curve, ax)
 
     @property
     def true_positives(self):
@@ -312,6 +325,7 @@ class _AtMetric(ThresholdHistogramMetric):
     constraint: the largest ``dependent`` among thresholds whose ``constrained >= value``, 0 when none qualifies."""
 
     _constraint_name = None
+    _rate_pair = None
 
     def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         _check_fraction(self._constraint_name, value)
@@ -339,6 +353,22 @@ class _AtMetric(ThresholdHistogramMetric):
         return {"recall": divide_no_nan(xp, tp, tp + fn), "specificity": divide_no_nan(xp, tn, tn + fp),
                 "precision": divide_no_nan(xp, tp, tp + fp)}
 
+    def operating_point(self):
+        """Where ``result()`` was read: the threshold and the recall (sensitivity), specificity and precision
+        there (``curves.OperatingPoint`` of 0-d device arrays, NaN when no threshold meets the constraint); of
+        the thresholds that tie for the best value, the largest."""
+        constrained, dependent = self._rate_pair
+        thresholds = self.device_constant("thresholds", self._sorted_thresholds)  # ascending, as _counts()
+        return curves.operating_point(self.xp, self._rates(), thresholds, constrained, dependent, self.value)
+
+    def plot(self, curve=None, ax=None):
+        """As ``ThresholdHistogramMetric.plot`` (default: the curve of the metric's two rates), with the operating
+        point marked."""
+        from .. import plot
+
+        return plot.plot_curve(self, curve or ("PR" if "precision" in self._rate_pair else "ROC"), ax,
+                               mark=self.operating_point())
+
     def _best(self, constrained, dependent):
         xp = self.xp
         return xp.asarray(xp.max(xp.where(constrained >= self.value, dependent, 0.0)), dtype=self.dtype)
@@ -353,6 +383,7 @@ class SensitivityAtSpecificity(_AtMetric):
     """Best sensitivity (recall) among thresholds with specificity >= ``specificity``."""
 
     _constraint_name = "specificity"
+    _rate_pair = ("specificity", "recall")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(specificity, num_thresholds, class_id, name, dtype, device=device)
@@ -367,6 +398,7 @@ class SpecificityAtSensitivity(_AtMetric):
     """Best specificity among thresholds with sensitivity (recall) >= ``sensitivity``."""
 
     _constraint_name = "sensitivity"
+    _rate_pair = ("recall", "specificity")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(sensitivity, num_thresholds, class_id, name, dtype, device=device)
@@ -381,6 +413,7 @@ class PrecisionAtRecall(_AtMetric):
     """Best precision among thresholds with recall >= ``recall``."""
 
     _constraint_name = "recall"
+    _rate_pair = ("recall", "precision")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(recall, num_thresholds, class_id, name, dtype, device=device)
@@ -395,6 +428,7 @@ class RecallAtPrecision(_AtMetric):
     """Best recall among thresholds with precision >= ``precision``."""
 
     _constraint_name = "precision"
+    _rate_pair = ("precision", "recall")  # (constrained, dependent) keys of _rates()
 
     def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
         super().__init__(precision, num_thresholds, class_id, name, dtype, device=device)
@@ -471,19 +505,18 @@ class AUC(ThresholdHistogramMetric):
         self.num_labels = num_labels
         self.label_weights = None if label_weights is None else _label_weights(label_weights, num_labels)
         self._from_logits = from_logits
-        self._init_histogram([-EPSILON] + inner + [1.0 + EPSILON], evenly, num_labels if multi_label else None,
-                             build=bool(num_labels) or not multi_label)
+        self._init_histogram([-EPSILON] + inner + [1.0 + EPSILON], evenly, (num_labels,) if multi_label else ())
 
     @property
     def thresholds(self):
         return list(self._sorted_thresholds)
 
-    def _build_for(self, num_labels):
+    def build_states(self, size):
         """Multi-label AUC averages its labels with ``label_weights``: the label count it learns must match."""
-        if self.label_weights is not None and not self._built() and self.label_weights.size != num_labels:
+        if self.label_weights is not None and not self._built() and self.label_weights.size != size:
             raise ValueError(f"{self.name} has {self.label_weights.size} label_weights {self.label_weights}; "
-                             f"got {num_labels} labels (y_pred's columns, or a state's or merged metric's labels)")
-        super()._build_for(num_labels)
+                             f"got {size} labels (y_pred's columns, or a state's or merged metric's labels)")
+        super().build_states(size)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         self._accumulate(y_true, y_pred, sample_weight, multi_label=self.multi_label,
@@ -520,18 +553,48 @@ class AUC(ThresholdHistogramMetric):
             heights = xp.maximum(y[:-1], y[1:])
         return (x[:-1] - x[1:]) * heights
 
-    def result(self):
-        xp = self.xp
-        if not self._built():
-            return xp.asarray(0.0, dtype=self.dtype)
+    def _areas(self):
+        """The area under the curve: 0-d, or one per label (multi-label), in float64."""
         tp, fp, tn, fn = self._counts()
         if self.curve == "PR" and self.summation_method == "interpolation":
             terms = self._interpolated_pr_auc(tp, fp, fn)
         else:
             terms = self._riemann_terms(tp, fp, tn, fn)
+        return self.xp.sum(terms, axis=0)
+
+    def per_label_result(self):
+        """Multi-label: the AUC of each label, shape ``(num_labels,)`` in ``dtype``; ``result()`` is their mean
+        (weighted by ``label_weights`` when given)."""
         if not self.multi_label:
-            return xp.asarray(xp.sum(terms), dtype=self.dtype)
-        by_label = xp.sum(terms, axis=0)
+            raise ValueError(f"{self.name} has multi_label=False: it keeps one curve, so there is no per-label AUC")
+        self._check_built()
+        return self.xp.asarray(self._areas(), dtype=self.dtype)
+
+    def exact_auc_bounds(self, curve=None):
+        """The interval the exact AUC of the data seen lies in, from the histogram alone (``curves.AucBounds``;
+        per label for multi-label). ``curve`` (default: this metric's): ``"ROC"`` bounds the Mann-Whitney AUC
+        (scikit-learn's ``roc_auc_score``), ``"PR"`` the average precision (``average_precision_score``). Weights
+        must be non-negative. The derivation, and how Keras's summations relate, is in ``curves``'s docstring."""
+        curve = self.curve if curve is None else (curve.upper() if isinstance(curve, str) else curve)
+        bound = {"ROC": curves.roc_auc_bounds, "PR": curves.average_precision_bounds}.get(curve, None) \
+            if isinstance(curve, str) else None
+        if bound is None:
+            raise ValueError(f"exact_auc_bounds bounds curve='ROC' or 'PR'; got curve={curve!r} (the PR-gain AUC "
+                             f"has no exact counterpart here)")
+        self._check_built()
+        return bound(self.xp, self.positive_histogram.value, self.negative_histogram.value)
+
+    def plot(self, curve=None, ax=None):
+        """As ``ThresholdHistogramMetric.plot``; the default curve is this metric's (``"ROC"`` or ``"PR"``)."""
+        return super().plot(curve or self.curve, ax)
+
+    def result(self):
+        xp = self.xp
+        if not self._built():
+            return xp.asarray(0.0, dtype=self.dtype)
+        if not self.multi_label:
+            return xp.asarray(self._areas(), dtype=self.dtype)
+        by_label = self._areas()
         if self.label_weights is None:
             return xp.asarray(xp.mean(by_label), dtype=self.dtype)
         label_weights = self.device_constant("label_weights", self.label_weights)

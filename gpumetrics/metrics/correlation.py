@@ -10,9 +10,10 @@ from 0 (e.g. centred at 1e6), where ``sum(x^2) - sum(x)^2 / n`` would not.
 """
 from .._arguments import check_axis
 from ..registry import register
-from .fused import EPSILON, Rowwise, aligned_pair
+from ._fused_passes import Rowwise
+from ._keras_rules import EPSILON, aligned_pair
+from ._mean import KerasMeanMetric, fused
 from .ratios import overflow_to_nan
-from .regression import _KerasMeanWrapper
 
 
 def _moments(xp, y_true, y_pred, axis):
@@ -21,6 +22,15 @@ def _moments(xp, y_true, y_pred, axis):
     return dt, dp
 
 
+def _pearson_params(y_true, y_pred, axis=-1):
+    return {"concordance": 0.0, "epsilon": EPSILON}
+
+
+def _concordance_params(y_true, y_pred, axis=-1):
+    return {"concordance": 1.0, "epsilon": EPSILON}
+
+
+@fused(Rowwise("correlation", _pearson_params))
 def pearson_correlation(y_true, y_pred, axis=-1):
     """Per-sample Pearson correlation of ``y_true`` and ``y_pred`` across ``axis``, as
     ``keras.metrics.pearson_correlation``.
@@ -34,6 +44,7 @@ def pearson_correlation(y_true, y_pred, axis=-1):
     return overflow_to_nan(xp, xp.sum(dt * dp, axis=axis) / xp.sqrt(squares), squares)
 
 
+@fused(Rowwise("correlation", _concordance_params))
 def concordance_correlation(y_true, y_pred, axis=-1):
     """Per-sample Lin's concordance of ``y_true`` and ``y_pred`` across ``axis``, as
     ``keras.metrics.concordance_correlation``: ``2 cov / (var_t + var_p + (mean_t - mean_p)^2 + eps)``.
@@ -48,14 +59,8 @@ def concordance_correlation(y_true, y_pred, axis=-1):
     return overflow_to_nan(xp, 2.0 * xp.mean(dt * dp, axis=axis) / (norm + EPSILON), norm)
 
 
-pearson_correlation.fused = Rowwise("correlation",
-                                   lambda y_true, y_pred, axis=-1: {"concordance": 0.0, "epsilon": EPSILON})
-concordance_correlation.fused = Rowwise("correlation",
-                                       lambda y_true, y_pred, axis=-1: {"concordance": 1.0, "epsilon": EPSILON})
-
-
 @register()
-class PearsonCorrelation(_KerasMeanWrapper):
+class PearsonCorrelation(KerasMeanMetric):
     """Mean over samples of the Pearson correlation across ``axis``, as ``keras.metrics.PearsonCorrelation``.
 
     >>> m = PearsonCorrelation()
@@ -64,7 +69,7 @@ class PearsonCorrelation(_KerasMeanWrapper):
     -0.009
     """
 
-    _fn = staticmethod(pearson_correlation)
+    per_sample = staticmethod(pearson_correlation)
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1, *, device="auto"):
         axis = check_axis(axis)
@@ -73,7 +78,7 @@ class PearsonCorrelation(_KerasMeanWrapper):
 
 
 @register()
-class ConcordanceCorrelation(_KerasMeanWrapper):
+class ConcordanceCorrelation(KerasMeanMetric):
     """Mean over samples of Lin's concordance correlation across ``axis``, as
     ``keras.metrics.ConcordanceCorrelation``.
 
@@ -83,7 +88,7 @@ class ConcordanceCorrelation(_KerasMeanWrapper):
     -0.0714
     """
 
-    _fn = staticmethod(concordance_correlation)
+    per_sample = staticmethod(concordance_correlation)
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1, *, device="auto"):
         axis = check_axis(axis)

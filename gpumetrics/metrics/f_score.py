@@ -1,10 +1,9 @@
 """``FBetaScore`` and ``F1Score`` on the threshold histogram: one threshold, one label per class."""
 from ..registry import register
+from ._keras_rules import EPSILON  # Keras's F-scores add it to every denominator (we keep that arithmetic)
 from .confusion import ThresholdHistogramMetric
 from .ratios import overflow_to_nan
 
-#: Keras's ``backend.epsilon()``, which its F-scores add to every denominator (we keep that arithmetic).
-EPSILON = 1e-7
 _AVERAGES = (None, "micro", "macro", "weighted")
 
 
@@ -40,7 +39,7 @@ class FBetaScore(ThresholdHistogramMetric):
         self.average = average
         self.beta = beta
         self.threshold = threshold
-        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, build=False)
+        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, label_axis=(None,))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.threshold is None:

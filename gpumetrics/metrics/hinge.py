@@ -7,8 +7,9 @@ the hinge pass reads that count as its parameter: no host sync.
 """
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair
-from .regression import _KerasMeanWrapper
+from ._fused_passes import Elementwise, Rowwise, add_sums
+from ._keras_rules import aligned_pair
+from ._mean import KerasMeanMetric, fused
 
 
 def _hinge_labels(xp, y_true):
@@ -17,6 +18,16 @@ def _hinge_labels(xp, y_true):
     return xp.where(binary, 2.0 * y_true - 1.0, y_true)
 
 
+def _count_other_labels(metric, batch):
+    """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
+    count = metric.device_constant("hinge_other_labels", [0.0])
+    count[...] = 0.0
+    labels = batch._replace(y_pred=batch.y_true, weight=None, total_scale=1.0, weight_scale=1.0)
+    add_sums(metric, ERROR_KINDS["non_binary"], labels, count, None)
+    return count
+
+
+@fused(Elementwise("hinge", device_params=_count_other_labels))
 def hinge(y_true, y_pred):
     """Per-sample ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``, as ``keras.metrics.hinge``.
 
@@ -27,12 +38,14 @@ def hinge(y_true, y_pred):
     return xp.mean(xp.maximum(1.0 - _hinge_labels(xp, y_true) * y_pred, 0.0), axis=-1)
 
 
+@fused(Elementwise("squared_hinge", device_params=_count_other_labels))
 def squared_hinge(y_true, y_pred):
     """Per-sample ``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``, as ``keras.metrics.squared_hinge``."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     return xp.mean(xp.square(xp.maximum(1.0 - _hinge_labels(xp, y_true) * y_pred, 0.0)), axis=-1)
 
 
+@fused(Rowwise("categorical_hinge"))
 def categorical_hinge(y_true, y_pred):
     """Per-sample ``maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` over the last axis.
 
@@ -45,21 +58,8 @@ def categorical_hinge(y_true, y_pred):
     return xp.maximum(negative - positive + 1.0, 0.0)
 
 
-def _count_other_labels(metric, y_true, y_pred):
-    """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
-    count = metric.device_constant("hinge_other_labels", [0.0])
-    count[...] = 0.0
-    metric.backend.error_sums(ERROR_KINDS["non_binary"], y_true, y_true, None, count, None, 1.0, 1.0)
-    return count
-
-
-hinge.fused = Elementwise("hinge", device_params=_count_other_labels)
-squared_hinge.fused = Elementwise("squared_hinge", device_params=_count_other_labels)
-categorical_hinge.fused = Rowwise("categorical_hinge")
-
-
 @register()
-class Hinge(_KerasMeanWrapper):
+class Hinge(KerasMeanMetric):
     """Mean hinge loss over samples, as ``keras.metrics.Hinge``.
 
     >>> m = Hinge()
@@ -68,14 +68,14 @@ class Hinge(_KerasMeanWrapper):
     1.3
     """
 
-    _fn = staticmethod(hinge)
+    per_sample = staticmethod(hinge)
 
     def __init__(self, name="hinge", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class SquaredHinge(_KerasMeanWrapper):
+class SquaredHinge(KerasMeanMetric):
     """Mean squared hinge loss over samples, as ``keras.metrics.SquaredHinge``.
 
     >>> m = SquaredHinge()
@@ -84,14 +84,14 @@ class SquaredHinge(_KerasMeanWrapper):
     1.86
     """
 
-    _fn = staticmethod(squared_hinge)
+    per_sample = staticmethod(squared_hinge)
 
     def __init__(self, name="squared_hinge", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class CategoricalHinge(_KerasMeanWrapper):
+class CategoricalHinge(KerasMeanMetric):
     """Mean categorical hinge loss over samples, as ``keras.metrics.CategoricalHinge``.
 
     >>> m = CategoricalHinge()
@@ -100,7 +100,7 @@ class CategoricalHinge(_KerasMeanWrapper):
     1.4
     """
 
-    _fn = staticmethod(categorical_hinge)
+    per_sample = staticmethod(categorical_hinge)
 
     def __init__(self, name="categorical_hinge", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)

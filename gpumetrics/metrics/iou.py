@@ -32,10 +32,9 @@ from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
+from ._keras_rules import EPSILON  # added to both denominators of ``result()``
 from .ratios import overflow_to_nan
 
-#: Keras's ``backend.epsilon()``, added to both denominators of ``result()``.
-EPSILON = 1e-7
 #: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
 _VALUE, _ARGMAX, _THRESHOLD = RULES["value"], RULES["argmax"], RULES["threshold"]
 
@@ -161,6 +160,13 @@ class _IoUBase(Metric):
         valid = ((denominator > 1e-9) | xp.isnan(denominator)) & (times > 0)
         iou = xp.where(valid, overflow_to_nan(xp, true_positives / (denominator + EPSILON), denominator), 0.0)
         return xp.asarray(xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON), dtype=self.dtype)
+
+    def plot(self, ax=None):
+        """Draw the confusion matrix (rows: true class) as a heat map on ``ax`` or a new figure; returns
+        ``(figure, axes)``. Needs matplotlib (``pip install gpumetrics[plot]``)."""
+        from .. import plot
+
+        return plot.plot_confusion_matrix(self, ax)
 
     def get_config(self):
         return {"name": self.name, "dtype": self._keras_dtype}

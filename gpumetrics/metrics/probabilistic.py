@@ -11,9 +11,10 @@ import math
 from .._arguments import INT64_MAX, INT64_MIN, check_axis, check_int
 from .._interop import any_array
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
+from ._fused_passes import Elementwise, Rowwise
+from ._keras_rules import aligned_pair, epsilon_bounds, epsilon_param
+from ._mean import KerasMeanMetric, fused
 from .ratios import overflow_to_nan
-from .regression import _KerasMeanWrapper, _epsilon
 
 
 def _logsumexp(xp, x, axis):
@@ -22,6 +23,42 @@ def _logsumexp(xp, x, axis):
     return xp.log(xp.sum(xp.exp(x - peak), axis=axis, keepdims=True)) + peak
 
 
+def _crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sparse=False,
+                         ignore_class=None):
+    named = {"label_smoothing": label_smoothing, "sparse": float(sparse),
+             "ignore_class": math.nan if ignore_class is None else ignore_class}
+    if not from_logits:
+        named["lower"], named["upper"] = epsilon_bounds(y_pred.dtype)
+    return named
+
+
+def _binary_crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    if from_logits:
+        return {"label_smoothing": label_smoothing}
+    lower, upper = epsilon_bounds(y_pred.dtype)
+    return {"label_smoothing": label_smoothing, "lower": lower, "upper": upper}
+
+
+def _binary_crossentropy_kind(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """``binary_crossentropy``'s kind; the fused form averages over the last axis only."""
+    if axis != -1:
+        raise ValueError(f"the fused binary crossentropy averages over the last axis (axis=-1); got axis={axis}")
+    return "binary_crossentropy_from_logits" if from_logits else "binary_crossentropy"
+
+
+def _row_kind(from_logits=False, **_):
+    return "crossentropy_from_logits" if from_logits else "crossentropy"
+
+
+def _sparse_crossentropy_params(y_true, y_pred, **fn_kwargs):
+    return _crossentropy_params(y_true, y_pred, sparse=True, **fn_kwargs)
+
+
+def _ignored_class(ignore_class=None, **_):
+    return ignore_class
+
+
+@fused(Elementwise(_binary_crossentropy_kind, _binary_crossentropy_params))
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample binary crossentropy, averaged over ``axis``, as ``keras.metrics.binary_crossentropy``.
 
@@ -38,6 +75,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return xp.mean(-(y_true * xp.log(p) + (1.0 - y_true) * xp.log(1.0 - p)), axis=axis)
 
 
+@fused(Rowwise(_row_kind, _crossentropy_params))
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample ``-sum(y_true * log(y_pred / sum(y_pred)))`` along ``axis`` (log-softmax for logits), as
     ``keras.metrics.categorical_crossentropy``.
@@ -59,6 +97,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return -xp.sum(y_true * log_prob, axis=axis)
 
 
+@fused(Rowwise(_row_kind, _sparse_crossentropy_params, sparse=True, ignored=_ignored_class))
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Per-sample crossentropy of class ids ``y_true`` against ``y_pred`` along ``axis``, as
     ``keras.metrics.sparse_categorical_crossentropy``: 0 for ``ignore_class`` and for ids outside the classes.
@@ -87,6 +126,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return xp.where(valid, -log_prob[..., 0], 0.0)
 
 
+@fused(Elementwise("kl_divergence", epsilon_param, last_axis="sum"))
 def kl_divergence(y_true, y_pred):
     """Per-sample ``sum(y_true * log(y_true / y_pred))`` over the last axis, both clipped to ``[eps, 1]``.
 
@@ -99,6 +139,7 @@ def kl_divergence(y_true, y_pred):
     return xp.sum(t * xp.log(t / p), axis=-1)
 
 
+@fused(Elementwise("poisson", epsilon_param))
 def poisson(y_true, y_pred):
     """Per-sample ``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``, as ``keras.metrics.poisson``."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
@@ -139,49 +180,8 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     return xp.sum(alpha * (1.0 - p) ** gamma * -y_true * xp.log(p), axis=axis)
 
 
-def _crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, sparse=False,
-                         ignore_class=None):
-    named = {"label_smoothing": label_smoothing, "sparse": float(sparse),
-             "ignore_class": math.nan if ignore_class is None else ignore_class}
-    if not from_logits:
-        named["lower"], named["upper"] = epsilon_bounds(y_pred.dtype)
-    return named
-
-
-def _binary_crossentropy_params(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    if from_logits:
-        return {"label_smoothing": label_smoothing}
-    lower, upper = epsilon_bounds(y_pred.dtype)
-    return {"label_smoothing": label_smoothing, "lower": lower, "upper": upper}
-
-
-def _elementwise_axis(kind):
-    """``binary_crossentropy``'s kind; the fused form averages over the last axis only."""
-
-    def choose(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-        if axis != -1:
-            raise ValueError(f"the fused binary crossentropy averages over the last axis (axis=-1); got axis={axis}")
-        return kind + ("_from_logits" if from_logits else "")
-
-    return choose
-
-
-def _row_kind(from_logits=False, **_):
-    return "crossentropy_from_logits" if from_logits else "crossentropy"
-
-
-binary_crossentropy.fused = Elementwise(_elementwise_axis("binary_crossentropy"),
-                                        _binary_crossentropy_params)
-categorical_crossentropy.fused = Rowwise(_row_kind, _crossentropy_params)
-sparse_categorical_crossentropy.fused = Rowwise(
-    _row_kind, lambda y_true, y_pred, **kw: _crossentropy_params(y_true, y_pred, sparse=True, **kw), sparse=True,
-    ignored=lambda ignore_class=None, **_: ignore_class)
-kl_divergence.fused = Elementwise("kl_divergence", _epsilon, last_axis="sum")
-poisson.fused = Elementwise("poisson", _epsilon)
-
-
 @register("bce", "BCE")
-class BinaryCrossentropy(_KerasMeanWrapper):
+class BinaryCrossentropy(KerasMeanMetric):
     """Mean binary crossentropy over samples, as ``keras.metrics.BinaryCrossentropy``.
 
     >>> m = BinaryCrossentropy()
@@ -190,7 +190,7 @@ class BinaryCrossentropy(_KerasMeanWrapper):
     0.8149
     """
 
-    _fn = staticmethod(binary_crossentropy)
+    per_sample = staticmethod(binary_crossentropy)
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0, *,
                  device="auto"):
@@ -201,7 +201,7 @@ class BinaryCrossentropy(_KerasMeanWrapper):
 
 
 @register()
-class CategoricalCrossentropy(_KerasMeanWrapper):
+class CategoricalCrossentropy(KerasMeanMetric):
     """Mean categorical crossentropy over samples, as ``keras.metrics.CategoricalCrossentropy``.
 
     >>> m = CategoricalCrossentropy()
@@ -210,7 +210,7 @@ class CategoricalCrossentropy(_KerasMeanWrapper):
     1.1769
     """
 
-    _fn = staticmethod(categorical_crossentropy)
+    per_sample = staticmethod(categorical_crossentropy)
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1,
                  *, device="auto"):
@@ -223,7 +223,7 @@ class CategoricalCrossentropy(_KerasMeanWrapper):
 
 
 @register()
-class SparseCategoricalCrossentropy(_KerasMeanWrapper):
+class SparseCategoricalCrossentropy(KerasMeanMetric):
     """Mean crossentropy of class ids against class scores, as ``keras.metrics.SparseCategoricalCrossentropy``.
 
     A sample whose label is ``ignore_class`` adds 0 to the total; as in
@@ -238,7 +238,7 @@ class SparseCategoricalCrossentropy(_KerasMeanWrapper):
     1.1769
     """
 
-    _fn = staticmethod(sparse_categorical_crossentropy)
+    per_sample = staticmethod(sparse_categorical_crossentropy)
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
                  axis=-1, *, device="auto"):
@@ -252,7 +252,7 @@ class SparseCategoricalCrossentropy(_KerasMeanWrapper):
 
 
 @register()
-class KLDivergence(_KerasMeanWrapper):
+class KLDivergence(KerasMeanMetric):
     """Mean over samples of ``sum(y_true * log(y_true / y_pred), axis=-1)``, as ``keras.metrics.KLDivergence``.
 
     >>> m = KLDivergence()
@@ -261,14 +261,14 @@ class KLDivergence(_KerasMeanWrapper):
     0.4581
     """
 
-    _fn = staticmethod(kl_divergence)
+    per_sample = staticmethod(kl_divergence)
 
     def __init__(self, name="kl_divergence", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class Poisson(_KerasMeanWrapper):
+class Poisson(KerasMeanMetric):
     """Mean over samples of ``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``, as ``keras.metrics.Poisson``.
 
     >>> m = Poisson()
@@ -277,7 +277,7 @@ class Poisson(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(poisson)
+    per_sample = staticmethod(poisson)
 
     def __init__(self, name="poisson", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._arguments import check_int
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
-from ..metric import Metric, _check_state_mapping
+from ..metric import Metric
 from ..registry import register
 from .ratios import overflow_to_nan
 
@@ -94,28 +94,7 @@ class R2Score(Metric):
         self.class_aggregation = class_aggregation
         self.num_regressors = num_regressors
         self.num_samples = self.add_state("num_samples", (), "int64", "sum", count=True)
-        self.moments = None  # float64[7, outputs], built by the first batch, state dict or merge
-
-    # -- states built from the first batch ---------------------------------------------------------------------
-    def _built(self):
-        return self.moments is not None
-
-    def _build_for(self, outputs):
-        if self.moments is None:
-            self.moments = self.add_state("moments", (7, outputs), "float64", "moments")
-
-    def load_state_dict(self, state, *, strict=True):
-        _check_state_mapping(state)
-        if not self._built() and "moments" in state and np.ndim(state["moments"]) == 2:
-            self._build_for(np.shape(state["moments"])[1])
-        super().load_state_dict(state, strict=strict)
-
-    def merge_state(self, metrics):
-        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
-        built = [o for o in others if isinstance(o, R2Score) and o._built()]
-        if built and not self._built():
-            self._build_for(built[0].moments.value.shape[1])
-        super().merge_state(others)
+        self.moments = self.add_state("moments", (7, None), "float64", "moments")  # None until the first batch
 
     # -- Keras surface -----------------------------------------------------------------------------------------
     def _sample_weight(self, sample_weight, shape):
@@ -143,11 +122,11 @@ class R2Score(Metric):
         if true_shape != pred_shape:
             raise ValueError(f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} must match")
         rows, outputs = pred_shape
-        if self._built() and outputs != self.moments.shape[1]:
+        self.build_states(outputs)  # a call refused from here on unbuilds (Metric's atomic methods)
+        if outputs != self.moments.shape[1]:
             raise ValueError(f"{self.name} was built for {self.moments.shape[1]} outputs by its first batch; got "
                              f"y_true and y_pred of shape {pred_shape}")
         weight = self._sample_weight(sample_weight, pred_shape)
-        self._build_for(outputs)
         self._backend.moments(y_true.reshape(true_shape), y_pred.reshape(pred_shape), weight,
                               self.moments.writable())
         count = self.num_samples.writable()

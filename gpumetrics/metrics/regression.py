@@ -3,15 +3,13 @@ import contextlib
 
 from .._arguments import check_axis
 from ..registry import register
-from .fused import Elementwise, Rowwise, aligned_pair, epsilon_bounds
-from .reduction import Mean, MeanMetricWrapper, accumulate
+from ._fused_passes import Elementwise, Rowwise
+from ._keras_rules import EPSILON, aligned_pair, epsilon_bounds, epsilon_param
+from ._mean import KerasMeanMetric, Mean, fused
 from .ratios import overflow_to_nan
 
 
-def _epsilon(y_true, y_pred, **_):
-    return {"epsilon": epsilon_bounds(y_pred.dtype)[0]}
-
-
+@fused(Elementwise("squared_error"))
 def mean_squared_error(y_true, y_pred):
     """Per-sample ``mean(square(y_true - y_pred), axis=-1)``, as ``keras.metrics.mean_squared_error``.
 
@@ -22,12 +20,14 @@ def mean_squared_error(y_true, y_pred):
     return xp.mean(xp.square(y_true - y_pred), axis=-1)
 
 
+@fused(Elementwise("absolute_error"))
 def mean_absolute_error(y_true, y_pred):
     """Per-sample ``mean(abs(y_true - y_pred), axis=-1)``, as ``keras.metrics.mean_absolute_error``."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     return xp.mean(xp.abs(y_true - y_pred), axis=-1)
 
 
+@fused(Elementwise("absolute_percentage_error", epsilon_param))
 def mean_absolute_percentage_error(y_true, y_pred):
     """Per-sample ``100 * mean(abs((y_true - y_pred) / max(abs(y_true), eps)), axis=-1)``.
 
@@ -39,13 +39,15 @@ def mean_absolute_percentage_error(y_true, y_pred):
     return 100.0 * xp.mean(xp.abs((y_true - y_pred) / xp.maximum(xp.abs(y_true), eps)), axis=-1)
 
 
+@fused(Elementwise("squared_logarithmic_error", epsilon_param))
 def mean_squared_logarithmic_error(y_true, y_pred):
     """Per-sample ``mean(square(log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)), axis=-1)``."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
-    eps = 1e-7
-    return xp.mean(xp.square(xp.log1p(xp.maximum(y_pred, eps)) - xp.log1p(xp.maximum(y_true, eps))), axis=-1)
+    log_true, log_pred = xp.log1p(xp.maximum(y_true, EPSILON)), xp.log1p(xp.maximum(y_pred, EPSILON))
+    return xp.mean(xp.square(log_pred - log_true), axis=-1)
 
 
+@fused(Elementwise("log_cosh"))
 def log_cosh(y_true, y_pred):
     """Per-sample ``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed without overflow."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
@@ -53,6 +55,7 @@ def log_cosh(y_true, y_pred):
     return xp.mean(x + xp.log1p(xp.exp(-2.0 * x)) - xp.log(2.0), axis=-1)
 
 
+@fused(Elementwise("huber", lambda y_true, y_pred, delta=1.0: {"delta": delta}))
 def huber(y_true, y_pred, delta=1.0):
     """Per-sample Huber loss: ``x^2 / 2`` for ``|x| <= delta``, else ``delta (|x| - delta / 2)``, averaged over the
     last axis (``x = y_pred - y_true``), as ``keras.metrics.huber``."""
@@ -61,6 +64,7 @@ def huber(y_true, y_pred, delta=1.0):
     return xp.mean(xp.where(x <= delta, 0.5 * x * x, delta * x - 0.5 * delta * delta), axis=-1)
 
 
+@fused(Rowwise("cosine_similarity", epsilon_param))
 def cosine_similarity(y_true, y_pred, axis=-1):
     """Per-sample cosine of ``y_true`` and ``y_pred`` along ``axis`` (an all-zero vector scores 0), as Keras's."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
@@ -78,30 +82,8 @@ def _quiet_division(xp):
     return xp.errstate(divide="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
-mean_squared_error.fused = Elementwise("squared_error")
-mean_absolute_error.fused = Elementwise("absolute_error")
-mean_absolute_percentage_error.fused = Elementwise("absolute_percentage_error", _epsilon)
-mean_squared_logarithmic_error.fused = Elementwise("squared_logarithmic_error", _epsilon)
-log_cosh.fused = Elementwise("log_cosh")
-huber.fused = Elementwise("huber", lambda y_true, y_pred, delta=1.0: {"delta": delta})
-cosine_similarity.fused = Rowwise("cosine_similarity", _epsilon)
-
-
-class _KerasMeanWrapper(MeanMetricWrapper):
-    """A ``MeanMetricWrapper`` of one fixed per-sample function whose config is Keras's: name, dtype and the
-    function's keyword arguments."""
-
-    _fn = None
-
-    def __init__(self, name=None, dtype=None, *, device="auto", **fn_kwargs):
-        super().__init__(type(self)._fn, name=name, dtype=dtype, device=device, **fn_kwargs)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
-
-
 @register("mse", "MSE")
-class MeanSquaredError(_KerasMeanWrapper):
+class MeanSquaredError(KerasMeanMetric):
     """Mean of ``mean(square(y_true - y_pred), axis=-1)`` over samples, as ``keras.metrics.MeanSquaredError``.
 
     >>> m = MeanSquaredError()
@@ -110,14 +92,14 @@ class MeanSquaredError(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(mean_squared_error)
+    per_sample = staticmethod(mean_squared_error)
 
     def __init__(self, name="mean_squared_error", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register("mae", "MAE")
-class MeanAbsoluteError(_KerasMeanWrapper):
+class MeanAbsoluteError(KerasMeanMetric):
     """Mean of ``mean(abs(y_true - y_pred), axis=-1)`` over samples, as ``keras.metrics.MeanAbsoluteError``.
 
     >>> m = MeanAbsoluteError()
@@ -126,14 +108,14 @@ class MeanAbsoluteError(_KerasMeanWrapper):
     0.25
     """
 
-    _fn = staticmethod(mean_absolute_error)
+    per_sample = staticmethod(mean_absolute_error)
 
     def __init__(self, name="mean_absolute_error", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register("mape", "MAPE")
-class MeanAbsolutePercentageError(_KerasMeanWrapper):
+class MeanAbsolutePercentageError(KerasMeanMetric):
     """Mean of ``mean_absolute_percentage_error`` over samples, as ``keras.metrics.MeanAbsolutePercentageError``.
 
     >>> m = MeanAbsolutePercentageError()
@@ -142,14 +124,14 @@ class MeanAbsolutePercentageError(_KerasMeanWrapper):
     18.75
     """
 
-    _fn = staticmethod(mean_absolute_percentage_error)
+    per_sample = staticmethod(mean_absolute_percentage_error)
 
     def __init__(self, name="mean_absolute_percentage_error", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register("msle", "MSLE")
-class MeanSquaredLogarithmicError(_KerasMeanWrapper):
+class MeanSquaredLogarithmicError(KerasMeanMetric):
     """Mean of ``mean_squared_logarithmic_error`` over samples, as ``keras.metrics.MeanSquaredLogarithmicError``.
 
     >>> m = MeanSquaredLogarithmicError()
@@ -158,14 +140,14 @@ class MeanSquaredLogarithmicError(_KerasMeanWrapper):
     0.120113
     """
 
-    _fn = staticmethod(mean_squared_logarithmic_error)
+    per_sample = staticmethod(mean_squared_logarithmic_error)
 
     def __init__(self, name="mean_squared_logarithmic_error", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class LogCoshError(_KerasMeanWrapper):
+class LogCoshError(KerasMeanMetric):
     """Mean of ``log(cosh(y_pred - y_true))`` over the last axis and samples, as ``keras.metrics.LogCoshError``.
 
     >>> m = LogCoshError()
@@ -174,14 +156,14 @@ class LogCoshError(_KerasMeanWrapper):
     0.108445
     """
 
-    _fn = staticmethod(log_cosh)
+    per_sample = staticmethod(log_cosh)
 
     def __init__(self, name="logcosh", dtype=None, *, device="auto"):
         super().__init__(name=name, dtype=dtype, device=device)
 
 
 @register()
-class CosineSimilarity(_KerasMeanWrapper):
+class CosineSimilarity(KerasMeanMetric):
     """Mean over samples of the cosine of ``y_true`` and ``y_pred`` along ``axis``, as
     ``keras.metrics.CosineSimilarity`` (whose ``get_config`` drops ``axis``; ours keeps it).
 
@@ -191,11 +173,14 @@ class CosineSimilarity(_KerasMeanWrapper):
     0.5
     """
 
-    _fn = staticmethod(cosine_similarity)
+    per_sample = staticmethod(cosine_similarity)
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1, *, device="auto"):
         axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, axis=axis)
+
+
+_SQUARED_ERRORS = Elementwise("squared_error", last_axis=None)  # each element's square error is one value
 
 
 @register()
@@ -215,7 +200,7 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype, device=device)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        accumulate(self, "squared_error", y_true, y_pred, sample_weight, None, "mean", self.total, self.count)
+        _SQUARED_ERRORS.update(self, y_true, y_pred, sample_weight)
 
     def result(self):
         return self.xp.asarray(self.xp.sqrt(self._mean()), dtype=self.dtype)

@@ -12,12 +12,13 @@ import types
 
 class Kind:
     """One rule of a primitive: ``name``, ``code`` (its branch in the kernels' switch), ``rule`` (the scalar
-    function) and ``params`` (the names of its float parameters, in the order the kernel reads them)."""
+    function), ``params`` (the names of its float parameters, in the order the kernel reads them) and
+    ``primitive`` (the room whose kernels run it, e.g. ``"error_sums"``; the backend's ``sums`` dispatches on it)."""
 
-    __slots__ = ("name", "code", "rule", "params")
+    __slots__ = ("name", "code", "rule", "params", "primitive")
 
-    def __init__(self, name, code, rule, params):
-        self.name, self.code, self.rule, self.params = name, code, rule, tuple(params)
+    def __init__(self, name, code, rule, params, primitive=None):
+        self.name, self.code, self.rule, self.params, self.primitive = name, code, rule, tuple(params), primitive
 
     def pack(self, **values):
         """The parameters as the float64 vector the kernel reads, from keyword values, each named exactly once.
@@ -44,11 +45,12 @@ class Kind:
         return f"<kind {self.name} (code {self.code}; params {', '.join(self.params) or 'none'})>"
 
 
-def declare(*entries):
-    """``{name: Kind}`` from ``(rule, (param names...))`` entries; codes follow the order given."""
+def declare(*entries, primitive=None):
+    """``{name: Kind}`` from ``(rule, (param names...))`` entries of the room ``primitive``; codes follow the order
+    given."""
     kinds = {}
     for code, (rule, params) in enumerate(entries):
-        kinds[rule.__name__] = Kind(rule.__name__, code, rule, params)
+        kinds[rule.__name__] = Kind(rule.__name__, code, rule, params, primitive)
     return kinds
 
 

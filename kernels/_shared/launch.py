@@ -17,10 +17,12 @@ if not hasattr(np, "row_stack"):
 
 from numba import config, cuda  # noqa: E402
 
-from . import raw_launch
+from . import raw_launch, simulator
 from .compile import install_locator
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
+if SIMULATOR:
+    simulator.install()
 #: threads per block of every reduction kernel (a power of two: tree reductions halve it);
 #: smaller in the simulator, which runs one Python thread per CUDA thread.
 BLOCK = 32 if SIMULATOR else 256

@@ -152,4 +152,5 @@ KINDS = declare(
     (equal, ()),
     (equal_cast, ("cast",)),
     (binary_accuracy, ("threshold",)),
+    primitive="error_sums",
 )

@@ -247,4 +247,5 @@ KINDS = declare(
     (categorical_hinge, ()),
     (cosine_similarity, ("epsilon",)),
     (correlation, ("concordance", "epsilon")),
+    primitive="row_sums",
 )

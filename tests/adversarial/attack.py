@@ -58,7 +58,7 @@ def every_case_every_backend():
 def snapshot(metric):
     """Everything a refused call must not change: device, built status, and each state's dtype, shape and bytes."""
     states = {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in metric.state_dict().items()}
-    return metric.device, metric._built(), states
+    return metric.device, metric.is_built, states
 
 
 def refuses(metric, call, named, errors=(ValueError, TypeError), what=""):

@@ -53,7 +53,7 @@ def test_corrupted_state_dicts_are_refused_and_change_nothing(case, device):
     metrics = {"used": attack.used(case, device), "fresh": case.make(device), "auto": case.make("auto")}
     for what, bad, named in corruptions(state):
         for label, metric in metrics.items():
-            if what == "missing state" and label != "used" and not metric._built():
+            if what == "missing state" and label != "used" and not metric.is_built:
                 continue  # test_an_unbuilt_metric_names_the_missing_state
             attack.refuses(metric, lambda: metric.load_state_dict(bad), named,
                            what=f"{case.id} {label} metric, {what}")
@@ -116,6 +116,6 @@ def test_an_unbuilt_metric_names_the_missing_state(case_id):
     state = attack.good_state(case_id)
     name = array_states(state)[0]
     metric = case.make("auto")
-    assert not metric._built()
+    assert not metric.is_built
     attack.refuses(metric, lambda: metric.load_state_dict({k: v for k, v in state.items() if k != name}), name,
                    what=f"{case_id} unbuilt, without {name}")

@@ -1,0 +1,96 @@
+"""Which per-sample function a ``MeanMetricWrapper`` config's ``fn`` names, resolved without running code, and
+Keras's check of the keyword arguments given for it."""
+import importlib
+import inspect
+
+from ..registry import check_custom_objects
+
+
+def function_path(fn):
+    """The ``"module:qualname"`` path of ``fn`` that ``get_config`` writes."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def registered_functions():
+    """``{identifier: function}`` of this package's per-sample functions (the functions of
+    ``gpumetrics.metrics.__all__``), each under its name and the ``"module:qualname"`` path ``get_config`` writes."""
+    from . import __all__ as names
+    from .. import metrics
+
+    table = {}
+    for name in names:
+        fn = getattr(metrics, name)
+        if inspect.isfunction(fn):
+            table[name] = table[function_path(fn)] = fn
+    return table
+
+
+def resolve_function(fn, custom_objects=None, safe_mode=True):
+    """The per-sample function a config's ``fn`` names; data never runs code.
+
+    ``fn`` resolves to one of this package's registered per-sample functions
+    (``"mean_squared_error"`` or its ``"module:qualname"`` path) or to an object
+    the caller passes in ``custom_objects`` (under the whole string or under the
+    name after ``":"``). Only with ``safe_mode=False`` is any other
+    ``"module:qualname"`` imported and looked up, which runs that module's code:
+    do that only for configs you trust. Anything else raises ``ValueError`` /
+    ``TypeError`` naming ``fn``.
+    """
+    if callable(fn) and not isinstance(fn, str):
+        return fn
+    if not isinstance(fn, str):
+        raise TypeError(f"fn must be a function or the name of a registered per-sample function; "
+                        f"got {type(fn).__name__} {fn!r}")
+    check_custom_objects(custom_objects)
+    custom = custom_objects or {}
+    for key in (fn, fn.rpartition(":")[2]):
+        if key in custom:
+            target = custom[key]
+            if not callable(target):
+                raise TypeError(f"fn={fn!r}: custom_objects[{key!r}] is {type(target).__name__}, not a callable")
+            return target
+    table = registered_functions()
+    if fn in table:
+        return table[fn]
+    if "<lambda>" in fn or "<locals>" in fn:
+        raise ValueError(f"fn={fn!r} is a lambda or a local function, which a config cannot name (Keras's safe "
+                         f"mode refuses lambdas too); pass the function itself in custom_objects="
+                         f"{{{fn!r}: function}}")
+    if not safe_mode:
+        module, sep, qualname = fn.partition(":")
+        if not (sep and module and qualname):
+            raise ValueError(f"fn={fn!r} is neither a registered per-sample function nor a 'module:qualname' path")
+        try:
+            target = importlib.import_module(module)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"fn={fn!r} could not be resolved: {error}") from error
+        if not callable(target):
+            raise TypeError(f"fn={fn!r} names a {type(target).__name__}, not a callable")
+        return target
+    raise ValueError(f"fn={fn!r} is not a registered per-sample function of gpumetrics (one of "
+                     f"{sorted(k for k in table if ':' not in k)}); pass your own function in "
+                     f"custom_objects={{{fn.rpartition(':')[2]!r}: function}}, or, for a config you trust, "
+                     f"safe_mode=False to import arbitrary 'module:qualname' paths (this runs code)")
+
+
+def check_fn_kwargs(fn, kwargs):
+    """Keras's rule: a keyword ``fn`` does not accept is a TypeError at construction, not at the first update."""
+    if not kwargs:
+        return
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin, a C function): nothing to check
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    taken = {p.name for p in positional[:2]}  # y_true and y_pred are passed by position
+    accepted = {p.name for p in parameters
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in taken}
+    unknown = sorted(k for k in kwargs if k not in accepted)
+    if unknown:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise TypeError(f"{name}() does not accept the keyword argument(s) {', '.join(map(repr, unknown))} "
+                        f"given to MeanMetricWrapper; it accepts {sorted(accepted)}")

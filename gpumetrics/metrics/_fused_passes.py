@@ -1,0 +1,219 @@
+"""The two fused passes a mean metric's batch runs as: Keras's shape rules on the host, then one kernel pass that
+adds the batch's weighted sum and weight sum to the metric's ``total`` and ``count`` in place.
+
+``Elementwise``: an ``error_sums`` kind of each element, then the mean or sum
+over the last axis (or each element is a value). ``Rowwise``: a ``row_sums``
+kind of each sample's class row. A per-sample function declares its pass with
+``@fused(...)`` (``_mean.py``); the pass names its kind and packs the kind's
+parameters by name (``gpumetrics._kernels.<primitive>.rules.KINDS``).
+"""
+import math
+from typing import NamedTuple, Optional
+
+from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
+from .._kernels.row_sums.rules import KINDS as ROW_KINDS
+from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
+
+
+class Batch(NamedTuple):
+    """One batch as the kernels read it: ``(rows, cols)`` views, one weight per row (or None), the two scales."""
+
+    y_true: object
+    y_pred: object
+    weight: Optional[object]
+    total_scale: float
+    weight_scale: float
+
+
+def fixed_kind(name):
+    """A kind chooser that names ``name`` whatever the batch and the function's keyword arguments."""
+    return lambda *args, **kwargs: name
+
+
+def no_params(*args, **kwargs):
+    """The parameters of a kind that takes none."""
+    return {}
+
+
+def packed_params(metric, kind, named):
+    """The parameters of ``kind`` given by name (``{"delta": 1.0}``), packed in the kind's order and copied to the
+    metric's device once per distinct set of values; None for a kind without parameters."""
+    values = kind.pack(**named)
+    return metric.device_constant(("params",) + values, values) if values else None
+
+
+def state_out(variable):
+    """A state as the one-element array a kernel adds into; None stays None (no count to add)."""
+    return None if variable is None else variable.writable().reshape(1)
+
+
+def add_sums(metric, kind, batch, out_total, out_count, params=None, group=1):
+    """The one backend pass: ``total_scale * sum(w * kind(...))`` into ``out_total``, ``weight_scale * sum(w)`` into
+    ``out_count`` (unless None), for an elementwise or a row kind; the contract is ``Backend.sums``'s."""
+    metric.backend.sums(kind, batch.y_true, batch.y_pred, batch.weight, out_total, out_count, batch.total_scale,
+                        batch.weight_scale, params, group)
+
+
+def imported(metric, x, name):
+    """``x`` as an array of the metric's device (the first import places an ``auto`` metric); refused if empty."""
+    array = metric.asarray(x, name)
+    check_not_empty(array.shape, name)
+    return array
+
+
+def imported_pair(metric, y_true, y_pred):
+    """``y_true`` and ``y_pred`` on the metric's device, ``y_pred`` first (it places an ``auto`` metric)."""
+    if y_true is None:  # before anything is imported or placed: a refused call changes nothing
+        raise TypeError(f"{metric.name}: y_true is None; update_state needs y_true and y_pred "
+                        f"(Mean / Sum take plain values)")
+    y_pred = imported(metric, y_pred, "y_pred")
+    return imported(metric, y_true, "y_true"), y_pred
+
+
+def imported_weight(metric, sample_weight):
+    return None if sample_weight is None else metric.asarray(sample_weight, "sample_weight")
+
+
+def weights_per_row(xp, weight, plan):
+    """``sample_weight`` as one weight per row of ``plan`` (a broadcast view, flattened), or None."""
+    if weight is None:
+        return None
+    return xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
+
+
+def rows_by_cols(xp, array, shape, plan):
+    """``array`` (read as ``shape``) broadcast to the plan's element shape, as a ``(rows, cols)`` view."""
+    if tuple(shape) != tuple(plan.element_shape):
+        array = xp.broadcast_to(array.reshape(shape), plan.element_shape)
+    return array.reshape(plan.rows, plan.cols)
+
+
+def elementwise_batch(metric, y_true, y_pred, sample_weight, last_axis, reduce):
+    """Keras's shape rules for an elementwise function: rank alignment, broadcasting, then ``reduce`` ("mean":
+    ``Mean``'s total and count, "sum": ``Sum``'s total) of the per-sample values with their weights; a per-sample
+    value is the ``last_axis`` "mean" or "sum" of the elements, or (None) each element."""
+    true_shape, pred_shape = squeeze_or_expand(y_true.shape, y_pred.shape)
+    element_shape = broadcast_shape(true_shape, pred_shape, "y_true", "y_pred")
+    if last_axis and not element_shape:
+        raise ValueError(f"{metric.name} reduces over the last axis; y_true and y_pred need at least one axis")
+    weight = imported_weight(metric, sample_weight)
+    plan = plan_reduction(element_shape, len(element_shape) - bool(last_axis),
+                          None if weight is None else weight.shape, reduce)
+    xp = metric.xp
+    total_scale = plan.total_scale * (element_shape[-1] if last_axis == "sum" else 1)
+    return Batch(rows_by_cols(xp, y_true, true_shape, plan), rows_by_cols(xp, y_pred, pred_shape, plan),
+                 weights_per_row(xp, weight, plan), total_scale, plan.weight_scale)
+
+
+def add_values(metric, values, sample_weight, reduce, count):
+    """``Mean`` / ``Sum``: the values themselves (kind ``identity``, which reads ``y_pred``) into ``metric.total``
+    and ``count`` (None for ``Sum``)."""
+    values = imported(metric, values, "values")
+    batch = elementwise_batch(metric, values, values, sample_weight, None, reduce)
+    add_sums(metric, ERROR_KINDS["identity"], batch, state_out(metric.total), state_out(count))
+
+
+class Elementwise:
+    """The per-sample value is the mean (``last_axis="mean"``) or sum (``"sum"``) over the last axis, or (None)
+    each element, of the ``error_sums`` kind ``kind``: a name, or ``kind(y_true, y_pred, **fn_kwargs)`` of the
+    batch's views.
+
+    ``params(y_true, y_pred, **fn_kwargs)`` returns the kind's parameters by
+    name (declared in ``error_sums.rules.KINDS``); it runs after the batch has
+    passed validation, on the ``(rows, cols)`` views the kernel will read.
+    ``device_params(metric, batch)`` instead returns a parameter vector an
+    earlier pass wrote on the device (hinge's count of labels other than 0 and
+    1), read by the kernel only.
+    """
+
+    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None):
+        self.choose_kind = kind if callable(kind) else fixed_kind(kind)
+        self.params = params
+        self.device_params = device_params
+        self.last_axis = last_axis
+
+    def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
+        y_true, y_pred = imported_pair(metric, y_true, y_pred)
+        batch = elementwise_batch(metric, y_true, y_pred, sample_weight, self.last_axis, "mean")
+        kind = ERROR_KINDS[self.choose_kind(batch.y_true, batch.y_pred, **fn_kwargs)]
+        if self.device_params is not None:
+            params = self.device_params(metric, batch)
+        else:
+            params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
+        add_sums(metric, kind, batch, state_out(metric.total), state_out(metric.count), params)
+
+
+class Rowwise:
+    """The per-sample value is the ``row_sums`` kind ``kind`` (a name, or ``kind(**fn_kwargs)``) of each sample's
+    row along ``axis`` (a keyword of the function, -1 by default); ``sparse`` when ``y_true`` holds class ids.
+
+    ``params(y_true, y_pred, **fn_kwargs)`` returns the kind's parameters by
+    name (``{"k": 5, "sparse": 0.0}``; declared in ``row_sums.rules.KINDS``);
+    it runs after the batch has passed validation, on the ``(rows, cols)``
+    views the kernel will read.
+
+    ``ignored(**fn_kwargs)``, when given, names a label (or None) whose samples Keras masks: their value is 0,
+    and when sample weights are given their weight is 0 too, so they leave the count as well (Keras applies the
+    mask to sample weights only). The masked weights are one array of a weight per row, made on the device.
+    """
+
+    def __init__(self, kind, params=no_params, sparse=False, ignored=None):
+        self.choose_kind = kind if callable(kind) else fixed_kind(kind)
+        self.params = params
+        self.sparse = sparse
+        self.ignored = ignored
+
+    def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
+        kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]
+        y_true, y_pred = imported_pair(metric, y_true, y_pred)
+        batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, fn_kwargs.get("axis", -1))
+        if self.ignored is not None:
+            batch, group = masked(metric.xp, batch, group, self.ignored(**fn_kwargs))
+        params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
+        add_sums(metric, kind, batch, state_out(metric.total), state_out(metric.count), params, group)
+
+
+def masked(xp, batch, group, ignored):
+    """With sample weights, the rows whose label is ``ignored`` get weight 0 (one weight per row, made on the
+    device); without, or with no ``ignored`` label, the batch is unchanged."""
+    if ignored is None or batch.weight is None:
+        return batch, group
+    weight = xp.repeat(batch.weight, group) * (batch.y_true[:, 0] != ignored)
+    return batch._replace(weight=weight, weight_scale=batch.weight_scale / group), 1
+
+
+def row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):
+    """Keras's shape rules for class-row functions: ``(R, C)`` / ``(R, 1)`` views with one weight per ``group``
+    rows; returns ``(batch, group)``."""
+    if y_pred.ndim == 0:
+        raise ValueError(f"{metric.name} needs y_pred with a class axis; got a scalar")
+    if not -y_pred.ndim <= axis < y_pred.ndim:
+        raise ValueError(f"axis={axis} is out of range for y_pred of shape {y_pred.shape}")
+    xp = metric.xp
+    if axis % y_pred.ndim != y_pred.ndim - 1:
+        y_pred = xp.moveaxis(y_pred, axis, -1)
+        if not sparse:
+            y_true = xp.moveaxis(y_true, axis, -1) if y_true.ndim == y_pred.ndim else y_true
+    values_shape, classes = y_pred.shape[:-1], y_pred.shape[-1]
+    check_row_labels(y_true.shape, y_pred.shape, sparse)
+    weight = imported_weight(metric, sample_weight)
+    plan = plan_reduction(values_shape, len(values_shape), None if weight is None else weight.shape, "mean")
+    rows = math.prod(values_shape)
+    batch = Batch(y_true.reshape(rows, 1 if sparse else classes), y_pred.reshape(rows, classes),
+                  weights_per_row(xp, weight, plan), plan.total_scale, plan.weight_scale)
+    return batch, plan.cols
+
+
+def check_row_labels(true_shape, pred_shape, sparse):
+    """``y_true`` holds one class id per row of ``y_pred`` (``sparse``) or a row of the same shape."""
+    values_shape = pred_shape[:-1]
+    if sparse:
+        ids_shape = true_shape[:-1] if len(true_shape) == len(pred_shape) and true_shape[-1] == 1 else true_shape
+        if ids_shape != values_shape:
+            raise ValueError(f"y_true of shape {true_shape} must hold one class id per row of y_pred of shape "
+                             f"{pred_shape} (shape {values_shape} or {values_shape + (1,)})")
+        return
+    aligned_true, aligned_pred = squeeze_or_expand(true_shape, pred_shape)
+    if aligned_true != aligned_pred or aligned_pred != pred_shape:
+        raise ValueError(f"y_true of shape {true_shape} and y_pred of shape {pred_shape} must match")
+

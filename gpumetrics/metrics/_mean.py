@@ -1,0 +1,161 @@
+"""The one home of mean metrics: ``Sum``, ``Mean``, ``MeanMetricWrapper``, the base of every fixed-function mean
+metric (``KerasMeanMetric``), and ``@fused``, which declares on a per-sample function's ``def`` the fused kernel pass
+its mean metrics run.
+
+Keras's ``MeanSquaredError`` is ``MeanMetricWrapper(fn=mean_squared_error)``;
+here it is the same, with ``mean_squared_error`` declared
+``@fused(Elementwise("squared_error"))`` so that its batches run as one
+``error_sums`` pass into ``total`` and ``count`` (``_fused_passes.py``).
+"""
+from ..metric import Metric
+from ..registry import register
+from ._fn_config import check_fn_kwargs, function_path, resolve_function
+from ._fused_passes import add_values
+from .ratios import divide_no_nan
+
+
+def fused(form):
+    """Declares on a per-sample function's ``def`` the fused pass (an ``Elementwise`` or ``Rowwise`` form) that its
+    mean metrics run instead of calling it; the function stays the plain array expression Keras documents.
+
+    >>> from gpumetrics.metrics._fused_passes import Elementwise
+    >>> @fused(Elementwise("absolute_error"))
+    ... def my_absolute_error(y_true, y_pred):
+    ...     return abs(y_true - y_pred).mean(axis=-1)
+    >>> m = MeanMetricWrapper(my_absolute_error)
+    >>> m.update_state([[0.0, 1.0]], [[1.0, 1.0]])
+    >>> float(m.result())
+    0.5
+    """
+
+    def declare(fn):
+        fn.fused = form
+        return fn
+
+    return declare
+
+
+@register()
+class Sum(Metric):
+    """The (weighted) sum of the values seen, as ``keras.metrics.Sum``; kept in float64.
+
+    >>> m = Sum()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    4.0
+    """
+
+    def __init__(self, name="sum", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+        self.total = self.add_state("total")
+
+    def update_state(self, values, sample_weight=None):
+        add_values(self, values, sample_weight, "sum", None)
+
+    def result(self):
+        return self.total.value.astype(self.dtype)
+
+
+@register()
+class Mean(Metric):
+    """The (weighted) mean of the values seen, as ``keras.metrics.Mean``: ``total / count``, 0 when ``count`` is 0.
+
+    >>> m = Mean()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    2.0
+    """
+
+    def __init__(self, name="mean", dtype=None, *, device="auto"):
+        super().__init__(name=name, dtype=dtype, device=device)
+        self.total = self.add_state("total")
+        self.count = self.add_state("count")
+
+    def update_state(self, values, sample_weight=None):
+        add_values(self, values, sample_weight, "mean", self.count)
+
+    def _mean(self):
+        """``divide_no_nan(total, count)`` in float64, on the device (NaN once ``count`` overflowed)."""
+        return divide_no_nan(self.xp, self.total.value, self.count.value)
+
+    def result(self):
+        return self._mean().astype(self.dtype)
+
+
+def _same_kind(error):
+    """``TypeError`` for a type error, ``ValueError`` for anything else a user's function raises on bad input."""
+    return TypeError if isinstance(error, TypeError) else ValueError
+
+
+@register()
+class MeanMetricWrapper(Mean):
+    """Any ``fn(y_true, y_pred, **kwargs)`` returning per-sample values becomes a mean metric, as in Keras.
+
+    ``fn`` receives arrays on the metric's device (NumPy or CuPy). A function
+    declared ``@fused(...)`` (this package's ``mean_squared_error``, ...) is not
+    called: its batches run as that one fused kernel pass instead.
+
+    >>> import numpy as np
+    >>> m = MeanMetricWrapper(lambda t, p: np.abs(t - p).max(axis=-1))
+    >>> m.update_state([[0, 1], [2, 2]], [[0, 3], [2, 1]])
+    >>> float(m.result())
+    1.5
+    """
+
+    def __init__(self, fn, name=None, dtype=None, *, device="auto", **kwargs):
+        super().__init__(name=name, dtype=dtype, device=device)  # None: the class name in snake_case, as Keras
+        self._fn = resolve_function(fn)
+        check_fn_kwargs(self._fn, kwargs)
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
+            raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
+        form = getattr(self._fn, "fused", None)
+        if form is not None:
+            form.update(self, y_true, y_pred, sample_weight, **self._fn_kwargs)
+        else:
+            self._update_with_fn(y_true, y_pred, sample_weight)
+
+    def _update_with_fn(self, y_true, y_pred, sample_weight):
+        """``fn``'s per-sample values of the batch, averaged as ``Mean``'s values; an error names ``fn``."""
+        y_true, y_pred = self.asarray(y_true, "y_true"), self.asarray(y_pred, "y_pred")
+        seen = f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}"
+        try:
+            values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        except (ValueError, TypeError, IndexError) as error:
+            raise _same_kind(error)(f"{self.name}: fn={function_path(self._fn)} failed on {seen}: "
+                                    f"{type(error).__name__}: {error}") from error
+        try:
+            super().update_state(values, sample_weight)
+        except (ValueError, TypeError) as error:
+            raise _same_kind(error)(f"{self.name}: averaging the per-sample values that "
+                                    f"fn={function_path(self._fn)} returned for {seen} (shape "
+                                    f"{getattr(values, 'shape', None)}): {error}") from error
+
+    def get_config(self):
+        return {**super().get_config(), "fn": function_path(self._fn), **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        """The metric of ``get_config``'s dict. ``fn`` resolves only to this package's registered per-sample
+        functions or to what ``custom_objects`` holds; ``safe_mode=False`` also imports any ``"module:qualname"``
+        (this runs code: only for configs you trust)."""
+        config = Metric._checked_config(cls, config)
+        if "fn" in config:
+            config = {**config, "fn": resolve_function(config["fn"], custom_objects, safe_mode)}
+        return cls(**config)
+
+
+class KerasMeanMetric(MeanMetricWrapper):
+    """A ``MeanMetricWrapper`` of one fixed per-sample function, the class attribute ``per_sample``, whose config is
+    Keras's: name, dtype and the function's keyword arguments (no ``fn``). Every mean metric class of a per-sample
+    function subclasses it."""
+
+    per_sample = None  # each subclass: staticmethod(its per-sample function)
+
+    def __init__(self, name=None, dtype=None, *, device="auto", **fn_kwargs):
+        super().__init__(type(self).per_sample, name=name, dtype=dtype, device=device, **fn_kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
