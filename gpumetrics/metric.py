@@ -167,6 +167,25 @@ class Variable:
             self._metric.backend  # asking places the metric, which allocates this array
         return self._array
 
+    def extend(self, rows, limit=None):
+        """Room for ``rows`` more rows at the end of a ``concat`` state; returns their (unfilled) view to write.
+
+        Amortised O(1) per row: the state is a prefix view of a buffer (its ``base``) that doubles when full, up to
+        ``limit`` rows; no device data is read. Every other write (merge, load, reset) gives an exact-size array.
+        """
+        if self.merge != "concat":
+            raise TypeError(f"state {self.name!r} merges by {self.merge!r}; only a 'concat' state extends")
+        array = self.writable()
+        size = array.shape[0] + rows
+        buffer = array.base
+        if buffer is None or buffer.shape[1:] != array.shape[1:] or buffer.shape[0] < size:
+            capacity = max(size, 2 * (buffer.shape[0] if buffer is not None else array.shape[0]), 16)
+            buffer = self._metric.backend.xp.empty((min(capacity, max(limit or capacity, size)),) + array.shape[1:],
+                                                   dtype=self.dtype)
+            buffer[:array.shape[0]] = array
+        self._array = buffer[:size]
+        return self._array[size - rows:]
+
     def assign(self, value):
         array = self.writable()
         value = self._metric.xp.asarray(value, dtype=self.dtype)
