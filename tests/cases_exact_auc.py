@@ -15,8 +15,30 @@ import gpumetrics
 LABEL_WEIGHTS = [1.0, 2.0, 0.0, 1.0]
 
 
+def signed_weight_area(labels, scores, weights, curve):
+    """The areas' definitions in float64 for any weights, negative ones included (scikit-learn's curves refuse
+    weights that make them non-monotone): ROC, the weighted share of (positive, negative) pairs ordered right, ties
+    counting half, over all pairs, summed pair by pair; PR, the sum over distinct scores (descending) of the recall
+    step times the precision at that score. 0 where the denominator is 0 (a class weighs nothing)."""
+    positive, negative = np.where(labels, weights, 0.0), np.where(labels, 0.0, weights)
+    if curve == "ROC":
+        order = np.sign(scores[:, None] - scores[None, :]) * 0.5 + 0.5  # 1 above, 0.5 tied, 0 below
+        denominator = positive.sum() * negative.sum()
+        return 0.0 if denominator == 0 else float(positive @ order @ negative) / denominator
+    area, true_positives, false_positives = 0.0, 0.0, 0.0
+    for score in np.unique(scores)[::-1]:
+        at = scores == score
+        true_positives, false_positives = true_positives + positive[at].sum(), false_positives + negative[at].sum()
+        if true_positives + false_positives != 0:
+            area += positive[at].sum() * true_positives / (true_positives + false_positives)
+    return 0.0 if positive.sum() == 0 else area / positive.sum()
+
+
 def exact_area(labels, scores, weights, curve):
-    """scikit-learn's exact area of one curve (0 when a class is absent)."""
+    """scikit-learn's exact area of one curve (0 when a class is absent); the definitions themselves when a weight
+    is negative (README: negative weights make negative weighted sums, as in every metric)."""
+    if (weights < 0).any():
+        return signed_weight_area(labels, scores, weights, curve)
     if weights.sum() == 0 or len(np.unique(labels[weights != 0])) < 2:
         return 0.0
     score = roc_auc_score if curve == "ROC" else average_precision_score

@@ -42,6 +42,10 @@ def score_format(y_pred):
     return "float16" if name.endswith("float16") else "keys"
 
 
+#: every state an ExactAUC may hold, whichever layout it builds
+_STATE_NAMES = ("keys", "weights", "positive_float16", "negative_float16", "positive_bfloat16", "negative_bfloat16")
+
+
 @register()
 class ExactAUC(Metric):
     """Exact area under the ROC curve (``roc_auc_score``) or PR curve (``average_precision_score``), weighted,
@@ -215,6 +219,10 @@ class ExactAUC(Metric):
 
     def load_state_dict(self, state, *, strict=True):
         _check_state_mapping(state)
+        for name in _STATE_NAMES:  # their row counts size the build and the checks below: read only 2-D arrays
+            if name in state and np.ndim(state[name]) != 2:
+                raise ValueError(f"state {name!r} must be 2-D (rows or bins, labels); got shape "
+                                 f"{np.shape(state[name])}")
         names = [k for k in state.keys() if k in ("keys", "positive_float16", "positive_bfloat16")]
         if names and not self._built() and np.ndim(state[names[0]]) == 2:
             self._build(names[0].split("_")[-1] if names[0] != "keys" else "keys", np.shape(state[names[0]])[1])

@@ -11,6 +11,7 @@ import pytest
 
 from cases import CASES, F_SCORE_CASES, THRESHOLD_CASES
 from cases_elementwise import ELEMENTWISE_CASES
+from cases_exact_auc import EXACT_AUC_CASES
 from cases_iou import IOU_CASES
 from cases_r2 import R2_CASES
 from cases_rowwise import ROWWISE_CASES
@@ -21,6 +22,7 @@ BY_ID = {case.id: case for case in CASES}
 FAMILIES = {
     "threshold": [c.id for c in THRESHOLD_CASES],
     "f_score": [c.id for c in F_SCORE_CASES],
+    "exact_auc": [c.id for c in EXACT_AUC_CASES],
     "r2": [c.id for c in R2_CASES],
     "elementwise": [c.id for c in ELEMENTWISE_CASES] + ["MeanSquaredError", "MeanAbsoluteError",
                                                         "RootMeanSquaredError"],
