@@ -59,7 +59,8 @@ class Backend(abc.ABC):
             raise TypeError(f"sums: kind must be a Kind of the error_sums or row_sums rules; got {kind!r}")
 
     @abc.abstractmethod
-    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
+                            group_ids=None):
         """One fused pass bucketing each prediction by how many thresholds lie strictly below it.
 
         ``y_true``, ``y_pred``: ``(N, L)`` of one shape (any strides); ``weight``:
@@ -70,7 +71,10 @@ class Backend(abc.ABC):
         ``bucketing`` names how the bucket is found: ``"binary_search"``, or
         ``"evenly_spaced"`` (an O(1) guess, exact after a fix-up); ``transform``
         what the prediction becomes first: ``"as_is"``, ``"clip"`` to [0, 1],
-        ``"sigmoid"``. See ``gpumetrics._kernels.threshold_histogram.rules``.
+        ``"sigmoid"``. ``group_ids``: ``(N,)`` integers or None: the states are
+        then ``float64[T + 1, G * L]`` and row ``n`` adds into column
+        ``group_ids[n] * L + l``; rows whose id is outside ``[0, G)`` add nothing.
+        See ``gpumetrics._kernels.threshold_histogram.rules``.
         """
 
     @abc.abstractmethod

@@ -82,8 +82,10 @@ class CudaBackend(Backend):
     def to_host(self, array):
         return np.array(array, copy=True) if self.simulated else self.xp.asnumpy(array)  # synchronize!
 
-    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
-        self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
+                            group_ids=None):
+        self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
+                                  group_ids)
 
     def moments(self, x, y, weight, out):
         self._moments(x, y, weight, out)
