@@ -24,7 +24,8 @@ def array(dtype, ndim=2):
 
 def variants():
     """``(name, python kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
-    every threshold_histogram signature (label, prediction and weight dtypes), and the input types of
+    every threshold_histogram signature (label, prediction and weight dtypes), its grouped kernel's common label and
+    prediction dtypes, and the input types of
     weighted_bincount and moments."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
     from gpumetrics._kernels.moments import cuda as moments
@@ -46,6 +47,15 @@ def variants():
             label_view, i64, i64, view, i64, i64, weight_view, i64, i64, types.boolean, i64, i64,
             types.Array(f64, 1, "C", readonly=True), i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64, i64,
             types.boolean)
+    grouped = threshold_histogram.grouped_histogram_kernel.py_func
+    for labels, dtype in ((types.int32, types.float32), (types.int64, types.float32), (types.float32, types.float32),
+                          (types.float64, types.float64)):
+        label_view, view, ids = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, i64))
+        yield f"threshold_histogram/grouped/{labels}/{dtype}", grouped, (
+            label_view, i64, i64, view, i64, i64, view, i64, i64, types.boolean, i64, i64,
+            types.Array(f64, 1, "C", readonly=True), i64, i64, ids, i64, i64, array(f64), array(f64), types.boolean,
+            i64, i64)
+
     def view(dtype):
         return types.Array(dtype, 1, "C", readonly=True)
 

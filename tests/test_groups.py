@@ -1,0 +1,254 @@
+"""Groups in the same pass (issue 14, part 3): ``num_groups=G`` metrics of the threshold family against a float64
+NumPy / scikit-learn loop over the groups, merges, state dicts, sync, and the group_ids refusals."""
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import on_device, to_host
+from test_distributed import TwoRanks
+
+import gpumetrics
+from gpumetrics._kernels.threshold_histogram import cpu as cpu_twin
+from gpumetrics.metrics import _groups
+
+G, T = 4, 9  # groups; AUC thresholds (predictions on the bucket centres, so the histogram AUC is the exact one)
+
+
+def batches(rng, calls=3, rows=60, groups=G, cols=None):
+    """``calls`` batches of (labels, predictions on bucket centres, weights, group ids); ids cover every group."""
+    out = []
+    for _ in range(calls):
+        shape = (rows,) if cols is None else (rows, cols)
+        labels = rng.integers(0, 2, shape)
+        scores = (rng.integers(0, T - 1, shape) + 0.5) / (T - 1)
+        ids = np.concatenate([np.arange(groups), rng.integers(0, groups, rows - groups)])
+        out.append((labels, scores, rng.uniform(0.1, 2.0, rows), rng.permutation(ids)))
+    return out
+
+
+def stacked(data):
+    return [np.concatenate(parts) for parts in zip(*data)]
+
+
+def feed(metric, data, device):
+    for labels, scores, weights, ids in data:
+        metric.update_state(on_device(labels, device), on_device(scores, device), on_device(weights, device),
+                            group_ids=ids)
+    return metric
+
+
+def sklearn_aucs(labels, scores, weights, ids, groups=G):
+    return np.array([roc_auc_score(labels[ids == g], scores[ids == g], sample_weight=weights[ids == g])
+                     for g in range(groups)])
+
+
+def counts_oracle(labels, scores, weights, thresholds):
+    """float64 ``(tp, fp, tn, fn)`` at each threshold: ``(T,)`` each."""
+    above = scores[:, None] > np.asarray(thresholds)[None, :]
+    positive = (labels != 0)[:, None]
+    w = weights[:, None]
+    return tuple(np.sum(w * (a & b), axis=0) for a, b in
+                 ((above, positive), (above, ~positive), (~above, ~positive), (~above, positive)))
+
+
+def test_grouped_auc_is_scikit_learn_per_group_and_gauc(device, rng):
+    data = batches(rng)
+    metric = feed(gpumetrics.AUC(num_thresholds=T, num_groups=G, dtype="float64", device=device), data, device)
+    labels, scores, weights, ids = stacked(data)
+    expected = sklearn_aucs(labels, scores, weights, ids)
+    np.testing.assert_allclose(to_host(metric.result()), expected, rtol=1e-12)
+    sizes = np.array([weights[ids == g].sum() for g in range(G)])
+    np.testing.assert_allclose(float(to_host(metric.grouped_mean())), np.sum(sizes * expected) / sizes.sum(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(float(to_host(metric.grouped_mean("uniform"))), expected.mean(), rtol=1e-12)
+    assert int(metric.dropped_samples) == 0
+
+
+def test_gauc_skips_groups_without_both_classes(device):
+    """Group 1 sees only positives, group 2 nothing: GAUC averages groups 0 and 3 alone (scikit-learn refuses 1)."""
+    metric = gpumetrics.AUC(num_thresholds=T, num_groups=G, dtype="float64", device=device)
+    labels, scores = np.array([0, 1, 1, 1, 1, 0, 0, 1]), np.array([.1, .9, .3, .7, .2, .6, .4, .8]) + 0.01
+    ids, weights = np.array([0, 0, 0, 1, 1, 3, 3, 3]), np.array([1.0, 2.0, 1.0, 5.0, 5.0, 1.0, 3.0, 2.0])
+    metric.update_state(on_device(labels, device), on_device(scores, device), on_device(weights, device),
+                        group_ids=ids)
+    valid = [0, 3]
+    aucs = [roc_auc_score(labels[ids == g], scores[ids == g], sample_weight=weights[ids == g]) for g in valid]
+    sizes = [weights[ids == g].sum() for g in valid]
+    np.testing.assert_allclose(float(to_host(metric.grouped_mean())), np.average(aucs, weights=sizes), rtol=1e-12)
+
+
+def test_grouped_multi_label_and_2d_auc(device, rng):
+    """Multi-label: one AUC per group and label, their mean per group. Single-label on (N, 3) scores: every element
+    of a sample counts in the sample's group."""
+    data = batches(rng, rows=40, cols=3)
+    labels, scores, weights, ids = stacked(data)
+    multi = feed(gpumetrics.AUC(num_thresholds=T, multi_label=True, num_groups=G, dtype="float64", device=device),
+                 data, device)
+    per_label = np.array([[roc_auc_score(labels[ids == g, j], scores[ids == g, j], sample_weight=weights[ids == g])
+                           for j in range(3)] for g in range(G)])
+    np.testing.assert_allclose(to_host(multi.per_label_result()), per_label, rtol=1e-12)
+    np.testing.assert_allclose(to_host(multi.result()), per_label.mean(axis=1), rtol=1e-12)
+    flat = feed(gpumetrics.AUC(num_thresholds=T, num_groups=G, dtype="float64", device=device), data, device)
+    expected = sklearn_aucs(labels.ravel(), scores.ravel(), np.repeat(weights, 3), np.repeat(ids, 3))
+    np.testing.assert_allclose(to_host(flat.result()), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, which", [
+    (lambda **k: gpumetrics.TruePositives(thresholds=[0.3, 0.5, 0.8], **k), 0),
+    (lambda **k: gpumetrics.FalsePositives(**k), 1),
+    (lambda **k: gpumetrics.TrueNegatives(thresholds=[0.8, 0.3], **k), 2),
+    (lambda **k: gpumetrics.FalseNegatives(thresholds=0.4, **k), 3),
+    (lambda **k: gpumetrics.Precision(thresholds=[0.3, 0.6], **k), "precision"),
+    (lambda **k: gpumetrics.Recall(**k), "recall"),
+], ids=["TP", "FP", "TN", "FN", "Precision", "Recall"])
+def test_grouped_counts_precision_recall_are_the_numpy_loop(device, rng, make, which):
+    data = batches(rng)
+    metric = feed(make(num_groups=G, dtype="float64", device=device), data, device)
+    labels, scores, weights, ids = stacked(data)
+    thresholds = metric.thresholds
+    expected = []
+    for g in range(G):
+        tp, fp, tn, fn = counts_oracle(labels[ids == g], scores[ids == g], weights[ids == g], thresholds)
+        value = {"precision": lambda: tp / (tp + fp), "recall": lambda: tp / (tp + fn)}.get(
+            which, lambda: (tp, fp, tn, fn)[which])()
+        expected.append(value if len(thresholds) > 1 else value[0])
+    result = to_host(metric.result())
+    assert result.shape == ((G, len(thresholds)) if len(thresholds) > 1 else (G,))
+    np.testing.assert_allclose(result, np.array(expected), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls, constrained, dependent", [
+    (gpumetrics.SensitivityAtSpecificity, "specificity", "recall"),
+    (gpumetrics.SpecificityAtSensitivity, "recall", "specificity"),
+    (gpumetrics.PrecisionAtRecall, "recall", "precision"),
+    (gpumetrics.RecallAtPrecision, "precision", "recall")])
+def test_grouped_at_metrics_are_the_numpy_loop(device, rng, cls, constrained, dependent):
+    data = batches(rng)
+    metric = feed(cls(0.6, num_thresholds=11, num_groups=G, dtype="float64", device=device), data, device)
+    labels, scores, weights, ids = stacked(data)
+    expected = []
+    for g in range(G):
+        tp, fp, tn, fn = counts_oracle(labels[ids == g], scores[ids == g], weights[ids == g], metric.thresholds)
+        with np.errstate(invalid="ignore"):
+            rates = {"recall": np.nan_to_num(tp / (tp + fn)), "specificity": np.nan_to_num(tn / (tn + fp)),
+                     "precision": np.nan_to_num(tp / (tp + fp))}
+        expected.append(np.max(np.where(rates[constrained] >= 0.6, rates[dependent], 0.0)))
+    np.testing.assert_allclose(to_host(metric.result()), expected, rtol=1e-12)
+
+
+def test_merge_of_split_streams_state_dict_and_sync_equal_one_stream(device, rng):
+    from gpumetrics.distributed import _pack, fingerprint, sync
+
+    data = batches(rng, calls=4)
+
+    def make():
+        return gpumetrics.AUC(num_thresholds=T, num_groups=G, dtype="float64", device=device)
+
+    whole, first, second = feed(make(), data, device), feed(make(), data[:2], device), feed(make(), data[2:], device)
+    other = _pack([second], second.xp, fingerprint([second]))
+    synced = sync(first, TwoRanks(other))
+    first.merge_state(second)
+    for metric in (first, synced):
+        for key, value in whole.state_dict().items():
+            if key.startswith("__"):  # the class and fingerprint stamps
+                assert metric.state_dict()[key] == value
+                continue
+            np.testing.assert_allclose(metric.state_dict()[key], value, rtol=1e-12)  # sums in another order
+    loaded = make()
+    loaded.load_state_dict(whole.state_dict())
+    np.testing.assert_array_equal(to_host(loaded.result()), to_host(whole.result()))
+    assert whole.state_dict()["positive_histogram"].shape == (T + 1, G)
+    restored = gpumetrics.AUC.from_config(whole.get_config())
+    assert restored.num_groups == G and "num_groups" not in gpumetrics.AUC().get_config()
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.zeros(5, np.int64), ValueError, r"shape \(6,\)"),
+    (np.zeros((6, 1), np.int64), ValueError, r"shape \(6,\)"),
+    (np.array([0, 1, -1, 2, 3, 0]), ValueError, r"\[-1\]"),
+    (np.array([0, 1, 4, 2, 7, 0]), ValueError, r"\[4, 7\]"),
+    (np.zeros(6), TypeError, "float64"),
+    (np.zeros(6, bool), TypeError, "bool"),
+    ([0.0, 1.0, 1.0, 0.0, 2.0, 3.0], TypeError, "integers"),
+    (None, ValueError, "needs group_ids"),
+], ids=["short", "2-d", "negative", "too-large", "float", "bool", "float-list", "missing"])
+def test_bad_group_ids_raise_and_change_nothing(device, bad, error, match):
+    labels, scores = np.array([0, 1, 1, 0, 1, 0]), np.array([.1, .8, .6, .3, .9, .2])
+    fresh = gpumetrics.AUC(num_thresholds=T, multi_label=True, num_groups=G)  # device "auto": placed by a batch
+    with pytest.raises(error, match=match):
+        fresh.update_state(labels[:, None], scores[:, None], group_ids=bad)
+    assert not fresh.is_placed and not fresh.is_built
+    used = gpumetrics.Precision(num_groups=G, device=device)
+    used.update_state(labels, scores, group_ids=np.array([0, 1, 2, 3, 0, 1]))
+    before = used.state_dict()
+    with pytest.raises(error, match=match):
+        used.update_state(labels, scores, np.ones(6), group_ids=bad)
+    for key, value in used.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_group_ids_without_num_groups_are_refused(device):
+    metric = gpumetrics.AUC(device=device)
+    with pytest.raises(ValueError, match="num_groups=None"):
+        metric.update_state([0, 1], [0.2, 0.7], group_ids=[0, 1])
+    assert not np.any(metric.state_dict()["negative_histogram"])
+    with pytest.raises(ValueError, match="num_groups"):
+        gpumetrics.AUC(num_groups=0)
+    with pytest.raises(ValueError, match="grouped_mean needs num_groups"):
+        metric.grouped_mean()
+
+
+def test_device_resident_out_of_range_ids_are_dropped_and_counted(device, rng, monkeypatch):
+    """Ids in GPU memory are not range-checked (a sync): the kernel drops their samples and the metric counts them.
+    Here the ids are made to look device-resident, so both backends take that path."""
+    monkeypatch.setattr(_groups, "location", lambda x, name=None: "cuda")
+    labels, scores, weights, ids = stacked(batches(rng, calls=1, rows=50))
+    ids = ids.copy()
+    ids[[3, 10, 11]] = [-1, G, G + 5]
+    metric = gpumetrics.AUC(num_thresholds=T, num_groups=G, dtype="float64", device=device)
+    metric.update_state(on_device(labels, device), on_device(scores, device), on_device(weights, device),
+                        group_ids=ids)
+    assert int(metric.dropped_samples) == 3
+    kept = (ids >= 0) & (ids < G)
+    np.testing.assert_allclose(to_host(metric.result()), sklearn_aucs(labels[kept], scores[kept], weights[kept],
+                                                                       ids[kept]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("groups, weighted", [(3, True), (7, False), (700, True)], ids=["private-w", "private",
+                                                                                     "global-atomics"])
+def test_kernel_twins_drop_out_of_range_rows_and_agree(groups, weighted):
+    """The CPU twin against a float64 loop, the CUDA twin (simulator) against the CPU twin, on both CUDA paths
+    (privatised counters; global atomics when 2 (T + 1) G L counters pass 48 KiB)."""
+    from gpumetrics._kernels.threshold_histogram import cuda as cuda_twin
+
+    rng = np.random.default_rng(groups)
+    rows, cols = 300, 2
+    labels, scores = rng.integers(0, 2, (rows, cols)), rng.random((rows, cols))
+    weights = rng.integers(0, 4, (rows, cols)).astype(float) if weighted else None
+    ids = rng.integers(-2, groups + 2, rows)
+    thresholds = np.array([-1e-7, 0.25, 0.5, 0.75, 1 + 1e-7])
+    assert cuda_twin.grouped_launch_shape(rows, cols, 5, groups, weighted)[1] == (groups < 700)
+    bucket = np.searchsorted(thresholds, scores, side="left")
+    expected = np.zeros((2, 6, groups * cols))
+    for r in range(rows):
+        for c in range(cols):
+            if 0 <= ids[r] < groups:
+                expected[int(labels[r, c] != 0), bucket[r, c], ids[r] * cols + c] += 1 if weights is None \
+                    else weights[r, c]
+    for twin in (cpu_twin, cuda_twin):
+        pos, neg = np.zeros((6, groups * cols)), np.zeros((6, groups * cols))
+        twin.threshold_histogram(labels, scores, weights, thresholds, "evenly_spaced", "clip", pos, neg,
+                                 group_ids=ids)
+        np.testing.assert_array_equal(neg, expected[0])
+        np.testing.assert_array_equal(pos, expected[1])
+
+
+def test_kernel_refuses_ids_of_another_shape_or_float():
+    pos = neg = np.zeros((3, 4))
+    t, p = np.zeros((5, 1)), np.zeros((5, 1))
+    with pytest.raises(ValueError, match=r"shape \(5,\)"):
+        cpu_twin.threshold_histogram(t, p, None, np.array([0.2, 0.6]), "binary_search", "as_is", pos, neg,
+                                     group_ids=np.zeros(4, np.int64))
+    with pytest.raises(TypeError, match="integers"):
+        cpu_twin.threshold_histogram(t, p, None, np.array([0.2, 0.6]), "binary_search", "as_is", pos, neg,
+                                     group_ids=np.zeros(5))
