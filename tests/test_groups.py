@@ -252,3 +252,132 @@ def test_kernel_refuses_ids_of_another_shape_or_float():
     with pytest.raises(TypeError, match="integers"):
         cpu_twin.threshold_histogram(t, p, None, np.array([0.2, 0.6]), "binary_search", "as_is", pos, neg,
                                      group_ids=np.zeros(5))
+
+
+# -- the mean / error family (sums) ------------------------------------------------------------------------------
+def mean_batches(rng, calls=3, rows=40, shape=(3,)):
+    out = []
+    for _ in range(calls):
+        ids = rng.permutation(np.concatenate([np.arange(G), rng.integers(0, G, rows - G)]))
+        out.append((rng.normal(size=(rows,) + shape), rng.normal(size=(rows,) + shape), rng.uniform(0.1, 2, rows),
+                    ids))
+    return out
+
+
+def per_group_mean(values, weights, ids):
+    """float64 ``Σ w v / Σ w`` per group (``values`` one per sample, or ``(N, k)``: each a value of weight w)."""
+    values = values.reshape(len(ids), -1)
+    return np.array([np.sum(weights[ids == g, None] * values[ids == g]) / (weights[ids == g].sum() * values.shape[1])
+                     for g in range(G)])
+
+
+def sparse_ce(labels, scores):
+    return -np.log(np.clip(scores[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7))
+
+
+@pytest.mark.parametrize("make, per_sample, data", [
+    (lambda **k: gpumetrics.MeanSquaredError(**k), lambda t, p: ((t - p) ** 2).mean(axis=1), "normal"),
+    (lambda **k: gpumetrics.RootMeanSquaredError(**k), lambda t, p: (t - p) ** 2, "normal"),
+    (lambda **k: gpumetrics.MeanMetricWrapper(lambda t, p: abs(t - p).max(axis=-1), **k),
+     lambda t, p: abs(t - p).max(axis=1), "normal"),
+    (lambda **k: gpumetrics.Hinge(**k), lambda t, p: np.maximum(1 - (2 * t - 1) * p, 0).mean(axis=1), "binary"),
+    (lambda **k: gpumetrics.CategoricalCrossentropy(**k),
+     lambda t, p: -np.sum(t * np.log(np.clip(p, 1e-7, 1 - 1e-7)), axis=1), "onehot"),
+    (lambda **k: gpumetrics.SparseCategoricalCrossentropy(**k),
+     lambda t, p: sparse_ce(t, p), "sparse"),
+    (lambda **k: gpumetrics.SparseCategoricalAccuracy(**k), lambda t, p: (p.argmax(axis=1) == t) * 1.0, "sparse"),
+], ids=["MSE", "RMSE", "wrapper-fn", "Hinge", "CCE", "SCCE", "SparseCategoricalAccuracy"])
+def test_grouped_mean_family_is_the_numpy_loop(device, rng, make, per_sample, data):
+    batches_ = mean_batches(rng)
+    if data == "binary":
+        batches_ = [((t > 0) * 1.0, p, w, ids) for t, p, w, ids in batches_]
+    elif data in ("onehot", "sparse"):
+        batches_ = [(rng.integers(0, 3, len(ids)), rng.dirichlet(np.ones(3), len(ids)), w, ids)
+                    for _, _, w, ids in batches_]
+        if data == "onehot":
+            batches_ = [(np.eye(3)[t], p, w, ids) for t, p, w, ids in batches_]
+    metric = feed(make(num_groups=G, dtype="float64", device=device), batches_, device)
+    labels, scores, weights, ids = stacked(batches_)
+    expected = per_group_mean(per_sample(labels, scores), weights, ids)
+    if isinstance(metric, gpumetrics.RootMeanSquaredError):
+        expected = np.sqrt(expected)
+    np.testing.assert_allclose(to_host(metric.result()), expected, rtol=1e-10)
+    counts = np.array([weights[ids == g].sum() for g in range(G)])
+    np.testing.assert_allclose(float(to_host(metric.grouped_mean())), np.sum(counts * expected) / counts.sum(),
+                               rtol=1e-10)
+
+
+def test_grouped_mean_and_sum_of_values(device, rng):
+    values, _, weights, ids = stacked(mean_batches(rng, shape=()))
+    mean, total = (cls(num_groups=G, dtype="float64", device=device) for cls in (gpumetrics.Mean, gpumetrics.Sum))
+    for metric in (mean, total):
+        metric.update_state(on_device(values, device), on_device(weights, device), group_ids=ids)
+    np.testing.assert_allclose(to_host(mean.result()), per_group_mean(values, weights, ids), rtol=1e-12)
+    np.testing.assert_allclose(to_host(total.result()),
+                               [np.sum(values[ids == g] * weights[ids == g]) for g in range(G)], rtol=1e-12)
+
+
+def test_grouped_mean_family_merge_state_dict_and_refusals(device, rng):
+    data = mean_batches(rng, calls=4)
+
+    def make():
+        return gpumetrics.MeanAbsoluteError(num_groups=G, dtype="float64", device=device)
+
+    whole, first, second = feed(make(), data, device), feed(make(), data[:2], device), feed(make(), data[2:], device)
+    first.merge_state(second)
+    np.testing.assert_allclose(to_host(first.result()), to_host(whole.result()), rtol=1e-12)
+    loaded = make()
+    loaded.load_state_dict(whole.state_dict())
+    np.testing.assert_array_equal(to_host(loaded.result()), to_host(whole.result()))
+    assert whole.state_dict()["total"].shape == (G,) and "num_groups" not in gpumetrics.MeanAbsoluteError().get_config()
+    before = whole.state_dict()
+    t, p, w, ids = data[0]
+    for bad, error in ((ids[:-1], ValueError), (ids - 1, ValueError), (ids * 1.0, TypeError), (None, ValueError)):
+        with pytest.raises(error):
+            whole.update_state(t, p, w, group_ids=bad)
+    with pytest.raises(ValueError, match="one value per sample"):  # 1-D inputs: the mean over the last axis is one
+        whole.update_state(t[:, 0], p[:, 0], group_ids=ids)
+    for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_mean_family_device_ids_out_of_range_are_dropped_and_counted(device, rng, monkeypatch):
+    monkeypatch.setattr(_groups, "location", lambda x, name=None: "cuda")
+    t, p, w, ids = stacked(mean_batches(rng, calls=1))
+    ids = ids.copy()
+    ids[[0, 5]] = [-3, G]
+    metric = gpumetrics.MeanSquaredError(num_groups=G, dtype="float64", device=device)
+    metric.update_state(on_device(t, device), on_device(p, device), on_device(w, device), group_ids=ids)
+    kept = (ids >= 0) & (ids < G)
+    assert int(metric.dropped_samples) == 2
+    np.testing.assert_allclose(to_host(metric.result()),
+                               per_group_mean(((t - p) ** 2).mean(axis=1)[kept], w[kept], ids[kept]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("primitive", ["error_sums", "row_sums"])
+def test_grouped_sums_twins_agree_with_a_loop(primitive):
+    """Both twins of each ``sums`` kernel, grouped, against a float64 loop: weights, dropped ids, scales."""
+    import importlib
+
+    rng = np.random.default_rng(7)
+    rows, cols, groups = 200, 3, 5
+    t, p, w = rng.normal(size=(rows, cols)), rng.normal(size=(rows, cols)), rng.uniform(0, 2, rows)
+    ids = rng.integers(-1, groups + 1, rows)
+    if primitive == "error_sums":
+        kind, per_row, extra, named = "squared_error", ((t - p) ** 2).sum(axis=1), (), {}
+    else:
+        kind, per_row = "cosine_similarity", np.sum(t * p, axis=1) / np.sqrt(np.sum(t * t, 1) * np.sum(p * p, 1))
+        extra, named = (1,), {"epsilon": 1e-12}  # group 1: one weight per row
+    kept = (ids >= 0) & (ids < groups)
+    expected_total = np.array([2.0 * np.sum(w[kept & (ids == g)] * per_row[kept & (ids == g)]) for g in range(groups)])
+    expected_weight = np.array([0.5 * np.sum(w[kept & (ids == g)]) for g in range(groups)])
+    for twin in ("cpu", "cuda"):
+        module = importlib.import_module(f"gpumetrics._kernels.{primitive}.{twin}")
+        total, weight = np.zeros(groups), np.zeros(groups)
+        kinds = importlib.import_module(f"gpumetrics._kernels.{primitive}.rules").KINDS
+        fn = getattr(module, primitive)
+        params = kinds[kind].pack(**named) or None
+        args = (kinds[kind], t, p, w) + extra + (total, weight, 2.0, 0.5)
+        fn(*args, None if params is None else np.asarray(params), group_ids=ids)
+        np.testing.assert_allclose(total, expected_total, rtol=1e-12, err_msg=twin)
+        np.testing.assert_allclose(weight, expected_weight, rtol=1e-12, err_msg=twin)

@@ -30,7 +30,7 @@ class Backend(abc.ABC):
         """A NumPy copy of a state array (for ``state_dict``); reads the device.  # synchronize!"""
 
     def sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None,
-             group=1):
+             group=1, group_ids=None):
         """One fused pass of a weighted sum of a per-row value: an elementwise error, a crossentropy, a top-k hit...
 
         Adds ``total_scale * Σ_r w[r // group] * v_r`` to ``out_total[0]`` and
@@ -45,16 +45,19 @@ class Backend(abc.ABC):
         ``gpumetrics._kernels.error_sums.rules`` or ``.row_sums.rules``, whose
         ``primitive`` picks the kernel twin. ``params``: the kind's float64
         parameters on this device (None when it takes none); kernels read
-        them, the host never does.
+        them, the host never does. ``group_ids``: ``(R,)`` integers or None; with
+        them ``out_total`` / ``out_weight`` are ``(G,)`` and row ``r`` adds into
+        entry ``group_ids[r]`` (dropped when outside ``[0, G)``).
         """
         primitive = getattr(kind, "primitive", None)
         if primitive == "row_sums":
             self._row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
-                           params)
+                           params, group_ids)
         elif primitive == "error_sums":
             if group != 1:
                 raise ValueError(f"sums: group must be 1 for the elementwise kind {kind.name}; got {group}")
-            self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params)
+            self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params,
+                             group_ids)
         else:
             raise TypeError(f"sums: kind must be a Kind of the error_sums or row_sums rules; got {kind!r}")
 

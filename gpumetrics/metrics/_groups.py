@@ -29,6 +29,12 @@ def group_axis(num_groups):
     return () if num_groups is None else (num_groups,)
 
 
+def with_num_groups(config, num_groups):
+    """``config`` with ``num_groups`` when set: an ungrouped metric's config (and so its state-dict fingerprint) is
+    as before groups existed."""
+    return config if num_groups is None else {**config, "num_groups": num_groups}
+
+
 def add_dropped_state(metric):
     """A grouped metric's count of samples dropped for a device-resident id outside ``[0, G)``."""
     if metric.num_groups is not None:

@@ -16,7 +16,7 @@ from ..metric import Metric
 from ..registry import register
 from . import curves
 from ._groups import add_dropped_state, check_num_groups, count_dropped, group_axis, import_group_ids, \
-    weighted_mean_over_groups
+    weighted_mean_over_groups, with_num_groups
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
@@ -71,10 +71,7 @@ class ThresholdHistogramMetric(Metric):
         add_dropped_state(self)
 
     def get_config(self):
-        """``num_groups`` only when set: an ungrouped metric's config (and so its state-dict fingerprint) is as
-        before groups existed."""
-        config = super().get_config()
-        return config if self.num_groups is None else {**config, "num_groups": self.num_groups}
+        return with_num_groups(super().get_config(), self.num_groups)
 
     def _aligned_batch(self, y_true, y_pred):
         """Keras's shape handling: ``y_true`` and ``y_pred`` rank-aligned and equal."""

@@ -74,7 +74,8 @@ import numpy as np
 
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
-from .rules import BUCKETINGS, TRANSFORMS, count_groups, group_view, pass_arguments
+from .._shared.groups import group_view
+from .rules import BUCKETINGS, TRANSFORMS, count_groups, pass_arguments
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16

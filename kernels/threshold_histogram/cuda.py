@@ -65,7 +65,8 @@ from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counte
 from .._shared.casts import is_dense
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
-from .rules import BUCKETINGS, TRANSFORMS, count_groups, group_view, pass_arguments
+from .._shared.groups import group_view
+from .rules import BUCKETINGS, TRANSFORMS, count_groups, pass_arguments
 
 _MAX_GRID_Y = 65535
 #: thresholds a block copies into static shared memory (8 KiB) before it counts; more are read from global memory

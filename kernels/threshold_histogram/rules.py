@@ -17,9 +17,8 @@ every prediction with the same arithmetic. Imports no Numba.
 import math
 from typing import NamedTuple
 
-import numpy as np
-
 from .._shared.casts import flat, pass_views
+from .._shared.groups import check_group_ids
 from .._shared.kinds import declare
 
 
@@ -103,11 +102,7 @@ def count_groups(y_pred, group_ids, out_pos):
     if group_ids is None:
         return 1
     rows, cols = y_pred.shape
-    if group_ids.dtype.kind not in "iu":
-        raise TypeError(f"group_ids must be integers; got dtype {group_ids.dtype}")
-    if group_ids.shape != (rows,):
-        raise ValueError(f"group_ids must have shape ({rows},), one id per row of y_pred {y_pred.shape}; got "
-                         f"{group_ids.shape}")
+    check_group_ids(group_ids, rows)
     if cols == 0 or out_pos.ndim != 2 or out_pos.shape[1] % cols:
         raise ValueError(f"out_pos must have shape (T + 1, G * {cols}) with group_ids; got {out_pos.shape}")
     return out_pos.shape[1] // cols
@@ -135,12 +130,6 @@ class PassArguments(NamedTuple):
     thresholds: object
     bucketing: int
     transform: int
-
-
-def group_view(group_ids):
-    """``(ids, row_stride)``: the group ids as a flat read-only ``int64`` view (the one type kernels read)."""
-    ids, (stride,) = flat(group_ids if group_ids.dtype == np.int64 else group_ids.astype(np.int64))
-    return ids, stride
 
 
 def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups=1):
