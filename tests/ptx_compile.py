@@ -65,7 +65,7 @@ def variants():
             [(types.int64, p, types.float32) for p in labels]:
         yield f"weighted_bincount/{t_dtype}-{p_dtype}-{w_dtype}", weighted_bincount.weighted_bincount_kernel.py_func, (
             i64, view(t_dtype), i64, i64, i64, f64, i64, view(p_dtype), i64, i64, i64, f64, view(w_dtype), i64,
-            types.boolean, i64, i64, state, types.boolean, i64, i64)
+            types.boolean, i64, view(i64), i64, i64, i64, state, types.boolean, i64, i64)
     for x_dtype, w_dtype in [(types.float32, types.float32), (types.float32, f64), (f64, types.float32), (f64, f64)]:
         yield f"moments/{x_dtype}-{w_dtype}", moments.moments_kernel.py_func, (
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,

@@ -381,3 +381,105 @@ def test_grouped_sums_twins_agree_with_a_loop(primitive):
         fn(*args, None if params is None else np.asarray(params), group_ids=ids)
         np.testing.assert_allclose(total, expected_total, rtol=1e-12, err_msg=twin)
         np.testing.assert_allclose(weight, expected_weight, rtol=1e-12, err_msg=twin)
+
+
+# -- the confusion-matrix family (weighted_bincount) ---------------------------------------------------------------
+def iou_oracle(true_ids, pred_ids, weights, classes, targets, ignore=None):
+    """float64 per-class IoU from a confusion matrix, averaged over ``targets`` with a non-zero denominator (with
+    Keras's 1e-7 in both divisions)."""
+    matrix = np.zeros((classes, classes))
+    for t, p, w in zip(true_ids, pred_ids, weights):
+        if 0 <= t < classes and 0 <= p < classes and t != ignore:
+            matrix[t, p] += w
+    tp = np.diag(matrix)
+    denominator = matrix.sum(0) + matrix.sum(1) - tp
+    valid = [c for c in targets if denominator[c] > 1e-9]
+    return sum(tp[c] / (denominator[c] + 1e-7) for c in valid) / (len(valid) + 1e-7)
+
+
+@pytest.mark.parametrize("case", ["MeanIoU", "IoU-ignore-segmentation", "BinaryIoU", "OneHotMeanIoU"])
+def test_grouped_iou_family_is_the_numpy_loop(device, rng, case):
+    classes, rows = 4, 30
+    metric, expected_parts, batches_ = None, [], []
+    for _ in range(3):
+        ids = rng.permutation(np.concatenate([np.arange(G), rng.integers(0, G, rows - G)]))
+        weights = rng.uniform(0.1, 2, rows)
+        if case == "IoU-ignore-segmentation":  # (N, 2, 3) class maps: each sample's 6 pixels in its group
+            t, p = rng.integers(0, classes, (rows, 2, 3)), rng.integers(0, classes, (rows, 2, 3))
+            w = np.repeat(weights, 6).reshape(rows, 2, 3)
+        elif case == "BinaryIoU":
+            t, p, w = rng.integers(0, 2, rows), rng.random(rows), weights
+        elif case == "OneHotMeanIoU":
+            t, p, w = np.eye(classes)[rng.integers(0, classes, rows)], rng.random((rows, classes)), weights
+        else:
+            t, p, w = rng.integers(-1, classes + 1, rows), rng.integers(0, classes, rows), weights
+        batches_.append((t, p, w, ids))
+    make = {"MeanIoU": lambda **k: gpumetrics.MeanIoU(num_classes=classes, **k),
+            "IoU-ignore-segmentation": lambda **k: gpumetrics.IoU(classes, [0, 2, 3], ignore_class=1, **k),
+            "BinaryIoU": lambda **k: gpumetrics.BinaryIoU(threshold=0.4, **k),
+            "OneHotMeanIoU": lambda **k: gpumetrics.OneHotMeanIoU(classes, **k)}[case]
+    metric = feed(make(num_groups=G, dtype="float64", device=device), batches_, device)
+    per_id = (-1, classes) if case == "OneHotMeanIoU" else (-1,)  # one class id (or one-hot row) per entry
+    for g in range(G):
+        t, p = (np.concatenate([b[i][b[3] == g].reshape(per_id) for b in batches_]) for i in (0, 1))
+        w = np.concatenate([b[2][b[3] == g].reshape(-1) for b in batches_])
+        if case == "BinaryIoU":
+            expected_parts.append(iou_oracle(t, (p >= 0.4) * 1, w, 2, [0, 1]))
+        elif case == "OneHotMeanIoU":
+            expected_parts.append(iou_oracle(t.argmax(1), p.argmax(1), w, classes, range(classes)))
+        elif case == "MeanIoU":
+            expected_parts.append(iou_oracle(t, p, w, classes, range(classes)))
+        else:
+            expected_parts.append(iou_oracle(t, p, w, classes, [0, 2, 3], ignore=1))
+    np.testing.assert_allclose(to_host(metric.result()), expected_parts, rtol=1e-12)
+
+
+def test_grouped_iou_merge_state_dict_refusals_and_dropped_ids(device, rng, monkeypatch):
+    def make():
+        return gpumetrics.MeanIoU(num_classes=3, num_groups=G, dtype="float64", device=device)
+
+    data = [(rng.integers(0, 3, 20), rng.integers(0, 3, 20), rng.integers(1, 4, 20) * 1.0, rng.integers(0, G, 20))
+            for _ in range(4)]
+    whole, first, second = feed(make(), data, device), feed(make(), data[:2], device), feed(make(), data[2:], device)
+    first.merge_state(second)
+    np.testing.assert_array_equal(first.state_dict()["total_confusion_matrix"],  # whole-number weights: exact
+                                  whole.state_dict()["total_confusion_matrix"])
+    loaded = make()
+    loaded.load_state_dict(whole.state_dict())
+    np.testing.assert_array_equal(to_host(loaded.result()), to_host(whole.result()))
+    assert whole.state_dict()["total_confusion_matrix"].shape == (G, 3, 3)
+    before = whole.state_dict()
+    t, p, w, ids = data[0]
+    for bad, error in ((ids[:5], ValueError), (ids + G, ValueError), (ids > 0, TypeError), (None, ValueError)):
+        with pytest.raises(error):
+            whole.update_state(t, p, w, group_ids=bad)
+    for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    monkeypatch.setattr(_groups, "location", lambda x, name=None: "cuda")
+    dropped = make()
+    dropped.update_state(on_device(t, device), on_device(p, device), on_device(w, device),
+                         group_ids=np.where(np.arange(20) < 3, -1, ids))
+    assert int(dropped.dropped_samples) == 3
+    kept = np.arange(20) >= 3
+    np.testing.assert_allclose(to_host(dropped.result()),
+                               [iou_oracle(t[kept & (ids == g)], p[kept & (ids == g)], w[kept & (ids == g)], 3,
+                                           range(3)) for g in range(G)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("groups, classes", [(3, 4), (300, 8)], ids=["privatised", "global-atomics"])
+def test_grouped_bincount_twins_agree_with_a_loop(groups, classes):
+    from gpumetrics._kernels.weighted_bincount import cpu, cuda
+
+    rng = np.random.default_rng(groups)
+    rows = 300
+    t, p, w = rng.integers(-1, classes + 1, (rows, 1)), rng.random((rows, classes)), rng.random(rows)
+    ids = rng.integers(-1, groups + 1, rows)
+    assert cuda.launch_shape(rows, classes, True, groups)[1] == (groups == 3)
+    expected = np.zeros((groups, classes, classes))
+    for r in range(rows):
+        if 0 <= ids[r] < groups and 0 <= t[r, 0] < classes and t[r, 0] != 2:
+            expected[ids[r], t[r, 0], p[r].argmax()] += w[r]
+    for twin in (cpu, cuda):
+        out = np.zeros((groups, classes, classes))
+        twin.weighted_bincount(t, p, w, "value", "argmax", 0.0, 2, out, group_ids=ids)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, err_msg=twin.__name__)

@@ -101,7 +101,8 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
+    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out,
+                          group_ids=None):
         """One fused pass adding each row's weight into a ``(C, C)`` confusion matrix.
 
         ``y_true``: ``(N, Ct)``, ``y_pred``: ``(N, Cp)`` (any dtype and strides);
@@ -111,7 +112,9 @@ class Backend(abc.ABC):
         zero; ``"argmax"`` of the row, NaN largest; ``"threshold"``,
         ``value >= threshold``) and adds ``weight[r]`` (1 when None)
         to ``out[t, p]``. Rows with an id outside ``[0, C)`` (NaN, inf) or with
-        ``t == ignore_class`` (-1: none) are dropped.
+        ``t == ignore_class`` (-1: none) are dropped. ``group_ids``: ``(N,)``
+        integers or None; with them ``out`` is ``(G, C, C)`` and row ``r`` adds into
+        ``out[group_ids[r], t, p]`` (dropped when its id is outside ``[0, G)``).
         See ``gpumetrics._kernels.weighted_bincount.rules``.
         """
 

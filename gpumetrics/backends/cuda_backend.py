@@ -93,5 +93,6 @@ class CudaBackend(Backend):
     def merge_moments(self, array, other):
         self._merge_moments(array, other)
 
-    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
-        self._weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out)
+    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out,
+                          group_ids=None):
+        self._weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out, group_ids)

@@ -41,3 +41,20 @@ def partition_count(rows, elements, chunk, slot_bytes):
     """Partitions of a grouped CPU pass: a number fixed by the shapes alone (so the sums' order is), at least one
     chunk of elements each, at most ``MAX_PARTS``, their accumulators of ``slot_bytes`` each within ``GROUP_BUDGET``."""
     return max(1, min(rows, -(-elements // chunk), MAX_PARTS, GROUP_BUDGET // max(slot_bytes, 1)))
+
+
+_ZERO_IDS = {}
+
+
+def no_group_ids(like):
+    """The ids of an ungrouped call of a kernel that always reads ids: one 0 (read with stride 0), as a flat
+    ``int64`` view on ``like``'s device (NumPy in the simulator), made once per device."""
+    if isinstance(like, np.ndarray):
+        key, xp = "host", np
+    else:
+        import cupy as xp
+
+        key = like.device.id
+    if key not in _ZERO_IDS:
+        _ZERO_IDS[key] = group_view(xp.zeros(1, np.int64))[0]
+    return _ZERO_IDS[key]
