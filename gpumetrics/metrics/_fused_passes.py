@@ -76,11 +76,11 @@ def grouped(metric, batch, ids, samples):
     return batch._replace(ids=ids if rows == samples else metric.xp.repeat(ids, rows // samples))
 
 
-def add_grouped_sums(metric, kind, batch, sample_ids, params=None, group=1):
+def add_grouped_sums(metric, kind, batch, unchecked_ids, params=None, group=1):
     """``add_sums`` into ``metric.total`` and ``metric.count``, after counting the samples a grouped metric drops
-    (ids outside ``[0, G)`` in device memory: ``_groups.count_dropped``)."""
-    if sample_ids is not None:
-        count_dropped(metric, sample_ids)
+    (``unchecked_ids``: ids in device memory, whose range was not checked; ``_groups.count_dropped``)."""
+    if unchecked_ids is not None:
+        count_dropped(metric, unchecked_ids)
     add_sums(metric, kind, batch, state_out(metric.total), state_out(getattr(metric, "count", None)), params, group)
 
 
@@ -139,10 +139,10 @@ def add_values(metric, values, sample_weight, reduce, group_ids=None):
     """``Mean`` / ``Sum``: the values themselves (kind ``identity``, which reads ``y_pred``) into ``metric.total``
     and ``metric.count`` (``Sum`` has none)."""
     values = imported(metric, values, "values")
-    ids = import_group_ids(metric, group_ids, sample_count(values))
+    ids, unchecked = import_group_ids(metric, group_ids, sample_count(values))
     batch = grouped(metric, elementwise_batch(metric, values, values, sample_weight, None, reduce), ids,
                     sample_count(values))
-    add_grouped_sums(metric, ERROR_KINDS["identity"], batch, ids)
+    add_grouped_sums(metric, ERROR_KINDS["identity"], batch, ids if unchecked else None)
 
 
 class Elementwise:
@@ -166,7 +166,7 @@ class Elementwise:
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
-        ids = import_group_ids(metric, group_ids, sample_count(y_pred))
+        ids, unchecked = import_group_ids(metric, group_ids, sample_count(y_pred))
         batch = elementwise_batch(metric, y_true, y_pred, sample_weight, self.last_axis, "mean")
         batch = grouped(metric, batch, ids, sample_count(y_pred))
         kind = ERROR_KINDS[self.choose_kind(batch.y_true, batch.y_pred, **fn_kwargs)]
@@ -174,7 +174,7 @@ class Elementwise:
             params = self.device_params(metric, batch)
         else:
             params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
-        add_grouped_sums(metric, kind, batch, ids, params)
+        add_grouped_sums(metric, kind, batch, ids if unchecked else None, params)
 
 
 class Rowwise:
@@ -201,13 +201,13 @@ class Rowwise:
         kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
         samples = sample_count(y_pred, row_family=True)
-        ids = import_group_ids(metric, group_ids, samples)
+        ids, unchecked = import_group_ids(metric, group_ids, samples)
         batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, fn_kwargs.get("axis", -1))
         if self.ignored is not None:
             batch, group = masked(metric.xp, batch, group, self.ignored(**fn_kwargs))
         batch = grouped(metric, batch, ids, samples)
         params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
-        add_grouped_sums(metric, kind, batch, ids, params, group)
+        add_grouped_sums(metric, kind, batch, ids if unchecked else None, params, group)
 
 
 def masked(xp, batch, group, ignored):

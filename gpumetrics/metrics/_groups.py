@@ -42,6 +42,8 @@ def add_dropped_state(metric):
 
 
 def _refuse_out_of_range(ids, num_groups):
+    if not ids.size or (ids.min() >= 0 and ids.max() < num_groups):  # two reductions, no mask, when all is well
+        return
     bad = ids[(ids < 0) | (ids >= num_groups)]
     if bad.size:
         raise ValueError(f"group_ids must lie in [0, num_groups={num_groups}); got {bad.size} ids outside, e.g. "
@@ -49,16 +51,16 @@ def _refuse_out_of_range(ids, num_groups):
 
 
 def import_group_ids(metric, group_ids, num_samples):
-    """``group_ids`` checked (the module's rules) and on the metric's device, or None for an ungrouped metric.
-
-    Host ids are range-checked here; device ids are not (that would sync): see :func:`count_dropped`.
+    """``(ids, unchecked)``: ``group_ids`` checked (the module's rules) and on the metric's device (None for an
+    ungrouped metric), and whether their range is unchecked: host ids are range-checked here, device ids are not
+    (that would sync); pass those to :func:`count_dropped`.
     """
     groups = metric.num_groups
     if group_ids is None:
         if groups is not None:
             raise ValueError(f"{metric.name} has num_groups={groups}: update_state needs group_ids, one integer in "
                              f"[0, {groups}) per sample")
-        return None
+        return None, False
     if groups is None:
         raise ValueError(f"{metric.name} has no group axis (num_groups=None); got group_ids. Build the metric with "
                          f"num_groups=G to get one result per group")
@@ -70,14 +72,17 @@ def import_group_ids(metric, group_ids, num_samples):
         raise ValueError(f"group_ids must have shape ({num_samples},), one id per sample of y_pred; got shape "
                          f"{tuple(ids.shape)}")
     if not on_host:
-        return ids
+        return ids, True
     _refuse_out_of_range(ids, groups)
-    return metric.asarray(ids, "group_ids")
+    return metric.asarray(ids, "group_ids"), False
 
 
-def count_dropped(metric, ids):
-    """Add the samples whose id is outside ``[0, G)`` to ``dropped_samples``, on the device (no sync); call it after
-    every check, next to the kernel that drops them."""
+def count_dropped(metric, ids, unchecked=True):
+    """Add the samples whose id is outside ``[0, G)`` to ``dropped_samples``, on the device (no sync), unless the
+    ids were range-checked (``unchecked`` False: none are). Call it after every check, next to the kernel that
+    drops them."""
+    if not unchecked:
+        return
     xp = metric.xp
     metric.dropped_samples.writable()[...] += xp.count_nonzero((ids < 0) | (ids >= metric.num_groups))
 

@@ -111,7 +111,8 @@ class ThresholdHistogramMetric(Metric):
         """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
         y_true, y_pred = self._aligned_batch(y_true, y_pred)
         samples = y_pred.shape[0] if y_pred.ndim else 1
-        ids = sample_ids = import_group_ids(self, group_ids, samples)
+        sample_ids, unchecked = import_group_ids(self, group_ids, samples)
+        ids = sample_ids
         if multi_label:
             self._count_labels(y_pred)
         weight = self._broadcast_weight(sample_weight, y_pred.shape)
@@ -142,7 +143,7 @@ class ThresholdHistogramMetric(Metric):
         thresholds = self.device_constant("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram.writable(), self.negative_histogram.writable()
         if ids is not None:
-            count_dropped(self, sample_ids)
+            count_dropped(self, sample_ids, unchecked)
         self._backend.threshold_histogram(
             y_true, y_pred, weight, thresholds, bucketing, transform,
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1), group_ids=ids)

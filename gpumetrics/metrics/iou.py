@@ -122,10 +122,10 @@ class _IoUBase(Metric):
             raise ValueError(f"y_true of shape {y_true.shape} gives {count} class ids and y_pred of shape "
                              f"{y_pred.shape} gives {pred_rows.shape[0]}; they must give the same number")
         weight = self._weights(sample_weight, count, y_true.shape)
-        sample_ids = import_group_ids(self, group_ids, y_pred.shape[0] if y_pred.ndim else 1)
+        sample_ids, unchecked = import_group_ids(self, group_ids, y_pred.shape[0] if y_pred.ndim else 1)
         ids = self._ids_per_row(sample_ids, count)
         if sample_ids is not None:
-            count_dropped(self, sample_ids)
+            count_dropped(self, sample_ids, unchecked)
         self._backend.weighted_bincount(true_rows, pred_rows, weight, true_rule, pred_rule,
                                         0.0 if threshold is None else threshold,
                                         -1 if self.ignore_class is None else self.ignore_class,
