@@ -42,12 +42,11 @@ def add_dropped_state(metric):
 
 
 def _refuse_out_of_range(ids, num_groups):
-    if not ids.size or (ids.min() >= 0 and ids.max() < num_groups):  # two reductions, no mask, when all is well
-        return
-    bad = ids[(ids < 0) | (ids >= num_groups)]
-    if bad.size:
-        raise ValueError(f"group_ids must lie in [0, num_groups={num_groups}); got {bad.size} ids outside, e.g. "
-                         f"{np.unique(bad)[:8].tolist()}")
+    """Refuse (``ValueError`` naming them) host ids outside ``[0, G)``; two reductions when all are inside."""
+    if ids.size and (ids.min() < 0 or ids.max() >= num_groups):
+        bad = np.unique(ids[(ids < 0) | (ids >= num_groups)])  # host ids: this function only sees those
+        raise ValueError(f"group_ids must lie in [0, num_groups={num_groups}); got {bad.size} distinct ids outside, "
+                         f"e.g. {[int(v) for v in bad[:8]]}")
 
 
 def import_group_ids(metric, group_ids, num_samples):
@@ -85,6 +84,20 @@ def count_dropped(metric, ids, unchecked=True):
         return
     xp = metric.xp
     metric.dropped_samples.writable()[...] += xp.count_nonzero((ids < 0) | (ids >= metric.num_groups))
+
+
+def check_grouped(metric):
+    """Refuse (``ValueError``) a reduction across groups on a metric without a group axis."""
+    if metric.num_groups is None:
+        raise ValueError(f"{metric.name} has no group axis (num_groups=None): grouped_mean needs num_groups=G")
+
+
+def mean_of_results(metric, weights, valid, weighting):
+    """``grouped_mean``'s value: the metric's per-group ``result()`` averaged by :func:`weighted_mean_over_groups`
+    (in float64), in the metric's ``dtype``."""
+    xp = metric.xp
+    values = xp.asarray(metric.result(), dtype=xp.float64)
+    return weighted_mean_over_groups(xp, values, weights, valid, weighting).astype(metric.dtype)
 
 
 def weighted_mean_over_groups(xp, values, weights, valid, weighting):

@@ -11,7 +11,7 @@ from ..metric import Metric
 from ..registry import register
 from ._fn_config import check_fn_kwargs, function_path, resolve_function
 from ._fused_passes import add_values
-from ._groups import add_dropped_state, check_num_groups, group_axis, weighted_mean_over_groups, with_num_groups
+from ._groups import add_dropped_state, check_grouped, check_num_groups, group_axis, mean_of_results, with_num_groups
 from .ratios import divide_no_nan
 
 
@@ -90,12 +90,8 @@ class Mean(Metric):
         """The mean of the per-group ``result()`` across the groups with a non-zero ``count``, in ``dtype``:
         weighted by each group's ``count`` (its total sample weight, Keras's count; ``"samples"``) or by 1
         (``"uniform"``). NaN when no group has a count."""
-        if self.num_groups is None:
-            raise ValueError(f"{self.name} has no group axis (num_groups=None): grouped_mean needs num_groups=G")
-        xp = self.xp
-        values = xp.asarray(self.result(), dtype=xp.float64)
-        count = self.count.value
-        return weighted_mean_over_groups(xp, values, count, count != 0, weighting).astype(self.dtype)
+        check_grouped(self)
+        return mean_of_results(self, self.count.value, self.count.value != 0, weighting)
 
     def _mean(self):
         """``divide_no_nan(total, count)`` in float64, on the device (NaN once ``count`` overflowed)."""

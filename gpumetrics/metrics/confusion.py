@@ -15,8 +15,8 @@ from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 from . import curves
-from ._groups import add_dropped_state, check_num_groups, count_dropped, group_axis, import_group_ids, \
-    weighted_mean_over_groups, with_num_groups
+from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
+    import_group_ids, mean_of_results, with_num_groups
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
@@ -231,13 +231,10 @@ class ThresholdHistogramMetric(Metric):
         groups that have a value (any sample weight; for AUC, positive and negative weight both), where ``m_g`` is
         the group's total sample weight (``weighting="samples"``; for AUC this is GAUC) or 1 (``"uniform"``).
         NaN when no group has a value."""
-        if self.num_groups is None:
-            raise ValueError(f"{self.name} has no group axis (num_groups=None): grouped_mean needs num_groups=G")
-        xp = self.xp
+        check_grouped(self)
         positives, negatives = self._group_weights()
-        valid = self._groups_with_a_value(positives, negatives)
-        values = xp.asarray(self.result(), dtype=xp.float64)
-        return weighted_mean_over_groups(xp, values, positives + negatives, valid, weighting).astype(self.dtype)
+        return mean_of_results(self, positives + negatives, self._groups_with_a_value(positives, negatives),
+                               weighting)
 
 
 def _keep_top_k(xp, y_pred, k):

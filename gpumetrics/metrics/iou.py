@@ -33,8 +33,8 @@ from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
 from ._keras_rules import EPSILON  # added to both denominators of ``result()``
-from ._groups import add_dropped_state, check_num_groups, count_dropped, group_axis, import_group_ids, \
-    weighted_mean_over_groups, with_num_groups
+from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
+    import_group_ids, mean_of_results, with_num_groups
 from .ratios import overflow_to_nan
 
 #: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
@@ -187,12 +187,9 @@ class _IoUBase(Metric):
     def grouped_mean(self, weighting="samples"):
         """The mean of the per-group ``result()`` across the groups with any weight in their matrix, in ``dtype``:
         weighted by each group's total weight (``"samples"``) or by 1 (``"uniform"``); NaN when no group has any."""
-        if self.num_groups is None:
-            raise ValueError(f"{self.name} has no group axis (num_groups=None): grouped_mean needs num_groups=G")
-        xp = self.xp
+        check_grouped(self)
         weights = self.total_cm.value.sum(axis=(1, 2))
-        values = xp.asarray(self.result(), dtype=xp.float64)
-        return weighted_mean_over_groups(xp, values, weights, weights != 0, weighting).astype(self.dtype)
+        return mean_of_results(self, weights, weights != 0, weighting)
 
     def plot(self, ax=None):
         """Draw the confusion matrix (rows: true class) as a heat map on ``ax`` or a new figure; returns
