@@ -7,6 +7,7 @@
 0.5
 """
 from . import functional
+from .collection import MetricCollection
 from .metric import Metric, Variable
 from .metrics import *  # noqa: F401,F403  (every metric class and per-sample function)
 from .metrics import __all__ as _metric_names
@@ -14,7 +15,7 @@ from ._warmup import warmup
 from .registry import deserialize, get, register, serialize
 
 __version__ = "0.1.0"
-__all__ = ["Metric", "Variable", "get", "serialize", "deserialize", "register", "functional", "warmup",
+__all__ = ["Metric", "MetricCollection", "Variable", "get", "serialize", "deserialize", "register", "functional", "warmup",
            *_metric_names]
 # they import Dask / mpi4py / torch / Keras when used, never at import time
 _LAZY_SUBMODULES = ("dask", "distributed", "keras")

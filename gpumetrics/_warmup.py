@@ -21,7 +21,7 @@ FAMILY_PRIMITIVES = {
     "reduction": ("error_sums",), "regression": ("error_sums", "row_sums"), "probabilistic": ("error_sums", "row_sums"),
     "accuracy": ("error_sums", "row_sums"), "hinge": ("error_sums", "row_sums"), "correlation": ("row_sums",),
     "confusion": ("threshold_histogram",), "f_score": ("threshold_histogram",), "iou": ("weighted_bincount",),
-    "r2_score": ("moments",),
+    "r2_score": ("moments",), "exact_auc": ("threshold_histogram",),
 }
 PRIMITIVES = ("error_sums", "row_sums", "threshold_histogram", "weighted_bincount", "moments")
 _F32, _F64, _I32, _I64 = np.float32, np.float64, np.int32, np.int64

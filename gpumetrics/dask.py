@@ -14,6 +14,7 @@ real ``distributed`` cluster) unchanged.
 import math
 
 from . import _interop
+from .collection import MetricCollection
 from .metric import Metric
 
 
@@ -115,7 +116,7 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
     """The whole-collection value of ``metrics`` over Dask arrays or DataFrame columns.
 
     Args:
-        metrics: a :class:`~gpumetrics.Metric` or a list of them (their states
+        metrics: a :class:`~gpumetrics.Metric`, a list of them or a ``MetricCollection`` (their states
             are ignored and left as they are; only configurations travel).
         y_true, y_pred, sample_weight: Dask arrays (split along axis 0; other
             axes are kept whole) or Dask Series / DataFrames of one partitioning.
@@ -136,7 +137,7 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
     """
     import dask
 
-    single = isinstance(metrics, Metric)
+    single = isinstance(metrics, (Metric, MetricCollection))  # a collection travels whole: its passes shared
     blanks = [m.blank() for m in ([metrics] if single else metrics)]
     y_true, y_pred, sample_weight = _aligned(y_true, y_pred, sample_weight)
     true_parts, pred_parts = _partitions(y_true, "y_true"), _partitions(y_pred, "y_pred")

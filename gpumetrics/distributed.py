@@ -18,6 +18,11 @@ The first sync of a metric over a group first all-gathers the 16-byte headers
 alone and raises ``ValueError`` on every rank when they disagree (another
 configuration, another number of labels, a state not built yet), instead of
 running a collective of mismatched sizes; from then on a sync is one collective.
+Metrics with a ``concat`` state (``ExactAUC``'s stored keys) hold as many rows
+as each rank saw, so their buffers differ in length: the row count of every
+such state travels in a table after the header, and each such sync is two
+collectives, the 16-byte headers (digests and lengths) and then every rank's
+buffer padded to the longest (an all-gather moves equal sizes).
 All ranks must call ``sync`` with the same metrics in the same order, as for
 any collective.
 
@@ -34,6 +39,7 @@ import weakref
 import numpy as np
 
 from ._identity import describe, digest
+from .collection import MetricCollection
 from .metric import Metric
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
@@ -171,8 +177,18 @@ def engine_for(group):
 
 # -- packing ------------------------------------------------------------------------------------------------------
 def _structure(metric):
-    """Everything ranks must agree on for one metric (the states' shapes included)."""
-    return {**describe(metric), "states": [(v.name, v.merge, v.dtype, list(v.value.shape)) for v in metric.variables]}
+    """Everything ranks must agree on for one metric (the states' shapes included, but a concat state's rows)."""
+    return {**describe(metric), "states": [(v.name, v.merge, v.dtype, _agreed_shape(v)) for v in metric.variables]}
+
+
+def _agreed_shape(variable):
+    shape = list(variable.value.shape)
+    return [None] + shape[1:] if variable.merge == "concat" else shape
+
+
+def _concat_rows(metrics):
+    """The row count of every ``concat`` state of ``metrics``, in layout order (known on the host)."""
+    return [v.value.shape[0] for m in metrics for v in m.variables if v.merge == "concat"]
 
 
 def fingerprint(metrics):
@@ -184,13 +200,19 @@ def _padded(nbytes):
     return -(-nbytes // _ALIGN) * _ALIGN
 
 
-def _layout(metrics):
-    """``[(metric index, variable, byte offset)]`` and the payload length."""
-    layout, offset = [], _HEADER
+def _layout(metrics, rows=None):
+    """``[(metric index, variable, byte offset, shape)]`` and the payload length. ``rows``: the row counts of the
+    ``concat`` states on the rank described (default: this rank's), which sit in a table after the header."""
+    rows = list(_concat_rows(metrics) if rows is None else rows)
+    layout, offset = [], _HEADER + 8 * len(rows)
+    rows = iter(rows)
     for i, metric in enumerate(metrics):
         for variable in metric.variables:
-            layout.append((i, variable, offset))
-            offset += _padded(variable.value.nbytes)
+            shape = variable.value.shape
+            if variable.merge == "concat":
+                shape = (int(next(rows)),) + shape[1:]
+            layout.append((i, variable, offset, shape))
+            offset += _padded(int(np.prod(shape)) * np.dtype(variable.dtype).itemsize)
     return layout, offset
 
 
@@ -201,25 +223,30 @@ def _header(xp, digest, length):
 def _pack(metrics, xp, digest):
     """One uint8 buffer on the metrics' device: the header, then every state's bytes, 8-byte aligned."""
     layout, length = _layout(metrics)
+    rows = _concat_rows(metrics)
     buffer = xp.zeros(length, dtype=xp.uint8)
     buffer[:_HEADER] = _header(xp, digest, length)
-    for _, variable, offset in layout:
+    buffer[_HEADER:_HEADER + 8 * len(rows)] = xp.asarray(np.array(rows, dtype="<i8").view(np.uint8))
+    for _, variable, offset, _ in layout:
         raw = xp.ascontiguousarray(variable.value).reshape(-1).view(xp.uint8)
         buffer[offset:offset + raw.size] = raw
     return buffer
 
 
 def _check_headers(headers, metrics):
-    """``headers``: ``(world, 16)`` on the host. Raise the same ``ValueError`` on every rank when they differ."""
+    """``headers``: ``(world, 16)`` on the host. Raise the same ``ValueError`` on every rank when they differ (in
+    length too, unless ``concat`` states make lengths differ); return the payload lengths."""
     digests = headers[:, :8].copy().view("<i8")[:, 0]
-    lengths = headers[:, 8:].copy().view("<i8")[:, 0]
-    if (digests != digests[0]).any() or (lengths != lengths[0]).any():
-        odd = [int(r) for r in np.nonzero((digests != digests[0]) | (lengths != lengths[0]))[0]]
+    lengths = headers[:, 8:16].copy().view("<i8")[:, 0]
+    odd_length = (lengths != lengths[0]) & (not _concat_rows(metrics))
+    if (digests != digests[0]).any() or odd_length.any():
+        odd = [int(r) for r in np.nonzero((digests != digests[0]) | odd_length)[0]]
         names = [type(m).__name__ for m in metrics]
         raise ValueError(f"ranks disagree on the metrics to sync: ranks {odd} differ from rank 0 in class, "
                          f"configuration, order or state shapes of {names} (a metric that builds its state from "
                          f"its first batch, such as R2Score or AUC(multi_label=True), must have seen a batch on "
                          f"every rank before it is synced)")
+    return lengths
 
 
 # -- sync ---------------------------------------------------------------------------------------------------------
@@ -227,7 +254,8 @@ def sync(metrics, group=None, *, in_place=False):
     """Combine the states of ``metrics`` (one metric or a list) across the ranks of ``group``.
 
     Args:
-        metrics: a :class:`~gpumetrics.Metric` or a list of them, the same on every rank.
+        metrics: a :class:`~gpumetrics.Metric`, a list of them or a :class:`~gpumetrics.MetricCollection`,
+            the same on every rank.
         group: an ``mpi4py`` communicator, a ``cupy.cuda.nccl.NcclCommunicator``,
             a ``torch.distributed`` process group, an :class:`Engine`, or None
             (torch's default group when initialised, else this process alone).
@@ -243,6 +271,9 @@ def sync(metrics, group=None, *, in_place=False):
     >>> float(sync(m).result())  # one process: the copy equals the metric
     0.5
     """
+    if isinstance(metrics, MetricCollection):  # its members' states, one collective; the same form back
+        synced = sync(list(metrics.metrics.values()), group, in_place=in_place)
+        return metrics if in_place else metrics.copy_with(synced)
     single = isinstance(metrics, Metric)
     metrics = [metrics] if single else list(metrics)
     engine = engine_for(group)
@@ -253,7 +284,10 @@ def sync(metrics, group=None, *, in_place=False):
     digest = fingerprint(metrics)
     key = id(group)
     buffer = _pack(metrics, xp, digest)
-    if any(_verified_groups(m).get(key) != digest for m in metrics):
+    if _concat_rows(metrics):  # lengths differ by rank: gather them, then every buffer padded to the longest
+        longest = int(_check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics).max())
+        buffer = xp.concatenate([buffer, xp.zeros(longest - buffer.size, dtype=xp.uint8)])
+    elif any(_verified_groups(m).get(key) != digest for m in metrics):
         _check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics)
         for metric in metrics:
             _verified_groups(metric)[key] = digest
@@ -274,12 +308,14 @@ def _to_host(array):
 
 def _merge_ranks(metrics, gathered):
     """Each rank's states as a copy of the local metric, merged in rank order into a fresh copy."""
-    layout, _ = _layout(metrics)
+    count = len(_concat_rows(metrics))
+    tables = _to_host(gathered[:, _HEADER:_HEADER + 8 * count]).copy().view("<i8")  # synchronize! (rows per rank)
     peers = [[m.copy() for m in metrics] for _ in range(gathered.shape[0])]
     for rank, copies in enumerate(peers):
-        for i, variable, offset in layout:
-            view = gathered[rank, offset:offset + variable.value.nbytes].view(variable.dtype)
-            copies[i]._state_of(variable.name).assign(view.reshape(variable.value.shape))
+        for i, variable, offset, shape in _layout(metrics, tables[rank])[0]:
+            nbytes = int(np.prod(shape)) * np.dtype(variable.dtype).itemsize
+            view = gathered[rank, offset:offset + nbytes].view(variable.dtype)
+            copies[i]._state_of(variable.name).assign(view.reshape(shape))
     merged = []
     for i, metric in enumerate(metrics):
         total = metric.copy()

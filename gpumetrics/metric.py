@@ -7,6 +7,7 @@ of per-column weighted means and centred sums), so ``reset_state``,
 every metric, built-in or user-defined, without further code.
 """
 import collections.abc as _abc
+import contextlib
 import copy as _copy
 import functools
 import re
@@ -52,6 +53,24 @@ def atomic(method):
             raise
 
     return call
+
+
+@contextlib.contextmanager
+def rolled_back(metrics, values=()):
+    """A block that updates several metrics (``MetricCollection``) changes none of them when it raises: each
+    metric's structure comes back as ``atomic`` restores it, and the state values of the placed metrics in
+    ``values`` (the ones the block may write before it raises) from device copies taken on entry."""
+    saved = [(m, m._snapshot()) for m in metrics]
+    copies = [(m, [v.value.copy() for v in m._variables]) for m in values if m.is_placed]
+    try:
+        yield
+    except BaseException:
+        for metric, snapshot in saved:
+            metric._restore(snapshot)
+        for metric, arrays in copies:
+            for variable, array in zip(metric._variables, arrays):
+                variable.assign(array)
+        raise
 
 
 def to_snake_case(name):
@@ -147,6 +166,25 @@ class Variable:
         if self._array is None:
             self._metric.backend  # asking places the metric, which allocates this array
         return self._array
+
+    def extend(self, rows, limit=None):
+        """Room for ``rows`` more rows at the end of a ``concat`` state; returns their (unfilled) view to write.
+
+        Amortised O(1) per row: the state is a prefix view of a buffer (its ``base``) that doubles when full, up to
+        ``limit`` rows; no device data is read. Every other write (merge, load, reset) gives an exact-size array.
+        """
+        if self.merge != "concat":
+            raise TypeError(f"state {self.name!r} merges by {self.merge!r}; only a 'concat' state extends")
+        array = self.writable()
+        size = array.shape[0] + rows
+        buffer = array.base
+        if buffer is None or buffer.shape[1:] != array.shape[1:] or buffer.shape[0] < size:
+            capacity = max(size, 2 * (buffer.shape[0] if buffer is not None else array.shape[0]), 16)
+            buffer = self._metric.backend.xp.empty((min(capacity, max(limit or capacity, size)),) + array.shape[1:],
+                                                   dtype=self.dtype)
+            buffer[:array.shape[0]] = array
+        self._array = buffer[:size]
+        return self._array[size - rows:]
 
     def assign(self, value):
         array = self.writable()

@@ -8,7 +8,8 @@ _REGISTRY = {"Metric": Metric, "metric": Metric}  # keras.metrics.get builds the
 
 def register(*aliases):
     """Class decorator: the class answers to its name, its snake_case name and ``aliases`` (Keras's, e.g. "mse"):
-    exactly the identifiers ``keras.metrics.get`` takes, no more (``tests/test_keras_identifiers.py``)."""
+    exactly the identifiers ``keras.metrics.get`` takes, no more, but for metrics beyond Keras (``ExactAUC``),
+    which answer to their two names (``tests/test_keras_identifiers.py``)."""
 
     def decorate(cls):
         for key in (cls.__name__, to_snake_case(cls.__name__), *aliases):

@@ -7,6 +7,7 @@ import numpy as np
 
 from case_model import Case, mean_of
 from cases_elementwise import ELEMENTWISE_CASES
+from cases_exact_auc import EXACT_AUC_CASES
 from cases_iou import IOU_CASES
 from cases_rowwise import ROWWISE_CASES
 from cases_r2 import R2_CASES
@@ -94,7 +95,12 @@ def squeeze_one(values):
     return values[0] if len(values) == 1 else values
 
 
-def roc_auc(tp, fp, tn, fn, heights=lambda y: (y[:-1] + y[1:]) / 2):
+def trapezoid_heights(y):
+    """Riemann heights of the "interpolation" summation: the mean of each interval's ends."""
+    return (y[:-1] + y[1:]) / 2
+
+
+def roc_auc(tp, fp, tn, fn, heights=trapezoid_heights):
     x, y = ratio(fp, fp + tn), ratio(tp, tp + fn)
     return ((x[:-1] - x[1:]) * heights(y)).sum(0)
 
@@ -134,61 +140,121 @@ def fbeta_oracle(batches, beta, average, threshold):
                        sample_weight=weights, zero_division=0.0)
 
 
+def counts_oracle(index, thresholds=(0.5,), **options):
+    """Oracle of a count metric: confusion count ``index`` (0 tp, 1 fp, 2 tn, 3 fn) per threshold."""
+    def oracle(batches):
+        return confusion(batches, list(thresholds), **options)[index]
+
+    return oracle
+
+
+def precision_oracle(thresholds=(0.5,), **options):
+    """Oracle of ``Precision``: tp / (tp + fp) per threshold (0 where nothing is predicted positive)."""
+    def oracle(batches):
+        tp, fp, _, _ = confusion(batches, list(thresholds), **options)
+        return ratio(tp, tp + fp)
+
+    return oracle
+
+
+def recall_oracle(thresholds=(0.5,), **options):
+    """Oracle of ``Recall``: tp / (tp + fn) per threshold (0 where there are no positives)."""
+    def oracle(batches):
+        tp, _, _, fn = confusion(batches, list(thresholds), **options)
+        return ratio(tp, tp + fn)
+
+    return oracle
+
+
+def first(oracle):
+    """The first value of ``oracle``'s vector: the result of a metric of one threshold."""
+    def first_value(batches):
+        return oracle(batches)[0]
+
+    return first_value
+
+
+def minoring_heights(y):
+    """Riemann heights of the "minoring" summation: the lower end of each interval."""
+    return np.minimum(y[:-1], y[1:])
+
+
+def roc_auc_oracle(thresholds, heights=trapezoid_heights, **options):
+    """Oracle of ``AUC`` (ROC): the Riemann sum of the ROC curve over the confusion counts at ``thresholds``."""
+    def oracle(batches):
+        return roc_auc(*confusion(batches, thresholds, **options), heights=heights)
+
+    return oracle
+
+
+def pr_auc_oracle(thresholds):
+    """Oracle of ``AUC(curve="PR")``: the interpolated PR area over the clipped confusion counts at ``thresholds``."""
+    def oracle(batches):
+        return pr_auc_interpolated(*confusion(batches, thresholds, clip=True))
+
+    return oracle
+
+
+def multi_label_auc_oracle(thresholds, label_weights):
+    """Oracle of a multi-label ``AUC``: each label's ROC area, weighted by ``label_weights``, averaged over labels
+    (the sum divided by the number of labels, as Keras does)."""
+    def oracle(batches):
+        per_label = roc_auc(*confusion(batches, thresholds, clip=True, per_label=True))
+        return (per_label * label_weights).sum() / len(label_weights)
+
+    return oracle
+
+
+def best_at_oracle(constrained, dependent, value, thresholds, **options):
+    """Oracle of the "X at Y" metrics: the largest ``dependent`` rate among thresholds whose ``constrained`` rate is
+    at least ``value``; the rates are "precision", "recall" (= sensitivity) or "specificity" of the clipped counts."""
+    def oracle(batches):
+        tp, fp, tn, fn = confusion(batches, thresholds, clip=True, **options)
+        rates = {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "specificity": ratio(tn, tn + fp)}
+        return best_under(rates[constrained], rates[dependent], value)
+
+    return oracle
+
+
 THRESHOLD_CASES = [
-    classification("TruePositives", lambda d: gpumetrics.TruePositives(device=d),
-                   lambda bs: confusion(bs, [0.5])[0]),
+    classification("TruePositives", lambda d: gpumetrics.TruePositives(device=d), counts_oracle(0)),
     classification("FalsePositives-thresholds", lambda d: gpumetrics.FalsePositives([0.0, 0.5, 1.0], device=d),
-                   lambda bs: confusion(bs, [0.0, 0.5, 1.0], clip=True)[1]),
+                   counts_oracle(1, [0.0, 0.5, 1.0], clip=True)),
     classification("TrueNegatives-unsorted", lambda d: gpumetrics.TrueNegatives([0.7, 0.25, 1 / 3], device=d),
-                   lambda bs: confusion(bs, [0.7, 0.25, 1 / 3])[2]),
-    classification("FalseNegatives", lambda d: gpumetrics.FalseNegatives(device=d),
-                   lambda bs: confusion(bs, [0.5])[3]),
-    classification("Precision", lambda d: gpumetrics.Precision(device=d),
-                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [0.5])))[0]),
+                   counts_oracle(2, [0.7, 0.25, 1 / 3])),
+    classification("FalseNegatives", lambda d: gpumetrics.FalseNegatives(device=d), counts_oracle(3)),
+    classification("Precision", lambda d: gpumetrics.Precision(device=d), first(precision_oracle())),
     classification("Precision-thresholds", lambda d: gpumetrics.Precision(thresholds=[0.5, 0.25, 2 / 3], device=d),
-                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [0.5, 0.25, 2 / 3])))),
+                   precision_oracle([0.5, 0.25, 2 / 3])),
     classification("Precision-top_k", lambda d: gpumetrics.Precision(top_k=2, device=d),
-                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [-1e10], top_k=2)))[0],
-                   layouts=("multiclass",)),
+                   first(precision_oracle([-1e10], top_k=2)), layouts=("multiclass",)),
     classification("Precision-class_id", lambda d: gpumetrics.Precision(class_id=2, device=d),
-                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[1]))(confusion(bs, [0.5], class_id=2)))[0],
-                   layouts=("multiclass",)),
+                   first(precision_oracle(class_id=2)), layouts=("multiclass",)),
     classification("Recall-top_k-class_id", lambda d: gpumetrics.Recall(top_k=2, class_id=1, device=d),
-                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[3]))(confusion(bs, [-1e10], top_k=2,
-                                                                                class_id=1)))[0],
-                   layouts=("multiclass",)),
-    classification("Recall", lambda d: gpumetrics.Recall(device=d),
-                   lambda bs: ratio(*(lambda c: (c[0], c[0] + c[3]))(confusion(bs, [0.5])))[0]),
-    classification("AUC", lambda d: gpumetrics.AUC(device=d),
-                   lambda bs: roc_auc(*confusion(bs, auc_thresholds(200), clip=True))),
+                   first(recall_oracle([-1e10], top_k=2, class_id=1)), layouts=("multiclass",)),
+    classification("Recall", lambda d: gpumetrics.Recall(device=d), first(recall_oracle())),
+    classification("AUC", lambda d: gpumetrics.AUC(device=d), roc_auc_oracle(auc_thresholds(200), clip=True)),
     classification("AUC-PR-interpolation", lambda d: gpumetrics.AUC(num_thresholds=7, curve="PR", device=d),
-                   lambda bs: pr_auc_interpolated(*confusion(bs, auc_thresholds(7), clip=True))),
+                   pr_auc_oracle(auc_thresholds(7))),
     classification("AUC-ROC-minoring", lambda d: gpumetrics.AUC(7, summation_method="minoring", device=d),
-                   lambda bs: roc_auc(*confusion(bs, auc_thresholds(7), clip=True),
-                                      heights=lambda y: np.minimum(y[:-1], y[1:]))),
+                   roc_auc_oracle(auc_thresholds(7), minoring_heights, clip=True)),
     classification("AUC-multi_label-label_weights",
                    lambda d: gpumetrics.AUC(7, multi_label=True, label_weights=[1, 2, 0, 1], device=d),
-                   lambda bs: (roc_auc(*confusion(bs, auc_thresholds(7), clip=True, per_label=True))
-                               * [1, 2, 0, 1]).sum() / 4, layouts=("multiclass",)),
+                   multi_label_auc_oracle(auc_thresholds(7), [1, 2, 0, 1]), layouts=("multiclass",)),
     classification("AUC-flat-label_weights", lambda d: gpumetrics.AUC(7, label_weights=[1, 2, 0, 1], device=d),
-                   lambda bs: roc_auc(*confusion(bs, auc_thresholds(7), clip=True, label_weights=[1, 2, 0, 1])),
-                   layouts=("multiclass",)),
+                   roc_auc_oracle(auc_thresholds(7), clip=True, label_weights=[1, 2, 0, 1]), layouts=("multiclass",)),
     classification("AUC-from_logits-thresholds", lambda d: gpumetrics.AUC(thresholds=[0.3, 0.6], from_logits=True,
                                                                          device=d),
-                   lambda bs: roc_auc(*confusion(bs, [-EPS, 0.3, 0.6, 1 + EPS], logits=True)), logits=True),
+                   roc_auc_oracle([-EPS, 0.3, 0.6, 1 + EPS], logits=True), logits=True),
     classification("PrecisionAtRecall", lambda d: gpumetrics.PrecisionAtRecall(0.6, num_thresholds=7, device=d),
-                   lambda bs: (lambda c: best_under(ratio(c[0], c[0] + c[3]), ratio(c[0], c[0] + c[1]), 0.6))(
-                       confusion(bs, EVEN[7], clip=True))),
+                   best_at_oracle("recall", "precision", 0.6, EVEN[7])),
     classification("RecallAtPrecision", lambda d: gpumetrics.RecallAtPrecision(0.5, num_thresholds=7, device=d),
-                   lambda bs: (lambda c: best_under(ratio(c[0], c[0] + c[1]), ratio(c[0], c[0] + c[3]), 0.5))(
-                       confusion(bs, EVEN[7], clip=True))),
+                   best_at_oracle("precision", "recall", 0.5, EVEN[7])),
     classification("SensitivityAtSpecificity", lambda d: gpumetrics.SensitivityAtSpecificity(0.4, device=d),
-                   lambda bs: (lambda c: best_under(ratio(c[2], c[2] + c[1]), ratio(c[0], c[0] + c[3]), 0.4))(
-                       confusion(bs, EVEN[200], clip=True))),
+                   best_at_oracle("specificity", "recall", 0.4, EVEN[200])),
     classification("SpecificityAtSensitivity-class_id",
                    lambda d: gpumetrics.SpecificityAtSensitivity(0.5, num_thresholds=7, class_id=0, device=d),
-                   lambda bs: (lambda c: best_under(ratio(c[0], c[0] + c[3]), ratio(c[2], c[2] + c[1]), 0.5))(
-                       confusion(bs, EVEN[7], clip=True, class_id=0)), layouts=("multiclass",)),
+                   best_at_oracle("recall", "specificity", 0.5, EVEN[7], class_id=0), layouts=("multiclass",)),
 ]
 
 F_SCORE_CASES = [
@@ -202,16 +268,17 @@ F_SCORE_CASES = [
                    lambda bs: fbeta_oracle(bs, 0.5, "weighted", None), layouts=("multiclass",)),
 ]
 
-CASES = THRESHOLD_CASES + F_SCORE_CASES + R2_CASES + ELEMENTWISE_CASES + ROWWISE_CASES + IOU_CASES + [
-    Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True),
+CASES = THRESHOLD_CASES + F_SCORE_CASES + EXACT_AUC_CASES + R2_CASES + ELEMENTWISE_CASES + ROWWISE_CASES + \
+    IOU_CASES + [
+    Case("Sum", lambda d: gpumetrics.Sum(device=d), _sum_oracle, takes_values=True, keras_rtol=2e-5),
     Case("Mean", lambda d: gpumetrics.Mean(device=d), lambda bs: mean_of(bs, lambda b: b["y_pred"]),
-         takes_values=True),
+         takes_values=True, keras_rtol=2e-5),
     Case("MeanSquaredError", lambda d: gpumetrics.MeanSquaredError(device=d),
-         lambda bs: mean_of(bs, lambda b: squared(b).mean(axis=-1))),
+         lambda bs: mean_of(bs, lambda b: squared(b).mean(axis=-1)), keras_rtol=2e-5),
     Case("MeanAbsoluteError", lambda d: gpumetrics.MeanAbsoluteError(device=d),
-         lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1))),
+         lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1)), keras_rtol=2e-5),
     Case("RootMeanSquaredError", lambda d: gpumetrics.RootMeanSquaredError(device=d),
-         lambda bs: np.sqrt(mean_of(bs, squared))),
+         lambda bs: np.sqrt(mean_of(bs, squared)), keras_rtol=2e-5),
     Case("MeanMetricWrapper", lambda d: gpumetrics.MeanMetricWrapper(gpumetrics.mean_absolute_error, device=d),
          lambda bs: mean_of(bs, lambda b: absolute(b).mean(axis=-1))),
     Case("MeanMetricWrapper-plain-fn", lambda d: gpumetrics.MeanMetricWrapper(max_abs_error, device=d),

@@ -6,6 +6,9 @@ same metrics updated with every batch in one process: whole-number states
 bitwise (the weights are whole numbers), the rest within float64 rounding. It
 also counts the collectives of each sync. ``mismatch``: rank 1 builds AUC with
 other thresholds, and every rank must get a ValueError instead of a hang.
+``exact``: ExactAUC (ROC weighted, PR, multi-label) beside AUC: ranks hold
+concat states of different lengths. ``collection``: a ``MetricCollection`` of
+five binary metrics.
 Writes one JSON report per rank, ``<out>/<rank>.json``.
 """
 import json
@@ -42,6 +45,21 @@ def make_metrics(auc_thresholds=200):
             gpumetrics.R2Score(dtype="float64", device="cpu")]
 
 
+def make_exact_metrics(auc_thresholds=200):
+    return [gpumetrics.ExactAUC(dtype="float64", device="cpu"),
+            gpumetrics.ExactAUC(curve="PR", dtype="float64", device="cpu"),
+            gpumetrics.ExactAUC(multi_label=True, dtype="float64", device="cpu"),
+            gpumetrics.AUC(num_thresholds=auc_thresholds, dtype="float64", device="cpu")]
+
+
+def update_exact(metrics, b):
+    roc, pr, multi, auc = metrics
+    roc.update_state(b["labels"], b["scores"], sample_weight=b["weight"])
+    pr.update_state(b["labels"], b["scores"])
+    multi.update_state(b["y_true"] > 1e3, b["y_pred"], sample_weight=b["weight"])
+    auc.update_state(b["labels"], b["scores"], sample_weight=b["weight"])
+
+
 def batches():
     rng = np.random.default_rng(2026)
     for _ in range(BATCHES):
@@ -64,12 +82,15 @@ def update(metrics, b):
 
 
 def compare(synced, reference):
-    """Names of the metrics whose synced states differ from one process's."""
+    """Names of the metrics whose synced states differ from one process's (``concat`` states as multisets)."""
     wrong = []
     for got, want in zip(synced, reference):
         ours, theirs = got.state_dict(), want.state_dict()
-        for name in (v.name for v in want.variables):  # the states; the class / fingerprint entries are equal
+        for variable in want.variables:  # the states; the class / fingerprint entries are equal
+            name = variable.name
             value = theirs[name]
+            if variable.merge == "concat":  # rows in rank order, not stream order: the same multiset
+                ours[name], value = np.sort(ours[name], axis=0), np.sort(value, axis=0)
             whole = np.array_equal(value, np.round(value))
             same = np.array_equal(ours[name], value) if whole else np.allclose(ours[name], value, rtol=1e-12)
             if not same:
@@ -104,9 +125,12 @@ def run(engine_name, mode, out):
         rank, engine = dist.get_rank(), Counting(Torch())
     report = {"rank": rank, "world": engine.world}
     data = list(batches())
-    local = make_metrics(auc_thresholds=100 if mode == "mismatch" and rank == 1 else 200)
+    if mode == "collection":
+        return run_collection(engine, rank, data, report, out)
+    make, feed = (make_exact_metrics, update_exact) if mode == "exact" else (make_metrics, update)
+    local = make(auc_thresholds=100 if mode == "mismatch" and rank == 1 else 200)
     for b in data[rank::engine.world]:
-        update(local, b)
+        feed(local, b)
     if mode == "mismatch":
         try:
             sync(local, engine)
@@ -115,14 +139,16 @@ def run(engine_name, mode, out):
             report["error"] = str(error)
         (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
         return
+    if mode == "exact":  # ranks hold different numbers of keys
+        report["rows"] = local[0].variables[0].value.shape[0]
     before = [m.state_dict() for m in local]
     first = sync(local, engine)
     report["first_sync_collectives"] = engine.calls
     second = sync(local, engine)
     report["second_sync_collectives"] = engine.calls - report["first_sync_collectives"]
-    reference = make_metrics()
+    reference = make()
     for b in data:
-        update(reference, b)
+        feed(reference, b)
     report["wrong"] = compare(first, reference) + compare(second, reference)
     report["local_untouched"] = all(np.array_equal(before[i][k], v) for i, m in enumerate(local)
                                     for k, v in m.state_dict().items())
@@ -131,6 +157,29 @@ def run(engine_name, mode, out):
     in_place = sync(local, engine, in_place=True)
     report["in_place_is_local"] = all(a is b for a, b in zip(in_place, local))
     report["wrong"] += compare(local, reference)
+    (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
+
+
+def make_collection():
+    return gpumetrics.MetricCollection([
+        gpumetrics.AUC(device="cpu"), gpumetrics.Precision(device="cpu"), gpumetrics.Recall(device="cpu"),
+        gpumetrics.F1Score(threshold=0.5, device="cpu"), gpumetrics.BinaryAccuracy(device="cpu")])
+
+
+def run_collection(engine, rank, data, report, out):
+    """A collection's shards synced as one: its members' states in one collective after the header check."""
+    local, reference = make_collection(), make_collection()
+    for i, b in enumerate(data):
+        for collection in ([local] if i % engine.world == rank else []) + [reference]:
+            collection.update_state(b["labels"].reshape(-1, 1), b["scores"].reshape(-1, 1), b["weight"])
+    first = sync(local, engine)
+    report["first_sync_collectives"] = engine.calls
+    sync(local, engine)
+    report["second_sync_collectives"] = engine.calls - report["first_sync_collectives"]
+    names = list(reference.metrics)
+    report["wrong"] = compare([first[n] for n in names], [reference[n] for n in names])
+    report["results"] = [x for n in names for x in np.ravel(first.result()[n]).tolist()]
+    report["reference"] = [x for n in names for x in np.ravel(reference.result()[n]).tolist()]
     (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
 
 

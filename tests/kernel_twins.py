@@ -1,8 +1,8 @@
 """What the kernel tests share: a twin (one implementation of a primitive) and the pytest params of every twin.
 
-A kernel test file subclasses ``Twin`` with a ``run`` that applies its
+Every ``test_*_kernel.py`` subclasses ``Twin`` with a ``run`` that applies its
 primitive to host-built arrays, and parametrizes its ``twin`` fixture with
-``twin_params(Twin, "<primitive>")``: the CPU twin; the CUDA twin in Numba's
+``twin_params(Twin, "<primitive>")`` (this is the one twin table): the CPU twin; the CUDA twin in Numba's
 simulator (``NUMBA_ENABLE_CUDASIM=1``, which ``conftest.py`` sets when there is
 no GPU), or with CuPy on a real GPU; otherwise a skipped ``cuda`` param.
 """
@@ -37,6 +37,13 @@ class Twin:
         return a if self.xp is np else self.xp.asnumpy(a)
 
 
+def gpu_twin(twin_class, primitive):
+    """``twin_class``'s CUDA twin of ``primitive`` on the real GPU, with CuPy arrays (for tests that need a GPU)."""
+    import cupy
+
+    return twin_class("cuda", importlib.import_module(f"gpumetrics._kernels.{primitive}.cuda"), cupy)
+
+
 def twin_params(twin_class, primitive):
     """``pytest.param``s of ``twin_class(name, module[, xp])`` for the twins of ``primitive`` (a module name under
     ``gpumetrics._kernels.cpu`` and ``.cuda``), with ids ``cpu`` and ``cuda-simulator``, ``cuda-gpu`` or ``cuda``
@@ -47,10 +54,7 @@ def twin_params(twin_class, primitive):
         cuda_module = importlib.import_module(f"gpumetrics._kernels.{primitive}.cuda")
         twins.append(pytest.param(twin_class("cuda", cuda_module), id="cuda-simulator"))
     elif REAL_GPU:
-        import cupy
-
-        cuda_module = importlib.import_module(f"gpumetrics._kernels.{primitive}.cuda")
-        twins.append(pytest.param(twin_class("cuda", cuda_module, cupy), id="cuda-gpu"))
+        twins.append(pytest.param(gpu_twin(twin_class, primitive), id="cuda-gpu"))
     else:
         twins.append(pytest.param(None, id="cuda", marks=pytest.mark.skip(
             reason="no GPU with CuPy; set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernel in the simulator")))

@@ -77,6 +77,19 @@ def test_a_rank_with_another_configuration_gets_an_error_not_a_hang(command, ran
         assert report["error"] and "ranks disagree on the metrics to sync" in report["error"], report
 
 
+@pytest.mark.parametrize("command,ranks", LAUNCHES[1:2])
+def test_a_synced_collection_equals_one_process(command, ranks, tmp_path):
+    """A MetricCollection of five binary metrics: whole-number states bitwise, one collective per sync after the
+    first's header check, the same results on every rank."""
+    reports = run_ranks(command(ranks, "collection"), tmp_path)
+    assert len(reports) == ranks
+    for report in reports:
+        assert report["wrong"] == [], report
+        assert (report["first_sync_collectives"], report["second_sync_collectives"]) == (2, 1)
+        np.testing.assert_allclose(report["results"], report["reference"], rtol=1e-12)
+        assert report["results"] == reports[0]["results"]
+
+
 class TwoRanks(Engine):
     """Two ranks in one process: rank 1's buffer is given; the all-gather stacks it under this rank's."""
 

@@ -8,16 +8,10 @@ import math
 
 import numpy as np
 import pytest
-from numba import config
 
-from conftest import REAL_GPU, on_device, to_host
+import kernel_twins
 
-from gpumetrics._kernels.error_sums import cpu as cpu
 from gpumetrics._kernels.error_sums.rules import KINDS
-
-TWINS = [pytest.param("cpu", id="cpu")]
-if config.ENABLE_CUDASIM or REAL_GPU:
-    TWINS.append(pytest.param("cuda", id="cuda" if REAL_GPU else "cuda-sim"))
 
 LO, HI = 1e-7, 1 - 1e-7
 
@@ -76,47 +70,46 @@ def _cases():
 CASES = _cases()
 
 
-def run(twin, kind, y_true, y_pred, params):
-    """Sum of ``f`` over a weighted batch on fresh zero state, on the twin's device; (total, weight sum)."""
-    if twin == "cpu":
-        launcher, device = cpu.error_sums, "cpu"
-    else:
-        from gpumetrics._kernels.error_sums import cuda as gpu
+class Twin(kernel_twins.Twin):
+    """The error_sums twin, applied to a weighted batch of one kind."""
 
-        launcher, device = gpu.error_sums, "cuda"
-    total, wsum = on_device(np.zeros(1), device), on_device(np.zeros(1), device)
-    weight = np.linspace(0.5, 2.0, y_pred.shape[0])
-    launcher(kind, on_device(y_true, device), on_device(y_pred, device), on_device(weight, device), total, wsum,
-             1.0, 1.0, None if params is None else on_device(np.asarray(params, np.float64), device))
-    return to_host(total)[0], weight
+    def run(self, kind, y_true, y_pred, params):
+        """Sum of ``f`` over a weighted batch on fresh zero state, on the twin's device; (total, the weights)."""
+        total, wsum = self.put(np.zeros(1)), self.put(np.zeros(1))
+        weight = np.linspace(0.5, 2.0, y_pred.shape[0])
+        self.module.error_sums(kind, self.put(y_true), self.put(y_pred), self.put(weight), total, wsum, 1.0, 1.0,
+                               None if params is None else self.put(np.asarray(params, np.float64)))
+        return self.host(total)[0], weight
+
+
+@pytest.fixture(params=kernel_twins.twin_params(Twin, "error_sums"))
+def twin(request):
+    return request.param
 
 
 def test_every_kind_has_an_oracle():
     assert set(KINDS) == set(CASES)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_kind_matches_oracle(twin, kind):
     f, params, y_true, y_pred = CASES[kind]
-    total, weight = run(twin, kind, y_true, y_pred, params or None)
+    total, weight = twin.run(kind, y_true, y_pred, params or None)
     with np.errstate(all="ignore"):
         values = f(y_true, y_pred, np.asarray(params, np.float64))
     assert np.isfinite(values).all()
     np.testing.assert_allclose(total, math.fsum((values * weight[:, None]).ravel().tolist()), rtol=1e-12)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("kind", sorted(set(CASES) - {"non_binary", "equal", "equal_cast", "binary_accuracy"}))
 def test_nan_prediction_propagates(twin, kind):
     _, params, y_true, y_pred = CASES[kind]
     y_pred = y_pred.copy()
     y_pred[1, 2] = np.nan
-    total, _ = run(twin, kind, y_true, y_pred, params or None)
+    total, _ = twin.run(kind, y_true, y_pred, params or None)
     assert math.isnan(total)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("cast,label,prediction,dtype", [
     (0.0, 0.1, 0.1, np.float64), (1.0, 0.1, 0.1, np.float32), (2.0, 2.7, 2, np.int32), (2.0, -2.7, -2, np.int64),
     (3.0, 0.5, True, np.bool_), (1.0, 0.1, 0.1, np.float64),
@@ -125,16 +118,15 @@ def test_equal_casts_the_label_to_the_prediction_dtype(twin, cast, label, predic
     """Keras casts ``y_true`` to ``y_pred``'s dtype before comparing: float64 0.1 equals float32 0.1 once rounded,
     2.7 equals the integer 2, 0.5 equals True. The last row shows the cast matters: a float32 cast of a float64
     prediction's label is not the same number."""
-    total, weight = run(twin, "equal_cast", np.array([[label]]), np.array([[prediction]], dtype=dtype), [cast])
+    total, weight = twin.run("equal_cast", np.array([[label]]), np.array([[prediction]], dtype=dtype), [cast])
     expected = 0.0 if cast == 1.0 and dtype == np.float64 else 1.0
     assert total == expected * weight[0]
 
 
-@pytest.mark.parametrize("twin", TWINS)
 def test_hinge_reads_its_label_rule_from_the_device(twin):
     """``params[0]`` is the count of labels other than 0/1 that the ``non_binary`` pass wrote: 0 maps 0/1 to -1/1."""
     y_true, y_pred = np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]])
-    converted, weight = run(twin, "hinge", y_true, y_pred, [0.0])
-    as_is, _ = run(twin, "hinge", y_true, y_pred, [1.0])
+    converted, weight = twin.run("hinge", y_true, y_pred, [0.0])
+    as_is, _ = twin.run("hinge", y_true, y_pred, [1.0])
     # labels -1, 1: max(1 + 0.5, 0) + max(1 - 0.5, 0) = 2; labels 0, 1 as they are: max(1 - 0, 0) + 0.5 = 1.5
     assert (converted, as_is) == (2.0 * weight[0], 1.5 * weight[0])

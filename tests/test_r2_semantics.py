@@ -345,29 +345,6 @@ def test_keras_loses_digits_far_from_zero_where_we_do_not(rng):
     assert abs(float(theirs.result()) - exact) > 1e-3  # float32 squared_sum - sum * mean
 
 
-def test_updates_and_merges_never_synchronise_in_the_simulator(monkeypatch, rng):
-    from numba import config, cuda
-
-    if not config.ENABLE_CUDASIM:
-        pytest.skip("simulator only (test_no_host_sync.py proves it on a GPU for the other metrics)")
-    from numba.cuda.simulator.cudadrv import devicearray
-
-    y_true, y_pred, w = rng.normal(size=(16, 3)), rng.normal(size=(16, 3)), rng.uniform(size=16)
-    a, b = gpumetrics.R2Score(device="cuda"), gpumetrics.R2Score(device="cuda")
-    a.update_state(y_true, y_pred, sample_weight=w)  # compile first
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("host synchronisation during update_state")
-
-    monkeypatch.setattr(cuda, "synchronize", refuse)
-    monkeypatch.setattr(devicearray.FakeCUDAArray, "copy_to_host", refuse)
-    a.update_state(y_true, y_pred, sample_weight=w)
-    b.update_state(y_true, y_pred)
-    from gpumetrics._kernels.moments import cuda as gpu
-
-    gpu.merge_moments(a.moments.value, b.moments.value)  # the GPU merge kernel, run here in the simulator
-
-
 # -- batches and prefixes whose weights sum to 0 (issue 12, defect 6) ----------------------------------------------
 ZERO_SUM_SPLITS = [[6], [4, 2], [2, 4], [3, 3], [5, 1], [1, 5], [2, 2, 2], [1, 1, 1, 1, 1, 1], [1, 3, 2], [4, 1, 1]]
 

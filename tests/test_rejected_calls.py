@@ -14,6 +14,7 @@ LAZY = {
     "F1Score": lambda **kw: gpumetrics.F1Score(threshold=0.5, **kw),
     "FBetaScore": lambda **kw: gpumetrics.FBetaScore(beta=2.0, **kw),
     "R2Score": lambda **kw: gpumetrics.R2Score(class_aggregation=None, **kw),
+    "ExactAUC-multi_label": lambda **kw: gpumetrics.ExactAUC(multi_label=True, **kw),
 }
 KERNEL = {"AUC-multi_label": "threshold_histogram", "F1Score": "threshold_histogram",
           "FBetaScore": "threshold_histogram", "R2Score": "moments"}
@@ -83,6 +84,8 @@ def test_a_fresh_metric_that_fails_to_merge_stays_unplaced():
 
 @pytest.mark.parametrize("name", LAZY)
 def test_an_update_that_fails_in_its_kernel_builds_nothing(name, device, monkeypatch):
+    if name not in KERNEL:
+        pytest.skip("float scores take no kernel: ExactAUC appends their keys with array math")
     make = LAZY[name]
     metric = make(device=device)
     before = looks(metric)

@@ -8,33 +8,30 @@ import math
 
 import numpy as np
 import pytest
-from numba import config
 
-from conftest import REAL_GPU, on_device, to_host
+import kernel_twins
 
 from gpumetrics._kernels.row_sums import cpu as cpu
 from gpumetrics._kernels.row_sums.rules import KINDS
 
-TWINS = [pytest.param("cpu", id="cpu")]
-if config.ENABLE_CUDASIM or REAL_GPU:
-    TWINS.append(pytest.param("cuda", id="cuda" if REAL_GPU else "cuda-sim"))
 
 LO, HI, NONE = 1e-7, 1 - 1e-7, math.nan
 
 
-def run(twin, kind, y_true, y_pred, params, weight=None, group=1):
-    """One call on fresh zero state; ``(total, weight sum)`` on the host."""
-    if twin == "cpu":
-        launcher, device = cpu.row_sums, "cpu"
-    else:
-        from gpumetrics._kernels.row_sums import cuda as gpu
+class Twin(kernel_twins.Twin):
+    """The row_sums twin: ``run`` applies it to host-built arrays."""
 
-        launcher, device = gpu.row_sums, "cuda"
-    total, wsum = on_device(np.zeros(1), device), on_device(np.zeros(1), device)
-    launcher(kind, on_device(y_true, device), on_device(y_pred, device),
-             None if weight is None else on_device(weight, device), group, total, wsum, 1.0, 1.0,
-             on_device(np.asarray(params, np.float64), device))
-    return to_host(total)[0], to_host(wsum)[0]
+    def run(self, kind, y_true, y_pred, params, weight=None, group=1):
+        """One call on fresh zero state; ``(total, weight sum)`` on the host."""
+        total, wsum = self.put(np.zeros(1)), self.put(np.zeros(1))
+        self.module.row_sums(kind, self.put(y_true), self.put(y_pred), self.put(weight), group, total, wsum, 1.0, 1.0,
+                             self.put(np.asarray(params, np.float64)))
+        return self.host(total)[0], self.host(wsum)[0]
+
+
+@pytest.fixture(params=kernel_twins.twin_params(Twin, "row_sums"))
+def twin(request):
+    return request.param
 
 
 def per_row(f, y_true, y_pred):
@@ -121,55 +118,49 @@ def test_every_kind_has_oracle_cases():
     assert {case[0] for case in CASES.values()} == set(KINDS)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_kind_matches_oracle(twin, case):
     kind, params, y_true, y_pred, f = CASES[case]
     weight = np.linspace(0.5, 2.0, len(y_pred))
-    total, wsum = run(twin, kind, y_true, y_pred, params, weight)
+    total, wsum = twin.run(kind, y_true, y_pred, params, weight)
     values = per_row(f, y_true, y_pred)
     assert np.isfinite(values).all()
     np.testing.assert_allclose(total, math.fsum((weight * values).tolist()), rtol=1e-10)
     assert wsum == math.fsum(weight.tolist())
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("case", ["crossentropy", "crossentropy_from_logits", "categorical_hinge",
                                   "cosine_similarity", "correlation-pearson"])
 def test_nan_score_propagates(twin, case):
     kind, params, y_true, y_pred, _ = CASES[case]
     y_pred = y_pred.copy()
     y_pred[7, 3] = np.nan
-    assert math.isnan(run(twin, kind, y_true, y_pred, params)[0])
+    assert math.isnan(twin.run(kind, y_true, y_pred, params)[0])
 
 
-@pytest.mark.parametrize("twin", TWINS)
 def test_argmax_takes_the_first_maximum_and_nan_as_largest(twin):
     scores = np.array([[0.3, 0.7, 0.7], [np.nan, 1.0, np.nan], [0.1, np.nan, 0.1]])
     labels = np.array([[1.0], [0.0], [1.0]])  # np.argmax: 1, 0, 1
-    assert run(twin, "argmax_match", labels, scores, [1.0, 0.0])[0] == 3.0
+    assert twin.run("argmax_match", labels, scores, [1.0, 0.0])[0] == 3.0
 
 
-@pytest.mark.parametrize("twin", TWINS)
 def test_top_k_counts_ties_as_hits_and_a_nan_label_score_as_lowest(twin):
     scores = np.array([[0.5, 0.5, 0.5], [0.1, np.nan, 0.9], [0.2, 0.3, 0.1]])
     labels = np.array([[2.0], [1.0], [0.0]])
     # scores strictly above the label's: none (a three-way tie), two (NaN counts as -inf), one
-    assert run(twin, "in_top_k", labels, scores, [1.0, 1.0])[0] == 1.0
-    assert run(twin, "in_top_k", labels, scores, [2.0, 1.0])[0] == 2.0
-    assert run(twin, "in_top_k", labels, scores, [3.0, 1.0])[0] == 3.0
+    assert twin.run("in_top_k", labels, scores, [1.0, 1.0])[0] == 1.0
+    assert twin.run("in_top_k", labels, scores, [2.0, 1.0])[0] == 2.0
+    assert twin.run("in_top_k", labels, scores, [3.0, 1.0])[0] == 3.0
 
 
-@pytest.mark.parametrize("twin", TWINS)
 def test_correlation_is_exact_far_from_zero(twin):
     """Two passes over the row: the same correlation at offsets 0 and 1e6 to 1e-9 (one-pass sums lose ~1e-4)."""
     y_true, y_pred = OFFSET - 1e6, OFFSET[::-1] - 1e6 + LOGITS
-    near = run(twin, "correlation", y_true, y_pred, [0.0, 1e-7])[0]
-    far = run(twin, "correlation", y_true + 1e6, y_pred + 1e6, [0.0, 1e-7])[0]
+    near = twin.run("correlation", y_true, y_pred, [0.0, 1e-7])[0]
+    far = twin.run("correlation", y_true + 1e6, y_pred + 1e6, [0.0, 1e-7])[0]
     assert abs(far - near) <= 1e-9 * abs(near)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("case", ["cosine_similarity", "correlation-pearson", "correlation-concordance"])
 @pytest.mark.parametrize("power", [520, 1000])  # squares past 1.8e308 from entries past 2^512 (1.3e154)
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
@@ -189,11 +180,10 @@ def test_squares_past_the_float64_range_give_the_exact_value(twin, case, power):
         eps = math.ldexp(params[1], -2 * power)
         expected = per_row(lambda t, p: 2 * np.cov(t, p, bias=True)[0, 1]
                            / (t.var() + p.var() + (t.mean() - p.mean()) ** 2 + eps), y_true, y_pred).sum()
-    total = run(twin, kind, big_true, big_pred, params)[0]
+    total = twin.run(kind, big_true, big_pred, params)[0]
     np.testing.assert_allclose(total, expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("case", ["crossentropy", "crossentropy-sparse"])
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_probabilities_summing_past_the_float64_range_are_normalised_exactly(twin, case):
@@ -202,11 +192,10 @@ def test_probabilities_summing_past_the_float64_range_are_normalised_exactly(twi
     kind, params, y_true, y_pred, f = CASES[case]
     y_true, y_pred = y_true[2:], y_pred[2:]  # row 1 holds a 1.0
     assert not np.isfinite(np.ldexp(y_pred, 1024).sum(axis=1)).all()
-    total = run(twin, kind, y_true, np.ldexp(y_pred, 1024), params)[0]
+    total = twin.run(kind, y_true, np.ldexp(y_pred, 1024), params)[0]
     np.testing.assert_allclose(total, per_row(f, y_true, y_pred).sum(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("group", [1, 3, 8])
 @pytest.mark.parametrize("rows", [1, 31, 33, 96, 130])
 def test_weights_shared_by_groups_of_rows_and_ragged_tails(twin, group, rows):
@@ -215,31 +204,29 @@ def test_weights_shared_by_groups_of_rows_and_ragged_tails(twin, group, rows):
     rng = np.random.default_rng(rows)
     scores, labels = rng.dirichlet(np.ones(3), size=rows), rng.integers(0, 3, size=(rows, 1)).astype(float)
     weight = rng.uniform(size=rows // group)
-    total, wsum = run(twin, "crossentropy", labels, scores, [0.0, LO, HI, 1.0, NONE], weight, group)
+    total, wsum = twin.run("crossentropy", labels, scores, [0.0, LO, HI, 1.0, NONE], weight, group)
     values = per_row(lambda t, p: sparse_ce(t, p, None), labels, scores)
     np.testing.assert_allclose(total, (np.repeat(weight, group) * values).sum(), rtol=1e-12)
     np.testing.assert_allclose(wsum, weight.sum(), rtol=1e-12)
-    unweighted = run(twin, "crossentropy", labels, scores, [0.0, LO, HI, 1.0, NONE], None, group)
+    unweighted = twin.run("crossentropy", labels, scores, [0.0, LO, HI, 1.0, NONE], None, group)
     np.testing.assert_allclose(unweighted, (values.sum(), rows // group), rtol=1e-12)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.bool_])
 def test_every_dtype_and_strided_views(twin, dtype):
     base = (np.random.default_rng(3).uniform(size=(30, 14)) * 4).astype(dtype)
     y_pred = base[::2, 1::3]                  # strided in both axes
     y_true = base.T[::3, :15].T[:, ::-1][:, :5]   # transposed and reversed
-    got = run(twin, "cosine_similarity", y_true, y_pred, [1e-7])[0]
+    got = twin.run("cosine_similarity", y_true, y_pred, [1e-7])[0]
     f = CASES["cosine_similarity"][4]
     np.testing.assert_allclose(got, per_row(f, y_true, y_pred).sum(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("twin", TWINS)
 def test_same_bits_on_every_run_and_empty_batches_are_no_ops(twin):
     kind, params, y_true, y_pred, _ = CASES["crossentropy_from_logits"]
     weight = np.linspace(0.1, 1, len(y_pred))
-    assert run(twin, kind, y_true, y_pred, params, weight) == run(twin, kind, y_true, y_pred, params, weight)
-    assert run(twin, kind, y_true[:0], y_pred[:0], params) == (0.0, 0.0)
+    assert twin.run(kind, y_true, y_pred, params, weight) == twin.run(kind, y_true, y_pred, params, weight)
+    assert twin.run(kind, y_true[:0], y_pred[:0], params) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("kind", ["crossentropy", "correlation"])

@@ -19,6 +19,7 @@ from .probabilistic import (BinaryCrossentropy, CategoricalCrossentropy, KLDiver
 from .hinge import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge, squared_hinge
 from .correlation import ConcordanceCorrelation, PearsonCorrelation, concordance_correlation, pearson_correlation
 from .r2_score import R2Score
+from .exact_auc import ExactAUC
 
 __all__ = ["F1Score", "FBetaScore", "BinaryIoU", "IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "AUC",
            "FalseNegatives", "FalsePositives", "Precision", "PrecisionAtRecall", "Recall",
@@ -35,4 +36,4 @@ __all__ = ["F1Score", "FBetaScore", "BinaryIoU", "IoU", "MeanIoU", "OneHotIoU", 
            "categorical_focal_crossentropy", "kl_divergence", "poisson", "sparse_categorical_crossentropy",
            "CategoricalHinge", "Hinge", "SquaredHinge", "categorical_hinge", "hinge", "squared_hinge",
            "ConcordanceCorrelation", "PearsonCorrelation", "concordance_correlation", "pearson_correlation",
-           "R2Score"]
+           "R2Score", "ExactAUC"]

@@ -17,6 +17,7 @@ from ..registry import register
 from . import curves
 from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
     import_group_ids, mean_of_results, with_num_groups
+from ._passes import HistogramPass
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
 
@@ -106,13 +107,15 @@ class ThresholdHistogramMetric(Metric):
             raise ValueError(f"{self.name} counts {self.positive_histogram.shape[-1]} labels; "
                              f"got y_pred of shape {y_pred.shape}")
 
-    def _accumulate(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
-                    label_weights=None, from_logits=False, group_ids=None):
-        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
+    def _histogram_options(self):
+        """The keyword arguments of ``_histogram_inputs`` this metric's batches take (its preprocessing), or None
+        when its update does more than that pass (``FBetaScore(threshold=None)``'s argmax)."""
+        return {}
+
+    def _histogram_inputs(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
+                          label_weights=None, from_logits=False):
+        """Validate one batch on the host: the ``(N, L)`` labels, predictions and weights a pass reads."""
         y_true, y_pred = self._aligned_batch(y_true, y_pred)
-        samples = y_pred.shape[0] if y_pred.ndim else 1
-        sample_ids, unchecked = import_group_ids(self, group_ids, samples)
-        ids = sample_ids
         if multi_label:
             self._count_labels(y_pred)
         weight = self._broadcast_weight(sample_weight, y_pred.shape)
@@ -133,20 +136,59 @@ class ThresholdHistogramMetric(Metric):
                 label_weights = self.device_constant("label_weights", label_weights)
                 weight = label_weights if weight is None else weight * label_weights
                 weight = xp.broadcast_to(weight, y_pred.shape)
-            if ids is not None and y_pred.size != samples:  # one row per element: each sample's id per element
-                ids = xp.repeat(ids, y_pred.size // samples)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
             weight = None if weight is None else weight.reshape(-1, 1)
+        return y_true, y_pred, weight
+
+    def _transform(self, from_logits=False):
+        """The named kind of ``threshold_histogram.rules.TRANSFORMS`` this metric's pass applies."""
+        return "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
+
+    def _accumulate(self, y_true, y_pred, sample_weight, group_ids=None, **options):
+        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states; grouped, each row
+        into its sample's group (a sample's elements are consecutive rows once ``_histogram_inputs`` flattens)."""
+        y_pred = self._import(y_pred, "y_pred")
+        samples = y_pred.shape[0] if y_pred.ndim else 1
+        sample_ids, unchecked = import_group_ids(self, group_ids, samples)
+        y_true, y_pred, weight = self._histogram_inputs(y_true, y_pred, sample_weight, **options)
+        ids = sample_ids
+        if ids is not None and y_pred.shape[0] != samples:  # one row per element: each sample's id per element
+            ids = self.xp.repeat(ids, y_pred.shape[0] // samples)
         # the named kinds of gpumetrics._kernels.threshold_histogram.rules (TRANSFORMS, BUCKETINGS)
-        transform = "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
         bucketing = "evenly_spaced" if self._evenly_spaced else "binary_search"
         thresholds = self.device_constant("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram.writable(), self.negative_histogram.writable()
         if ids is not None:
             count_dropped(self, sample_ids, unchecked)
         self._backend.threshold_histogram(
-            y_true, y_pred, weight, thresholds, bucketing, transform,
+            y_true, y_pred, weight, thresholds, bucketing, self._transform(options.get("from_logits", False)),
             positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1), group_ids=ids)
+
+    # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
+    def pass_spec(self):
+        """This metric's pass as ``MetricCollection`` groups it (``_passes.HistogramPass``), or None."""
+        options = self._histogram_options()
+        if options is None or self.num_groups is not None:  # a grouped metric runs its own pass (its group_ids)
+            return None
+        return HistogramPass.of(self._transform(options.get("from_logits", False)), self._sorted_thresholds,
+                                self._evenly_spaced, options)
+
+    def pass_inputs(self, y_true, y_pred, sample_weight):
+        """Every host check of ``update_state``, no write: the ``(N, L)`` batch its pass reads."""
+        return self._histogram_inputs(y_true, y_pred, sample_weight, **self._histogram_options())
+
+    def join_pass(self, y_pred):
+        """Before a collection feeds it a histogram another member's pass counted from ``y_pred`` (that member's
+        checked ``(N, L)`` view): place this metric there and, multi-label, build or check its label axis."""
+        y_pred = self._import(y_pred, "y_pred")
+        if self._histogram_options().get("multi_label"):
+            self._count_labels(y_pred)
+
+    def add_histograms(self, positive, negative):
+        """Add a batch's ``(T + 1, L)`` positive and negative histograms at this metric's thresholds."""
+        for state, batch in ((self.positive_histogram, positive), (self.negative_histogram, negative)):
+            array = state.writable()
+            array += batch.reshape(array.shape)
 
     def _sorted_counts(self):
         """``(tp, fp, tn, fn)`` at every threshold, in ascending threshold order; on the device."""
@@ -322,9 +364,11 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
         self.thresholds = parse_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
         self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
+    def _histogram_options(self):
+        return {"top_k": self.top_k, "class_id": self.class_id}
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
-        self._accumulate(y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id,
-                         group_ids=group_ids)
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
@@ -386,8 +430,11 @@ class _AtMetric(ThresholdHistogramMetric):
             evenly = True
         self._init_histogram(self.thresholds, evenly, num_groups=num_groups)
 
+    def _histogram_options(self):
+        return {"class_id": self.class_id}
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
-        self._accumulate(y_true, y_pred, sample_weight, class_id=self.class_id, group_ids=group_ids)
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
 
     def _rates(self):
         xp = self.xp
@@ -565,10 +612,12 @@ class AUC(ThresholdHistogramMetric):
                              f"got {size} labels (y_pred's columns, or a state's or merged metric's labels)")
         super().build_states(size)
 
+    def _histogram_options(self):
+        return {"multi_label": self.multi_label, "label_weights": None if self.multi_label else self.label_weights,
+                "from_logits": self._from_logits}
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
-        self._accumulate(y_true, y_pred, sample_weight, multi_label=self.multi_label,
-                         label_weights=None if self.multi_label else self.label_weights,
-                         from_logits=self._from_logits, group_ids=group_ids)
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
 
     def _groups_with_a_value(self, positives, negatives):
         """A group's AUC is defined when it saw positive and negative weight (scikit-learn refuses the others)."""

@@ -41,6 +41,10 @@ class FBetaScore(ThresholdHistogramMetric):
         self.threshold = threshold
         self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, label_axis=(None,))
 
+    def _histogram_options(self):
+        """A float ``threshold`` is one pass of the family (a collection may share it); None adds an argmax."""
+        return None if self.threshold is None else {"multi_label": True}
+
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.threshold is None:
             scores = self._import(y_pred, "y_pred")

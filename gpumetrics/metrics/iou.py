@@ -32,6 +32,7 @@ from .._kernels.weighted_bincount.rules import RULES
 from .._validation import check_not_empty
 from ..metric import Metric
 from ..registry import register
+from ._passes import MatrixPass
 from ._keras_rules import EPSILON  # added to both denominators of ``result()``
 from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
     import_group_ids, mean_of_results, with_num_groups
@@ -106,8 +107,25 @@ class _IoUBase(Metric):
         """
         self._accumulate(y_true, y_pred, sample_weight, group_ids=group_ids)
 
-    def _accumulate(self, y_true, y_pred, sample_weight, threshold=None, group_ids=None):
-        """Validate the batch on the host (shapes and dtypes only), then one ``weighted_bincount`` pass."""
+    def _row_threshold(self):
+        """The threshold a prediction is compared with (``BinaryIoU``), or None when ``y_pred`` holds classes."""
+        return None
+
+    def _accumulate(self, y_true, y_pred, sample_weight, group_ids=None):
+        """Validate the batch on the host (shapes and dtypes only), then one ``weighted_bincount`` pass; grouped,
+        every class id of a sample into the sample's group."""
+        inputs = self.pass_inputs(y_true, y_pred, sample_weight)
+        ids = None
+        if self.num_groups is not None or group_ids is not None:
+            y_pred = self._import(y_pred, "y_pred")  # the samples group_ids index (placed by pass_inputs)
+            sample_ids, unchecked = import_group_ids(self, group_ids, y_pred.shape[0] if y_pred.ndim else 1)
+            ids = self._ids_per_row(sample_ids, inputs[0].shape[0])
+            count_dropped(self, sample_ids, unchecked)
+        self.launch_pass(inputs, self.total_cm.writable(), ids)
+
+    def pass_inputs(self, y_true, y_pred, sample_weight):
+        """The checked batch as ``weighted_bincount``'s leading arguments (rows, rows, weight, rules)."""
+        threshold = self._row_threshold()
         y_true = self._import(y_true, "y_true")
         y_pred = self._import(y_pred, "y_pred")
         check_not_empty(y_true.shape, "y_true")
@@ -122,14 +140,15 @@ class _IoUBase(Metric):
             raise ValueError(f"y_true of shape {y_true.shape} gives {count} class ids and y_pred of shape "
                              f"{y_pred.shape} gives {pred_rows.shape[0]}; they must give the same number")
         weight = self._weights(sample_weight, count, y_true.shape)
-        sample_ids, unchecked = import_group_ids(self, group_ids, y_pred.shape[0] if y_pred.ndim else 1)
-        ids = self._ids_per_row(sample_ids, count)
-        if sample_ids is not None:
-            count_dropped(self, sample_ids, unchecked)
-        self._backend.weighted_bincount(true_rows, pred_rows, weight, true_rule, pred_rule,
-                                        0.0 if threshold is None else threshold,
-                                        -1 if self.ignore_class is None else self.ignore_class,
-                                        self.total_cm.writable(), group_ids=ids)
+        return true_rows, pred_rows, weight, true_rule, pred_rule
+
+    def launch_pass(self, inputs, out, group_ids=None):
+        """One ``weighted_bincount`` pass of ``pass_inputs``'s batch into the ``(C, C)`` matrix ``out`` (``(G, C,
+        C)`` with ``group_ids``, one per row)."""
+        threshold = self._row_threshold()
+        self.backend.weighted_bincount(*inputs, 0.0 if threshold is None else threshold,
+                                       -1 if self.ignore_class is None else self.ignore_class, out,
+                                       group_ids=group_ids)
 
     def _ids_per_row(self, sample_ids, count):
         """Each of the ``count`` class ids' group: its sample's (a sample's ids are consecutive), or None."""
@@ -140,6 +159,24 @@ class _IoUBase(Metric):
             raise ValueError(f"{self.name}: the batch gives {count} class ids for {samples} samples (group_ids); "
                              f"each sample must give the same number")
         return sample_ids if count == samples else self.xp.repeat(sample_ids, count // samples)
+
+    # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
+    def pass_spec(self):
+        """This metric's pass as ``MetricCollection`` groups it: equal keys count the same matrix (None grouped: a
+        grouped metric runs its own pass, with its group_ids)."""
+        if self.num_groups is not None:
+            return None
+        return MatrixPass(("weighted_bincount", self.num_classes, self.ignore_class, self.sparse_y_true,
+                           self.sparse_y_pred, self.axis, self._row_threshold()))
+
+    def join_pass(self, y_pred):
+        """Place this metric where another member's checked rows ``y_pred`` live, before it is fed their matrix."""
+        self._import(y_pred, "y_pred")
+
+    def add_matrix(self, matrix):
+        """Add a batch's ``(C, C)`` confusion matrix."""
+        array = self.total_cm.writable()
+        array += matrix
 
     def _rows(self, x, name, sparse):
         """``x`` as the 2-D rows the kernel reads: one id per row, or ``num_classes`` scores per row."""
@@ -279,7 +316,10 @@ class BinaryIoU(IoU):
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Add one batch: ``y_true`` class ids, ``y_pred`` scores (any shapes, flattened), optional weights, and
         with ``num_groups`` one group id per sample (``y_pred.shape[0]``)."""
-        self._accumulate(y_true, y_pred, sample_weight, threshold=float(self.threshold), group_ids=group_ids)
+        self._accumulate(y_true, y_pred, sample_weight, group_ids)
+
+    def _row_threshold(self):
+        return float(self.threshold)
 
     def get_config(self):
         config = {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,

@@ -1,5 +1,6 @@
 """Regression metrics on the fused ``error_sums`` / ``row_sums`` passes, and Keras's per-sample regression functions."""
 import contextlib
+import math
 
 from .._arguments import check_axis
 from ..registry import register
@@ -52,7 +53,7 @@ def log_cosh(y_true, y_pred):
     """Per-sample ``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed without overflow."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     x = xp.abs(y_pred - y_true)
-    return xp.mean(x + xp.log1p(xp.exp(-2.0 * x)) - xp.log(2.0), axis=-1)
+    return xp.mean(x + xp.log1p(xp.exp(-2.0 * x)) - math.log(2.0), axis=-1)  # a Python float keeps x's dtype
 
 
 @fused(Elementwise("huber", lambda y_true, y_pred, delta=1.0: {"delta": delta}))

@@ -1,0 +1,226 @@
+"""``MetricCollection``: several metrics updated by one call, their passes shared where the metrics declare it.
+
+Sharing is declared, never inferred from state values (torchmetrics' compute
+groups merge metrics whose states happen to match after the first batch, and
+have given silently wrong numbers for years). Each metric's ``pass_spec()``
+names the pass its update runs (``gpumetrics/metrics/_passes.py``); members
+whose specs have one key share one check of the batch and one launch:
+
+* the threshold family (TP/FP/TN/FN, Precision, Recall, the ``*At*`` metrics,
+  AUC, F-scores with a float ``threshold``) of one transform / ``top_k`` /
+  ``class_id`` / ``label_weights``: one ``threshold_histogram`` over the union
+  of their thresholds; each member's buckets are sums of union buckets;
+* the IoU family of one ``num_classes`` / ``ignore_class`` / sparsity / axis /
+  threshold: one ``weighted_bincount`` matrix added to every member;
+* everything else (mean metrics, BinaryAccuracy included, R2Score, F-scores
+  with ``threshold=None``) runs its own ``update_state``.
+
+``BinaryAccuracy`` is not folded into the histogram: Keras compares
+``y_true == (y_pred > t)``, so a label outside {0, 1} (2, 0.3, NaN) is never a
+match, while the histogram counts every non-zero label as positive. Telling
+them apart needs a third histogram plane in the kernel (the weight of such
+labels above each threshold), which the kernel does not have yet; so the
+five-metric binary collection (AUC, Precision, Recall, F1Score, BinaryAccuracy)
+runs two passes: one histogram and one ``sums``.
+
+Results equal the standalone metrics': bitwise for a member alone in its pass
+(every device), for a member at its group's union of thresholds and an IoU
+member of a shared matrix (CPU), and for whole-number weights everywhere;
+within float64 rounding for fractional weights in a wider union's buckets
+(``_passes``'s docstring says why). ``tests/test_collection.py`` checks each.
+
+An ``update_state`` refused for its input changes no member: every shared pass
+checks its batch before anything is written (the shared launches into fresh
+histograms come next, then the members' states), and the members that run
+their own pass are put back from copies when a later one raises
+(``metric.rolled_back``; structure too: placement, built states). A kernel that
+fails on checked input (a device error) in a lone member's in-place launch can
+leave the members written before it updated.
+"""
+from ._identity import STAMP_KEYS, describe
+from .metric import Metric, rolled_back
+from .metrics._passes import group
+from .registry import check_custom_objects, deserialize, serialize
+
+_SEPARATOR = "/"
+
+
+def _named(metrics):
+    """``{name: metric}`` from a list (Keras's names: each metric's ``name``) or a dict (its keys)."""
+    if isinstance(metrics, dict):
+        named = dict(metrics)
+    elif isinstance(metrics, (list, tuple)):
+        named = {}
+        for metric in metrics:
+            name = getattr(metric, "name", None)
+            if name in named:
+                raise ValueError(f"two metrics of the collection are named {name!r}: give them distinct names "
+                                 f"(name=...) or pass a dict")
+            named[name] = metric
+    else:
+        raise TypeError(f"metrics must be a list or a dict of gpumetrics metrics; got {type(metrics).__name__}")
+    if not named:
+        raise ValueError("a MetricCollection needs at least one metric")
+    for name, metric in named.items():
+        if not isinstance(metric, Metric):
+            raise TypeError(f"metrics[{name!r}] must be a gpumetrics Metric; got {type(metric).__name__}")
+        if not isinstance(name, str) or not name or _SEPARATOR in name:
+            raise ValueError(f"metric names must be non-empty strings without {_SEPARATOR!r}; got {name!r}")
+    if len({id(m) for m in named.values()}) != len(named):
+        raise ValueError("a metric appears twice in the collection: give each entry its own metric")
+    devices = {m.device for m in named.values()}
+    if len(devices) > 1:
+        raise ValueError(f"the metrics of a collection must share a device; got {sorted(devices)}")
+    return named
+
+
+class MetricCollection:
+    """Several metrics fed by one ``update_state``; declared passes shared (see the module docstring).
+
+    Args:
+        metrics: a list of metrics (results keyed by each metric's ``name``, which must differ) or a dict
+            ``{name: metric}``. The collection owns them: update them through it.
+
+    >>> import gpumetrics
+    >>> c = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.Precision(), gpumetrics.Recall()])
+    >>> c.update_state([0, 1, 1, 0], [0.1, 0.8, 0.4, 0.6])
+    >>> {k: round(float(v), 3) for k, v in c.result().items()}
+    {'auc': 0.75, 'precision': 0.5, 'recall': 0.5}
+    >>> c.passes()  # one shared histogram launch
+    [['auc', 'precision', 'recall']]
+    """
+
+    def __init__(self, metrics):
+        self._from_dict = isinstance(metrics, dict)
+        self._metrics = _named(metrics)
+        self._groups, self._own = group(list(self._metrics.values()))
+
+    # -- members -------------------------------------------------------------------------------------------
+    @property
+    def metrics(self):
+        """``{name: metric}`` (a new dict; the metrics are the collection's own)."""
+        return dict(self._metrics)
+
+    def __getitem__(self, name):
+        return self._metrics[name]
+
+    def __iter__(self):
+        return iter(self._metrics)
+
+    def __len__(self):
+        return len(self._metrics)
+
+    def __repr__(self):
+        return f"<MetricCollection {list(self._metrics)} passes={self.passes()}>"
+
+    def passes(self):
+        """The launches of one update, by member names: one list per shared pass, one per own pass."""
+        names = {id(m): n for n, m in self._metrics.items()}
+        return [[names[id(m)] for m in g.metrics] for g in self._groups] + [[names[id(m)]] for m in self._own]
+
+    # -- Keras surface ---------------------------------------------------------------------------------------
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Update every member with one batch: each shared pass checks, then launches, then adds into its
+        members; the others run their own ``update_state``. Raises before any member changes."""
+        members = list(self._metrics.values())
+        with rolled_back(members, values=self._own if len(self._own) > 1 or self._groups else ()):
+            batches = [g.check(y_true, y_pred, sample_weight) for g in self._groups]
+            for metric in self._own:
+                metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+            feeds = [g.launch(batch) for g, batch in zip(self._groups, batches)]
+            for feed in feeds:
+                feed()
+
+    def result(self):
+        """``{name: result()}`` of every member."""
+        return {name: metric.result() for name, metric in self._metrics.items()}
+
+    def reset_state(self):
+        for metric in self._metrics.values():
+            metric.reset_state()
+
+    def reset_states(self):
+        """The older name of :meth:`reset_state`."""
+        self.reset_state()
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
+    def get_config(self):
+        """``{"metrics": [serialize(m), ...]}`` (a dict of them, by name, for a collection made from a dict)."""
+        if self._from_dict:
+            return {"metrics": {name: serialize(m) for name, m in self._metrics.items()}}
+        return {"metrics": [serialize(m) for m in self._metrics.values()]}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        """The collection of ``get_config``'s dict; each member through ``gpumetrics.deserialize`` (data never
+        runs code: registered classes and ``custom_objects`` only, unless ``safe_mode=False``)."""
+        check_custom_objects(custom_objects)
+        if not isinstance(config, dict) or set(config) != {"metrics"}:
+            raise ValueError(f"MetricCollection.from_config expects {{'metrics': [...]}} (get_config's); got "
+                             f"{config!r}")
+        listed = config["metrics"]
+        if isinstance(listed, dict):
+            return cls({name: deserialize(c, custom_objects, safe_mode) for name, c in listed.items()})
+        if not isinstance(listed, list):
+            raise TypeError(f"config['metrics'] must be a list or a dict; got {type(listed).__name__}")
+        return cls([deserialize(c, custom_objects, safe_mode) for c in listed])
+
+    # -- beyond Keras: merging, state dicts, copies ---------------------------------------------------------
+    def _check_same(self, other):
+        if not isinstance(other, MetricCollection):
+            raise TypeError(f"cannot merge a {type(other).__name__} into a MetricCollection")
+        if list(other) != list(self):
+            raise ValueError(f"cannot merge collections of other members: {list(other)} into {list(self)}")
+        for name, metric in self._metrics.items():
+            if describe(metric) != describe(other[name]):
+                raise ValueError(f"cannot merge collections whose {name!r} differ: {describe(other[name])} into "
+                                 f"{describe(metric)}")
+
+    def merge_state(self, collections):
+        """Fold other collections of the same members (names, classes, configurations) into this one, member by
+        member; all are checked first, and a merge that raises changes nothing."""
+        others = [collections] if isinstance(collections, MetricCollection) else list(collections)
+        for other in others:
+            self._check_same(other)
+        with rolled_back(self._metrics.values(), values=self._metrics.values()):
+            for name, metric in self._metrics.items():
+                metric.merge_state([other[name] for other in others])
+
+    def state_dict(self):
+        """Every member's ``state_dict`` (its stamp included), keys ``"name/key"``: one flat dict of host arrays
+        for ``numpy.savez``.  # synchronize!"""
+        return {f"{name}{_SEPARATOR}{key}": array for name, metric in self._metrics.items()
+                for key, array in metric.state_dict().items()}
+
+    def load_state_dict(self, state, *, strict=True):
+        """Load ``state_dict``'s dict into the members (each checks its own stamp and arrays); all or nothing."""
+        if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+            raise TypeError(f"state must be a mapping of 'name/key' to arrays (a state_dict()); got "
+                            f"{type(state).__name__}")
+        parts = {name: {} for name in self._metrics}
+        for key in state.keys():
+            name, _, inner = str(key).partition(_SEPARATOR)
+            if name not in parts or not inner:
+                raise ValueError(f"state dict key {key!r} names no member of the collection {list(self._metrics)}")
+            parts[name][inner] = state[key]
+        empty = [name for name, part in parts.items() if not set(part) - set(STAMP_KEYS)]
+        if empty and any(self._metrics[name].variables for name in empty):
+            raise ValueError(f"state dict holds no states for {empty}")
+        with rolled_back(self._metrics.values(), values=self._metrics.values()):
+            for name, metric in self._metrics.items():
+                metric.load_state_dict(parts[name], strict=strict)
+
+    def copy_with(self, members):
+        """A collection of this one's form and names holding ``members`` (in this collection's order)."""
+        return MetricCollection(dict(zip(self._metrics, members)) if self._from_dict else list(members))
+
+    def copy(self):
+        """An independent collection: each member's ``copy()``."""
+        return self.copy_with([m.copy() for m in self._metrics.values()])
+
+    def blank(self):
+        """The same members' ``blank()`` (configuration, no state, no device): what ``dask.evaluate`` sends."""
+        return self.copy_with([m.blank() for m in self._metrics.values()])

@@ -1,0 +1,340 @@
+"""``MetricCollection`` against its members run alone (the oracle): every row of ``cases.py``, mixed collections,
+launches per update, merges, state dicts, configs, sync, Dask, and bad input that changes no member."""
+import io
+
+import numpy as np
+import pytest
+
+from cases import CASES
+from conftest import on_device, to_host
+
+import gpumetrics
+from gpumetrics import MetricCollection
+from gpumetrics.backends.base import PRIMITIVES
+
+PAIRED = [c for c in CASES if not c.takes_values]
+SHARED_ROWS = [c for c in PAIRED if c.classification and "binary_column" in c.layouts]
+
+
+def host_states(metric):
+    return {k: v for k, v in metric.state_dict().items() if not k.startswith("__")}
+
+
+def batches(case, rng, layout, device, count=3, whole=False):
+    drawn = [case.batch(rng, layout, True) for _ in range(count)]
+    for b in drawn:
+        if whole:
+            b["sample_weight"] = b["sample_weight"].round() + 1
+    return [{k: on_device(v, device) for k, v in b.items()} for b in drawn]
+
+
+def assert_states(collected, alone, bitwise):
+    for name, value in host_states(alone).items():
+        got = host_states(collected)[name]
+        if bitwise:
+            np.testing.assert_array_equal(got, value, err_msg=name)
+        else:
+            np.testing.assert_allclose(got, value, rtol=1e-12, atol=1e-300, err_msg=name)
+
+
+@pytest.mark.parametrize("case", PAIRED, ids=lambda c: c.id)
+def test_a_collection_of_one_row_is_that_metric_bit_for_bit(case, device, rng):
+    """A member alone in its pass adds exactly what its own update adds: states and results bitwise. On CUDA
+    with whole-number weights: there the kernel adds fractional weights in its atomics' order, which differs
+    from run to run even for the metric alone."""
+    alone, member = case.make(device), case.make(device)
+    collection = MetricCollection({"m": member})
+    for b in batches(case, rng, case.layouts[-1], device, whole=device == "cuda"):
+        case.update(alone, b)
+        collection.update_state(b["y_true"], b["y_pred"], b.get("sample_weight"))
+        assert_states(member, alone, bitwise=True)
+        np.testing.assert_array_equal(to_host(collection.result()["m"]), to_host(alone.result()))
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole-weights", "fractional-weights"])
+def test_a_mixed_collection_of_every_threshold_row_equals_its_rows_alone(whole, device, rng):
+    """Every classification row that takes ``(N, 1)`` batches (threshold family, IoU, accuracies, F-scores), in one
+    collection: the threshold members share histograms over the union of their thresholds. Whole-number weights:
+    bitwise; fractional: within float64 rounding (a wider union's buckets are summed in another order)."""
+    made = {f"m{i}": case.make(device) for i, case in enumerate(SHARED_ROWS)}
+    alone = {name: SHARED_ROWS[i].make(device) for i, name in enumerate(made)}
+    collection = MetricCollection(made)
+    assert len(collection.passes()) < len(made)
+    for b in batches(SHARED_ROWS[0], rng, "binary_column", device, whole=whole):
+        collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
+        for name, metric in alone.items():
+            metric.update_state(b["y_true"], b["y_pred"], sample_weight=b["sample_weight"])
+    for name, metric in alone.items():
+        assert_states(made[name], metric, bitwise=whole)
+        expected, got = to_host(metric.result()), to_host(collection.result()[name])
+        if whole:
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
+
+
+def five(device="auto"):
+    return [gpumetrics.AUC(device=device), gpumetrics.Precision(device=device), gpumetrics.Recall(device=device),
+            gpumetrics.F1Score(threshold=0.5, device=device), gpumetrics.BinaryAccuracy(device=device)]
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Counts the backend's kernel members called (a spy on every backend class)."""
+    from gpumetrics import backends
+
+    counted = []
+    for backend in (backends.resolve("cpu"), backends.resolve("cuda")):
+        for name in ("sums", "threshold_histogram", "weighted_bincount", "moments"):
+            assert name in PRIMITIVES
+            original = getattr(backend, name)
+
+            def spy(*args, _original=original, _name=name, **kwargs):
+                counted.append(_name)
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(backend, name, spy)
+    return counted
+
+
+@pytest.mark.parametrize("metrics,expected", [
+    (lambda d: five(d)[:4], ["threshold_histogram"]),
+    (five, ["threshold_histogram", "sums"]),  # BinaryAccuracy cannot share (labels outside {0, 1}): see docstring
+    (lambda d: [gpumetrics.MeanIoU(3, device=d), gpumetrics.IoU(3, [0, 2], device=d),
+                gpumetrics.MeanIoU(3, name="m2", device=d)], ["weighted_bincount"]),
+    (lambda d: [gpumetrics.AUC(device=d), gpumetrics.AUC(from_logits=True, name="l", device=d)],
+     ["threshold_histogram"] * 2),
+], ids=["four-threshold", "five-binary", "iou", "transforms-differ"])
+def test_launches_per_update(metrics, expected, launches, device, rng):
+    collection = MetricCollection(metrics(device))
+    classes = 3 if "iou" in str(collection.passes()) else 2
+    y_true = on_device(rng.integers(0, classes, size=(64, 1)), device)
+    y_pred = on_device(rng.integers(0, classes, size=(64, 1)).astype(np.float32) / max(classes - 1, 1), device)
+    collection.update_state(y_true, y_pred, on_device(rng.uniform(size=64), device))
+    assert sorted(launches) == sorted(expected)
+
+
+def test_soft_labels_keep_binary_accuracy_exact(rng):
+    """Labels outside {0, 1} count as positives in the histogram but never match in BinaryAccuracy (Keras)."""
+    y_true, y_pred = np.array([[2.0], [0.3], [1.0], [0.0]]), np.array([[0.9], [0.8], [0.7], [0.1]])
+    collection = MetricCollection(five())
+    collection.update_state(y_true, y_pred)
+    assert float(collection.result()["binary_accuracy"]) == 0.5
+    assert float(collection.result()["precision"]) == 1.0
+
+
+def test_merge_of_split_streams_equals_one_stream(device, rng):
+    case = SHARED_ROWS[0]
+    drawn = batches(case, rng, "binary_column", device, count=6, whole=True)
+    single, parts = MetricCollection(five(device)), [MetricCollection(five(device)) for _ in range(3)]
+    for i, b in enumerate(drawn):
+        single.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
+        parts[i % 3].update_state(b["y_true"], b["y_pred"], b["sample_weight"])
+    parts[0].merge_state(parts[1:])
+    for name in single:
+        assert_states(parts[0][name], single[name], bitwise=True)
+    with pytest.raises(ValueError, match="other members"):
+        parts[0].merge_state(MetricCollection(five(device)[:4]))
+
+
+def test_state_dict_and_config_round_trips(device, rng):
+    collection = MetricCollection({"a": gpumetrics.AUC(num_thresholds=50, device=device),
+                                   "p": gpumetrics.Precision(0.3, device=device),
+                                   "iou": gpumetrics.BinaryIoU(device=device),
+                                   "mse": gpumetrics.MeanSquaredError(device=device)})
+    for b in batches(SHARED_ROWS[0], rng, "binary_column", device, count=2):
+        collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
+    buffer = io.BytesIO()
+    np.savez(buffer, **collection.state_dict())
+    buffer.seek(0)
+    clone = MetricCollection.from_config(collection.get_config())
+    assert clone.get_config() == collection.get_config() and list(clone) == ["a", "p", "iou", "mse"]
+    clone.load_state_dict(np.load(buffer))
+    for name in collection:
+        np.testing.assert_array_equal(to_host(clone.result()[name]), to_host(collection.result()[name]))
+    state = collection.state_dict()
+    state["p/true_positives"] = state.pop("p/positive_histogram")
+    before = host_states(clone["a"])
+    with pytest.raises(ValueError, match="needs"):
+        clone.load_state_dict(state)
+    np.testing.assert_array_equal(host_states(clone["a"])["positive_histogram"], before["positive_histogram"])
+
+
+REFUSING = {"on": False}
+
+
+def refuse_when_told(y_true, y_pred):
+    """A user's per-sample function that refuses every batch once ``REFUSING["on"]``."""
+    if REFUSING["on"]:
+        raise ValueError("refused on purpose")
+    return np.abs(y_true - y_pred)
+
+
+def test_bad_input_changes_no_member(device, rng, monkeypatch):
+    collection = MetricCollection(five(device) + [gpumetrics.MeanMetricWrapper(refuse_when_told, name="refuser",
+                                                                               device=device)])
+    b = batches(SHARED_ROWS[0], rng, "binary_column", device, count=1)[0]
+    collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])  # every member holds a state
+    monkeypatch.setitem(REFUSING, "on", True)
+    before = {name: host_states(m) for name, m in collection.metrics.items()}
+    with pytest.raises(ValueError, match="refused on purpose"):  # after BinaryAccuracy ran its own pass
+        collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
+    with pytest.raises(ValueError, match="sample_weight"):  # a shared pass's check
+        collection.update_state(b["y_true"], b["y_pred"], on_device(np.ones(5), device))
+    for name, metric in collection.metrics.items():
+        for key, value in host_states(metric).items():
+            np.testing.assert_array_equal(value, before[name][key], err_msg=f"{name}/{key}")
+
+
+def test_unplaced_members_stay_unplaced_when_refused():
+    collection = MetricCollection([gpumetrics.F1Score(threshold=0.5), gpumetrics.AUC(multi_label=True)])
+    with pytest.raises(ValueError):
+        collection.update_state(np.zeros(4), np.zeros(4))
+    assert not any(m.is_placed or m.is_built for m in collection.metrics.values())
+
+
+def test_sync_is_one_collective_for_the_collection(device, rng):
+    from gpumetrics.distributed import Engine, sync
+
+    class TwoRanks(Engine):
+        world, calls = 2, []
+
+        def allgather(self, buffer):
+            self.calls.append(buffer.size)
+            return buffer.reshape(1, -1).repeat(2, axis=0)
+
+    collection = MetricCollection(five(device))
+    b = batches(SHARED_ROWS[0], rng, "binary_column", device, count=1, whole=True)[0]
+    collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
+    engine = TwoRanks()
+    synced = sync(collection, engine)
+    sync(collection, engine)
+    assert isinstance(synced, MetricCollection) and len(engine.calls) == 3  # header check once, then one each
+    for name in collection:
+        np.testing.assert_array_equal(host_states(synced[name])["total" if name == "binary_accuracy" else
+                                                                "positive_histogram"],
+                                      2 * host_states(collection[name])["total" if name == "binary_accuracy" else
+                                                                        "positive_histogram"])
+
+
+def test_dask_evaluate_takes_a_collection(rng):
+    da = pytest.importorskip("dask.array")
+    y_true, y_pred = rng.integers(0, 2, size=(200, 1)), rng.uniform(size=(200, 1))
+    weight = rng.uniform(size=200).round(1)
+    got = gpumetrics.dask.evaluate(MetricCollection(five()), da.from_array(y_true, chunks=70),
+                                   da.from_array(y_pred, chunks=70), da.from_array(weight, chunks=70))
+    alone = MetricCollection(five())
+    alone.update_state(y_true, y_pred, weight)
+    assert isinstance(got, MetricCollection)
+    for name in alone:
+        np.testing.assert_allclose(to_host(got.result()[name]), to_host(alone.result()[name]), rtol=1e-6)
+
+
+def test_names_and_devices_are_checked():
+    with pytest.raises(ValueError, match="named 'auc'"):
+        MetricCollection([gpumetrics.AUC(), gpumetrics.AUC()])
+    with pytest.raises(ValueError, match="share a device"):
+        MetricCollection([gpumetrics.AUC(device="cpu"), gpumetrics.Precision(device="cuda")])
+    with pytest.raises(TypeError, match="gpumetrics Metric"):
+        MetricCollection({"x": object()})
+
+
+@pytest.mark.parametrize("labels", [1, 3], ids=["one-label", "three-labels"])
+def test_multi_label_and_flat_members_equal_their_metrics_alone(labels, launches, device, rng):
+    """F1Score (``(N, L)`` batches) beside AUC / Precision / Recall (``(N * L, 1)``): one launch when ``L = 1``,
+    one per layout otherwise; results as alone (whole weights: bitwise), multi-label AUC and IoU included."""
+    def make():
+        return five(device)[:4] + [gpumetrics.AUC(multi_label=True, name="ml", num_thresholds=7, device=device),
+                                   gpumetrics.FBetaScore(beta=2.0, threshold=0.3, average="macro", device=device)]
+
+    collection, alone = MetricCollection(make()), make()
+    for _ in range(3):
+        y_true = on_device(rng.integers(0, 2, size=(40, labels)), device)
+        y_pred = on_device(rng.uniform(size=(40, labels)).astype(np.float32), device)
+        weight = on_device(rng.integers(0, 3, size=40).astype(np.float64), device)
+        launches.clear()
+        collection.update_state(y_true, y_pred, weight)
+        assert launches == ["threshold_histogram"] * (1 if labels == 1 else 2)
+        for metric in alone:
+            metric.update_state(y_true, y_pred, sample_weight=weight)
+    for metric in alone:
+        assert_states(collection[metric.name], metric, bitwise=True)
+        np.testing.assert_array_equal(to_host(collection.result()[metric.name]), to_host(metric.result()))
+
+
+def test_members_at_the_union_get_its_bits_on_the_cpu(rng):
+    """Shared, fractional weights: each member at the union's thresholds adds the batch histogram itself, as the CPU
+    twin adds it into a state alone (on CUDA the kernel's atomics add in their own order)."""
+    def make():
+        return [gpumetrics.Precision(device="cpu"), gpumetrics.Recall(device="cpu"),
+                gpumetrics.TruePositives(device="cpu"), gpumetrics.F1Score(threshold=0.5, device="cpu")]
+
+    collection, alone = MetricCollection(make()), make()
+    assert len(collection.passes()) == 1
+    for _ in range(3):
+        y_true, y_pred = rng.integers(0, 2, size=(4000, 1)), rng.uniform(size=(4000, 1)).astype(np.float32)
+        weight = rng.uniform(0, 2, size=4000)
+        collection.update_state(y_true, y_pred, weight)
+        for metric in alone:
+            metric.update_state(y_true, y_pred, sample_weight=weight)
+    for metric in alone:
+        assert_states(collection[metric.name], metric, bitwise=True)
+
+
+def test_iou_members_of_one_matrix_equal_their_metrics_alone(device, rng):
+    def make():
+        return [gpumetrics.MeanIoU(4, device=device), gpumetrics.IoU(4, [1, 3], device=device),
+                gpumetrics.MeanIoU(4, ignore_class=0, name="ignoring", device=device)]
+
+    collection, alone = MetricCollection(make()), make()
+    assert collection.passes() == [["mean_io_u", "io_u"], ["ignoring"]]
+    for _ in range(3):
+        y_true, y_pred = (on_device(rng.integers(0, 4, size=30), device) for _ in range(2))
+        weight = rng.uniform(0, 2, size=30)  # fractional: the CPU twin adds a batch's matrix into the state
+        weight = on_device(weight.round() if device == "cuda" else weight, device)
+        collection.update_state(y_true, y_pred, weight)
+        for metric in alone:
+            metric.update_state(y_true, y_pred, sample_weight=weight)
+    for metric in alone:
+        assert_states(collection[metric.name], metric, bitwise=True)
+
+
+class ShiftedPrecision(gpumetrics.Precision):
+    """A user's subclass whose update differs: it inherits ``pass_spec`` but must not share the family's pass."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(y_true, np.asarray(y_pred) + 0.25, sample_weight)
+
+
+def test_a_subclass_that_changes_the_update_runs_its_own_pass():
+    collection = MetricCollection([gpumetrics.Precision(), ShiftedPrecision(name="shifted")])
+    assert collection.passes() == [["precision"], ["shifted"]]
+    alone = ShiftedPrecision()
+    y_true, y_pred = np.array([[1], [0], [1], [0]]), np.array([[0.4], [0.3], [0.9], [0.1]])
+    collection.update_state(y_true, y_pred)
+    alone.update_state(y_true, y_pred)
+    assert float(collection.result()["shifted"]) == float(alone.result()) != float(collection.result()["precision"])
+
+
+@pytest.mark.parametrize("with_more", [False, True], ids=["union-as-long-as-a-member", "wider-union"])
+def test_repeated_and_interleaved_thresholds(with_more, device, rng):
+    """Repeated thresholds (empty buckets) and members whose thresholds interleave: as the metrics alone."""
+    def make():
+        pair = [gpumetrics.Precision(thresholds=[0.5, 0.5], device=device),
+                gpumetrics.Recall(thresholds=[0.3, 0.5], device=device)]
+        return pair + ([gpumetrics.TruePositives(thresholds=[0.0, 0.3, 0.7, 0.95], device=device),
+                        gpumetrics.FalsePositives(thresholds=[0.3, 1.0], device=device)] if with_more else [])
+
+    collection, alone = MetricCollection(make()), make()
+    # at t = 1 Keras's unclipped path counts p = 1.5 above, the clipped one does not: its own pass
+    assert collection.passes() == ([["precision", "recall", "true_positives"], ["false_positives"]] if with_more
+                                   else [["precision", "recall"]])
+    for _ in range(3):
+        y_true = on_device(rng.integers(0, 2, size=(50, 1)), device)
+        y_pred = on_device(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0, 0.2, 0.9, 1.5, -1.0], size=(50, 1)), device)
+        weight = on_device(rng.integers(0, 4, size=50).astype(np.float64), device)
+        collection.update_state(y_true, y_pred, weight)
+        for metric in alone:
+            metric.update_state(y_true, y_pred, sample_weight=weight)
+    for metric in alone:
+        assert_states(collection[metric.name], metric, bitwise=True)
