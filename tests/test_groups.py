@@ -483,3 +483,31 @@ def test_grouped_bincount_twins_agree_with_a_loop(groups, classes):
         out = np.zeros((groups, classes, classes))
         twin.weighted_bincount(t, p, w, "value", "argmax", 0.0, 2, out, group_ids=ids)
         np.testing.assert_allclose(out, expected, rtol=1e-12, err_msg=twin.__name__)
+
+
+def test_a_collection_of_grouped_members_takes_group_ids(device, rng):
+    """Grouped members run their own passes (no shared pass: each needs the ids); the collection hands them the
+    batch's group_ids, refuses ids when a member has no group axis, and a refused id leaves every member as it was."""
+    data = batches(rng)
+    labels, scores, weights, ids = stacked(data)
+
+    def members(groups=G):
+        return {"auc": gpumetrics.AUC(num_thresholds=T, num_groups=groups, dtype="float64", device=device),
+                "mse": gpumetrics.MeanSquaredError(num_groups=groups, dtype="float64", device=device)}
+
+    collection = gpumetrics.MetricCollection(members())
+    for t, p, w, i in data:
+        collection.update_state(on_device(t[:, None], device), on_device(p[:, None], device), on_device(w, device),
+                                group_ids=i)
+    results = {name: to_host(value) for name, value in collection.result().items()}
+    np.testing.assert_allclose(results["auc"], sklearn_aucs(labels, scores, weights, ids), rtol=1e-12)
+    np.testing.assert_allclose(results["mse"], per_group_mean((labels - scores) ** 2, weights, ids), rtol=1e-12)
+    before = {name: m.state_dict() for name, m in collection.metrics.items()}
+    with pytest.raises(ValueError, match=r"\[-1\]"):
+        collection.update_state(labels[:6, None], scores[:6, None], group_ids=np.array([0, 1, 2, 3, 0, -1]))
+    for name, metric in collection.metrics.items():
+        for key, value in metric.state_dict().items():
+            np.testing.assert_array_equal(value, before[name][key])
+    mixed = gpumetrics.MetricCollection({"auc": gpumetrics.AUC(num_groups=G), "mse": gpumetrics.MeanSquaredError()})
+    with pytest.raises(ValueError, match=r"members \['mse'\] have no group axis"):
+        mixed.update_state(labels[:, None], scores[:, None], group_ids=ids)
