@@ -119,14 +119,19 @@ class MetricCollection:
         return [[names[id(m)] for m in g.metrics] for g in self._groups] + [[names[id(m)]] for m in self._own]
 
     # -- Keras surface ---------------------------------------------------------------------------------------
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Update every member with one batch: each shared pass checks, then launches, then adds into its
-        members; the others run their own ``update_state``. Raises before any member changes."""
+        members; the others run their own ``update_state``. Raises before any member changes. ``group_ids``: for
+        members built with ``num_groups`` (every member then; each runs its own grouped pass)."""
         members = list(self._metrics.values())
+        ungrouped = [name for name, m in self._metrics.items() if getattr(m, "num_groups", None) is None]
+        if group_ids is not None and ungrouped:
+            raise ValueError(f"group_ids given, but members {ungrouped} have no group axis (num_groups=None)")
+        grouped = {} if group_ids is None else {"group_ids": group_ids}
         with rolled_back(members, values=self._own if len(self._own) > 1 or self._groups else ()):
             batches = [g.check(y_true, y_pred, sample_weight) for g in self._groups]
             for metric in self._own:
-                metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+                metric.update_state(y_true, y_pred, sample_weight=sample_weight, **grouped)
             feeds = [g.launch(batch) for g, batch in zip(self._groups, batches)]
             for feed in feeds:
                 feed()

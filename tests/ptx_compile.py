@@ -24,7 +24,8 @@ def array(dtype, ndim=2):
 
 def variants():
     """``(name, python kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
-    every threshold_histogram signature (label, prediction and weight dtypes), and the input types of
+    every threshold_histogram signature (label, prediction and weight dtypes), its grouped kernel's common label and
+    prediction dtypes, the grouped sums kernels, and the input types of
     weighted_bincount and moments."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
     from gpumetrics._kernels.moments import cuda as moments
@@ -38,6 +39,9 @@ def variants():
         yield f"error_sums/{dtype}", error_sums.error_sums_kernel.py_func, (
             i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, types.boolean, array(f64, 1), i64, i64, i64, i64,
             array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+        yield f"error_sums/grouped/{dtype}", error_sums.grouped_error_sums_kernel.py_func, (
+            i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, array(f64, 1), i64, i64,
+            types.Array(i64, 1, "C", readonly=True), i64, i64, array(f64, 1), array(f64, 1), types.boolean, f64, f64)
     values = (types.float32, types.float64)
     for labels, dtype, weights in itertools.product(values + (types.int32, types.int64), values, values):
         label_view, view, weight_view = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, weights))
@@ -46,6 +50,15 @@ def variants():
             label_view, i64, i64, view, i64, i64, weight_view, i64, i64, types.boolean, i64, i64,
             types.Array(f64, 1, "C", readonly=True), i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64, i64,
             types.boolean)
+    grouped = threshold_histogram.grouped_histogram_kernel.py_func
+    for labels, dtype in ((types.int32, types.float32), (types.int64, types.float32), (types.float32, types.float32),
+                          (types.float64, types.float64)):
+        label_view, view, ids = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, i64))
+        yield f"threshold_histogram/grouped/{labels}/{dtype}", grouped, (
+            label_view, i64, i64, view, i64, i64, view, i64, i64, types.boolean, i64, i64,
+            types.Array(f64, 1, "C", readonly=True), i64, i64, ids, i64, i64, array(f64), array(f64), types.boolean,
+            i64, i64)
+
     def view(dtype):
         return types.Array(dtype, 1, "C", readonly=True)
 
@@ -55,7 +68,7 @@ def variants():
             [(types.int64, p, types.float32) for p in labels]:
         yield f"weighted_bincount/{t_dtype}-{p_dtype}-{w_dtype}", weighted_bincount.weighted_bincount_kernel.py_func, (
             i64, view(t_dtype), i64, i64, i64, f64, i64, view(p_dtype), i64, i64, i64, f64, view(w_dtype), i64,
-            types.boolean, i64, i64, state, types.boolean, i64, i64)
+            types.boolean, i64, view(i64), i64, i64, i64, state, types.boolean, i64, i64)
     for x_dtype, w_dtype in [(types.float32, types.float32), (types.float32, f64), (f64, types.float32), (f64, f64)]:
         yield f"moments/{x_dtype}-{w_dtype}", moments.moments_kernel.py_func, (
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
@@ -67,6 +80,9 @@ def variants():
         yield f"row_sums/{labels}-{values}", row_sums.row_sums_kernel.py_func, (
             i64, t, i64, i64, view, i64, i64, view, i64, types.boolean, i64, i64, i64, array(f64, 1), array(f64),
             array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
+        yield f"row_sums/grouped/{labels}-{values}", row_sums.grouped_row_sums_kernel.py_func, (
+            i64, t, i64, i64, view, i64, i64, view, i64, types.boolean, i64, i64, i64, array(f64, 1),
+            types.Array(i64, 1, "C", readonly=True), i64, i64, array(f64, 1), array(f64, 1), types.boolean, f64, f64)
 
 
 def main(cc):

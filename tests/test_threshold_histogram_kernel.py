@@ -333,7 +333,8 @@ def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform
     for build in (cpu_module.partitioned_histogram.serial, cpu_module.partitioned_histogram.parallel):
         pos, neg = np.zeros((201, 3)), np.zeros((201, 3))
         build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t),
-              BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, 7, pos, neg)  # 7 partitions of ragged size
+              BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, cpu_module._NO_GROUPS, 0, 1, 7, pos, neg)
+        # ungrouped (every row in group 0 of 1), 7 partitions of ragged size
         results.append((pos, neg))
     (serial_pos, serial_neg), (parallel_pos, parallel_neg) = results
     assert serial_pos.tobytes() == parallel_pos.tobytes() and serial_neg.tobytes() == parallel_neg.tobytes()

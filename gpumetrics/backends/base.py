@@ -30,7 +30,7 @@ class Backend(abc.ABC):
         """A NumPy copy of a state array (for ``state_dict``); reads the device.  # synchronize!"""
 
     def sums(self, kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None,
-             group=1):
+             group=1, group_ids=None):
         """One fused pass of a weighted sum of a per-row value: an elementwise error, a crossentropy, a top-k hit...
 
         Adds ``total_scale * Σ_r w[r // group] * v_r`` to ``out_total[0]`` and
@@ -45,21 +45,25 @@ class Backend(abc.ABC):
         ``gpumetrics._kernels.error_sums.rules`` or ``.row_sums.rules``, whose
         ``primitive`` picks the kernel twin. ``params``: the kind's float64
         parameters on this device (None when it takes none); kernels read
-        them, the host never does.
+        them, the host never does. ``group_ids``: ``(R,)`` integers or None; with
+        them ``out_total`` / ``out_weight`` are ``(G,)`` and row ``r`` adds into
+        entry ``group_ids[r]`` (dropped when outside ``[0, G)``).
         """
         primitive = getattr(kind, "primitive", None)
         if primitive == "row_sums":
             self._row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale,
-                           params)
+                           params, group_ids)
         elif primitive == "error_sums":
             if group != 1:
                 raise ValueError(f"sums: group must be 1 for the elementwise kind {kind.name}; got {group}")
-            self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params)
+            self._error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params,
+                             group_ids)
         else:
             raise TypeError(f"sums: kind must be a Kind of the error_sums or row_sums rules; got {kind!r}")
 
     @abc.abstractmethod
-    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
+                            group_ids=None):
         """One fused pass bucketing each prediction by how many thresholds lie strictly below it.
 
         ``y_true``, ``y_pred``: ``(N, L)`` of one shape (any strides); ``weight``:
@@ -70,7 +74,10 @@ class Backend(abc.ABC):
         ``bucketing`` names how the bucket is found: ``"binary_search"``, or
         ``"evenly_spaced"`` (an O(1) guess, exact after a fix-up); ``transform``
         what the prediction becomes first: ``"as_is"``, ``"clip"`` to [0, 1],
-        ``"sigmoid"``. See ``gpumetrics._kernels.threshold_histogram.rules``.
+        ``"sigmoid"``. ``group_ids``: ``(N,)`` integers or None: the states are
+        then ``float64[T + 1, G * L]`` and row ``n`` adds into column
+        ``group_ids[n] * L + l``; rows whose id is outside ``[0, G)`` add nothing.
+        See ``gpumetrics._kernels.threshold_histogram.rules``.
         """
 
     @abc.abstractmethod
@@ -94,7 +101,8 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
+    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out,
+                          group_ids=None):
         """One fused pass adding each row's weight into a ``(C, C)`` confusion matrix.
 
         ``y_true``: ``(N, Ct)``, ``y_pred``: ``(N, Cp)`` (any dtype and strides);
@@ -104,7 +112,9 @@ class Backend(abc.ABC):
         zero; ``"argmax"`` of the row, NaN largest; ``"threshold"``,
         ``value >= threshold``) and adds ``weight[r]`` (1 when None)
         to ``out[t, p]``. Rows with an id outside ``[0, C)`` (NaN, inf) or with
-        ``t == ignore_class`` (-1: none) are dropped.
+        ``t == ignore_class`` (-1: none) are dropped. ``group_ids``: ``(N,)``
+        integers or None; with them ``out`` is ``(G, C, C)`` and row ``r`` adds into
+        ``out[group_ids[r], t, p]`` (dropped when its id is outside ``[0, G)``).
         See ``gpumetrics._kernels.weighted_bincount.rules``.
         """
 

@@ -82,8 +82,10 @@ class CudaBackend(Backend):
     def to_host(self, array):
         return np.array(array, copy=True) if self.simulated else self.xp.asnumpy(array)  # synchronize!
 
-    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
-        self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
+    def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
+                            group_ids=None):
+        self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
+                                  group_ids)
 
     def moments(self, x, y, weight, out):
         self._moments(x, y, weight, out)
@@ -91,5 +93,6 @@ class CudaBackend(Backend):
     def merge_moments(self, array, other):
         self._merge_moments(array, other)
 
-    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
-        self._weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out)
+    def weighted_bincount(self, y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out,
+                          group_ids=None):
+        self._weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out, group_ids)

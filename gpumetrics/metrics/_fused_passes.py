@@ -13,16 +13,19 @@ from typing import NamedTuple, Optional
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
+from ._groups import count_dropped, import_group_ids
 
 
 class Batch(NamedTuple):
-    """One batch as the kernels read it: ``(rows, cols)`` views, one weight per row (or None), the two scales."""
+    """One batch as the kernels read it: ``(rows, cols)`` views, one weight per row (or None), the two scales, and
+    a grouped metric's group id per row (None ungrouped)."""
 
     y_true: object
     y_pred: object
     weight: Optional[object]
     total_scale: float
     weight_scale: float
+    ids: Optional[object] = None
 
 
 def fixed_kind(name):
@@ -43,15 +46,42 @@ def packed_params(metric, kind, named):
 
 
 def state_out(variable):
-    """A state as the one-element array a kernel adds into; None stays None (no count to add)."""
-    return None if variable is None else variable.writable().reshape(1)
+    """A state as the 1-D array a kernel adds into (one element, or ``G`` grouped); None stays None (no count)."""
+    return None if variable is None else variable.writable().reshape(-1)
 
 
 def add_sums(metric, kind, batch, out_total, out_count, params=None, group=1):
     """The one backend pass: ``total_scale * sum(w * kind(...))`` into ``out_total``, ``weight_scale * sum(w)`` into
     ``out_count`` (unless None), for an elementwise or a row kind; the contract is ``Backend.sums``'s."""
     metric.backend.sums(kind, batch.y_true, batch.y_pred, batch.weight, out_total, out_count, batch.total_scale,
-                        batch.weight_scale, params, group)
+                        batch.weight_scale, params, group, batch.ids)
+
+
+def sample_count(y_pred, row_family=False):
+    """How many samples a batch holds (``group_ids`` gives one id each): ``y_pred.shape[0]``; a scalar, or one 1-D
+    class row of the row family, is one sample."""
+    return y_pred.shape[0] if y_pred.ndim > int(row_family) else 1
+
+
+def grouped(metric, batch, ids, samples):
+    """``batch`` with each row's group id (a sample's rows are consecutive: ``rows / samples`` of them), or as it
+    is for an ungrouped metric. Refuses (``ValueError``) a batch whose per-sample values span several samples."""
+    if ids is None:
+        return batch
+    rows = batch.y_pred.shape[0]
+    if rows % samples:
+        raise ValueError(f"{metric.name} has num_groups={metric.num_groups}, which needs one value per sample; the "
+                         f"batch's {samples} samples give {rows} value(s) (a mean over the last axis of 1-D inputs "
+                         f"is one value: pass y_true and y_pred of shape ({samples}, 1))")
+    return batch._replace(ids=ids if rows == samples else metric.xp.repeat(ids, rows // samples))
+
+
+def add_grouped_sums(metric, kind, batch, unchecked_ids, params=None, group=1):
+    """``add_sums`` into ``metric.total`` and ``metric.count``, after counting the samples a grouped metric drops
+    (``unchecked_ids``: ids in device memory, whose range was not checked; ``_groups.count_dropped``)."""
+    if unchecked_ids is not None:
+        count_dropped(metric, unchecked_ids)
+    add_sums(metric, kind, batch, state_out(metric.total), state_out(getattr(metric, "count", None)), params, group)
 
 
 def imported(metric, x, name):
@@ -105,12 +135,14 @@ def elementwise_batch(metric, y_true, y_pred, sample_weight, last_axis, reduce):
                  weights_per_row(xp, weight, plan), total_scale, plan.weight_scale)
 
 
-def add_values(metric, values, sample_weight, reduce, count):
+def add_values(metric, values, sample_weight, reduce, group_ids=None):
     """``Mean`` / ``Sum``: the values themselves (kind ``identity``, which reads ``y_pred``) into ``metric.total``
-    and ``count`` (None for ``Sum``)."""
+    and ``metric.count`` (``Sum`` has none)."""
     values = imported(metric, values, "values")
-    batch = elementwise_batch(metric, values, values, sample_weight, None, reduce)
-    add_sums(metric, ERROR_KINDS["identity"], batch, state_out(metric.total), state_out(count))
+    ids, unchecked = import_group_ids(metric, group_ids, sample_count(values))
+    batch = grouped(metric, elementwise_batch(metric, values, values, sample_weight, None, reduce), ids,
+                    sample_count(values))
+    add_grouped_sums(metric, ERROR_KINDS["identity"], batch, ids if unchecked else None)
 
 
 class Elementwise:
@@ -132,15 +164,17 @@ class Elementwise:
         self.device_params = device_params
         self.last_axis = last_axis
 
-    def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
+    def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
+        ids, unchecked = import_group_ids(metric, group_ids, sample_count(y_pred))
         batch = elementwise_batch(metric, y_true, y_pred, sample_weight, self.last_axis, "mean")
+        batch = grouped(metric, batch, ids, sample_count(y_pred))
         kind = ERROR_KINDS[self.choose_kind(batch.y_true, batch.y_pred, **fn_kwargs)]
         if self.device_params is not None:
             params = self.device_params(metric, batch)
         else:
             params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
-        add_sums(metric, kind, batch, state_out(metric.total), state_out(metric.count), params)
+        add_grouped_sums(metric, kind, batch, ids if unchecked else None, params)
 
 
 class Rowwise:
@@ -163,14 +197,17 @@ class Rowwise:
         self.sparse = sparse
         self.ignored = ignored
 
-    def update(self, metric, y_true, y_pred, sample_weight, **fn_kwargs):
+    def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
+        samples = sample_count(y_pred, row_family=True)
+        ids, unchecked = import_group_ids(metric, group_ids, samples)
         batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, fn_kwargs.get("axis", -1))
         if self.ignored is not None:
             batch, group = masked(metric.xp, batch, group, self.ignored(**fn_kwargs))
+        batch = grouped(metric, batch, ids, samples)
         params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
-        add_sums(metric, kind, batch, state_out(metric.total), state_out(metric.count), params, group)
+        add_grouped_sums(metric, kind, batch, ids if unchecked else None, params, group)
 
 
 def masked(xp, batch, group, ignored):

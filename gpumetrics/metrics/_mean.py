@@ -11,6 +11,7 @@ from ..metric import Metric
 from ..registry import register
 from ._fn_config import check_fn_kwargs, function_path, resolve_function
 from ._fused_passes import add_values
+from ._groups import add_dropped_state, check_grouped, check_num_groups, group_axis, mean_of_results, with_num_groups
 from .ratios import divide_no_nan
 
 
@@ -45,15 +46,21 @@ class Sum(Metric):
     4.0
     """
 
-    def __init__(self, name="sum", dtype=None, *, device="auto"):
+    def __init__(self, name="sum", dtype=None, *, device="auto", num_groups=None):
         super().__init__(name=name, dtype=dtype, device=device)
-        self.total = self.add_state("total")
+        self.num_groups = check_num_groups(num_groups)
+        self.total = self.add_state("total", group_axis(self.num_groups))
+        add_dropped_state(self)
 
-    def update_state(self, values, sample_weight=None):
-        add_values(self, values, sample_weight, "sum", None)
+    def update_state(self, values, sample_weight=None, group_ids=None):
+        add_values(self, values, sample_weight, "sum", group_ids)
 
     def result(self):
+        """The sum (0-d); grouped, one per group (``(G,)``)."""
         return self.total.value.astype(self.dtype)
+
+    def get_config(self):
+        return with_num_groups(super().get_config(), self.num_groups)
 
 
 @register()
@@ -66,13 +73,25 @@ class Mean(Metric):
     2.0
     """
 
-    def __init__(self, name="mean", dtype=None, *, device="auto"):
+    def __init__(self, name="mean", dtype=None, *, device="auto", num_groups=None):
         super().__init__(name=name, dtype=dtype, device=device)
-        self.total = self.add_state("total")
-        self.count = self.add_state("count")
+        self.num_groups = check_num_groups(num_groups)
+        self.total = self.add_state("total", group_axis(self.num_groups))
+        self.count = self.add_state("count", group_axis(self.num_groups))
+        add_dropped_state(self)
 
-    def update_state(self, values, sample_weight=None):
-        add_values(self, values, sample_weight, "mean", self.count)
+    def update_state(self, values, sample_weight=None, group_ids=None):
+        add_values(self, values, sample_weight, "mean", group_ids)
+
+    def get_config(self):
+        return with_num_groups(super().get_config(), self.num_groups)
+
+    def grouped_mean(self, weighting="samples"):
+        """The mean of the per-group ``result()`` across the groups with a non-zero ``count``, in ``dtype``:
+        weighted by each group's ``count`` (its total sample weight, Keras's count; ``"samples"``) or by 1
+        (``"uniform"``). NaN when no group has a count."""
+        check_grouped(self)
+        return mean_of_results(self, self.count.value, self.count.value != 0, weighting)
 
     def _mean(self):
         """``divide_no_nan(total, count)`` in float64, on the device (NaN once ``count`` overflowed)."""
@@ -102,22 +121,23 @@ class MeanMetricWrapper(Mean):
     1.5
     """
 
-    def __init__(self, fn, name=None, dtype=None, *, device="auto", **kwargs):
-        super().__init__(name=name, dtype=dtype, device=device)  # None: the class name in snake_case, as Keras
+    def __init__(self, fn, name=None, dtype=None, *, device="auto", num_groups=None, **kwargs):
+        # name None: the class name in snake_case, as Keras
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
         self._fn = resolve_function(fn)
         check_fn_kwargs(self._fn, kwargs)
         self._fn_kwargs = kwargs
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
             raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
         form = getattr(self._fn, "fused", None)
         if form is not None:
-            form.update(self, y_true, y_pred, sample_weight, **self._fn_kwargs)
+            form.update(self, y_true, y_pred, sample_weight, group_ids, **self._fn_kwargs)
         else:
-            self._update_with_fn(y_true, y_pred, sample_weight)
+            self._update_with_fn(y_true, y_pred, sample_weight, group_ids)
 
-    def _update_with_fn(self, y_true, y_pred, sample_weight):
+    def _update_with_fn(self, y_true, y_pred, sample_weight, group_ids):
         """``fn``'s per-sample values of the batch, averaged as ``Mean``'s values; an error names ``fn``."""
         y_true, y_pred = self.asarray(y_true, "y_true"), self.asarray(y_pred, "y_pred")
         seen = f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape}"
@@ -127,7 +147,7 @@ class MeanMetricWrapper(Mean):
             raise _same_kind(error)(f"{self.name}: fn={function_path(self._fn)} failed on {seen}: "
                                     f"{type(error).__name__}: {error}") from error
         try:
-            super().update_state(values, sample_weight)
+            super().update_state(values, sample_weight, group_ids)
         except (ValueError, TypeError) as error:
             raise _same_kind(error)(f"{self.name}: averaging the per-sample values that "
                                     f"fn={function_path(self._fn)} returned for {seen} (shape "
@@ -154,8 +174,9 @@ class KerasMeanMetric(MeanMetricWrapper):
 
     per_sample = None  # each subclass: staticmethod(its per-sample function)
 
-    def __init__(self, name=None, dtype=None, *, device="auto", **fn_kwargs):
-        super().__init__(type(self).per_sample, name=name, dtype=dtype, device=device, **fn_kwargs)
+    def __init__(self, name=None, dtype=None, *, device="auto", num_groups=None, **fn_kwargs):
+        super().__init__(type(self).per_sample, name=name, dtype=dtype, device=device, num_groups=num_groups,
+                         **fn_kwargs)
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
+        return with_num_groups({"name": self.name, "dtype": self.dtype, **self._fn_kwargs}, self.num_groups)

@@ -15,6 +15,7 @@ from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
 from ..registry import register
 from ._fused_passes import Elementwise, Rowwise
+from ._groups import with_num_groups
 from ._keras_rules import aligned_pair
 from ._mean import KerasMeanMetric, fused
 
@@ -168,8 +169,8 @@ class Accuracy(KerasMeanMetric):
 
     per_sample = staticmethod(accuracy)
 
-    def __init__(self, name="accuracy", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="accuracy", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -184,9 +185,9 @@ class BinaryAccuracy(KerasMeanMetric):
 
     per_sample = staticmethod(binary_accuracy)
 
-    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5, *, device="auto"):
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5, *, device="auto", num_groups=None):
         threshold = check_real(threshold, "threshold")
-        super().__init__(name=name, dtype=dtype, device=device, threshold=threshold)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, threshold=threshold)
         self.threshold = threshold
 
 
@@ -202,8 +203,8 @@ class CategoricalAccuracy(KerasMeanMetric):
 
     per_sample = staticmethod(categorical_accuracy)
 
-    def __init__(self, name="categorical_accuracy", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="categorical_accuracy", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -218,8 +219,8 @@ class SparseCategoricalAccuracy(KerasMeanMetric):
 
     per_sample = staticmethod(sparse_categorical_accuracy)
 
-    def __init__(self, name="sparse_categorical_accuracy", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -235,9 +236,9 @@ class TopKCategoricalAccuracy(KerasMeanMetric):
 
     per_sample = staticmethod(top_k_categorical_accuracy)
 
-    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None, *, device="auto"):
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None, *, device="auto", num_groups=None):
         k = check_int(k, "k", 1, MAX_INDEX)
-        super().__init__(name=name, dtype=dtype, device=device, k=k)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, k=k)
         self.k = k
 
 
@@ -255,9 +256,10 @@ class SparseTopKCategoricalAccuracy(KerasMeanMetric):
     per_sample = staticmethod(sparse_top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False, *,
-                 device="auto"):
+                 device="auto", num_groups=None):
         k = check_int(k, "k", 1, MAX_INDEX)
-        super().__init__(name=name, dtype=dtype, device=device, k=k, from_sorted_ids=from_sorted_ids)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, k=k,
+                         from_sorted_ids=from_sorted_ids)
         self.k = k
         self.from_sorted_ids = from_sorted_ids
 
@@ -265,4 +267,4 @@ class SparseTopKCategoricalAccuracy(KerasMeanMetric):
         config = {"name": self.name, "dtype": self.dtype, "k": self.k}
         if self.from_sorted_ids:
             config["from_sorted_ids"] = True
-        return config
+        return with_num_groups(config, self.num_groups)

@@ -15,6 +15,8 @@ from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 from . import curves
+from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
+    import_group_ids, mean_of_results, with_num_groups
 from ._passes import HistogramPass
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
@@ -54,17 +56,23 @@ def _check_fraction(name, value):
 class ThresholdHistogramMetric(Metric):
     """Base of the family: the two histogram states, the fused update, and TP/FP/TN/FN at any time."""
 
-    def _init_histogram(self, thresholds, evenly_spaced, label_axis=()):
+    def _init_histogram(self, thresholds, evenly_spaced, label_axis=(), num_groups=None):
         """Sort the thresholds (results come back in the given order) and add the two histogram states, of
-        shape ``(T + 1,) + label_axis``: ``(None,)`` sizes the label axis by the first batch (``add_state``)."""
+        shape ``(T + 1,) + (G,) + label_axis`` (no ``G`` axis when ``num_groups`` is None): ``(None,)`` sizes the
+        label axis by the first batch (``add_state``)."""
+        self.num_groups = check_num_groups(num_groups)
         thresholds = np.asarray(thresholds, dtype=np.float64)
         order = np.argsort(thresholds, kind="stable")
         self._sorted_thresholds = thresholds[order]
         self._result_order = None if np.array_equal(order, np.arange(len(order))) else np.argsort(order)
         self._evenly_spaced = evenly_spaced
-        shape = (len(thresholds) + 1,) + tuple(label_axis)
+        shape = (len(thresholds) + 1,) + group_axis(self.num_groups) + tuple(label_axis)
         self.positive_histogram = self.add_state("positive_histogram", shape)
         self.negative_histogram = self.add_state("negative_histogram", shape)
+        add_dropped_state(self)
+
+    def get_config(self):
+        return with_num_groups(super().get_config(), self.num_groups)
 
     def _aligned_batch(self, y_true, y_pred):
         """Keras's shape handling: ``y_true`` and ``y_pred`` rank-aligned and equal."""
@@ -95,8 +103,8 @@ class ThresholdHistogramMetric(Metric):
         if y_pred.ndim != 2:
             raise ValueError(f"multi_label=True needs y_pred of shape (num_samples, num_labels); got {y_pred.shape}")
         self.build_states(y_pred.shape[1])
-        if y_pred.shape[1] != self.positive_histogram.shape[1]:
-            raise ValueError(f"{self.name} counts {self.positive_histogram.shape[1]} labels; "
+        if y_pred.shape[1] != self.positive_histogram.shape[-1]:
+            raise ValueError(f"{self.name} counts {self.positive_histogram.shape[-1]} labels; "
                              f"got y_pred of shape {y_pred.shape}")
 
     def _histogram_options(self):
@@ -136,22 +144,31 @@ class ThresholdHistogramMetric(Metric):
         """The named kind of ``threshold_histogram.rules.TRANSFORMS`` this metric's pass applies."""
         return "sigmoid" if from_logits else ("clip" if self._evenly_spaced else "as_is")
 
-    def _accumulate(self, y_true, y_pred, sample_weight, **options):
-        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states."""
+    def _accumulate(self, y_true, y_pred, sample_weight, group_ids=None, **options):
+        """Validate one batch on the host, then one ``threshold_histogram`` pass into the states; grouped, each row
+        into its sample's group (a sample's elements are consecutive rows once ``_histogram_inputs`` flattens)."""
+        y_pred = self._import(y_pred, "y_pred")
+        samples = y_pred.shape[0] if y_pred.ndim else 1
+        sample_ids, unchecked = import_group_ids(self, group_ids, samples)
         y_true, y_pred, weight = self._histogram_inputs(y_true, y_pred, sample_weight, **options)
+        ids = sample_ids
+        if ids is not None and y_pred.shape[0] != samples:  # one row per element: each sample's id per element
+            ids = self.xp.repeat(ids, y_pred.shape[0] // samples)
         # the named kinds of gpumetrics._kernels.threshold_histogram.rules (TRANSFORMS, BUCKETINGS)
         bucketing = "evenly_spaced" if self._evenly_spaced else "binary_search"
         thresholds = self.device_constant("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram.writable(), self.negative_histogram.writable()
+        if ids is not None:
+            count_dropped(self, sample_ids, unchecked)
         self._backend.threshold_histogram(
             y_true, y_pred, weight, thresholds, bucketing, self._transform(options.get("from_logits", False)),
-            positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1))
+            positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1), group_ids=ids)
 
     # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
     def pass_spec(self):
         """This metric's pass as ``MetricCollection`` groups it (``_passes.HistogramPass``), or None."""
         options = self._histogram_options()
-        if options is None:
+        if options is None or self.num_groups is not None:  # a grouped metric runs its own pass (its group_ids)
             return None
         return HistogramPass.of(self._transform(options.get("from_logits", False)), self._sorted_thresholds,
                                 self._evenly_spaced, options)
@@ -234,8 +251,32 @@ class ThresholdHistogramMetric(Metric):
         return self._counts()[3]
 
     def _per_threshold(self, values):
-        """Keras returns a scalar for one threshold and a vector otherwise."""
-        return (values[0, ...] if len(self._sorted_thresholds) == 1 else values).astype(self.dtype)
+        """Keras returns a scalar for one threshold and a vector otherwise; grouped, one of those per group
+        (``(G,)`` or ``(G, T)``: the group axis first)."""
+        if len(self._sorted_thresholds) == 1:
+            return values[0, ...].astype(self.dtype)
+        return (values if self.num_groups is None else self.xp.moveaxis(values, 0, -1)).astype(self.dtype)
+
+    def _group_weights(self):
+        """``(positives, negatives)``: each group's total positive and negative weight, ``(G,)`` (labels summed)."""
+        groups = self.num_groups
+        positive, negative = self.positive_histogram.value, self.negative_histogram.value
+        return (positive.reshape(positive.shape[0], groups, -1).sum(axis=(0, 2)),
+                negative.reshape(negative.shape[0], groups, -1).sum(axis=(0, 2)))
+
+    def _groups_with_a_value(self, positives, negatives):
+        """The groups ``grouped_mean`` averages: those with any weight (AUC: with both classes)."""
+        return positives + negatives > 0
+
+    def grouped_mean(self, weighting="samples"):
+        """The mean of the per-group ``result()`` across groups, in ``dtype``: ``Σ_g m_g r_g / Σ_g m_g`` over the
+        groups that have a value (any sample weight; for AUC, positive and negative weight both), where ``m_g`` is
+        the group's total sample weight (``weighting="samples"``; for AUC this is GAUC) or 1 (``"uniform"``).
+        NaN when no group has a value."""
+        check_grouped(self)
+        positives, negatives = self._group_weights()
+        return mean_of_results(self, positives + negatives, self._groups_with_a_value(positives, negatives),
+                               weighting)
 
 
 def _keep_top_k(xp, y_pred, k):
@@ -259,14 +300,14 @@ class _ConditionCount(ThresholdHistogramMetric):
 
     _which = None
 
-    def __init__(self, thresholds=None, name=None, dtype=None, *, device="auto"):
+    def __init__(self, thresholds=None, name=None, dtype=None, *, device="auto", num_groups=None):
         super().__init__(name=name, dtype=dtype, device=device)
         self.init_thresholds = thresholds
         self.thresholds = parse_thresholds(thresholds, 0.5)
-        self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds))
+        self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight)
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        self._accumulate(y_true, y_pred, sample_weight, group_ids=group_ids)
 
     def result(self):
         return self._per_threshold(self._counts()[self._which])
@@ -312,7 +353,8 @@ class FalseNegatives(_ConditionCount):
 class _PrecisionOrRecall(ThresholdHistogramMetric):
     """Shared by Precision and Recall: Keras's ``thresholds`` / ``top_k`` / ``class_id`` handling."""
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None, *, device="auto"):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
         top_k = check_int(top_k, "top_k", 1, MAX_INDEX, optional=True)
         class_id = check_int(class_id, "class_id", 0, MAX_INDEX, optional=True)
         super().__init__(name=name, dtype=dtype, device=device)
@@ -320,13 +362,13 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
         self.top_k = top_k
         self.class_id = class_id
         self.thresholds = parse_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
-        self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds))
+        self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
     def _histogram_options(self):
         return {"top_k": self.top_k, "class_id": self.class_id}
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight, **self._histogram_options())
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
@@ -370,7 +412,8 @@ class _AtMetric(ThresholdHistogramMetric):
     _constraint_name = None
     _rate_pair = None
 
-    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
         _check_fraction(self._constraint_name, value)
         num_thresholds = check_int(num_thresholds, "num_thresholds", 1, MAX_NUM_THRESHOLDS,
                                    rule=f"> 0 and <= {MAX_NUM_THRESHOLDS}")
@@ -385,13 +428,13 @@ class _AtMetric(ThresholdHistogramMetric):
         else:
             self.thresholds = [0.0] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1.0]
             evenly = True
-        self._init_histogram(self.thresholds, evenly)
+        self._init_histogram(self.thresholds, evenly, num_groups=num_groups)
 
     def _histogram_options(self):
         return {"class_id": self.class_id}
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight, **self._histogram_options())
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
 
     def _rates(self):
         xp = self.xp
@@ -417,7 +460,7 @@ class _AtMetric(ThresholdHistogramMetric):
 
     def _best(self, constrained, dependent):
         xp = self.xp
-        return xp.asarray(xp.max(xp.where(constrained >= self.value, dependent, 0.0)), dtype=self.dtype)
+        return xp.asarray(xp.max(xp.where(constrained >= self.value, dependent, 0.0), axis=0), dtype=self.dtype)
 
     def get_config(self):
         return {**super().get_config(), "num_thresholds": self.num_thresholds,
@@ -431,8 +474,9 @@ class SensitivityAtSpecificity(_AtMetric):
     _constraint_name = "specificity"
     _rate_pair = ("specificity", "recall")  # (constrained, dependent) keys of _rates()
 
-    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
-        super().__init__(specificity, num_thresholds, class_id, name, dtype, device=device)
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype, device=device, num_groups=num_groups)
 
     def result(self):
         rates = self._rates()
@@ -446,8 +490,9 @@ class SpecificityAtSensitivity(_AtMetric):
     _constraint_name = "sensitivity"
     _rate_pair = ("recall", "specificity")  # (constrained, dependent) keys of _rates()
 
-    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
-        super().__init__(sensitivity, num_thresholds, class_id, name, dtype, device=device)
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype, device=device, num_groups=num_groups)
 
     def result(self):
         rates = self._rates()
@@ -461,8 +506,9 @@ class PrecisionAtRecall(_AtMetric):
     _constraint_name = "recall"
     _rate_pair = ("recall", "precision")  # (constrained, dependent) keys of _rates()
 
-    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
-        super().__init__(recall, num_thresholds, class_id, name, dtype, device=device)
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype, device=device, num_groups=num_groups)
 
     def result(self):
         rates = self._rates()
@@ -476,8 +522,9 @@ class RecallAtPrecision(_AtMetric):
     _constraint_name = "precision"
     _rate_pair = ("precision", "recall")  # (constrained, dependent) keys of _rates()
 
-    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto"):
-        super().__init__(precision, num_thresholds, class_id, name, dtype, device=device)
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype, device=device, num_groups=num_groups)
 
     def result(self):
         rates = self._rates()
@@ -521,7 +568,7 @@ class AUC(ThresholdHistogramMetric):
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False, *,
-                 device="auto"):
+                 device="auto", num_groups=None):
         curve_name = curve.upper() if isinstance(curve, str) else curve
         if curve_name not in _CURVES:
             raise ValueError(f"curve must be one of {_CURVES}; got curve={curve!r}")
@@ -551,7 +598,8 @@ class AUC(ThresholdHistogramMetric):
         self.num_labels = num_labels
         self.label_weights = None if label_weights is None else _label_weights(label_weights, num_labels)
         self._from_logits = from_logits
-        self._init_histogram([-EPSILON] + inner + [1.0 + EPSILON], evenly, (num_labels,) if multi_label else ())
+        self._init_histogram([-EPSILON] + inner + [1.0 + EPSILON], evenly, (num_labels,) if multi_label else (),
+                             num_groups)
 
     @property
     def thresholds(self):
@@ -568,8 +616,12 @@ class AUC(ThresholdHistogramMetric):
         return {"multi_label": self.multi_label, "label_weights": None if self.multi_label else self.label_weights,
                 "from_logits": self._from_logits}
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        self._accumulate(y_true, y_pred, sample_weight, **self._histogram_options())
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
+
+    def _groups_with_a_value(self, positives, negatives):
+        """A group's AUC is defined when it saw positive and negative weight (scikit-learn refuses the others)."""
+        return (positives > 0) & (negatives > 0)
 
     def _interpolated_pr_auc(self, tp, fp, fn):
         """Davis & Goadrich: precision interpolated between thresholds, integrated in closed form."""
@@ -611,8 +663,8 @@ class AUC(ThresholdHistogramMetric):
         return self.xp.sum(terms, axis=0)
 
     def per_label_result(self):
-        """Multi-label: the AUC of each label, shape ``(num_labels,)`` in ``dtype``; ``result()`` is their mean
-        (weighted by ``label_weights`` when given)."""
+        """Multi-label: the AUC of each label, shape ``(num_labels,)`` (grouped: ``(G, num_labels)``) in ``dtype``;
+        ``result()`` is their mean (weighted by ``label_weights`` when given)."""
         if not self.multi_label:
             raise ValueError(f"{self.name} has multi_label=False: it keeps one curve, so there is no per-label AUC")
         self._check_built()
@@ -637,16 +689,17 @@ class AUC(ThresholdHistogramMetric):
         return super().plot(curve or self.curve, ax)
 
     def result(self):
+        """The AUC (0-d); grouped, one per group (``(G,)``; averages across groups: ``grouped_mean``)."""
         xp = self.xp
         if not self._built():
-            return xp.asarray(0.0, dtype=self.dtype)
+            return xp.zeros(group_axis(self.num_groups), dtype=self.dtype)
         if not self.multi_label:
             return xp.asarray(self._areas(), dtype=self.dtype)
         by_label = self._areas()
         if self.label_weights is None:
-            return xp.asarray(xp.mean(by_label), dtype=self.dtype)
+            return xp.asarray(xp.mean(by_label, axis=-1), dtype=self.dtype)
         label_weights = self.device_constant("label_weights", self.label_weights)
-        weighted = divide_no_nan(xp, xp.sum(by_label * label_weights), xp.sum(label_weights))
+        weighted = divide_no_nan(xp, xp.sum(by_label * label_weights, axis=-1), xp.sum(label_weights))
         return xp.asarray(weighted, dtype=self.dtype)
 
     def get_config(self):

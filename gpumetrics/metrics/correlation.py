@@ -71,9 +71,9 @@ class PearsonCorrelation(KerasMeanMetric):
 
     per_sample = staticmethod(pearson_correlation)
 
-    def __init__(self, name="pearson_correlation", dtype=None, axis=-1, *, device="auto"):
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1, *, device="auto", num_groups=None):
         axis = check_axis(axis)
-        super().__init__(name=name, dtype=dtype, device=device, axis=axis)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
         self.axis = axis
 
 
@@ -90,7 +90,7 @@ class ConcordanceCorrelation(KerasMeanMetric):
 
     per_sample = staticmethod(concordance_correlation)
 
-    def __init__(self, name="concordance_correlation", dtype=None, axis=-1, *, device="auto"):
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1, *, device="auto", num_groups=None):
         axis = check_axis(axis)
-        super().__init__(name=name, dtype=dtype, device=device, axis=axis)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
         self.axis = axis

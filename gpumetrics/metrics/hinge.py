@@ -22,7 +22,7 @@ def _count_other_labels(metric, batch):
     """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
     count = metric.device_constant("hinge_other_labels", [0.0])
     count[...] = 0.0
-    labels = batch._replace(y_pred=batch.y_true, weight=None, total_scale=1.0, weight_scale=1.0)
+    labels = batch._replace(y_pred=batch.y_true, weight=None, total_scale=1.0, weight_scale=1.0, ids=None)
     add_sums(metric, ERROR_KINDS["non_binary"], labels, count, None)
     return count
 
@@ -70,8 +70,8 @@ class Hinge(KerasMeanMetric):
 
     per_sample = staticmethod(hinge)
 
-    def __init__(self, name="hinge", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="hinge", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -86,8 +86,8 @@ class SquaredHinge(KerasMeanMetric):
 
     per_sample = staticmethod(squared_hinge)
 
-    def __init__(self, name="squared_hinge", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="squared_hinge", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -102,5 +102,5 @@ class CategoricalHinge(KerasMeanMetric):
 
     per_sample = staticmethod(categorical_hinge)
 
-    def __init__(self, name="categorical_hinge", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="categorical_hinge", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)

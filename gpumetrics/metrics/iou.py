@@ -34,6 +34,8 @@ from ..metric import Metric
 from ..registry import register
 from ._passes import MatrixPass
 from ._keras_rules import EPSILON  # added to both denominators of ``result()``
+from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
+    import_group_ids, mean_of_results, with_num_groups
 from .ratios import overflow_to_nan
 
 #: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
@@ -71,12 +73,13 @@ class _IoUBase(Metric):
     """The confusion-matrix state, the fused update and the IoU formula shared by the family."""
 
     def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
-                 sparse_y_pred=True, axis=-1, *, device="auto"):
+                 sparse_y_pred=True, axis=-1, *, device="auto", num_groups=None):
         num_classes = _check_num_classes(num_classes)
         target_class_ids = _check_target_class_ids(target_class_ids, num_classes)
         keras_dtype = _keras_dtype(dtype)
         super().__init__(name=name, dtype=keras_dtype if np.dtype(keras_dtype).kind == "f" else "float32",
                          device=device)
+        self.num_groups = check_num_groups(num_groups)
         self._keras_dtype = keras_dtype
         self.num_classes = num_classes
         self.target_class_ids = target_class_ids
@@ -84,9 +87,11 @@ class _IoUBase(Metric):
         self.sparse_y_true = bool(sparse_y_true)
         self.sparse_y_pred = bool(sparse_y_pred)
         self.axis = check_axis(axis)
-        self.total_cm = self.add_state("total_confusion_matrix", (num_classes, num_classes))
+        shape = group_axis(self.num_groups) + (num_classes, num_classes)  # (G, C, C) grouped
+        self.total_cm = self.add_state("total_confusion_matrix", shape)
+        add_dropped_state(self)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Add one batch into the confusion matrix.
 
         Args:
@@ -96,16 +101,27 @@ class _IoUBase(Metric):
             y_pred: the same for the predictions (``sparse_y_pred``).
             sample_weight: None, a scalar, or one weight per class id; weights
                 of rank > 1 are flattened first, as in Keras.
+            group_ids: with ``num_groups``, one group id per sample
+                (``y_pred.shape[0]``): every class id of a sample counts in its
+                group's matrix.
         """
-        self._accumulate(y_true, y_pred, sample_weight)
+        self._accumulate(y_true, y_pred, sample_weight, group_ids=group_ids)
 
     def _row_threshold(self):
         """The threshold a prediction is compared with (``BinaryIoU``), or None when ``y_pred`` holds classes."""
         return None
 
-    def _accumulate(self, y_true, y_pred, sample_weight):
-        """Validate the batch on the host (shapes and dtypes only), then one ``weighted_bincount`` pass."""
-        self.launch_pass(self.pass_inputs(y_true, y_pred, sample_weight), self.total_cm.writable())
+    def _accumulate(self, y_true, y_pred, sample_weight, group_ids=None):
+        """Validate the batch on the host (shapes and dtypes only), then one ``weighted_bincount`` pass; grouped,
+        every class id of a sample into the sample's group."""
+        inputs = self.pass_inputs(y_true, y_pred, sample_weight)
+        ids = None
+        if self.num_groups is not None or group_ids is not None:
+            y_pred = self._import(y_pred, "y_pred")  # the samples group_ids index (placed by pass_inputs)
+            sample_ids, unchecked = import_group_ids(self, group_ids, y_pred.shape[0] if y_pred.ndim else 1)
+            ids = self._ids_per_row(sample_ids, inputs[0].shape[0])
+            count_dropped(self, sample_ids, unchecked)
+        self.launch_pass(inputs, self.total_cm.writable(), ids)
 
     def pass_inputs(self, y_true, y_pred, sample_weight):
         """The checked batch as ``weighted_bincount``'s leading arguments (rows, rows, weight, rules)."""
@@ -126,15 +142,30 @@ class _IoUBase(Metric):
         weight = self._weights(sample_weight, count, y_true.shape)
         return true_rows, pred_rows, weight, true_rule, pred_rule
 
-    def launch_pass(self, inputs, out):
-        """One ``weighted_bincount`` pass of ``pass_inputs``'s batch into the ``(C, C)`` matrix ``out``."""
+    def launch_pass(self, inputs, out, group_ids=None):
+        """One ``weighted_bincount`` pass of ``pass_inputs``'s batch into the ``(C, C)`` matrix ``out`` (``(G, C,
+        C)`` with ``group_ids``, one per row)."""
         threshold = self._row_threshold()
         self.backend.weighted_bincount(*inputs, 0.0 if threshold is None else threshold,
-                                       -1 if self.ignore_class is None else self.ignore_class, out)
+                                       -1 if self.ignore_class is None else self.ignore_class, out,
+                                       group_ids=group_ids)
+
+    def _ids_per_row(self, sample_ids, count):
+        """Each of the ``count`` class ids' group: its sample's (a sample's ids are consecutive), or None."""
+        if sample_ids is None:
+            return None
+        samples = sample_ids.shape[0]
+        if count % samples:
+            raise ValueError(f"{self.name}: the batch gives {count} class ids for {samples} samples (group_ids); "
+                             f"each sample must give the same number")
+        return sample_ids if count == samples else self.xp.repeat(sample_ids, count // samples)
 
     # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
     def pass_spec(self):
-        """This metric's pass as ``MetricCollection`` groups it: equal keys count the same matrix."""
+        """This metric's pass as ``MetricCollection`` groups it: equal keys count the same matrix (None grouped: a
+        grouped metric runs its own pass, with its group_ids)."""
+        if self.num_groups is not None:
+            return None
         return MatrixPass(("weighted_bincount", self.num_classes, self.ignore_class, self.sparse_y_true,
                            self.sparse_y_pred, self.axis, self._row_threshold()))
 
@@ -174,11 +205,12 @@ class _IoUBase(Metric):
         return self.xp.broadcast_to(flat, (count,))
 
     def result(self):
-        """The mean IoU over ``target_class_ids`` (repeats count twice), over the classes that occur at all."""
+        """The mean IoU over ``target_class_ids`` (repeats count twice), over the classes that occur at all; grouped,
+        one per group (``(G,)``)."""
         xp = self.xp
         matrix = self.total_cm.value
-        true_positives = xp.diagonal(matrix)
-        denominator = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positives
+        true_positives = xp.diagonal(matrix, axis1=-2, axis2=-1)
+        denominator = matrix.sum(axis=-2) + matrix.sum(axis=-1) - true_positives
         times = self.device_constant("target_class_times", np.bincount(self.target_class_ids,
                                                                         minlength=self.num_classes))
         # Keras's rule (a class counts when its denominator > 1e-9), except that a NaN denominator (a NaN or
@@ -187,7 +219,14 @@ class _IoUBase(Metric):
         # A denominator past 1.8e308 is inf: that class's IoU is NaN, not TP / inf = 0.
         valid = ((denominator > 1e-9) | xp.isnan(denominator)) & (times > 0)
         iou = xp.where(valid, overflow_to_nan(xp, true_positives / (denominator + EPSILON), denominator), 0.0)
-        return xp.asarray(xp.sum(iou * times) / (xp.sum(valid * times) + EPSILON), dtype=self.dtype)
+        return xp.asarray(xp.sum(iou * times, axis=-1) / (xp.sum(valid * times, axis=-1) + EPSILON), dtype=self.dtype)
+
+    def grouped_mean(self, weighting="samples"):
+        """The mean of the per-group ``result()`` across the groups with any weight in their matrix, in ``dtype``:
+        weighted by each group's total weight (``"samples"``) or by 1 (``"uniform"``); NaN when no group has any."""
+        check_grouped(self)
+        weights = self.total_cm.value.sum(axis=(1, 2))
+        return mean_of_results(self, weights, weights != 0, weighting)
 
     def plot(self, ax=None):
         """Draw the confusion matrix (rows: true class) as a heat map on ``ax`` or a new figure; returns
@@ -197,7 +236,8 @@ class _IoUBase(Metric):
         return plot.plot_confusion_matrix(self, ax)
 
     def get_config(self):
-        return {"name": self.name, "dtype": self._keras_dtype}
+        config = {"name": self.name, "dtype": self._keras_dtype}
+        return with_num_groups(config, self.num_groups)
 
 
 @register()
@@ -232,9 +272,10 @@ class IoU(_IoUBase):
     """
 
     def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
-                 sparse_y_pred=True, axis=-1, *, device="auto"):
+                 sparse_y_pred=True, axis=-1, *, device="auto", num_groups=None):
         super().__init__(num_classes, target_class_ids, name=name, dtype=dtype, ignore_class=ignore_class,
-                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis, device=device)
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis, device=device,
+                         num_groups=num_groups)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
@@ -265,21 +306,25 @@ class BinaryIoU(IoU):
     0.3333
     """
 
-    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None, *, device="auto"):
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None, *, device="auto",
+                 num_groups=None):
         check_real(threshold, "threshold")
-        super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype, device=device)
+        super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype, device=device,
+                         num_groups=num_groups)
         self.threshold = threshold
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        """Add one batch: ``y_true`` class ids, ``y_pred`` scores (any shapes, flattened), optional weights."""
-        self._accumulate(y_true, y_pred, sample_weight)
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        """Add one batch: ``y_true`` class ids, ``y_pred`` scores (any shapes, flattened), optional weights, and
+        with ``num_groups`` one group id per sample (``y_pred.shape[0]``)."""
+        self._accumulate(y_true, y_pred, sample_weight, group_ids)
 
     def _row_threshold(self):
         return float(self.threshold)
 
     def get_config(self):
-        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
-                "dtype": self._keras_dtype}
+        config = {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
+                  "dtype": self._keras_dtype}
+        return with_num_groups(config, self.num_groups)
 
 
 @register()
@@ -307,15 +352,17 @@ class MeanIoU(IoU):
     """
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True, sparse_y_pred=True,
-                 axis=-1, *, device="auto"):
+                 axis=-1, *, device="auto", num_groups=None):
         num_classes = _check_num_classes(num_classes)
         super().__init__(num_classes, list(range(num_classes)), name=name, dtype=dtype, ignore_class=ignore_class,
-                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis, device=device)
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis, device=device,
+                         num_groups=num_groups)
 
     def get_config(self):
-        return {"num_classes": self.num_classes, "name": self.name, "dtype": self._keras_dtype,
-                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
-                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+        config = {"num_classes": self.num_classes, "name": self.name, "dtype": self._keras_dtype,
+                  "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                  "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+        return with_num_groups(config, self.num_groups)
 
 
 @register()
@@ -344,14 +391,16 @@ class OneHotIoU(IoU):
     """
 
     def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_pred=False,
-                 axis=-1, *, device="auto"):
+                 axis=-1, *, device="auto", num_groups=None):
         super().__init__(num_classes, target_class_ids, name=name, dtype=dtype, ignore_class=ignore_class,
-                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis, device=device)
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis, device=device,
+                         num_groups=num_groups)
 
     def get_config(self):
-        return {"num_classes": self.num_classes, "target_class_ids": self.target_class_ids, "name": self.name,
-                "dtype": self._keras_dtype, "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred,
-                "axis": self.axis}
+        config = {"num_classes": self.num_classes, "target_class_ids": self.target_class_ids, "name": self.name,
+                  "dtype": self._keras_dtype, "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred,
+                  "axis": self.axis}
+        return with_num_groups(config, self.num_groups)
 
 
 @register()
@@ -379,10 +428,12 @@ class OneHotMeanIoU(MeanIoU):
     """
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1, *,
-                 device="auto"):
+                 device="auto", num_groups=None):
         super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class, sparse_y_true=False,
-                         sparse_y_pred=sparse_y_pred, axis=axis, device=device)
+                         sparse_y_pred=sparse_y_pred, axis=axis, device=device,
+                         num_groups=num_groups)
 
     def get_config(self):
-        return {"num_classes": self.num_classes, "name": self.name, "dtype": self._keras_dtype,
-                "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+        config = {"num_classes": self.num_classes, "name": self.name, "dtype": self._keras_dtype,
+                  "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+        return with_num_groups(config, self.num_groups)

@@ -193,8 +193,8 @@ class BinaryCrossentropy(KerasMeanMetric):
     per_sample = staticmethod(binary_crossentropy)
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0, *,
-                 device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device, from_logits=from_logits,
+                 device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, from_logits=from_logits,
                          label_smoothing=label_smoothing)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
@@ -213,9 +213,9 @@ class CategoricalCrossentropy(KerasMeanMetric):
     per_sample = staticmethod(categorical_crossentropy)
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1,
-                 *, device="auto"):
+                 *, device="auto", num_groups=None):
         axis = check_axis(axis)
-        super().__init__(name=name, dtype=dtype, device=device, from_logits=from_logits,
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, from_logits=from_logits,
                          label_smoothing=label_smoothing, axis=axis)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
@@ -241,11 +241,11 @@ class SparseCategoricalCrossentropy(KerasMeanMetric):
     per_sample = staticmethod(sparse_categorical_crossentropy)
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
-                 axis=-1, *, device="auto"):
+                 axis=-1, *, device="auto", num_groups=None):
         axis = check_axis(axis)
         ignore_class = check_int(ignore_class, "ignore_class", INT64_MIN, INT64_MAX, optional=True)
-        super().__init__(name=name, dtype=dtype, device=device, from_logits=from_logits, ignore_class=ignore_class,
-                         axis=axis)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, from_logits=from_logits,
+                         ignore_class=ignore_class, axis=axis)
         self.from_logits = from_logits
         self.ignore_class = ignore_class
         self.axis = axis
@@ -263,8 +263,8 @@ class KLDivergence(KerasMeanMetric):
 
     per_sample = staticmethod(kl_divergence)
 
-    def __init__(self, name="kl_divergence", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="kl_divergence", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -279,5 +279,5 @@ class Poisson(KerasMeanMetric):
 
     per_sample = staticmethod(poisson)
 
-    def __init__(self, name="poisson", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="poisson", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)

@@ -95,8 +95,8 @@ class MeanSquaredError(KerasMeanMetric):
 
     per_sample = staticmethod(mean_squared_error)
 
-    def __init__(self, name="mean_squared_error", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="mean_squared_error", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register("mae", "MAE")
@@ -111,8 +111,8 @@ class MeanAbsoluteError(KerasMeanMetric):
 
     per_sample = staticmethod(mean_absolute_error)
 
-    def __init__(self, name="mean_absolute_error", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="mean_absolute_error", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register("mape", "MAPE")
@@ -127,8 +127,8 @@ class MeanAbsolutePercentageError(KerasMeanMetric):
 
     per_sample = staticmethod(mean_absolute_percentage_error)
 
-    def __init__(self, name="mean_absolute_percentage_error", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register("msle", "MSLE")
@@ -143,8 +143,8 @@ class MeanSquaredLogarithmicError(KerasMeanMetric):
 
     per_sample = staticmethod(mean_squared_logarithmic_error)
 
-    def __init__(self, name="mean_squared_logarithmic_error", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -159,8 +159,8 @@ class LogCoshError(KerasMeanMetric):
 
     per_sample = staticmethod(log_cosh)
 
-    def __init__(self, name="logcosh", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="logcosh", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
 
 @register()
@@ -176,9 +176,9 @@ class CosineSimilarity(KerasMeanMetric):
 
     per_sample = staticmethod(cosine_similarity)
 
-    def __init__(self, name="cosine_similarity", dtype=None, axis=-1, *, device="auto"):
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1, *, device="auto", num_groups=None):
         axis = check_axis(axis)
-        super().__init__(name=name, dtype=dtype, device=device, axis=axis)
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
 
 
 _SQUARED_ERRORS = Elementwise("squared_error", last_axis=None)  # each element's square error is one value
@@ -197,11 +197,11 @@ class RootMeanSquaredError(Mean):
     0.5
     """
 
-    def __init__(self, name="root_mean_squared_error", dtype=None, *, device="auto"):
-        super().__init__(name=name, dtype=dtype, device=device)
+    def __init__(self, name="root_mean_squared_error", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        _SQUARED_ERRORS.update(self, y_true, y_pred, sample_weight)
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        _SQUARED_ERRORS.update(self, y_true, y_pred, sample_weight, group_ids)
 
     def result(self):
         return self.xp.asarray(self.xp.sqrt(self._mean()), dtype=self.dtype)

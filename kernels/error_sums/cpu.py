@@ -12,6 +12,10 @@ Compiled signatures (one per combination, cached on disk): ``y_true``,
 ``y_pred`` and ``weight`` each ``float32`` or ``float64`` (``casts.as_values``),
 passed as flat read-only views with element strides; ``code`` an int64 kind
 code, ``params`` float64.
+
+Groups (``group_ids``): ``grouped_sums`` cuts the rows into partitions (``groups.partition_count``: fixed by the
+shapes), each adds its rows' weighted totals and weights into its own ``[2, G]`` accumulator indexed by the row's
+group, and the partitions are added in order: the same bits on every run.
 syncs: none (host memory).
 """
 import numba
@@ -20,7 +24,8 @@ import numpy as np
 from .._shared.casts import flat, pass_views
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
-from .._shared.partitions import CHUNK, in_chunk_order
+from .._shared.groups import check_group_ids, check_group_outputs, group_view, partition_count
+from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
 from .rules import KINDS
 
 evaluate = make_switch(KINDS, numba.njit(inline="always", error_model="numpy"), 3)
@@ -74,8 +79,38 @@ def chunked_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, col
     return in_chunk_order(totals, weights)
 
 
-def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
-    """CPU twin of the CUDA ``error_sums`` launcher; same contract (see ``Backend.error_sums``).
+@cpu_function
+def part_group_sums(acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, params, gid, g_rs, groups, start,
+                    stop):
+    """Rows ``start:stop`` into one partition's ``acc[0 / 1, group]`` (weighted total, weight); rows whose id is
+    outside ``[0, groups)`` add nothing."""
+    for r in range(start, stop):
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            s = 0.0
+            for c in range(cols):
+                s += evaluate(code, np.float64(t[r * t_rs + c * t_cs]), np.float64(p[r * p_rs + c * p_cs]), params)
+            wr = np.float64(w[r * w_s]) if weighted else 1.0
+            acc[0, g] += wr * s
+            acc[1, g] += wr
+
+
+@cpu_builds
+def grouped_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, gid, g_rs, groups, parts,
+                 out_total, out_weight, has_out_weight, total_scale, weight_scale):
+    """Each partition of rows into its own ``[2, groups]`` accumulator; the partitions added in order."""
+    acc = np.zeros((parts, 2, groups))
+    for q in numba.prange(parts):
+        part_group_sums(acc[q], code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, params, gid, g_rs, groups,
+                        q * rows // parts, (q + 1) * rows // parts)
+    add_group_parts(acc, out_total, out_weight, has_out_weight, total_scale, weight_scale)
+
+
+def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None,
+               group_ids=None):
+    """CPU twin of the CUDA ``error_sums`` launcher; same contract (see ``Backend.error_sums``). With
+    ``group_ids`` (one int per row), row ``r`` adds into ``out_total[g]`` / ``out_weight[g]`` (``G``-long) of its
+    group ``g``, dropped when ``g`` is outside ``[0, G)``.
 
     >>> import numpy as np
     >>> t, w = np.zeros(1), np.zeros(1)
@@ -89,9 +124,18 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     kind = KINDS[kind] if isinstance(kind, str) else kind
     weighted = weight is not None
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
+    params = _NO_PARAMS if params is None else flat(params)[0]
+    if group_ids is not None:
+        check_group_ids(group_ids, rows)
+        groups = check_group_outputs(out_total, out_weight)
+        parts = partition_count(rows, rows * cols, CHUNK, 16 * groups)
+        grouped_sums.for_size(rows * cols)(
+            kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, *group_view(group_ids),
+            groups, parts, out_total, out_total if out_weight is None else out_weight, out_weight is not None,
+            float(total_scale), float(weight_scale))
+        return
     total, wsum = chunked_sums.for_size(rows * cols)(
-        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols,
-        _NO_PARAMS if params is None else flat(params)[0])
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params)
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows)

@@ -16,6 +16,12 @@ Launch shape: ``min(ceil(n / BLOCK), max_blocks())`` blocks of ``BLOCK`` threads
 
 Compiled signatures (cached on disk): as the CPU twin's, ``float32`` or
 ``float64`` flat views with element strides; the kind is an int64 code.
+
+Groups (``group_ids``): ``grouped_error_sums_kernel``, one thread per row, adds
+the row's ``total_scale * w * sum f`` and ``weight_scale * w`` into its group
+with two global float64 atomic adds (no reduction tree: the block partials
+would be ``G`` long). Sums of whole numbers stay exact; others depend on the
+atomic order (last bits), unlike the ungrouped pass.
 syncs: none.
 """
 import math
@@ -25,6 +31,7 @@ from numba import cuda
 
 from .._shared.block_reduce import finish
 from .._shared.casts import is_dense, pass_views
+from .._shared.groups import check_group_ids, check_group_outputs, group_view
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
@@ -96,13 +103,44 @@ def error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, dens
            weighted, unweighted_count)
 
 
-def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None):
-    """Launch ``error_sums_kernel`` on the caller's stream; same contract as the CPU twin."""
+@cuda_kernel
+def grouped_error_sums_kernel(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, params, rows, cols, gid, g_rs,
+                              groups, out_total, out_weight, has_out_weight, total_scale, weight_scale):
+    """One thread per row (grid-stride): the row's weighted sum of ``f`` and its weight, each one global float64
+    atomic add into its group's output; rows whose id is outside ``[0, groups)`` add nothing."""
+    r = cuda.blockIdx.x * BLOCK + cuda.threadIdx.x
+    while r < rows:
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            s = 0.0
+            for c in range(cols):
+                s += evaluate(code, np.float64(t[r * t_rs + c * t_cs]), np.float64(p[r * p_rs + c * p_cs]), params)
+            wr = np.float64(w[r * w_s]) if weighted else 1.0
+            cuda.atomic.add(out_total, g, total_scale * (wr * s))
+            if has_out_weight:
+                cuda.atomic.add(out_weight, g, weight_scale * wr)
+        r += cuda.gridDim.x * BLOCK
+
+
+def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None,
+               group_ids=None):
+    """Launch ``error_sums_kernel`` (``grouped_error_sums_kernel`` with ``group_ids``) on the caller's stream; same
+    contract as the CPU twin."""
     rows, cols = y_pred.shape
     n = rows * cols
     if n == 0:
         return
     kind = KINDS[kind] if isinstance(kind, str) else kind
+    if group_ids is not None:
+        check_group_ids(group_ids, rows)
+        groups = check_group_outputs(out_total, out_weight)
+        t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
+        launch(grouped_error_sums_kernel, min(math.ceil(rows / BLOCK), max_blocks()), BLOCK, 0,
+               kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weight is not None,
+               out_total if params is None else params, rows, cols, *group_view(group_ids), groups, out_total,
+               out_total if out_weight is None else out_weight, out_weight is not None, float(total_scale),
+               float(weight_scale))
+        return
     blocks = min(math.ceil(n / BLOCK), max_blocks())
     step_rows, step_cols = divmod(blocks * BLOCK, cols)
     partials, ticket = reduction_scratch()

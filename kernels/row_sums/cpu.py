@@ -18,6 +18,9 @@ several) are labels (``as_labels``), rows of scores or targets are values
 (``as_values``, a subset). All pass as flat read-only views with element
 strides: at most 16 signatures per build. ``code`` is an int64 kind code,
 ``params`` float64.
+
+Groups (``group_ids``): as ``error_sums``'s CPU twin, partitions of rows into
+``[2, G]`` accumulators indexed by the row's group, added in partition order.
 syncs: none (host memory).
 """
 import numba
@@ -26,7 +29,8 @@ import numpy as np
 from .._shared.casts import flat, pass_views
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
-from .._shared.partitions import CHUNK, in_chunk_order
+from .._shared.groups import check_group_ids, check_group_outputs, group_view, partition_count
+from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
 from .rules import KINDS
 
 _inline = numba.njit(inline="always", error_model="numpy")
@@ -65,9 +69,38 @@ def chunked_row_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group
     return in_chunk_order(totals, weights)
 
 
-def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params=None):
+@cpu_function
+def part_group_row_sums(acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, cols, params, gid, g_rs,
+                        groups, start, stop):
+    """Rows ``start:stop`` into one partition's ``acc[0 / 1, g]`` (weighted total, weight: one per ``group`` rows);
+    rows whose id ``g`` is outside ``[0, groups)`` add nothing."""
+    for r in range(start, stop):
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            v = evaluate(code, t, r * t_rs, t_cs, p, r * p_rs, p_cs, cols, params)
+            wr = np.float64(w[(r // group) * w_s]) if weighted else 1.0
+            acc[0, g] += wr * v
+            if r % group == 0:
+                acc[1, g] += wr
+
+
+@cpu_builds
+def grouped_row_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params, gid, g_rs,
+                     groups, parts, out_total, out_weight, has_out_weight, total_scale, weight_scale):
+    """Each partition of rows into its own ``[2, groups]`` accumulator; the partitions added in order."""
+    acc = np.zeros((parts, 2, groups))
+    for q in numba.prange(parts):
+        part_group_row_sums(acc[q], code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, cols, params, gid,
+                            g_rs, groups, q * rows // parts, (q + 1) * rows // parts)
+    add_group_parts(acc, out_total, out_weight, has_out_weight, total_scale, weight_scale)
+
+
+def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params=None,
+             group_ids=None):
     """CPU twin of the CUDA ``row_sums`` launcher; same contract (see ``Backend.row_sums``). ``y_true`` with fewer
-    columns than ``y_pred`` holds class ids (read as labels), else rows of values.
+    columns than ``y_pred`` holds class ids (read as labels), else rows of values. With ``group_ids`` (one int per
+    row), row ``r`` adds into ``out_total[g]`` / ``out_weight[g]`` (``G``-long) of its group ``g``, dropped when
+    ``g`` is outside ``[0, G)``.
 
     >>> import numpy as np
     >>> t, w = np.zeros(1), np.zeros(1)
@@ -84,9 +117,18 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     weighted = weight is not None
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=y_true.shape[1] < cols,
                                                              weight_ndim=1)
+    params = _NO_PARAMS if params is None else flat(params)[0]
+    if group_ids is not None:
+        check_group_ids(group_ids, rows)
+        groups = check_group_outputs(out_total, out_weight)
+        parts = partition_count(rows, rows * cols, CHUNK, 16 * groups)
+        grouped_row_sums.for_size(rows * cols)(
+            kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params,
+            *group_view(group_ids), groups, parts, out_total, out_total if out_weight is None else out_weight,
+            out_weight is not None, float(total_scale), float(weight_scale))
+        return
     total, wsum = chunked_row_sums.for_size(rows * cols)(
-        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols,
-        _NO_PARAMS if params is None else flat(params)[0])
+        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params)
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows // group)

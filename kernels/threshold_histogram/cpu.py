@@ -46,7 +46,10 @@ number fixed by the shapes alone; each partition walks its elements in
 batches of ``BATCH``: transform, bucket (binary searches run in lockstep over
 the batch, so their load-compare chains overlap), then one add per element
 into its own ``[2, T + 1, L]`` histogram (label bit, bucket, column), no branch
-on the label. Partition histograms are summed in partition order and added
+on the label (``float64`` sums weighted; ``uint32`` counts unweighted, half the
+bytes, so a grouped histogram stays in cache longer: about 35% less time for
+the random adds of 1e7 rows into a 1,000-group, 201-bucket histogram here; no
+partition counts ``2**32`` elements). Partition histograms are summed in partition order and added
 into the state, so the result does not depend on the number of threads: the
 same input gives the same bits on every run. The partition count depends on
 the shapes alone, and batches below ``PARALLEL_CUTOVER`` elements run the
@@ -59,8 +62,14 @@ build): ``y_true`` ``float32``, ``float64``, ``int32`` or ``int64``
 ``float32`` or ``float64`` (``casts.as_values``; unweighted calls pass
 ``y_pred`` in its place); each a flat read-only view with element strides.
 ``thresholds`` a flat read-only ``float64`` view (contiguous), the two kind
-codes int64, ``out_pos`` / ``out_neg`` the C-contiguous ``float64[T + 1, L]``
-states.
+codes int64, the group ids a flat read-only ``int64`` view (``rules.group_view``;
+ungrouped calls pass one 0 with stride 0) and their count ``G``, ``out_pos`` /
+``out_neg`` the C-contiguous ``float64[T + 1, G * L]`` states.
+
+Groups: element ``(n, l)`` adds into column ``g * L + l`` (``g = group_ids[n]``)
+of each partition's ``[2, T + 1, G * L]`` histogram, so ``G`` multiplies the
+partition histograms (fewer partitions under ``HIST_BUDGET`` when ``G`` is
+large) and nothing else; rows with ``g`` outside ``[0, G)`` add nothing.
 syncs: none (host memory).
 """
 import numba
@@ -68,17 +77,22 @@ import numpy as np
 
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
-from .rules import BUCKETINGS, TRANSFORMS, pass_arguments
+from .._shared.groups import group_view
+from .rules import BUCKETINGS, TRANSFORMS, count_groups, pass_arguments
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16
 #: most partitions: enough to balance load over the cores.
 MAX_PARTS = 64
+#: most elements of one partition: its unweighted ``uint32`` counters must not wrap.
+MAX_PART_ELEMENTS = (1 << 32) - 1
 #: bytes all partition histograms may take together (large T x L gets fewer partitions).
 HIST_BUDGET = 32 << 20
 #: predictions bucketed together (binary searches run in lockstep over a batch).
 BATCH = 32
 _BINARY_SEARCH = BUCKETINGS["binary_search"].code
+#: the group ids of an ungrouped call: every row in group 0 (stride 0), so one compiled signature serves both
+_NO_GROUPS = group_view(np.zeros(1, np.int64))[0]
 
 _jit = numba.njit(inline="always", error_model="numpy")
 transformed = make_switch(TRANSFORMS, _jit, 1)
@@ -107,8 +121,11 @@ def _bucket_search_batch(p, k, m, thresholds, count):
 
 
 @cpu_function
-def fill(h, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform, r, stop):
-    """Add rows ``r:stop`` into one partition's histogram ``h[label bit, bucket, column]``."""
+def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform, gid,
+         g_rs, groups, r, stop):
+    """Add rows ``r:stop`` into one partition's histogram ``[label bit, bucket, group * cols + column]``: weights
+    into the float64 ``h``, or, unweighted, counts into the uint32 ``n`` (half the bytes: a grouped histogram stays
+    in cache longer). Rows whose group id is outside ``[0, groups)`` are dropped."""
     count = thresholds.shape[0]
     v = np.empty(BATCH)
     k = np.empty(BATCH, np.intp)
@@ -132,8 +149,13 @@ def fill(h, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresho
         r = rb
         c = cb
         for j in range(m):
-            label = 1 if t[r * t_rs + c * t_cs] != 0 else 0
-            h[label, k[j], c] += np.float64(w[r * w_rs + c * w_cs]) if weighted else 1.0
+            g = gid[r * g_rs]
+            if g >= 0 and g < groups:
+                label = 1 if t[r * t_rs + c * t_cs] != 0 else 0
+                if weighted:
+                    h[label, k[j], g * cols + c] += np.float64(w[r * w_rs + c * w_cs])
+                else:
+                    n[label, k[j], g * cols + c] += np.uint32(1)
             c += 1
             if c == cols:
                 c = 0
@@ -143,26 +165,28 @@ def fill(h, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresho
 
 @cpu_builds
 def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, bucketing,
-                          transform, parts, out_pos, out_neg):
+                          transform, gid, g_rs, groups, parts, out_pos, out_neg):
     """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the state."""
     count = thresholds.shape[0]
-    hist = np.zeros((parts, 2, count + 1, cols))
+    shape, unused = (parts, 2, count + 1, groups * cols), (parts, 1, 1, 1)
+    hist = np.zeros(shape if weighted else unused)
+    counts = np.zeros(unused if weighted else shape, np.uint32)
     for q in numba.prange(parts):
-        fill(hist[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform,
-             q * rows // parts, (q + 1) * rows // parts)
+        fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing,
+             transform, gid, g_rs, groups, q * rows // parts, (q + 1) * rows // parts)
     for b in numba.prange(count + 1):
-        for c in range(cols):
+        for c in range(groups * cols):
             neg = 0.0
             pos = 0.0
             for q in range(parts):
-                neg += hist[q, 0, b, c]
-                pos += hist[q, 1, b, c]
+                neg += hist[q, 0, b, c] if weighted else np.float64(counts[q, 0, b, c])
+                pos += hist[q, 1, b, c] if weighted else np.float64(counts[q, 1, b, c])
             out_neg[b, c] += neg
             out_pos[b, c] += pos
 
 
-def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
-    """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, L]``), in place.
+def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None):
+    """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, G * L]``), in place.
 
     ``y_true``, ``y_pred``: ``(N, L)`` of one shape, any strides; ``weight``:
     ``(N, L)`` or None; ``thresholds``: sorted ``float64[T]``. Element
@@ -171,7 +195,9 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     ``y_true != 0``, else to ``out_neg[k, l]``. ``bucketing`` names a
     ``rules.BUCKETINGS`` kind (``"binary_search"``, ``"evenly_spaced"``),
     ``transform`` a ``rules.TRANSFORMS`` one (``"as_is"``, ``"clip"``: Keras
-    clips only on its evenly spaced path, ``"sigmoid"``).
+    clips only on its evenly spaced path, ``"sigmoid"``). ``group_ids``: ``(N,)``
+    integers or None (``G = 1``); row ``n`` adds into column ``group_ids[n] * L + l``
+    of a ``G * L``-column state and is dropped when its id is outside ``[0, G)``.
 
     >>> import numpy as np
     >>> t = np.array([-1e-7, 0.5, 1 + 1e-7])
@@ -182,9 +208,12 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     >>> pos.ravel(), neg.ravel()
     (array([1., 1., 1., 0.]), array([0., 0., 1., 0.]))
     """
-    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
+    groups = count_groups(y_pred, group_ids, out_pos)
+    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups)
     if arguments is None:
         return
+    gid, g_rs = (_NO_GROUPS, 0) if group_ids is None else group_view(group_ids)
     rows, cols, count = arguments.rows, arguments.cols, thresholds.shape[0]
-    parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * cols)))
-    partitioned_histogram.for_size(rows * cols)(*arguments, parts, out_pos, out_neg)
+    parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * groups * cols)),
+                -(-rows * cols // MAX_PART_ELEMENTS))
+    partitioned_histogram.for_size(rows * cols)(*arguments, gid, g_rs, groups, parts, out_pos, out_neg)

@@ -44,6 +44,18 @@ strides; ``thresholds`` a flat ``float64`` view; the two kind codes int64;
 ``out_pos`` / ``out_neg`` the C-contiguous ``float64[T + 1, L]`` states. The
 weighted flag is an argument: one kernel holds both counter types (two views
 of one dynamic shared buffer).
+Groups (``group_ids``, a ``G * L``-column state): ``grouped_histogram_kernel``,
+a grid-stride pass where element ``(r, c)`` adds into column ``g[r] * L + c``
+(rows whose id is outside ``[0, G)`` are dropped). (a) When the block's
+``2 (T + 1) G L`` counters fit ``SHARED_BUDGET`` (48 KiB: e.g. ``T + 1 = 201``
+buckets and ``G L <= 15`` weighted, ``<= 30`` unweighted), it privatises them as
+above, with replicas, and flushes once per block. (b) Otherwise, with no tiles
+over groups (a tile would re-read the batch once per tile), each element is one
+global float64 atomic add into the state: ``G (T + 1) L`` addresses spread the
+contention, and the cost is one atomic per element instead of one shared atomic;
+whole-number weights stay exact, other weighted sums depend on the atomic order
+(as the privatised flush already does). Thresholds are read from global memory
+(cached), not staged.
 syncs: none.
 """
 from numba import cuda, float64, uint32
@@ -53,7 +65,8 @@ from .._shared.histogram import MAX_BLOCK_ELEMENTS, SHARED_BUDGET, add_to_counte
 from .._shared.casts import is_dense
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks
-from .rules import BUCKETINGS, TRANSFORMS, pass_arguments
+from .._shared.groups import group_view
+from .rules import BUCKETINGS, TRANSFORMS, count_groups, pass_arguments
 
 _MAX_GRID_Y = 65535
 #: thresholds a block copies into static shared memory (8 KiB) before it counts; more are read from global memory
@@ -146,6 +159,65 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
         tile += cuda.gridDim.y
 
 
+@cuda_kernel
+def grouped_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+                             bucketing, transform, gid, g_rs, groups, out_pos, out_neg, private, replicas, stride):
+    """Element ``(r, c)`` adds into column ``gid[r] * cols + c`` (dropped when the id is outside ``[0, groups)``):
+    into the block's shared ``[replica][label bit][column][bucket]`` counters when ``private``, else straight into
+    the state with one global float64 atomic add."""
+    counts = cuda.shared.array(0, uint32)
+    sums = cuda.shared.array(0, float64)
+    tid = cuda.threadIdx.x
+    count = thresholds.shape[0]
+    buckets = count + 1
+    width = groups * cols
+    if private:
+        clear_counters(counts, sums, weighted, replicas, stride)
+    mine = own_copy(replicas, stride)
+    i = cuda.blockIdx.x * BLOCK + tid
+    while i < rows * cols:
+        r = i // cols
+        c = i - r * cols
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            k = bucket(bucketing, transformed(transform, float64(p[r * p_rs + c * p_cs])), thresholds, count)
+            label = 1 if t[r * t_rs + c * t_cs] != 0 else 0
+            value = float64(w[r * w_rs + c * w_cs]) if weighted else float64(1.0)
+            column = g * cols + c
+            if private:
+                add_to_counter(counts, sums, weighted, mine + (label * width + column) * buckets + k, value)
+            elif label == 1:
+                cuda.atomic.add(out_pos, (k, column), value)
+            else:
+                cuda.atomic.add(out_neg, (k, column), value)
+        i += cuda.gridDim.x * BLOCK
+    if private:
+        cuda.syncthreads()
+        j = tid
+        while j < 2 * width * buckets:
+            v = counter_total(counts, sums, weighted, replicas, stride, j)
+            if v != 0.0:
+                label = j // (width * buckets)
+                column = (j - label * width * buckets) // buckets
+                b = j - (label * width + column) * buckets
+                if label == 1:
+                    cuda.atomic.add(out_pos, (b, column), v)
+                else:
+                    cuda.atomic.add(out_neg, (b, column), v)
+            j += BLOCK
+
+
+def grouped_launch_shape(rows, cols, count, groups, weighted):
+    """``(blocks, private, replicas, stride, shared_bytes)`` of ``grouped_histogram_kernel``: privatised when the
+    block's ``2 (T + 1) G L`` counters fit ``SHARED_BUDGET``, else global atomics (no shared memory)."""
+    size = 2 * (count + 1) * groups * cols
+    private = size * counter_bytes(weighted) <= SHARED_BUDGET
+    replicas, stride, shared_bytes = replica_layout(size, weighted, SHARED_BUDGET) if private else (1, 0, 0)
+    n = rows * cols
+    blocks = max(min(-(-n // BLOCK), max_blocks()), -(-n // MAX_BLOCK_ELEMENTS), 1)
+    return blocks, private, replicas, stride, shared_bytes
+
+
 def launch_shape(rows, cols, count, weighted):
     """``(blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes)``."""
     slots = COUNTER_BUDGET // counter_bytes(weighted)
@@ -166,10 +238,18 @@ def launch_shape(rows, cols, count, weighted):
     return blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes
 
 
-def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
-    """Launch ``threshold_histogram_kernel`` on the caller's stream; same contract as the CPU twin."""
-    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg)
+def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None):
+    """Launch ``threshold_histogram_kernel`` (``grouped_histogram_kernel`` with ``group_ids``) on the caller's
+    stream; same contract as the CPU twin."""
+    groups = count_groups(y_pred, group_ids, out_pos)
+    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups)
     if arguments is None:
+        return
+    if group_ids is not None:
+        blocks, private, replicas, stride, shared_bytes = grouped_launch_shape(
+            arguments.rows, arguments.cols, thresholds.shape[0], groups, arguments.weighted)
+        launch(grouped_histogram_kernel, blocks, BLOCK, shared_bytes, *arguments, *group_view(group_ids), groups,
+               out_pos, out_neg, private, replicas, stride)
         return
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
         arguments.rows, arguments.cols, thresholds.shape[0], arguments.weighted)

@@ -18,6 +18,7 @@ import math
 from typing import NamedTuple
 
 from .._shared.casts import flat, pass_views
+from .._shared.groups import check_group_ids
 from .._shared.kinds import declare
 
 
@@ -88,11 +89,23 @@ TRANSFORMS = declare((as_is, ()), (clip, ()), (sigmoid, ()))
 BUCKETINGS = declare((binary_search, ()), (evenly_spaced, ()))
 
 
-def check_out_shapes(y_pred, thresholds, out_pos, out_neg):
-    """Both launchers refuse states that are not ``[T + 1, L]``: a kernel would write out of bounds."""
-    expected = (thresholds.shape[0] + 1, y_pred.shape[1])
+def check_out_shapes(y_pred, thresholds, out_pos, out_neg, groups=1):
+    """Both launchers refuse states that are not ``[T + 1, groups * L]``: a kernel would write out of bounds."""
+    expected = (thresholds.shape[0] + 1, groups * y_pred.shape[1])
     if out_pos.shape != expected or out_neg.shape != expected:
         raise ValueError(f"out_pos and out_neg must have shape {expected}, got {out_pos.shape} and {out_neg.shape}")
+
+
+def count_groups(y_pred, group_ids, out_pos):
+    """``G``: 1 without ``group_ids``, else the groups the state's ``G * L`` columns hold (``y_pred``: ``(N, L)``).
+    Refuses ids that are not one integer per row (``TypeError`` / ``ValueError``)."""
+    if group_ids is None:
+        return 1
+    rows, cols = y_pred.shape
+    check_group_ids(group_ids, rows)
+    if cols == 0 or out_pos.ndim != 2 or out_pos.shape[1] % cols:
+        raise ValueError(f"out_pos must have shape (T + 1, G * {cols}) with group_ids; got {out_pos.shape}")
+    return out_pos.shape[1] // cols
 
 
 def flat_thresholds(thresholds):
@@ -119,10 +132,10 @@ class PassArguments(NamedTuple):
     transform: int
 
 
-def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg):
+def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups=1):
     """What both launchers check and hand their kernel: ``None`` for an empty batch, else :class:`PassArguments`
     (labels, predictions and weights as flat views, the kinds by code)."""
-    check_out_shapes(y_pred, thresholds, out_pos, out_neg)
+    check_out_shapes(y_pred, thresholds, out_pos, out_neg, groups)
     rows, cols = y_pred.shape
     if rows * cols == 0:
         return None

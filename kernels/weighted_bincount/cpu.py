@@ -22,7 +22,10 @@ Compiled signatures (one per combination, cached on disk): ``y_true`` and
 (``casts.as_labels``), ``weight`` ``float32`` or ``float64``
 (``casts.as_values``; a float64 placeholder when unweighted), all passed as flat
 read-only views with element strides; the rules are int64 codes, thresholds
-float64, the partition histograms ``float64[parts, C, C]``.
+float64, the group ids a flat read-only ``int64`` view (one 0 with stride 0
+ungrouped) and their count ``G``, the partition histograms
+``float64[parts, G * C, C]`` (row ``g * C + t``: ``G`` multiplies the partition
+histograms, so large ``G C C`` gets fewer partitions under ``HIST_BUDGET``).
 syncs: none (host memory).
 """
 import numba
@@ -31,6 +34,7 @@ import numpy as np
 from .._shared.casts import as_labels, as_values, flat
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
+from .._shared.groups import group_view
 from .rules import RULES, check_arguments, resolve
 
 #: fewest rows per partition (fewer partitions for small batches).
@@ -42,52 +46,60 @@ HIST_BUDGET = 32 << 20
 
 row_id = make_switch(RULES, numba.njit(inline="always"), 6)
 _NO_WEIGHT = flat(np.ones(1))[0]
+#: the group ids of an ungrouped call: every row in group 0 (stride 0)
+_NO_GROUPS = group_view(np.zeros(1, np.int64))[0]
 
 
 @cpu_function
 def fill(h, start, stop, t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w,
-         w_s, weighted, ignore_class):
-    """Rows ``[start, stop)`` added into one partition's histogram ``h`` (``float64[C, C]``)."""
-    classes = h.shape[0]
+         w_s, weighted, ignore_class, gid, g_rs, groups):
+    """Rows ``[start, stop)`` added into one partition's histogram ``h`` (``float64[G * C, C]``: row ``g * C + t``
+    of group ``g``); rows whose group id is outside ``[0, groups)`` are dropped."""
+    classes = h.shape[1]
     for r in range(start, stop):
+        g = gid[r * g_rs]
         ti = row_id(t_code, t, r * t_rs, t_cs, t_cols, classes, t_threshold)
         pi = row_id(p_code, p, r * p_rs, p_cs, p_cols, classes, p_threshold)
-        if ti >= 0 and pi >= 0 and ti != ignore_class:
-            h[ti, pi] += np.float64(w[r * w_s]) if weighted else 1.0
+        if ti >= 0 and pi >= 0 and ti != ignore_class and g >= 0 and g < groups:
+            h[g * classes + ti, pi] += np.float64(w[r * w_s]) if weighted else 1.0
 
 
 @cpu_builds
 def histogram(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s,
-              weighted, ignore_class, rows, hist):
+              weighted, ignore_class, gid, g_rs, groups, rows, hist):
     """Partition ``q`` of ``hist.shape[0]`` adds its rows ``[q N / parts, (q + 1) N / parts)`` into ``hist[q]``
     (``fill``, compiled once and shared by both builds: the parallel loop body stays small)."""
     parts = hist.shape[0]
     for q in numba.prange(parts):
         fill(hist[q], q * rows // parts, (q + 1) * rows // parts, t_code, t, t_rs, t_cs, t_cols, t_threshold,
-             p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s, weighted, ignore_class)
+             p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s, weighted, ignore_class, gid, g_rs, groups)
 
 
-def partitions(rows, classes):
+def partitions(rows, classes, groups=1):
     """How many partitions a batch is cut into: from the shapes only, never from the thread count."""
-    return max(1, min(rows, -(-rows // CHUNK), MAX_PARTS, HIST_BUDGET // (8 * classes * classes)))
+    return max(1, min(rows, -(-rows // CHUNK), MAX_PARTS, HIST_BUDGET // (8 * groups * classes * classes)))
 
 
-def histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes):
+def histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes, group_ids=None,
+                        groups=1):
     """The arguments of ``histogram`` (the partition histograms zeroed) after the casts and flat views; each side
-    a ``(kind, threshold)`` pair from ``rules.resolve``."""
+    a ``(kind, threshold)`` pair from ``rules.resolve``; ungrouped, every row is in group 0 of 1."""
     (t_kind, t_threshold), (p_kind, p_threshold) = true_side, pred_side
     t, (t_rs, t_cs) = flat(as_labels(y_true))
     p, (p_rs, p_cs) = flat(as_labels(y_pred))
     weighted = weight is not None
     w, (w_s,) = flat(as_values(weight)) if weighted else (_NO_WEIGHT, (0,))
+    gid, g_rs = (_NO_GROUPS, 0) if group_ids is None else group_view(group_ids)
     rows = y_true.shape[0]
     return (t_kind.code, t, t_rs, t_cs, y_true.shape[1], t_threshold, p_kind.code, p, p_rs, p_cs, y_pred.shape[1],
-            p_threshold, w, w_s, weighted, int(ignore_class), rows,
-            np.zeros((partitions(rows, classes), classes, classes)))
+            p_threshold, w, w_s, weighted, int(ignore_class), gid, g_rs, groups, rows,
+            np.zeros((partitions(rows, classes, groups), groups * classes, classes)))
 
 
-def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out):
-    """Add ``weight[r]`` (1 when ``weight`` is None) to ``out[t_r, p_r]`` for every row ``r``, in place.
+def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, ignore_class, out, group_ids=None):
+    """Add ``weight[r]`` (1 when ``weight`` is None) to ``out[t_r, p_r]`` for every row ``r``, in place; with
+    ``group_ids`` (one int per row) ``out`` is ``(G, C, C)`` and row ``r`` adds into ``out[group_ids[r], t_r, p_r]``,
+    dropped when its id is outside ``[0, G)``.
 
     ``y_true``: ``(N, Ct)``, ``y_pred``: ``(N, Cp)``, any dtype and strides;
     ``weight``: ``(N,)`` or None; ``out``: ``float64[C, C]``. ``true_rule`` /
@@ -107,13 +119,13 @@ def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, i
            [0.5, 0. , 1. ]])
     """
     true_side, pred_side = resolve(true_rule, threshold), resolve(pred_rule, threshold)
-    rows, classes = check_arguments(y_true, y_pred, weight, true_side[0], pred_side[0], out)
+    rows, classes, groups = check_arguments(y_true, y_pred, weight, true_side[0], pred_side[0], out, group_ids)
     if rows == 0:
         return
-    args = histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes)
+    args = histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes, group_ids, groups)
     hist = args[-1]
     histogram.for_size(rows * (y_true.shape[1] + y_pred.shape[1]))(*args)
     total = hist[0]
     for part in hist[1:]:  # in partition order, whatever the thread count: the same bits on every run
         total += part
-    out += total
+    out += total.reshape(out.shape)

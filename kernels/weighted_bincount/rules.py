@@ -22,6 +22,7 @@ read only by the rule that declares it.
 import numpy as np
 
 from .._shared.argmax import argmax as first_argmax
+from .._shared.groups import check_group_ids
 from .._shared.kinds import declare
 
 
@@ -67,10 +68,14 @@ def resolve(rule, threshold_value):
     return kind, packed[0] if packed else 0.0
 
 
-def check_arguments(y_true, y_pred, weight, true_rule, pred_rule, out):
-    """Both launchers refuse shapes a kernel would read or write out of bounds; returns ``(rows, classes)``.
-    ``true_rule`` and ``pred_rule`` are ``RULES`` entries."""
-    if out.ndim != 2 or out.shape[0] != out.shape[1] or out.dtype.kind != "f" or out.dtype.itemsize != 8:
+def check_arguments(y_true, y_pred, weight, true_rule, pred_rule, out, group_ids=None):
+    """Both launchers refuse shapes a kernel would read or write out of bounds; returns ``(rows, classes,
+    groups)``. ``true_rule`` and ``pred_rule`` are ``RULES`` entries; with ``group_ids`` ``out`` is ``(G, C, C)``."""
+    square = out.ndim == 2 + (group_ids is not None) and out.shape[-2] == out.shape[-1]
+    if group_ids is not None and not (square and out.flags.c_contiguous):  # the kernels see it as (G * C, C)
+        raise ValueError(f"out must be a C-contiguous float64 (groups, classes, classes) array with group_ids; got "
+                         f"{out.dtype} of shape {out.shape}")
+    if not square or out.dtype.kind != "f" or out.dtype.itemsize != 8:
         raise ValueError(f"out must be a square float64 (classes, classes) array; got {out.dtype} of shape "
                          f"{out.shape}")
     if y_true.ndim != 2 or y_pred.ndim != 2 or y_true.shape[0] != y_pred.shape[0]:
@@ -84,4 +89,6 @@ def check_arguments(y_true, y_pred, weight, true_rule, pred_rule, out):
             raise ValueError(f"the {rule.name} rule reads one column; {name} has shape {values.shape}")
         if rows and values.shape[1] == 0:
             raise ValueError(f"the argmax rule needs at least one column; {name} has shape {values.shape}")
-    return rows, out.shape[0]
+    if group_ids is not None:
+        check_group_ids(group_ids, rows)
+    return rows, out.shape[-1], 1 if group_ids is None else out.shape[0]
