@@ -547,6 +547,22 @@ def _label_weights(label_weights, num_labels):
 
 
 _CURVES = ("ROC", "PR", "PRGAIN")
+
+def check_curve(curve, curves):
+    """``curve`` upper-cased, if it is one of ``curves``; else a ``ValueError`` naming it (AUC, ExactAUC)."""
+    name = curve.upper() if isinstance(curve, str) else curve
+    if name not in curves:
+        raise ValueError(f"curve must be one of {curves}; got curve={curve!r}")
+    return name
+
+
+def check_num_labels(num_labels, multi_label):
+    """``num_labels`` as an int or None; refused (``ValueError``) unless ``multi_label`` (AUC, ExactAUC)."""
+    num_labels = check_int(num_labels, "num_labels", 1, MAX_INDEX, optional=True)
+    if not multi_label and num_labels:
+        raise ValueError("num_labels is only used with multi_label=True")
+    return num_labels
+
 _SUMMATIONS = ("interpolation", "minoring", "majoring")
 
 
@@ -569,15 +585,11 @@ class AUC(ThresholdHistogramMetric):
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False, *,
                  device="auto", num_groups=None):
-        curve_name = curve.upper() if isinstance(curve, str) else curve
-        if curve_name not in _CURVES:
-            raise ValueError(f"curve must be one of {_CURVES}; got curve={curve!r}")
+        curve_name = check_curve(curve, _CURVES)
         method = summation_method.lower() if isinstance(summation_method, str) else summation_method
         if method not in _SUMMATIONS:
             raise ValueError(f"summation_method must be one of {_SUMMATIONS}; got {summation_method!r}")
-        num_labels = check_int(num_labels, "num_labels", 1, MAX_INDEX, optional=True)
-        if not multi_label and num_labels:
-            raise ValueError("num_labels is only used with multi_label=True")
+        num_labels = check_num_labels(num_labels, multi_label)
         super().__init__(name=name, dtype=dtype, device=device)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:

@@ -21,10 +21,10 @@ ties with ``0.0``. A label counts as positive when it is non-zero.
 """
 import numpy as np
 
-from .._arguments import MAX_INDEX, check_int
+from .._arguments import check_int
 from ..metric import Metric, _check_state_mapping
 from ..registry import register
-from .confusion import ThresholdHistogramMetric, _label_weights
+from .confusion import ThresholdHistogramMetric, _label_weights, check_curve, check_num_labels
 from .ratios import divide_no_nan
 from .ranks import BINS, area, bfloat16_bins, grouped, pack, sortable_keys
 
@@ -71,12 +71,8 @@ class ExactAUC(Metric):
 
     def __init__(self, curve="ROC", multi_label=False, num_labels=None, label_weights=None, from_logits=False,
                  max_samples=2 ** 30, name=None, dtype=None, *, device="auto"):
-        curve_name = curve.upper() if isinstance(curve, str) else curve
-        if curve_name not in _CURVES:
-            raise ValueError(f"curve must be one of {_CURVES}; got curve={curve!r}")
-        num_labels = check_int(num_labels, "num_labels", 1, MAX_INDEX, optional=True)
-        if not multi_label and num_labels:
-            raise ValueError("num_labels is only used with multi_label=True")
+        curve_name = check_curve(curve, _CURVES)
+        num_labels = check_num_labels(num_labels, multi_label)
         super().__init__(name=name, dtype=dtype, device=device)
         self.curve = curve_name
         self.multi_label = bool(multi_label)
