@@ -37,6 +37,15 @@ def check_group_outputs(out_total, out_weight):
     return out_total.shape[0]
 
 
+def grouped_sum_arguments(group_ids, rows, out_total, out_weight):
+    """The trailing arguments of every grouped ``error_sums`` / ``row_sums`` kernel (CPU and CUDA), once checked:
+    ``(ids, id_stride, G, out_total, out_weight or out_total, has_out_weight)``."""
+    check_group_ids(group_ids, rows)
+    groups = check_group_outputs(out_total, out_weight)
+    return (*group_view(group_ids), groups, out_total, out_total if out_weight is None else out_weight,
+            out_weight is not None)
+
+
 def partition_count(rows, elements, chunk, slot_bytes):
     """Partitions of a grouped CPU pass: a number fixed by the shapes alone (so the sums' order is), at least one
     chunk of elements each, at most ``MAX_PARTS``, their accumulators of ``slot_bytes`` each within ``GROUP_BUDGET``."""

@@ -24,7 +24,7 @@ import numpy as np
 from .._shared.casts import flat, pass_views
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
-from .._shared.groups import check_group_ids, check_group_outputs, group_view, partition_count
+from .._shared.groups import grouped_sum_arguments, partition_count
 from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
 from .rules import KINDS
 
@@ -96,7 +96,7 @@ def part_group_sums(acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, c
 
 
 @cpu_builds
-def grouped_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, gid, g_rs, groups, parts,
+def grouped_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, parts, gid, g_rs, groups,
                  out_total, out_weight, has_out_weight, total_scale, weight_scale):
     """Each partition of rows into its own ``[2, groups]`` accumulator; the partitions added in order."""
     acc = np.zeros((parts, 2, groups))
@@ -126,13 +126,10 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
     params = _NO_PARAMS if params is None else flat(params)[0]
     if group_ids is not None:
-        check_group_ids(group_ids, rows)
-        groups = check_group_outputs(out_total, out_weight)
-        parts = partition_count(rows, rows * cols, CHUNK, 16 * groups)
-        grouped_sums.for_size(rows * cols)(
-            kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, *group_view(group_ids),
-            groups, parts, out_total, out_total if out_weight is None else out_weight, out_weight is not None,
-            float(total_scale), float(weight_scale))
+        grouped = grouped_sum_arguments(group_ids, rows, out_total, out_weight)
+        parts = partition_count(rows, rows * cols, CHUNK, 16 * out_total.shape[0])
+        grouped_sums.for_size(rows * cols)(kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols,
+                                           params, parts, *grouped, float(total_scale), float(weight_scale))
         return
     total, wsum = chunked_sums.for_size(rows * cols)(
         kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params)

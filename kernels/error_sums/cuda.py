@@ -31,7 +31,7 @@ from numba import cuda
 
 from .._shared.block_reduce import finish
 from .._shared.casts import is_dense, pass_views
-from .._shared.groups import check_group_ids, check_group_outputs, group_view
+from .._shared.groups import grouped_sum_arguments
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
@@ -132,14 +132,11 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
         return
     kind = KINDS[kind] if isinstance(kind, str) else kind
     if group_ids is not None:
-        check_group_ids(group_ids, rows)
-        groups = check_group_outputs(out_total, out_weight)
+        grouped = grouped_sum_arguments(group_ids, rows, out_total, out_weight)
         t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
         launch(grouped_error_sums_kernel, min(math.ceil(rows / BLOCK), max_blocks()), BLOCK, 0,
                kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weight is not None,
-               out_total if params is None else params, rows, cols, *group_view(group_ids), groups, out_total,
-               out_total if out_weight is None else out_weight, out_weight is not None, float(total_scale),
-               float(weight_scale))
+               out_total if params is None else params, rows, cols, *grouped, float(total_scale), float(weight_scale))
         return
     blocks = min(math.ceil(n / BLOCK), max_blocks())
     step_rows, step_cols = divmod(blocks * BLOCK, cols)

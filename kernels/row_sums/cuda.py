@@ -27,7 +27,7 @@ from numba import cuda
 
 from .._shared.block_reduce import finish
 from .._shared.casts import pass_views
-from .._shared.groups import check_group_ids, check_group_outputs, group_view
+from .._shared.groups import grouped_sum_arguments
 from .._shared.kinds import make_switch
 from .._shared.launch import BLOCK, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
 from .rules import KINDS
@@ -86,12 +86,9 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=y_true.shape[1] < cols,
                                                              weight_ndim=1)
     if group_ids is not None:
-        check_group_ids(group_ids, rows)
-        groups = check_group_outputs(out_total, out_weight)
         launch(grouped_row_sums_kernel, blocks, BLOCK, 0, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
-               group, rows, cols, out_total if params is None else params, *group_view(group_ids), groups, out_total,
-               out_total if out_weight is None else out_weight, out_weight is not None, float(total_scale),
-               float(weight_scale))
+               group, rows, cols, out_total if params is None else params,
+               *grouped_sum_arguments(group_ids, rows, out_total, out_weight), float(total_scale), float(weight_scale))
         return
     partials, ticket = reduction_scratch()
     launch(row_sums_kernel, blocks, BLOCK, 0,
