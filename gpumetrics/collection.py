@@ -12,16 +12,14 @@ whose specs have one key share one check of the batch and one launch:
   of their thresholds; each member's buckets are sums of union buckets;
 * the IoU family of one ``num_classes`` / ``ignore_class`` / sparsity / axis /
   threshold: one ``weighted_bincount`` matrix added to every member;
-* everything else (mean metrics, BinaryAccuracy included, R2Score, F-scores
-  with ``threshold=None``) runs its own ``update_state``.
-
-``BinaryAccuracy`` is not folded into the histogram: Keras compares
-``y_true == (y_pred > t)``, so a label outside {0, 1} (2, 0.3, NaN) is never a
-match, while the histogram counts every non-zero label as positive. Telling
-them apart needs a third histogram plane in the kernel (the weight of such
-labels above each threshold), which the kernel does not have yet; so the
-five-metric binary collection (AUC, Precision, Recall, F1Score, BinaryAccuracy)
-runs two passes: one histogram and one ``sums``.
+* ``BinaryAccuracy`` rides that histogram when a threshold metric of its key
+  leads it. Keras compares ``y_true == (y_pred > t)``, so a label outside
+  {0, 1} (2, 0.3, NaN) never matches, while the histogram counts every non-zero
+  label as positive: the launch then fills a third plane, the weight of such
+  labels per bucket, and BinaryAccuracy subtracts it. The five-metric binary
+  collection (AUC, Precision, Recall, F1Score, BinaryAccuracy) is one launch;
+* everything else (mean metrics, R2Score, F-scores with ``threshold=None``)
+  runs its own ``update_state``.
 
 Results equal the standalone metrics': bitwise for a member alone in its pass
 (every device), for a member at its group's union of thresholds and an IoU
@@ -114,9 +112,12 @@ class MetricCollection:
         return f"<MetricCollection {list(self._metrics)} passes={self.passes()}>"
 
     def passes(self):
-        """The launches of one update, by member names: one list per shared pass, one per own pass."""
-        names = {id(m): n for n, m in self._metrics.items()}
-        return [[names[id(m)] for m in g.metrics] for g in self._groups] + [[names[id(m)]] for m in self._own]
+        """The launches of one update, by member names (in the collection's order): one list per shared pass, one
+        per own pass."""
+        order = {id(m): i for i, m in enumerate(self._metrics.values())}
+        names = list(self._metrics)
+        shared = [[names[i] for i in sorted(order[id(m)] for m in g.metrics)] for g in self._groups]
+        return shared + [[names[order[id(m)]]] for m in self._own]
 
     # -- Keras surface ---------------------------------------------------------------------------------------
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):

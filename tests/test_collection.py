@@ -1,6 +1,7 @@
 """``MetricCollection`` against its members run alone (the oracle): every row of ``cases.py``, mixed collections,
 launches per update, merges, state dicts, configs, sync, Dask, and bad input that changes no member."""
 import io
+import math
 
 import numpy as np
 import pytest
@@ -99,12 +100,18 @@ def launches(monkeypatch):
 
 @pytest.mark.parametrize("metrics,expected", [
     (lambda d: five(d)[:4], ["threshold_histogram"]),
-    (five, ["threshold_histogram", "sums"]),  # BinaryAccuracy cannot share (labels outside {0, 1}): see docstring
+    (five, ["threshold_histogram"]),  # BinaryAccuracy rides the histogram (its third plane: labels not 0 or 1)
+    (lambda d: [gpumetrics.BinaryAccuracy(device=d), gpumetrics.MeanSquaredError(device=d)], ["sums", "sums"]),
+    (lambda d: [gpumetrics.AUC(multi_label=True, device=d), gpumetrics.BinaryAccuracy(device=d)],
+     ["threshold_histogram", "sums"]),  # no threshold metric of BinaryAccuracy's layout to lead it
+    (lambda d: [gpumetrics.Precision(thresholds=0.3, device=d), gpumetrics.BinaryAccuracy(threshold=1.5, device=d)],
+     ["threshold_histogram", "sums"]),  # another key: 1.5 is compared as is, 0.3 shares the clipped pass
     (lambda d: [gpumetrics.MeanIoU(3, device=d), gpumetrics.IoU(3, [0, 2], device=d),
                 gpumetrics.MeanIoU(3, name="m2", device=d)], ["weighted_bincount"]),
     (lambda d: [gpumetrics.AUC(device=d), gpumetrics.AUC(from_logits=True, name="l", device=d)],
      ["threshold_histogram"] * 2),
-], ids=["four-threshold", "five-binary", "iou", "transforms-differ"])
+], ids=["four-threshold", "five-binary", "accuracy-alone", "no-leader-of-its-layout", "keys-differ", "iou",
+        "transforms-differ"])
 def test_launches_per_update(metrics, expected, launches, device, rng):
     collection = MetricCollection(metrics(device))
     classes = 3 if "iou" in str(collection.passes()) else 2
@@ -121,6 +128,38 @@ def test_soft_labels_keep_binary_accuracy_exact(rng):
     collection.update_state(y_true, y_pred)
     assert float(collection.result()["binary_accuracy"]) == 0.5
     assert float(collection.result()["precision"]) == 1.0
+
+
+ODD_LABELS = np.array([0.0, 1.0, 2.0, 0.3, np.nan, -1.0, 1.0, 0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("shape, weight_shape, whole", [
+    ((64, 1), (64,), True), ((64,), (64,), True), ((64, 1), None, True), ((64, 1), (64,), False),
+    ((64, 3), (64,), False), ((64, 3), (64, 3), False), ((64, 3), None, False), ((8, 4, 2), (8, 4, 1), False),
+], ids=["column-whole", "flat-whole", "column-unweighted", "column-fractional", "rows-per-sample-weights",
+        "rows-per-element-weights", "rows-unweighted", "rank-3"])
+@pytest.mark.parametrize("threshold", [0.5, 0.3, 1.5])
+def test_binary_accuracy_riding_the_histogram_equals_it_alone(shape, weight_shape, whole, threshold, device, rng):
+    """BinaryAccuracy (any threshold: 0.3 is compared in float32, as Keras) beside Precision at its threshold, over
+    several batches of labels in {0, 1} and outside it (2, 0.3, NaN, -1: never a match): its states bitwise where
+    they are sums of whole numbers (one element per sample, whole weights), else within float64 rounding."""
+    precision = 0.3 if threshold == 0.3 else min(threshold, 0.9)
+    member = gpumetrics.BinaryAccuracy(threshold=threshold, device=device)
+    alone = gpumetrics.BinaryAccuracy(threshold=threshold, device=device)
+    collection = MetricCollection([gpumetrics.Precision(thresholds=precision, device=device), member])
+    if threshold <= 1:
+        assert collection.passes() == [["precision", "binary_accuracy"]]
+    for _ in range(3):
+        y_true = rng.choice(ODD_LABELS, size=shape)
+        y_pred = np.where(rng.random(shape) < 0.1, np.nan, rng.random(shape) * 1.4 - 0.2).astype(np.float32)
+        weight = None if weight_shape is None else rng.integers(0, 4, weight_shape).astype(float)
+        if weight is not None and not whole:
+            weight = weight + rng.random(weight_shape)
+        y_true, y_pred, weight = (on_device(a, device) for a in (y_true, y_pred, weight))
+        collection.update_state(y_true, y_pred, weight)
+        alone.update_state(y_true, y_pred, sample_weight=weight)
+    assert_states(member, alone, bitwise=whole and math.prod(shape[1:]) == 1)
+    np.testing.assert_allclose(to_host(member.result()), to_host(alone.result()), rtol=1e-6)
 
 
 def test_merge_of_split_streams_equals_one_stream(device, rng):

@@ -333,7 +333,8 @@ def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform
     for build in (cpu_module.partitioned_histogram.serial, cpu_module.partitioned_histogram.parallel):
         pos, neg = np.zeros((201, 3)), np.zeros((201, 3))
         build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t),
-              BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, cpu_module._NO_GROUPS, 0, 1, 7, pos, neg)
+              BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, cpu_module._NO_GROUPS, 0, 1, 7, pos, neg,
+              False, neg)
         # ungrouped (every row in group 0 of 1), 7 partitions of ragged size
         results.append((pos, neg))
     (serial_pos, serial_neg), (parallel_pos, parallel_neg) = results
@@ -366,3 +367,98 @@ def test_cuda_shared_memory_tiles_labels_and_buckets(twin, monkeypatch, budget, 
     t = keras_thresholds(50)
     check(twin, y, p, w, t, EVENLY, CLIP)
     check(twin, y, p, None, t, SEARCH, CLIP)
+
+
+# -- the third plane: positive labels other than exactly 1 (what BinaryAccuracy needs to share the pass) -----------
+def other_oracle(y_true, y_pred, weight, thresholds, transform):
+    """``oracle``'s ``pos`` restricted to the labels that are non-zero and not exactly 1 (NaN included)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    mask = (y != 0) & (y != 1)
+    return oracle(mask, y_pred, None if weight is None else np.where(mask, weight, 0.0), thresholds, transform)[0]
+
+
+def run_split(twin, y, p, w, t, bucketing, transform, groups=None, ids=None):
+    """``(pos, neg, other)`` of one split call (``G * L`` columns with ``ids``), on the host."""
+    shape = (len(t) + 1, (groups or 1) * y.shape[1])
+    pos, neg, other = (twin.put(np.zeros(shape)) for _ in range(3))
+    twin.module.threshold_histogram(twin.put(y), twin.put(p), twin.put(w), twin.put(np.asarray(t, np.float64)),
+                                    bucketing, transform, pos, neg, group_ids=twin.put(ids), out_other=other)
+    return twin.host(pos), twin.host(neg), twin.host(other)
+
+
+LABELS = np.array([0.0, 1.0, 2.0, 0.3, np.nan, -1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("bucketing, transform", [(EVENLY, CLIP), (SEARCH, AS_IS)])
+def test_other_plane_counts_positive_labels_other_than_one_and_leaves_the_two_planes_alone(
+        twin, weighted, bucketing, transform):
+    g = _rng(31)
+    y = g.choice(LABELS, (257, 2))
+    p = g.random((257, 2)) * 1.2 - 0.1
+    w = g.random((257, 2)) if weighted else None
+    t = keras_thresholds(50)
+    pos, neg, other = run_split(twin, y, p, w, t, bucketing, transform)
+    assert other.any() and (other <= pos).all()
+    want_pos, want_neg = oracle(y, p, w, t, transform)
+    plain_pos, plain_neg = twin.run(y, p, w, t, bucketing, transform)
+    compare = np.testing.assert_array_equal if not weighted else \
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    compare(other, other_oracle(y, p, w, t, transform))
+    compare(pos, want_pos)
+    compare(neg, want_neg)
+    if twin.name == "cpu" or not weighted:  # the same partitions with or without the plane: the same bits
+        assert pos.tobytes() == plain_pos.tobytes() and neg.tobytes() == plain_neg.tobytes()
+
+
+@pytest.mark.parametrize("integer", [np.int32, np.int64])
+def test_other_plane_of_integer_labels(twin, integer):
+    y = np.array([[0], [1], [2], [-3], [1]], dtype=integer)
+    p = np.array([[0.9], [0.9], [0.9], [0.1], [0.1]])
+    pos, neg, other = run_split(twin, y, p, None, [0.5], SEARCH, AS_IS)
+    np.testing.assert_array_equal(other[:, 0], [1.0, 1.0])
+    np.testing.assert_array_equal(pos[:, 0], [2.0, 2.0])
+    np.testing.assert_array_equal(neg[:, 0], [0.0, 1.0])
+
+
+@pytest.mark.parametrize("groups, weighted", [(3, True), (5, False), (700, True)],
+                         ids=["private-w", "private", "global-atomics"])
+def test_other_plane_with_groups(twin, groups, weighted):
+    """Grouped, on both CUDA paths (privatised counters; global atomics once 3 (T + 1) G L counters pass 48 KiB)."""
+    g = _rng(groups)
+    rows, cols = 300, 2
+    y, p = g.choice(LABELS, (rows, cols)), g.random((rows, cols))
+    w = g.integers(0, 4, (rows, cols)).astype(float) if weighted else None
+    ids = g.integers(-2, groups + 2, rows)
+    t = np.array([-1e-7, 0.25, 0.5, 0.75, 1 + 1e-7])
+    pos, neg, other = run_split(twin, y, p, w, t, EVENLY, CLIP, groups, ids)
+    inside = (ids >= 0) & (ids < groups)
+    for group in (0, groups - 1):
+        rows_g = inside & (ids == group)
+        sub = slice(group * cols, (group + 1) * cols)
+        wg = None if w is None else w[rows_g]
+        np.testing.assert_array_equal(other[:, sub], other_oracle(y[rows_g], p[rows_g], wg, t, CLIP))
+        want_pos, want_neg = oracle(y[rows_g], p[rows_g], wg, t, CLIP)
+        np.testing.assert_array_equal(pos[:, sub], want_pos)
+        np.testing.assert_array_equal(neg[:, sub], want_neg)
+
+
+def test_cuda_tiles_count_three_planes(twin, monkeypatch):
+    """Split, one label's three planes do not fit the budget: the buckets are tiled, every plane still exact."""
+    if twin.name != "cuda":
+        pytest.skip("CUDA launch shape")
+    monkeypatch.setattr(twin.module, "COUNTER_BUDGET", 3 * 8 * 20)
+    assert twin.module.launch_shape(40, 3, 50, True, planes=3)[4] == 3
+    g = _rng(19)
+    y, p, w = g.choice(LABELS, (40, 3)), g.random((40, 3)), g.integers(0, 3, (40, 3)).astype(float)
+    t = keras_thresholds(50)
+    pos, neg, other = run_split(twin, y, p, w, t, EVENLY, CLIP)
+    np.testing.assert_array_equal(other, other_oracle(y, p, w, t, CLIP))
+    np.testing.assert_array_equal(pos, oracle(y, p, w, t, CLIP)[0])
+
+
+def test_other_plane_of_another_shape_is_refused(twin):
+    pos, neg = np.zeros((3, 1)), np.zeros((3, 1))
+    with pytest.raises(ValueError, match="out_other"):
+        twin.module.threshold_histogram(np.zeros((4, 1)), np.zeros((4, 1)), None, np.array([0.2, 0.6]), SEARCH,
+                                        AS_IS, twin.put(pos), twin.put(neg), out_other=twin.put(np.zeros((3, 2))))

@@ -63,7 +63,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
-                            group_ids=None):
+                            group_ids=None, out_other=None):
         """One fused pass bucketing each prediction by how many thresholds lie strictly below it.
 
         ``y_true``, ``y_pred``: ``(N, L)`` of one shape (any strides); ``weight``:
@@ -77,6 +77,9 @@ class Backend(abc.ABC):
         ``"sigmoid"``. ``group_ids``: ``(N,)`` integers or None: the states are
         then ``float64[T + 1, G * L]`` and row ``n`` adds into column
         ``group_ids[n] * L + l``; rows whose id is outside ``[0, G)`` add nothing.
+        ``out_other``: None, or a third state of their shape that the weight of
+        the non-zero labels other than exactly 1 is added to as well (what
+        ``BinaryAccuracy`` needs to share the pass: Keras never matches them).
         See ``gpumetrics._kernels.threshold_histogram.rules``.
         """
 

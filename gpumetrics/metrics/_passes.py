@@ -14,6 +14,14 @@ equal; the key holds every parameter that changes what the kernel counts.
   members (F-scores, ``AUC(multi_label=True)``) read ``(N, L)`` batches, the
   others ``(N * L, 1)``: the two layouts share one launch when a batch's two
   views have one shape (``L = 1``), else each layout has its own.
+* ``BinaryAccuracy`` rides a ``HistogramPass`` (``exact_labels``) at its
+  float32-rounded threshold: its correct weight is the positive weight above
+  the threshold less that of labels other than exactly 1 (Keras's
+  ``y_true == (y_pred > t)`` never matches 2, 0.3 or NaN; the kernel's third
+  plane, ``out_other``, counts them), plus the negative weight at or below
+  it. It checks the batch by its own (Keras ``Mean``) rules and scales the
+  sums as its own pass does; it never leads, so a collection without a
+  threshold metric of its key and layout runs its own ``sums`` pass.
 * ``MatrixPass`` (the IoU family): key = every argument of
   ``weighted_bincount``; members of one key add the same ``(C, C)`` matrix.
 
@@ -30,6 +38,9 @@ What holds against standalone updates (``tests/test_collection.py``):
   is a sum of union buckets in another order, so bitwise for whole-number
   weights (counts), within float64 rounding for fractional ones. Bitwise there
   would need the member's own histogram, i.e. its own pass.
+* a riding ``BinaryAccuracy``: bitwise for whole-number weights and one
+  element per sample (its sums are then integers); within float64 rounding
+  otherwise (its own pass averages each sample's elements first).
 """
 from typing import NamedTuple
 
@@ -41,22 +52,30 @@ EXTRA_EVEN = 16
 
 class HistogramPass(NamedTuple):
     """A threshold metric's pass: ``key`` (what the kernel counts), its sorted thresholds, whether they are evenly
-    spaced (a speed hint only: both bucketings give the same bucket), and its layout (``multi_label``)."""
+    spaced (a speed hint only: both bucketings give the same bucket), its layout (``multi_label``), and whether it
+    rides (``exact_labels``: ``BinaryAccuracy``, which reads the plane of labels other than 0 and 1 and checks
+    the batch by its own rules, so it never leads a pass)."""
 
     key: tuple
     thresholds: tuple
     evenly_spaced: bool
     multi_label: bool
+    exact_labels: bool = False
 
     @classmethod
-    def of(cls, transform, sorted_thresholds, evenly_spaced, options):
+    def of(cls, transform, sorted_thresholds, evenly_spaced, options, exact_labels=False):
         thresholds = tuple(float(t) for t in sorted_thresholds)
         if transform == "as_is" and all(0.0 <= t < 1.0 for t in thresholds):
             transform = "clip"  # the same buckets at these thresholds: Keras's two paths agree here
         weights = options.get("label_weights")
         key = ("threshold_histogram", transform, options.get("top_k"), options.get("class_id"),
                None if weights is None else tuple(float(w) for w in weights))
-        return cls(key, thresholds, bool(evenly_spaced), bool(options.get("multi_label")))
+        return cls(key, thresholds, bool(evenly_spaced), bool(options.get("multi_label")), exact_labels)
+
+    @property
+    def leads(self):
+        """Whether its checks can give a pass's batch: a threshold metric's (not a rider's)."""
+        return not self.exact_labels
 
 
 class MatrixPass(NamedTuple):
@@ -112,10 +131,12 @@ def scatter_add(xp, out, index, values):
 
 class _Union:
     """One launch of a histogram group: the sorted union of its members' thresholds, a bucketing, each member's
-    ``Segments``."""
+    ``Segments``; with a rider, a third plane (the labels other than 0 and 1)."""
 
     def __init__(self, members):
         self.members = [metric for metric, _ in members]
+        self.riders = [spec.exact_labels for _, spec in members]
+        self.split = any(self.riders)
         union = np.array(sorted({t for _, spec in members for t in spec.thresholds}), dtype=np.float64)
         self.thresholds = union
         even = [len(spec.thresholds) for _, spec in members if spec.evenly_spaced]
@@ -124,24 +145,31 @@ class _Union:
         self._device = {}
 
     def launch(self, backend, transform, inputs, into=None):
-        """One ``threshold_histogram`` of the batch into ``into`` (two ``(U + 1, L)`` arrays) or fresh zeros;
-        returns them."""
+        """One ``threshold_histogram`` of the batch into ``into`` (two ``(U + 1, L)`` arrays) or fresh zeros (three
+        when split: positive, negative, other); returns them."""
         xp = backend.xp
         if xp not in self._device:
             self._device[xp] = xp.asarray(self.thresholds)
         shape = (len(self.thresholds) + 1, inputs[1].shape[1])
-        positive, negative = into or (xp.zeros(shape), xp.zeros(shape))
-        backend.threshold_histogram(*inputs, self._device[xp], self.bucketing, transform, positive, negative)
-        return positive, negative
+        planes = into or tuple(xp.zeros(shape) for _ in range(3 if self.split else 2))
+        backend.threshold_histogram(*inputs, self._device[xp], self.bucketing, transform, planes[0], planes[1],
+                                    out_other=planes[2] if self.split else None)
+        return planes
 
     def counts_in_place(self):
         """One member at its own thresholds: the launch writes its states, as its own update does (bit for bit
         on every device, also where the kernel adds into the state in an order of its own)."""
-        return len(self.members) == 1 and self.segments[0].identity
+        return len(self.members) == 1 and self.segments[0].identity and not self.split
 
-    def feed(self, xp, positive, negative):
-        for metric, segments in zip(self.members, self.segments):
-            metric.add_histograms(segments.sum(xp, positive), segments.sum(xp, negative))
+    def feed(self, xp, planes, scales):
+        """Each member's buckets of ``planes``; a rider also gets its plane of other labels and its batch's
+        ``scales`` (what its checks returned)."""
+        for metric, segments, rider in zip(self.members, self.segments, self.riders):
+            mine = [segments.sum(xp, plane) for plane in planes]
+            if rider:
+                metric.add_split_histograms(*mine, scales[id(metric)])
+            else:
+                metric.add_histograms(*mine[:2])
 
     def launch_in_place(self, backend, transform, inputs):
         states = (self.members[0].positive_histogram, self.members[0].negative_histogram)
@@ -164,27 +192,32 @@ class HistogramGroup:
         return [m for listed in self.layouts.values() for m, _ in listed]
 
     def check(self, y_true, y_pred, sample_weight):
-        """Every host check, no write: per layout, its first member's checked ``(N, L)`` batch."""
+        """Every host check, no write: per layout, its first leading member's checked ``(N, L)`` batch, and the
+        riders' scales (``{id(rider): its checks' scales}``, from its own rules)."""
         batches = {}
         for flag, listed in self.layouts.items():
-            leader = listed[0][0]
+            leader = next(metric for metric, spec in listed if spec.leads)
             batch = leader.pass_inputs(y_true, y_pred, sample_weight)
-            for metric, _ in listed[1:]:
-                metric.join_pass(batch[1])
-            batches[flag] = (leader.backend, batch)
+            scales = {}
+            for metric, spec in listed:
+                if spec.exact_labels:
+                    scales[id(metric)] = metric.join_histogram_pass(y_true, y_pred, sample_weight)
+                elif metric is not leader:
+                    metric.join_pass(batch[1])
+            batches[flag] = (leader.backend, batch, scales)
         return batches
 
     def launch(self, batches):
         """The launches into fresh histograms; returns what adds them to the members' states (a collection
         launches every pass before it writes a state)."""
         if self.together is not None and batches[False][1][1].shape == batches[True][1][1].shape:
-            plan = [(self.together, batches[False])]
+            plan = [(self.together, batches[False][:2], {**batches[False][2], **batches[True][2]})]
         else:
-            plan = [(self.separate[flag], batches[flag]) for flag in self.layouts]
-        counted = [(union, backend, batch, None if union.counts_in_place() else
-                    union.launch(backend, self.transform, batch)) for union, (backend, batch) in plan]
-        return lambda: [union.launch_in_place(backend, self.transform, batch) if histograms is None else
-                        union.feed(backend.xp, *histograms) for union, backend, batch, histograms in counted]
+            plan = [(self.separate[flag], batches[flag][:2], batches[flag][2]) for flag in self.layouts]
+        counted = [(union, backend, batch, scales, None if union.counts_in_place() else
+                    union.launch(backend, self.transform, batch)) for union, (backend, batch), scales in plan]
+        return lambda: [union.launch_in_place(backend, self.transform, batch) if planes is None else
+                        union.feed(backend.xp, planes, scales) for union, backend, batch, scales, planes in counted]
 
 
 class MatrixGroup:
@@ -240,4 +273,9 @@ def group(metrics):
             own.append(metric)
         else:
             keyed.setdefault((type(spec), spec.key), []).append((metric, spec))
-    return [_GROUPS[kind](members) for (kind, _), members in keyed.items()], own
+    for (kind, _), members in keyed.items():  # a rider shares only a layout a threshold metric leads; else its own
+        for flag in {spec.multi_label for _, spec in members if kind is HistogramPass and not spec.leads}:
+            if not any(spec.leads and spec.multi_label == flag for _, spec in members):
+                own += [m for m, spec in members if not spec.leads and spec.multi_label == flag]
+                members[:] = [(m, spec) for m, spec in members if spec.leads or spec.multi_label != flag]
+    return [_GROUPS[kind](members) for (kind, _), members in keyed.items() if members], own

@@ -18,7 +18,9 @@ The bucket rule, shared by both twins (each compiles the scalar functions of
   (usually zero or one step; any sorted thresholds stay correct).
 * ``y_true`` counts as positive when it is non-zero (NaN included) and adds
   ``w`` (``weight``, or 1) to ``out_pos[k, l]``; otherwise ``w`` goes to
-  ``out_neg[k, l]``.
+  ``out_neg[k, l]``. With ``out_other``, a positive label that is not exactly 1
+  (2, 0.3, NaN) also adds ``w`` to ``out_other[k, l]``: what ``BinaryAccuracy``
+  needs to share the pass (Keras never matches such a label; ``rules.py``).
 
 Keras 3 (``metrics_utils.update_confusion_matrix_variables``), for the caller:
 
@@ -45,8 +47,8 @@ Memory picture: the rows are cut into ``parts`` contiguous partitions, a
 number fixed by the shapes alone; each partition walks its elements in
 batches of ``BATCH``: transform, bucket (binary searches run in lockstep over
 the batch, so their load-compare chains overlap), then one add per element
-into its own ``[2, T + 1, L]`` histogram (label bit, bucket, column), no branch
-on the label (``float64`` sums weighted; ``uint32`` counts unweighted, half the
+into its own ``[P, T + 1, L]`` histogram (label plane, bucket, column; ``P`` = 3
+with ``out_other``, else 2), no branch on the label (``float64`` sums weighted; ``uint32`` counts unweighted, half the
 bytes, so a grouped histogram stays in cache longer: about 35% less time for
 the random adds of 1e7 rows into a 1,000-group, 201-bucket histogram here; no
 partition counts ``2**32`` elements). Partition histograms are summed in partition order and added
@@ -64,10 +66,11 @@ build): ``y_true`` ``float32``, ``float64``, ``int32`` or ``int64``
 ``thresholds`` a flat read-only ``float64`` view (contiguous), the two kind
 codes int64, the group ids a flat read-only ``int64`` view (``rules.group_view``;
 ungrouped calls pass one 0 with stride 0) and their count ``G``, ``out_pos`` /
-``out_neg`` the C-contiguous ``float64[T + 1, G * L]`` states.
+``out_neg`` the C-contiguous ``float64[T + 1, G * L]`` states, the ``split`` flag and ``out_other`` (of the
+same type; ``out_neg`` in its place when not split).
 
 Groups: element ``(n, l)`` adds into column ``g * L + l`` (``g = group_ids[n]``)
-of each partition's ``[2, T + 1, G * L]`` histogram, so ``G`` multiplies the
+of each partition's ``[P, T + 1, G * L]`` histogram, so ``G`` multiplies the
 partition histograms (fewer partitions under ``HIST_BUDGET`` when ``G`` is
 large) and nothing else; rows with ``g`` outside ``[0, G)`` add nothing.
 syncs: none (host memory).
@@ -78,7 +81,7 @@ import numpy as np
 from .._shared.compile import cpu_builds, cpu_function
 from .._shared.kinds import make_switch
 from .._shared.groups import group_view
-from .rules import BUCKETINGS, TRANSFORMS, count_groups, pass_arguments
+from .rules import BUCKETINGS, TRANSFORMS, OTHER, check_other, count_groups, pass_arguments
 
 #: fewest elements per partition (fewer partitions for small batches).
 CHUNK = 1 << 16
@@ -122,10 +125,11 @@ def _bucket_search_batch(p, k, m, thresholds, count):
 
 @cpu_function
 def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform, gid,
-         g_rs, groups, r, stop):
-    """Add rows ``r:stop`` into one partition's histogram ``[label bit, bucket, group * cols + column]``: weights
+         g_rs, groups, split, r, stop):
+    """Add rows ``r:stop`` into one partition's histogram ``[label plane, bucket, group * cols + column]``: weights
     into the float64 ``h``, or, unweighted, counts into the uint32 ``n`` (half the bytes: a grouped histogram stays
-    in cache longer). Rows whose group id is outside ``[0, groups)`` are dropped."""
+    in cache longer); ``split``: a non-zero label other than 1 also adds into plane ``OTHER``. Rows whose group id
+    is outside ``[0, groups)`` are dropped."""
     count = thresholds.shape[0]
     v = np.empty(BATCH)
     k = np.empty(BATCH, np.intp)
@@ -151,11 +155,18 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
         for j in range(m):
             g = gid[r * g_rs]
             if g >= 0 and g < groups:
-                label = 1 if t[r * t_rs + c * t_cs] != 0 else 0
+                tv = t[r * t_rs + c * t_cs]
+                label = 1 if tv != 0 else 0
+                other = split and label == 1 and tv != 1
                 if weighted:
-                    h[label, k[j], g * cols + c] += np.float64(w[r * w_rs + c * w_cs])
+                    wv = np.float64(w[r * w_rs + c * w_cs])
+                    h[label, k[j], g * cols + c] += wv
+                    if other:
+                        h[OTHER, k[j], g * cols + c] += wv
                 else:
                     n[label, k[j], g * cols + c] += np.uint32(1)
+                    if other:
+                        n[OTHER, k[j], g * cols + c] += np.uint32(1)
             c += 1
             if c == cols:
                 c = 0
@@ -165,27 +176,32 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
 
 @cpu_builds
 def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, bucketing,
-                          transform, gid, g_rs, groups, parts, out_pos, out_neg):
-    """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the state."""
+                          transform, gid, g_rs, groups, parts, out_pos, out_neg, split, out_other):
+    """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the states."""
     count = thresholds.shape[0]
-    shape, unused = (parts, 2, count + 1, groups * cols), (parts, 1, 1, 1)
+    planes = OTHER + 1 if split else 2
+    shape, unused = (parts, planes, count + 1, groups * cols), (parts, 1, 1, 1)
     hist = np.zeros(shape if weighted else unused)
     counts = np.zeros(unused if weighted else shape, np.uint32)
     for q in numba.prange(parts):
         fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing,
-             transform, gid, g_rs, groups, q * rows // parts, (q + 1) * rows // parts)
+             transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
     for b in numba.prange(count + 1):
         for c in range(groups * cols):
-            neg = 0.0
-            pos = 0.0
-            for q in range(parts):
-                neg += hist[q, 0, b, c] if weighted else np.float64(counts[q, 0, b, c])
-                pos += hist[q, 1, b, c] if weighted else np.float64(counts[q, 1, b, c])
-            out_neg[b, c] += neg
-            out_pos[b, c] += pos
+            for plane in range(planes):
+                v = 0.0
+                for q in range(parts):
+                    v += hist[q, plane, b, c] if weighted else np.float64(counts[q, plane, b, c])
+                if plane == 0:
+                    out_neg[b, c] += v
+                elif plane == 1:
+                    out_pos[b, c] += v
+                else:
+                    out_other[b, c] += v
 
 
-def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None):
+def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None,
+                        out_other=None):
     """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, G * L]``), in place.
 
     ``y_true``, ``y_pred``: ``(N, L)`` of one shape, any strides; ``weight``:
@@ -197,7 +213,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     ``transform`` a ``rules.TRANSFORMS`` one (``"as_is"``, ``"clip"``: Keras
     clips only on its evenly spaced path, ``"sigmoid"``). ``group_ids``: ``(N,)``
     integers or None (``G = 1``); row ``n`` adds into column ``group_ids[n] * L + l``
-    of a ``G * L``-column state and is dropped when its id is outside ``[0, G)``.
+    of a ``G * L``-column state and is dropped when its id is outside ``[0, G)``. ``out_other`` (of their shape)
+    or None: the weight of the positive labels that are not exactly 1, counted as well (``rules.OTHER``).
 
     >>> import numpy as np
     >>> t = np.array([-1e-7, 0.5, 1 + 1e-7])
@@ -208,12 +225,16 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     >>> pos.ravel(), neg.ravel()
     (array([1., 1., 1., 0.]), array([0., 0., 1., 0.]))
     """
+    check_other(out_pos, out_other)
     groups = count_groups(y_pred, group_ids, out_pos)
     arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups)
     if arguments is None:
         return
     gid, g_rs = (_NO_GROUPS, 0) if group_ids is None else group_view(group_ids)
     rows, cols, count = arguments.rows, arguments.cols, thresholds.shape[0]
+    # the budget counts two planes whether or not ``out_other`` is given: the partitions, so the order of the sums,
+    # are the same with and without it (a shared pass then gives the positive and negative planes bit for bit)
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * groups * cols)),
                 -(-rows * cols // MAX_PART_ELEMENTS))
-    partitioned_histogram.for_size(rows * cols)(*arguments, gid, g_rs, groups, parts, out_pos, out_neg)
+    partitioned_histogram.for_size(rows * cols)(*arguments, gid, g_rs, groups, parts, out_pos, out_neg,
+                                                out_other is not None, out_neg if out_other is None else out_other)

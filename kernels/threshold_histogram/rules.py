@@ -89,6 +89,19 @@ TRANSFORMS = declare((as_is, ()), (clip, ()), (sigmoid, ()))
 BUCKETINGS = declare((binary_search, ()), (evenly_spaced, ()))
 
 
+#: the plane of a histogram that counts the positive labels that are not exactly 1 (both twins: planes 0 and 1
+#: are the negative and the positive labels). ``BinaryAccuracy`` compares ``y_true == (y_pred > t)``, so such a label
+#: never matches; the threshold family counts it as a positive. With this plane one pass serves both.
+OTHER = 2
+
+
+def check_other(out_pos, out_other):
+    """``out_other`` is None or a ``float64`` state of ``out_pos``'s shape (a kernel would write out of bounds)."""
+    if out_other is not None and (out_other.shape != out_pos.shape or out_other.dtype != out_pos.dtype):
+        raise ValueError(f"out_other must be None or of out_pos's shape {out_pos.shape} and dtype {out_pos.dtype}; "
+                         f"got {out_other.shape} {out_other.dtype}")
+
+
 def check_out_shapes(y_pred, thresholds, out_pos, out_neg, groups=1):
     """Both launchers refuse states that are not ``[T + 1, groups * L]``: a kernel would write out of bounds."""
     expected = (thresholds.shape[0] + 1, groups * y_pred.shape[1])
