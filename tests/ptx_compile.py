@@ -48,16 +48,16 @@ def variants():
         kernel = threshold_histogram.threshold_histogram_kernel.py_func
         yield f"threshold_histogram/{labels}/{dtype}/{weights}", kernel, (
             label_view, i64, i64, view, i64, i64, weight_view, i64, i64, types.boolean, i64, i64,
-            types.Array(f64, 1, "C", readonly=True), i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64, i64,
-            types.boolean, types.boolean, array(f64))
+            types.Array(f64, 1, "C", readonly=True), i64, i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64,
+            i64, types.boolean, types.boolean, array(f64))
     grouped = threshold_histogram.grouped_histogram_kernel.py_func
     for labels, dtype in ((types.int32, types.float32), (types.int64, types.float32), (types.float32, types.float32),
                           (types.float64, types.float64)):
         label_view, view, ids = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, i64))
         yield f"threshold_histogram/grouped/{labels}/{dtype}", grouped, (
             label_view, i64, i64, view, i64, i64, view, i64, i64, types.boolean, i64, i64,
-            types.Array(f64, 1, "C", readonly=True), i64, i64, ids, i64, i64, array(f64), array(f64), types.boolean,
-            i64, i64, types.boolean, array(f64))
+            types.Array(f64, 1, "C", readonly=True), i64, i64, i64, ids, i64, i64, array(f64), array(f64),
+            types.boolean, i64, i64, types.boolean, array(f64))
 
     def view(dtype):
         return types.Array(dtype, 1, "C", readonly=True)

@@ -332,7 +332,7 @@ def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform
     results = []
     for build in (cpu_module.partitioned_histogram.serial, cpu_module.partitioned_histogram.parallel):
         pos, neg = np.zeros((201, 3)), np.zeros((201, 3))
-        build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t),
+        build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t), 200,
               BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, cpu_module._NO_GROUPS, 0, 1, 7, pos, neg,
               False, neg)
         # ungrouped (every row in group 0 of 1), 7 partitions of ragged size
@@ -462,3 +462,31 @@ def test_other_plane_of_another_shape_is_refused(twin):
     with pytest.raises(ValueError, match="out_other"):
         twin.module.threshold_histogram(np.zeros((4, 1)), np.zeros((4, 1)), None, np.array([0.2, 0.6]), SEARCH,
                                         AS_IS, twin.put(pos), twin.put(neg), out_other=twin.put(np.zeros((3, 2))))
+
+
+# -- the evenly spaced guess on a grid with a few thresholds added (a collection's union) ------------------------
+@pytest.mark.parametrize("added", [[0.5], [0.5, 0.3, 0.75], list(np.linspace(0.01, 0.99, 16))], ids=["one", "three",
+                                                                                                    "sixteen"])
+def test_extras_hint_gives_the_binary_search_buckets(twin, added):
+    """AUC's grid plus ``added`` thresholds, the added ones repeated after the union (``extras``): the O(1) guess on
+    the grid, fixed up, buckets every prediction (edges, NaN, out of range) as the binary search does."""
+    g = _rng(len(added))
+    union = np.unique(np.concatenate([keras_thresholds(200), added]))
+    hinted = np.concatenate([union, np.sort(added)])
+    p = np.concatenate([g.random(400) * 1.2 - 0.1, union, np.nextafter(union, 2), [np.nan, -np.inf, np.inf]])
+    y, p = (g.random(p.size) < 0.5)[:, None], p[:, None]
+    shape = (len(union) + 1, 1)
+    pos, neg = twin.put(np.zeros(shape)), twin.put(np.zeros(shape))
+    twin.module.threshold_histogram(twin.put(y), twin.put(p), None, twin.put(hinted), EVENLY, CLIP, pos, neg,
+                                    extras=len(added))
+    want = oracle(y, p, None, union, CLIP)
+    np.testing.assert_array_equal(twin.host(pos), want[0])
+    np.testing.assert_array_equal(twin.host(neg), want[1])
+
+
+@pytest.mark.parametrize("extras", [-1, 3])
+def test_extras_beyond_half_the_entries_are_refused(twin, extras):
+    pos = neg = np.zeros((4, 1))
+    with pytest.raises(ValueError, match="extras"):
+        twin.module.threshold_histogram(np.zeros((2, 1)), np.zeros((2, 1)), None, np.array([0.2, 0.6, 0.9, 0.6]),
+                                        EVENLY, CLIP, twin.put(pos), twin.put(neg), extras=extras)

@@ -63,7 +63,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
-                            group_ids=None, out_other=None):
+                            group_ids=None, out_other=None, extras=0):
         """One fused pass bucketing each prediction by how many thresholds lie strictly below it.
 
         ``y_true``, ``y_pred``: ``(N, L)`` of one shape (any strides); ``weight``:
@@ -80,6 +80,10 @@ class Backend(abc.ABC):
         ``out_other``: None, or a third state of their shape that the weight of
         the non-zero labels other than exactly 1 is added to as well (what
         ``BinaryAccuracy`` needs to share the pass: Keras never matches them).
+        ``extras``: the last ``extras`` entries of ``thresholds`` are not
+        thresholds (``T`` is the length less them) but repeat those off the
+        evenly spaced grid, so that ``"evenly_spaced"`` guesses on the grid (a
+        collection's union of AUC's thresholds and a metric's 0.5).
         See ``gpumetrics._kernels.threshold_histogram.rules``.
         """
 

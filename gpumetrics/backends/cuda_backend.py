@@ -83,9 +83,9 @@ class CudaBackend(Backend):
         return np.array(array, copy=True) if self.simulated else self.xp.asnumpy(array)  # synchronize!
 
     def threshold_histogram(self, y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
-                            group_ids=None, out_other=None):
+                            group_ids=None, out_other=None, extras=0):
         self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
-                                  group_ids, out_other)
+                                  group_ids, out_other, extras)
 
     def moments(self, x, y, weight, out):
         self._moments(x, y, weight, out)

@@ -46,7 +46,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: more union thresholds than an evenly spaced member has still take its O(1) bucket guess (then a few fix-up steps)
+#: most union thresholds off an evenly spaced member's grid that still take its O(1) bucket guess (each one more
+#: compare per prediction; more fall back to the binary search)
 EXTRA_EVEN = 16
 
 
@@ -138,9 +139,14 @@ class _Union:
         self.riders = [spec.exact_labels for _, spec in members]
         self.split = any(self.riders)
         union = np.array(sorted({t for _, spec in members for t in spec.thresholds}), dtype=np.float64)
-        self.thresholds = union
-        even = [len(spec.thresholds) for _, spec in members if spec.evenly_spaced]
-        self.bucketing = "evenly_spaced" if even and len(union) <= max(even) + EXTRA_EVEN else "binary_search"
+        self.thresholds, self.extras, self.bucketing = union, 0, "binary_search"
+        grids = [spec.thresholds for _, spec in members if spec.evenly_spaced]
+        if grids:  # the largest grid's guess, plus a compare per union threshold off it (``evenly_spaced``)
+            off_grid = np.setdiff1d(union, max(grids, key=len))
+            if off_grid.size <= EXTRA_EVEN:
+                self.thresholds, self.extras = np.concatenate([union, off_grid]), off_grid.size
+                self.bucketing = "evenly_spaced"
+        self.count = len(union)
         self.segments = [Segments(spec.thresholds, union) for _, spec in members]
         self._device = {}
 
@@ -150,10 +156,10 @@ class _Union:
         xp = backend.xp
         if xp not in self._device:
             self._device[xp] = xp.asarray(self.thresholds)
-        shape = (len(self.thresholds) + 1, inputs[1].shape[1])
+        shape = (self.count + 1, inputs[1].shape[1])
         planes = into or tuple(xp.zeros(shape) for _ in range(3 if self.split else 2))
         backend.threshold_histogram(*inputs, self._device[xp], self.bucketing, transform, planes[0], planes[1],
-                                    out_other=planes[2] if self.split else None)
+                                    out_other=planes[2] if self.split else None, extras=self.extras)
         return planes
 
     def counts_in_place(self):

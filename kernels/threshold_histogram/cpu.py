@@ -99,7 +99,7 @@ _NO_GROUPS = group_view(np.zeros(1, np.int64))[0]
 
 _jit = numba.njit(inline="always", error_model="numpy")
 transformed = make_switch(TRANSFORMS, _jit, 1)
-bucket = make_switch(BUCKETINGS, _jit, 3)
+bucket = make_switch(BUCKETINGS, _jit, 4)
 
 
 @_jit
@@ -124,13 +124,13 @@ def _bucket_search_batch(p, k, m, thresholds, count):
 
 
 @cpu_function
-def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing, transform, gid,
-         g_rs, groups, split, r, stop):
+def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, bucketing, transform,
+         gid, g_rs, groups, split, r, stop):
     """Add rows ``r:stop`` into one partition's histogram ``[label plane, bucket, group * cols + column]``: weights
     into the float64 ``h``, or, unweighted, counts into the uint32 ``n`` (half the bytes: a grouped histogram stays
     in cache longer); ``split``: a non-zero label other than 1 also adds into plane ``OTHER``. Rows whose group id
     is outside ``[0, groups)`` are dropped."""
-    count = thresholds.shape[0]
+    extras = thresholds.shape[0] - count
     v = np.empty(BATCH)
     k = np.empty(BATCH, np.intp)
     c = 0
@@ -149,7 +149,7 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
             _bucket_search_batch(v, k, m, thresholds, count)
         else:
             for j in range(m):
-                k[j] = bucket(bucketing, v[j], thresholds, count)
+                k[j] = bucket(bucketing, v[j], thresholds, count, extras)
         r = rb
         c = cb
         for j in range(m):
@@ -175,17 +175,16 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
 
 
 @cpu_builds
-def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, bucketing,
-                          transform, gid, g_rs, groups, parts, out_pos, out_neg, split, out_other):
+def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, count,
+                          bucketing, transform, gid, g_rs, groups, parts, out_pos, out_neg, split, out_other):
     """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the states."""
-    count = thresholds.shape[0]
     planes = OTHER + 1 if split else 2
     shape, unused = (parts, planes, count + 1, groups * cols), (parts, 1, 1, 1)
     hist = np.zeros(shape if weighted else unused)
     counts = np.zeros(unused if weighted else shape, np.uint32)
     for q in numba.prange(parts):
-        fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, bucketing,
-             transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
+        fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+             bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
     for b in numba.prange(count + 1):
         for c in range(groups * cols):
             for plane in range(planes):
@@ -201,7 +200,7 @@ def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted,
 
 
 def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None,
-                        out_other=None):
+                        out_other=None, extras=0):
     """Add per-bucket positive and negative weight into ``out_pos`` / ``out_neg`` (``float64[T + 1, G * L]``), in place.
 
     ``y_true``, ``y_pred``: ``(N, L)`` of one shape, any strides; ``weight``:
@@ -215,6 +214,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     integers or None (``G = 1``); row ``n`` adds into column ``group_ids[n] * L + l``
     of a ``G * L``-column state and is dropped when its id is outside ``[0, G)``. ``out_other`` (of their shape)
     or None: the weight of the positive labels that are not exactly 1, counted as well (``rules.OTHER``).
+    ``extras``: how many entries at the end of ``thresholds`` repeat the thresholds off the evenly spaced grid (a
+    hint for ``evenly_spaced``; ``T`` is the length less them).
 
     >>> import numpy as np
     >>> t = np.array([-1e-7, 0.5, 1 + 1e-7])
@@ -227,11 +228,12 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     """
     check_other(out_pos, out_other)
     groups = count_groups(y_pred, group_ids, out_pos)
-    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups)
+    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups,
+                               extras)
     if arguments is None:
         return
     gid, g_rs = (_NO_GROUPS, 0) if group_ids is None else group_view(group_ids)
-    rows, cols, count = arguments.rows, arguments.cols, thresholds.shape[0]
+    rows, cols, count = arguments.rows, arguments.cols, arguments.count
     # the budget counts two planes whether or not ``out_other`` is given: the partitions, so the order of the sums,
     # are the same with and without it (a shared pass then gives the positive and negative planes bit for bit)
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * groups * cols)),

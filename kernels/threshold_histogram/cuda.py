@@ -77,15 +77,15 @@ STAGED_THRESHOLDS = 1024
 COUNTER_BUDGET = SHARED_BUDGET - 8 * STAGED_THRESHOLDS
 
 transformed = make_switch(TRANSFORMS, device_function, 1)
-bucket = make_switch(BUCKETINGS, device_function, 3)
+bucket = make_switch(BUCKETINGS, device_function, 4)
 
 
 @device_function
-def count_element(t, ti, p, pi, w, wi, weighted, thresholds, count, bucketing, transform, counts, sums, mine, c,
-                  label_tile, bucket_tile, k0, split):
+def count_element(t, ti, p, pi, w, wi, weighted, thresholds, count, extras, bucketing, transform, counts, sums, mine,
+                  c, label_tile, bucket_tile, k0, split):
     """Count the element at offsets ``ti``, ``pi``, ``wi`` (column ``c`` of the tile) into this thread's copy:
     plane 1 (positive) or 0 (negative), and plane ``OTHER`` too for a positive label other than 1 when ``split``."""
-    k = bucket(bucketing, transformed(transform, float64(p[pi])), thresholds, count) - k0
+    k = bucket(bucketing, transformed(transform, float64(p[pi])), thresholds, count, extras) - k0
     if k >= 0 and k < bucket_tile:
         tv = t[ti]
         label = 1 if tv != 0 else 0
@@ -108,16 +108,17 @@ def flush_counter(out_neg, out_pos, out_other, plane, b, column, v):
 
 @cuda_kernel
 def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
-                               bucketing, transform, out_pos, out_neg, label_tile, bucket_tile, bucket_tiles, tiles,
-                               replicas, stride, dense, split, out_other):
+                               count, bucketing, transform, out_pos, out_neg, label_tile, bucket_tile, bucket_tiles,
+                               tiles, replicas, stride, dense, split, out_other):
     counts = cuda.shared.array(0, uint32)
     sums = cuda.shared.array(0, float64)
     staged = cuda.shared.array(STAGED_THRESHOLDS, float64)
     tid = cuda.threadIdx.x
-    count = thresholds.shape[0]
-    if count <= STAGED_THRESHOLDS:  # every bucket search then reads shared memory, not global
+    size = thresholds.shape[0]  # the thresholds, then the extras (evenly_spaced's hint)
+    extras = size - count
+    if size <= STAGED_THRESHOLDS:  # every bucket search then reads shared memory, not global
         j = tid
-        while j < count:
+        while j < size:
             staged[j] = thresholds[j]
             j += BLOCK
         cuda.syncthreads()
@@ -141,8 +142,8 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
         c = i - r * lt
         if dense:  # one tile spans every label and the inputs are laid out as the grid: offset i, no arithmetic
             while i < n:
-                count_element(t, i, p, i, w, i, weighted, cuts, count, bucketing, transform, counts, sums, mine, c,
-                              label_tile, bucket_tile, k0, split)
+                count_element(t, i, p, i, w, i, weighted, cuts, count, extras, bucketing, transform, counts, sums,
+                              mine, c, label_tile, bucket_tile, k0, split)
                 i += step
                 c += step_cols
                 if c >= lt:
@@ -150,8 +151,8 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
         else:
             while i < n:
                 count_element(t, r * t_rs + (l0 + c) * t_cs, p, r * p_rs + (l0 + c) * p_cs, w,
-                              r * w_rs + (l0 + c) * w_cs, weighted, cuts, count, bucketing, transform, counts, sums,
-                              mine, c, label_tile, bucket_tile, k0, split)
+                              r * w_rs + (l0 + c) * w_cs, weighted, cuts, count, extras, bucketing, transform,
+                              counts, sums, mine, c, label_tile, bucket_tile, k0, split)
                 i += step
                 r += step_rows
                 c += step_cols
@@ -173,7 +174,7 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
 
 
 @cuda_kernel
-def grouped_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+def grouped_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, count,
                              bucketing, transform, gid, g_rs, groups, out_pos, out_neg, private, replicas, stride,
                              split, out_other):
     """Element ``(r, c)`` adds into column ``gid[r] * cols + c`` (dropped when the id is outside ``[0, groups)``):
@@ -182,7 +183,7 @@ def grouped_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weight
     counts = cuda.shared.array(0, uint32)
     sums = cuda.shared.array(0, float64)
     tid = cuda.threadIdx.x
-    count = thresholds.shape[0]
+    extras = thresholds.shape[0] - count
     buckets = count + 1
     width = groups * cols
     if private:
@@ -194,7 +195,7 @@ def grouped_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weight
         c = i - r * cols
         g = gid[r * g_rs]
         if g >= 0 and g < groups:
-            k = bucket(bucketing, transformed(transform, float64(p[r * p_rs + c * p_cs])), thresholds, count)
+            k = bucket(bucketing, transformed(transform, float64(p[r * p_rs + c * p_cs])), thresholds, count, extras)
             tv = t[r * t_rs + c * t_cs]
             label = 1 if tv != 0 else 0
             other = split and label == 1 and tv != 1
@@ -254,24 +255,25 @@ def launch_shape(rows, cols, count, weighted, planes=2):
 
 
 def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None,
-                        out_other=None):
+                        out_other=None, extras=0):
     """Launch ``threshold_histogram_kernel`` (``grouped_histogram_kernel`` with ``group_ids``) on the caller's
     stream; same contract as the CPU twin."""
     check_other(out_pos, out_other)
     groups = count_groups(y_pred, group_ids, out_pos)
-    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups)
+    arguments = pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups,
+                               extras)
     if arguments is None:
         return
     split = out_other is not None
     planes, other = (OTHER + 1, out_other) if split else (2, out_neg)
     if group_ids is not None:
         blocks, private, replicas, stride, shared_bytes = grouped_launch_shape(
-            arguments.rows, arguments.cols, thresholds.shape[0], groups, arguments.weighted, planes)
+            arguments.rows, arguments.cols, arguments.count, groups, arguments.weighted, planes)
         launch(grouped_histogram_kernel, blocks, BLOCK, shared_bytes, *arguments, *group_view(group_ids), groups,
                out_pos, out_neg, private, replicas, stride, split, other)
         return
     blocks_x, grid_y, label_tile, bucket_tile, bucket_tiles, tiles, replicas, stride, shared_bytes = launch_shape(
-        arguments.rows, arguments.cols, thresholds.shape[0], arguments.weighted, planes)
+        arguments.rows, arguments.cols, arguments.count, arguments.weighted, planes)
     rows, cols = arguments.rows, arguments.cols
     dense = (label_tile >= cols and is_dense(rows, cols, arguments.t_rs, arguments.t_cs)
              and is_dense(rows, cols, arguments.p_rs, arguments.p_cs)

@@ -44,14 +44,15 @@ def sigmoid(p):
     return e / (1.0 + e)
 
 
-def binary_search(p, thresholds, count):
-    """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN).
+def binary_search(p, thresholds, count, extras):
+    """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN;
+    ``extras``, ``evenly_spaced``'s hint, unused).
 
     Invariant: the answer lies in ``[base, base + n]``; each step halves ``n``
     with a select instead of a branch, so the loop runs ``ceil(log2(count))``
     times whatever the data.
 
-    >>> binary_search(0.5, [0.0, 0.5, 1.0], 3), binary_search(float("nan"), [0.0, 0.5, 1.0], 3)
+    >>> binary_search(0.5, [0.0, 0.5, 1.0], 3, 0), binary_search(float("nan"), [0.0, 0.5, 1.0], 3, 0)
     (1, 0)
     """
     if count == 0:
@@ -65,17 +66,29 @@ def binary_search(p, thresholds, count):
     return base + 1 if thresholds[base] < p else base
 
 
-def evenly_spaced(p, thresholds, count):
-    """``binary_search`` for thresholds near ``i / (count - 1)``: an O(1) guess, fixed up against the values.
+def evenly_spaced(p, thresholds, count, extras):
+    """``binary_search`` for thresholds near ``i / (n - 1)``: an O(1) guess, fixed up against the values.
 
-    >>> evenly_spaced(0.5, [0.0, 0.5, 1.0], 3), evenly_spaced(0.5000001, [0.0, 0.5, 1.0], 3)
+    ``thresholds[:count]`` are the sorted thresholds; the ``extras`` entries
+    after them repeat the ones that are not on the grid (a collection's union
+    of AUC's 200 and a metric's 0.5): the grid then has ``n = count - extras``
+    points and the guess adds how many of the extras lie below ``p``
+    (compares, not branches), so it stays as good as on the grid alone instead
+    of one off for a random share of predictions (each a mispredicted branch).
+
+    >>> evenly_spaced(0.5, [0.0, 0.5, 1.0], 3, 0), evenly_spaced(0.5000001, [0.0, 0.5, 1.0], 3, 0)
     (1, 2)
+    >>> evenly_spaced(0.6, [0.0, 0.5, 0.55, 1.0, 0.55], 4, 1)  # the grid 0, 0.5, 1 and the extra 0.55
+    3
     """
-    x = p * (count - 1)
+    grid = count - extras
+    x = p * (grid - 1)
     if x > 0.0:  # False for NaN: NaN stays in bucket 0, as no comparison below moves it
-        k = count if x >= count else int(math.ceil(x))
+        k = grid if x >= grid else int(math.ceil(x))
     else:
         k = 0
+    for e in range(count, count + extras):
+        k += 1 if thresholds[e] < p else 0
     while k < count and thresholds[k] < p:
         k += 1
     while k > 0 and not thresholds[k - 1] < p:
@@ -102,9 +115,10 @@ def check_other(out_pos, out_other):
                          f"got {out_other.shape} {out_other.dtype}")
 
 
-def check_out_shapes(y_pred, thresholds, out_pos, out_neg, groups=1):
-    """Both launchers refuse states that are not ``[T + 1, groups * L]``: a kernel would write out of bounds."""
-    expected = (thresholds.shape[0] + 1, groups * y_pred.shape[1])
+def check_out_shapes(y_pred, count, out_pos, out_neg, groups=1):
+    """Both launchers refuse states that are not ``[T + 1, groups * L]`` (``T = count``): a kernel would write out of
+    bounds."""
+    expected = (count + 1, groups * y_pred.shape[1])
     if out_pos.shape != expected or out_neg.shape != expected:
         raise ValueError(f"out_pos and out_neg must have shape {expected}, got {out_pos.shape} and {out_neg.shape}")
 
@@ -141,14 +155,24 @@ class PassArguments(NamedTuple):
     rows: int
     cols: int
     thresholds: object
+    count: int
     bucketing: int
     transform: int
 
 
-def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups=1):
+def threshold_count(thresholds, extras):
+    """``T``: the thresholds' length less the ``extras`` entries after them (``evenly_spaced``'s hint)."""
+    if not 0 <= extras <= thresholds.shape[0] // 2:
+        raise ValueError(f"extras must lie in [0, {thresholds.shape[0] // 2}] (they repeat thresholds off the grid); "
+                         f"got {extras} for {thresholds.shape[0]} entries")
+    return thresholds.shape[0] - extras
+
+
+def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, groups=1, extras=0):
     """What both launchers check and hand their kernel: ``None`` for an empty batch, else :class:`PassArguments`
-    (labels, predictions and weights as flat views, the kinds by code)."""
-    check_out_shapes(y_pred, thresholds, out_pos, out_neg, groups)
+    (labels, predictions and weights as flat views, the thresholds' count, the kinds by code)."""
+    count = threshold_count(thresholds, extras)
+    check_out_shapes(y_pred, count, out_pos, out_neg, groups)
     rows, cols = y_pred.shape
     if rows * cols == 0:
         return None
@@ -156,4 +180,4 @@ def pass_arguments(y_true, y_pred, weight, thresholds, bucketing, transform, out
     transform = TRANSFORMS[transform] if isinstance(transform, str) else transform
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_rs, w_cs) = pass_views(y_true, y_pred, weight, labels=True, weight_ndim=2)
     return PassArguments(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weight is not None, rows, cols,
-                         flat_thresholds(thresholds), bucketing.code, transform.code)
+                         flat_thresholds(thresholds), count, bucketing.code, transform.code)
