@@ -8,7 +8,8 @@ parameters), which metrics pass by name and the kernels see as codes:
   or ``sigmoid`` (``from_logits``).
 * ``BUCKETINGS``: how the bucket is found: ``binary_search`` (any sorted
   thresholds) or ``evenly_spaced`` (an O(1) guess for thresholds near
-  ``i / (T - 1)``, fixed up against the values, so it gives the same bucket).
+  ``i / (T - 1)``, fixed up against the values, so it gives the same bucket;
+  with ``extras``, a grid plus a few thresholds, guessed on the grid).
 
 Numba compiles these functions into the CPU twin (``njit``) and the CUDA kernel
 (device functions) alike through ``kinds.make_switch``, so both twins bucket
