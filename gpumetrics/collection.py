@@ -35,8 +35,11 @@ their own pass are put back from copies when a later one raises
 fails on checked input (a device error) in a lone member's in-place launch can
 leave the members written before it updated.
 """
+import numpy as np
+
 from ._identity import STAMP_KEYS, describe
 from .metric import Metric, rolled_back
+from .metrics._groups import check_num_groups, with_num_groups
 from .metrics._passes import group
 from .registry import check_custom_objects, deserialize, serialize
 
@@ -72,12 +75,45 @@ def _named(metrics):
     return named
 
 
+def _holds_data(metric):
+    """Whether ``metric``'s states differ from a reset copy's (host copies; at construction, not on an update)."""
+    if not metric.is_placed:
+        return False
+    fresh = metric.copy()
+    fresh.reset_state()
+    now, then = metric.state_dict(), fresh.state_dict()
+    return any(not np.array_equal(now[key], then[key], equal_nan=True) for key in now if key not in STAMP_KEYS)
+
+
+def _grouped(name, metric, num_groups):
+    """``metric`` with a group axis of ``num_groups``: itself when it has one, else rebuilt from its configuration
+    with ``num_groups`` (on its device). Refuses another ``num_groups``, a metric that holds data (a rebuild would
+    lose it) and a class that takes no ``num_groups``."""
+    current = getattr(metric, "num_groups", None)
+    if current == num_groups:
+        return metric
+    if current is not None:
+        raise ValueError(f"metrics[{name!r}] has num_groups={current}; the collection has num_groups={num_groups}")
+    if _holds_data(metric):
+        raise ValueError(f"metrics[{name!r}] holds data: a collection with num_groups rebuilds its members with a "
+                         f"group axis, which would lose it. Pass fresh metrics, or metrics built with "
+                         f"num_groups={num_groups}")
+    try:
+        return type(metric)(**metric.get_config(), num_groups=num_groups, device=metric.device)
+    except TypeError as error:
+        raise ValueError(f"metrics[{name!r}] ({type(metric).__name__}) cannot be rebuilt with "
+                         f"num_groups={num_groups}: {error}") from error
+
+
 class MetricCollection:
     """Several metrics fed by one ``update_state``; declared passes shared (see the module docstring).
 
     Args:
         metrics: a list of metrics (results keyed by each metric's ``name``, which must differ) or a dict
             ``{name: metric}``. The collection owns them: update them through it.
+        num_groups: None, or ``G``: every member then has a group axis of ``G`` (a member without one is rebuilt
+            from its configuration with ``num_groups=G``; one that already holds data is refused), ``update_state``
+            takes ``group_ids`` (one integer per sample) and grouped passes are shared as ungrouped ones are.
 
     >>> import gpumetrics
     >>> c = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.Precision(), gpumetrics.Recall()])
@@ -88,9 +124,12 @@ class MetricCollection:
     [['auc', 'precision', 'recall']]
     """
 
-    def __init__(self, metrics):
+    def __init__(self, metrics, num_groups=None):
         self._from_dict = isinstance(metrics, dict)
+        self.num_groups = check_num_groups(num_groups)
         self._metrics = _named(metrics)
+        if self.num_groups is not None:
+            self._metrics = {name: _grouped(name, m, self.num_groups) for name, m in self._metrics.items()}
         self._groups, self._own = group(list(self._metrics.values()))
 
     # -- members -------------------------------------------------------------------------------------------
@@ -122,15 +161,16 @@ class MetricCollection:
     # -- Keras surface ---------------------------------------------------------------------------------------
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Update every member with one batch: each shared pass checks, then launches, then adds into its
-        members; the others run their own ``update_state``. Raises before any member changes. ``group_ids``: for
-        members built with ``num_groups`` (every member then; each runs its own grouped pass)."""
+        members; the others run their own ``update_state``. Raises before any member changes. ``group_ids``: one
+        integer per sample, for members built with ``num_groups`` (all of them then; a grouped pass is shared as an
+        ungrouped one is)."""
         members = list(self._metrics.values())
         ungrouped = [name for name, m in self._metrics.items() if getattr(m, "num_groups", None) is None]
         if group_ids is not None and ungrouped:
             raise ValueError(f"group_ids given, but members {ungrouped} have no group axis (num_groups=None)")
         grouped = {} if group_ids is None else {"group_ids": group_ids}
         with rolled_back(members, values=self._own if len(self._own) > 1 or self._groups else ()):
-            batches = [g.check(y_true, y_pred, sample_weight) for g in self._groups]
+            batches = [g.check(y_true, y_pred, sample_weight, group_ids) for g in self._groups]
             for metric in self._own:
                 metric.update_state(y_true, y_pred, sample_weight=sample_weight, **grouped)
             feeds = [g.launch(batch) for g, batch in zip(self._groups, batches)]
@@ -153,26 +193,37 @@ class MetricCollection:
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
 
+    def grouped_mean(self, weighting="samples"):
+        """``{name: grouped_mean(weighting)}`` of every member (a grouped collection's; each member's reduction across
+        groups, as documented on its class)."""
+        if self.num_groups is None:
+            raise ValueError("this MetricCollection has no group axis (num_groups=None): grouped_mean needs "
+                             "MetricCollection(metrics, num_groups=G)")
+        return {name: metric.grouped_mean(weighting) for name, metric in self._metrics.items()}
+
     def get_config(self):
-        """``{"metrics": [serialize(m), ...]}`` (a dict of them, by name, for a collection made from a dict)."""
+        """``{"metrics": [serialize(m), ...]}`` (a dict of them, by name, for a collection made from a dict), and
+        ``num_groups`` when set."""
         if self._from_dict:
-            return {"metrics": {name: serialize(m) for name, m in self._metrics.items()}}
-        return {"metrics": [serialize(m) for m in self._metrics.values()]}
+            config = {"metrics": {name: serialize(m) for name, m in self._metrics.items()}}
+        else:
+            config = {"metrics": [serialize(m) for m in self._metrics.values()]}
+        return with_num_groups(config, self.num_groups)
 
     @classmethod
     def from_config(cls, config, custom_objects=None, safe_mode=True):
         """The collection of ``get_config``'s dict; each member through ``gpumetrics.deserialize`` (data never
         runs code: registered classes and ``custom_objects`` only, unless ``safe_mode=False``)."""
         check_custom_objects(custom_objects)
-        if not isinstance(config, dict) or set(config) != {"metrics"}:
-            raise ValueError(f"MetricCollection.from_config expects {{'metrics': [...]}} (get_config's); got "
-                             f"{config!r}")
-        listed = config["metrics"]
+        if not isinstance(config, dict) or "metrics" not in config or not set(config) <= {"metrics", "num_groups"}:
+            raise ValueError(f"MetricCollection.from_config expects {{'metrics': [...]}} and optionally num_groups "
+                             f"(get_config's); got {config!r}")
+        listed, num_groups = config["metrics"], config.get("num_groups")
         if isinstance(listed, dict):
-            return cls({name: deserialize(c, custom_objects, safe_mode) for name, c in listed.items()})
+            return cls({name: deserialize(c, custom_objects, safe_mode) for name, c in listed.items()}, num_groups)
         if not isinstance(listed, list):
             raise TypeError(f"config['metrics'] must be a list or a dict; got {type(listed).__name__}")
-        return cls([deserialize(c, custom_objects, safe_mode) for c in listed])
+        return cls([deserialize(c, custom_objects, safe_mode) for c in listed], num_groups)
 
     # -- beyond Keras: merging, state dicts, copies ---------------------------------------------------------
     def _check_same(self, other):
@@ -220,8 +271,10 @@ class MetricCollection:
                 metric.load_state_dict(parts[name], strict=strict)
 
     def copy_with(self, members):
-        """A collection of this one's form and names holding ``members`` (in this collection's order)."""
-        return MetricCollection(dict(zip(self._metrics, members)) if self._from_dict else list(members))
+        """A collection of this one's form, names and ``num_groups`` holding ``members`` (in this collection's
+        order)."""
+        return MetricCollection(dict(zip(self._metrics, members)) if self._from_dict else list(members),
+                                self.num_groups)
 
     def copy(self):
         """An independent collection: each member's ``copy()``."""

@@ -216,7 +216,7 @@ def test_bad_input_changes_no_member(device, rng, monkeypatch):
     collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])  # every member holds a state
     monkeypatch.setitem(REFUSING, "on", True)
     before = {name: host_states(m) for name, m in collection.metrics.items()}
-    with pytest.raises(ValueError, match="refused on purpose"):  # after BinaryAccuracy ran its own pass
+    with pytest.raises(ValueError, match="refused on purpose"):  # its own pass, after the shared checks
         collection.update_state(b["y_true"], b["y_pred"], b["sample_weight"])
     with pytest.raises(ValueError, match="sample_weight"):  # a shared pass's check
         collection.update_state(b["y_true"], b["y_pred"], on_device(np.ones(5), device))

@@ -63,16 +63,21 @@ def sample_count(y_pred, row_family=False):
     return y_pred.shape[0] if y_pred.ndim > int(row_family) else 1
 
 
+def check_values_per_sample(metric, rows, samples):
+    """Refuse (``ValueError``) a grouped batch whose ``rows`` per-sample values span several samples."""
+    if rows % samples:
+        raise ValueError(f"{metric.name} has num_groups={metric.num_groups}, which needs one value per sample; the "
+                         f"batch's {samples} samples give {rows} value(s) (a mean over the last axis of 1-D inputs "
+                         f"is one value: pass y_true and y_pred of shape ({samples}, 1))")
+
+
 def grouped(metric, batch, ids, samples):
     """``batch`` with each row's group id (a sample's rows are consecutive: ``rows / samples`` of them), or as it
     is for an ungrouped metric. Refuses (``ValueError``) a batch whose per-sample values span several samples."""
     if ids is None:
         return batch
     rows = batch.y_pred.shape[0]
-    if rows % samples:
-        raise ValueError(f"{metric.name} has num_groups={metric.num_groups}, which needs one value per sample; the "
-                         f"batch's {samples} samples give {rows} value(s) (a mean over the last axis of 1-D inputs "
-                         f"is one value: pass y_true and y_pred of shape ({samples}, 1))")
+    check_values_per_sample(metric, rows, samples)
     return batch._replace(ids=ids if rows == samples else metric.xp.repeat(ids, rows // samples))
 
 

@@ -10,6 +10,8 @@ A grouped metric keeps every state with a group axis of length ``G`` and gives o
 * ids in GPU memory cannot be read without waiting for the GPU, so the kernel drops the samples whose id is out of
   range and the metric counts them on the device in its ``dropped_samples`` state (read it after the fact).
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from .._arguments import MAX_INDEX, check_int
@@ -74,6 +76,29 @@ def import_group_ids(metric, group_ids, num_samples):
         return ids, True
     _refuse_out_of_range(ids, groups)
     return metric.asarray(ids, "group_ids"), False
+
+
+class PassGroups(NamedTuple):
+    """A batch's group ids as one pass reads them: one per row of the pass (``rows``; None ungrouped), one per
+    sample (``samples``, what ``count_dropped`` counts) and whether their range is unchecked (device ids)."""
+
+    rows: object = None
+    samples: object = None
+    unchecked: bool = False
+
+
+def pass_groups(metric, y_pred, group_ids, rows):
+    """``group_ids`` checked (this module's rules) for ``y_pred``'s samples and spread over a pass of ``rows`` rows
+    (a sample's rows are consecutive): :class:`PassGroups`, empty for an ungrouped metric."""
+    y_pred = metric.asarray(y_pred, "y_pred")
+    samples = y_pred.shape[0] if y_pred.ndim else 1
+    ids, unchecked = import_group_ids(metric, group_ids, samples)
+    if ids is None:
+        return PassGroups()
+    if rows % samples:
+        raise ValueError(f"{metric.name}: the batch gives {rows} rows for {samples} samples (group_ids); each sample "
+                         f"must give the same number")
+    return PassGroups(ids if rows == samples else metric.xp.repeat(ids, rows // samples), ids, unchecked)
 
 
 def count_dropped(metric, ids, unchecked=True):

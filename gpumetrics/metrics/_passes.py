@@ -46,6 +46,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._groups import PassGroups, count_dropped, pass_groups
+
 #: most union thresholds off an evenly spaced member's grid that still take its O(1) bucket guess (each one more
 #: compare per prediction; more fall back to the binary search)
 EXTRA_EVEN = 16
@@ -64,13 +66,13 @@ class HistogramPass(NamedTuple):
     exact_labels: bool = False
 
     @classmethod
-    def of(cls, transform, sorted_thresholds, evenly_spaced, options, exact_labels=False):
+    def of(cls, transform, sorted_thresholds, evenly_spaced, options, num_groups=None, exact_labels=False):
         thresholds = tuple(float(t) for t in sorted_thresholds)
         if transform == "as_is" and all(0.0 <= t < 1.0 for t in thresholds):
             transform = "clip"  # the same buckets at these thresholds: Keras's two paths agree here
         weights = options.get("label_weights")
         key = ("threshold_histogram", transform, options.get("top_k"), options.get("class_id"),
-               None if weights is None else tuple(float(w) for w in weights))
+               None if weights is None else tuple(float(w) for w in weights), num_groups)
         return cls(key, thresholds, bool(evenly_spaced), bool(options.get("multi_label")), exact_labels)
 
     @property
@@ -150,16 +152,18 @@ class _Union:
         self.segments = [Segments(spec.thresholds, union) for _, spec in members]
         self._device = {}
 
-    def launch(self, backend, transform, inputs, into=None):
-        """One ``threshold_histogram`` of the batch into ``into`` (two ``(U + 1, L)`` arrays) or fresh zeros (three
-        when split: positive, negative, other); returns them."""
+    def launch(self, backend, transform, checked, into=None):
+        """One ``threshold_histogram`` of the ``Checked`` batch into ``into`` (two ``(U + 1, G L)`` arrays) or fresh
+        zeros (three when split: positive, negative, other); returns them."""
         xp = backend.xp
         if xp not in self._device:
             self._device[xp] = xp.asarray(self.thresholds)
-        shape = (self.count + 1, inputs[1].shape[1])
+        groups = 1 if self.members[0].num_groups is None else self.members[0].num_groups
+        shape = (self.count + 1, groups * checked.batch[1].shape[1])
         planes = into or tuple(xp.zeros(shape) for _ in range(3 if self.split else 2))
-        backend.threshold_histogram(*inputs, self._device[xp], self.bucketing, transform, planes[0], planes[1],
-                                    out_other=planes[2] if self.split else None, extras=self.extras)
+        backend.threshold_histogram(*checked.batch, self._device[xp], self.bucketing, transform, planes[0], planes[1],
+                                    group_ids=checked.groups.rows, out_other=planes[2] if self.split else None,
+                                    extras=self.extras)
         return planes
 
     def counts_in_place(self):
@@ -167,19 +171,32 @@ class _Union:
         on every device, also where the kernel adds into the state in an order of its own)."""
         return len(self.members) == 1 and self.segments[0].identity and not self.split
 
-    def feed(self, xp, planes, scales):
-        """Each member's buckets of ``planes``; a rider also gets its plane of other labels and its batch's
-        ``scales`` (what its checks returned)."""
+    def feed(self, xp, planes, checked):
+        """Each member's buckets of ``planes`` and its dropped samples; a rider also gets its plane of other labels
+        and its batch's scales (what its checks returned)."""
         for metric, segments, rider in zip(self.members, self.segments, self.riders):
+            count_dropped(metric, checked.groups.samples, checked.groups.unchecked)
             mine = [segments.sum(xp, plane) for plane in planes]
             if rider:
-                metric.add_split_histograms(*mine, scales[id(metric)])
+                metric.add_split_histograms(*mine, checked.scales[id(metric)])
             else:
                 metric.add_histograms(*mine[:2])
 
-    def launch_in_place(self, backend, transform, inputs):
-        states = (self.members[0].positive_histogram, self.members[0].negative_histogram)
-        self.launch(backend, transform, inputs, [s.writable().reshape(s.shape[0], -1) for s in states])
+    def launch_in_place(self, backend, transform, checked):
+        metric = self.members[0]
+        count_dropped(metric, checked.groups.samples, checked.groups.unchecked)
+        states = (metric.positive_histogram, metric.negative_histogram)
+        self.launch(backend, transform, checked, [s.writable().reshape(s.shape[0], -1) for s in states])
+
+
+class Checked(NamedTuple):
+    """One layout's checked batch: the backend, the pass's ``(N, L)`` inputs, the riders' scales (``{id(rider):
+    scales}``) and the group ids (``_groups.PassGroups``)."""
+
+    backend: object
+    batch: tuple
+    scales: dict
+    groups: PassGroups
 
 
 class HistogramGroup:
@@ -197,33 +214,35 @@ class HistogramGroup:
     def metrics(self):
         return [m for listed in self.layouts.values() for m, _ in listed]
 
-    def check(self, y_true, y_pred, sample_weight):
-        """Every host check, no write: per layout, its first leading member's checked ``(N, L)`` batch, and the
-        riders' scales (``{id(rider): its checks' scales}``, from its own rules)."""
+    def check(self, y_true, y_pred, sample_weight, group_ids=None):
+        """Every host check, no write: per layout, ``Checked``: its first leading member's checked ``(N, L)`` batch
+        and the group ids it checked, and the riders' scales (from their own rules)."""
         batches = {}
         for flag, listed in self.layouts.items():
             leader = next(metric for metric, spec in listed if spec.leads)
             batch = leader.pass_inputs(y_true, y_pred, sample_weight)
+            groups = pass_groups(leader, y_pred, group_ids, batch[1].shape[0])
             scales = {}
             for metric, spec in listed:
                 if spec.exact_labels:
                     scales[id(metric)] = metric.join_histogram_pass(y_true, y_pred, sample_weight)
                 elif metric is not leader:
                     metric.join_pass(batch[1])
-            batches[flag] = (leader.backend, batch, scales)
+            batches[flag] = Checked(leader.backend, batch, scales, groups)
         return batches
 
     def launch(self, batches):
         """The launches into fresh histograms; returns what adds them to the members' states (a collection
         launches every pass before it writes a state)."""
-        if self.together is not None and batches[False][1][1].shape == batches[True][1][1].shape:
-            plan = [(self.together, batches[False][:2], {**batches[False][2], **batches[True][2]})]
+        if self.together is not None and batches[False].batch[1].shape == batches[True].batch[1].shape:
+            plan = [(self.together, batches[False]._replace(scales={**batches[False].scales,
+                                                                      **batches[True].scales}))]
         else:
-            plan = [(self.separate[flag], batches[flag][:2], batches[flag][2]) for flag in self.layouts]
-        counted = [(union, backend, batch, scales, None if union.counts_in_place() else
-                    union.launch(backend, self.transform, batch)) for union, (backend, batch), scales in plan]
-        return lambda: [union.launch_in_place(backend, self.transform, batch) if planes is None else
-                        union.feed(backend.xp, planes, scales) for union, backend, batch, scales, planes in counted]
+            plan = [(self.separate[flag], batches[flag]) for flag in self.layouts]
+        counted = [(union, checked, None if union.counts_in_place() else
+                    union.launch(checked.backend, self.transform, checked)) for union, checked in plan]
+        return lambda: [union.launch_in_place(checked.backend, self.transform, checked) if planes is None else
+                        union.feed(checked.backend.xp, planes, checked) for union, checked, planes in counted]
 
 
 class MatrixGroup:
@@ -237,22 +256,33 @@ class MatrixGroup:
     def metrics(self):
         return list(self.members)
 
-    def check(self, y_true, y_pred, sample_weight):
+    def check(self, y_true, y_pred, sample_weight, group_ids=None):
+        """Every host check, no write: the leader's checked batch and group ids."""
         leader = self.members[0]
         batch = leader.pass_inputs(y_true, y_pred, sample_weight)
+        groups = pass_groups(leader, y_pred, group_ids, batch[0].shape[0])
         for metric in self.members[1:]:
             metric.join_pass(batch[1])
-        return batch
+        return batch, groups
 
-    def launch(self, batch):
-        """One launch into a fresh matrix; returns what adds it to every member (a lone member's launch writes
-        its state, as its own update does)."""
+    def launch(self, checked):
+        """One launch into a fresh matrix; returns what adds it to every member, with its dropped samples (a lone
+        member's launch writes its state, as its own update does)."""
+        batch, groups = checked
         leader = self.members[0]
         if len(self.members) == 1:
-            return lambda: leader.launch_pass(batch, leader.total_cm.writable())
-        matrix = leader.xp.zeros((leader.num_classes,) * 2)
-        leader.launch_pass(batch, matrix)
-        return lambda: [metric.add_matrix(matrix) for metric in self.members]
+            def feed():
+                count_dropped(leader, groups.samples, groups.unchecked)
+                leader.launch_pass(batch, leader.total_cm.writable(), groups.rows)
+            return feed
+        matrix = leader.xp.zeros(leader.total_cm.shape)
+        leader.launch_pass(batch, matrix, groups.rows)
+
+        def feed():
+            for metric in self.members:
+                count_dropped(metric, groups.samples, groups.unchecked)
+                metric.add_matrix(matrix)
+        return feed
 
 
 _GROUPS = {HistogramPass: HistogramGroup, MatrixPass: MatrixGroup}

@@ -16,7 +16,8 @@ from .._interop import any_array
 from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
 from ..registry import register
-from ._fused_passes import Elementwise, Rowwise, elementwise_batch, imported_pair
+from ._fused_passes import Elementwise, Rowwise, check_values_per_sample, elementwise_batch, imported_pair, \
+    sample_count
 from ._groups import with_num_groups
 from ._keras_rules import aligned_pair
 from ._mean import KerasMeanMetric, fused
@@ -195,28 +196,33 @@ class BinaryAccuracy(KerasMeanMetric):
 
     # -- riding a threshold metric's histogram in a MetricCollection (gpumetrics/metrics/_passes.py) ---------------
     def pass_spec(self):
-        """A rider of the histogram pass at the float32 threshold Keras compares with (None grouped, or when that
-        threshold is not finite: then its own pass)."""
+        """A rider of the histogram pass at the float32 threshold Keras compares with (None when that threshold is
+        not finite: then its own pass)."""
         threshold = float(np.float32(self.threshold))
-        if self.num_groups is not None or not math.isfinite(threshold):
+        if not math.isfinite(threshold):
             return None
-        return HistogramPass.of("as_is", [threshold], False, {}, exact_labels=True)
+        return HistogramPass.of("as_is", [threshold], False, {}, self.num_groups, exact_labels=True)
 
     def join_histogram_pass(self, y_true, y_pred, sample_weight):
-        """Every host check of ``update_state``, no write: ``(total_scale, count_scale)``, what the batch's correct
-        weight and weight, summed per element, are multiplied by before they are added (its own pass's scales;
-        its count's per sample, so divided by the elements per row)."""
+        """Every host check of ``update_state`` but the group ids' (the leader checks those), no write:
+        ``(total_scale, count_scale)``, what the batch's correct weight and weight, summed per element, are
+        multiplied by before they are added (its own pass's scales; its count's per sample, so divided by the
+        elements per row)."""
         y_true, y_pred = imported_pair(self, y_true, y_pred)
         batch = elementwise_batch(self, y_true, y_pred, sample_weight, None, "mean")
+        if self.num_groups is not None:
+            check_values_per_sample(self, batch.y_pred.shape[0], sample_count(y_pred))
         return batch.total_scale, batch.weight_scale / batch.y_pred.shape[1]
 
     def add_split_histograms(self, positive, negative, other, scales):
-        """Add a batch from its ``(2, 1)`` histograms at its threshold (below, above): correct = label 1 above it
-        (positive less other) + label 0 at or below it; the count is every element's weight."""
+        """Add a batch from its ``(2, G)`` histograms at its threshold (below, above; one column per group, one
+        ungrouped): correct = label 1 above it (positive less other) + label 0 at or below it; the count is every
+        element's weight."""
         total_scale, count_scale = scales
-        correct = positive[1, 0] - other[1, 0] + negative[0, 0]
-        self.total.writable()[...] += total_scale * correct
-        self.count.writable()[...] += count_scale * (positive[0, 0] + positive[1, 0] + negative[0, 0] + negative[1, 0])
+        correct = positive[1] - other[1] + negative[0]
+        weight = positive[0] + positive[1] + negative[0] + negative[1]
+        self.total.writable()[...] += (total_scale * correct).reshape(self.total.shape)
+        self.count.writable()[...] += (count_scale * weight).reshape(self.count.shape)
 
 
 @register()

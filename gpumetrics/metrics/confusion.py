@@ -16,7 +16,7 @@ from ..metric import Metric
 from ..registry import register
 from . import curves
 from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
-    import_group_ids, mean_of_results, with_num_groups
+    mean_of_results, pass_groups, with_num_groups
 from ._passes import HistogramPass
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
@@ -147,31 +147,25 @@ class ThresholdHistogramMetric(Metric):
     def _accumulate(self, y_true, y_pred, sample_weight, group_ids=None, **options):
         """Validate one batch on the host, then one ``threshold_histogram`` pass into the states; grouped, each row
         into its sample's group (a sample's elements are consecutive rows once ``_histogram_inputs`` flattens)."""
-        y_pred = self._import(y_pred, "y_pred")
-        samples = y_pred.shape[0] if y_pred.ndim else 1
-        sample_ids, unchecked = import_group_ids(self, group_ids, samples)
-        y_true, y_pred, weight = self._histogram_inputs(y_true, y_pred, sample_weight, **options)
-        ids = sample_ids
-        if ids is not None and y_pred.shape[0] != samples:  # one row per element: each sample's id per element
-            ids = self.xp.repeat(ids, y_pred.shape[0] // samples)
+        rows_true, rows_pred, weight = self._histogram_inputs(y_true, y_pred, sample_weight, **options)
+        groups = pass_groups(self, y_pred, group_ids, rows_pred.shape[0])
         # the named kinds of gpumetrics._kernels.threshold_histogram.rules (TRANSFORMS, BUCKETINGS)
         bucketing = "evenly_spaced" if self._evenly_spaced else "binary_search"
         thresholds = self.device_constant("thresholds", self._sorted_thresholds)
         positive, negative = self.positive_histogram.writable(), self.negative_histogram.writable()
-        if ids is not None:
-            count_dropped(self, sample_ids, unchecked)
+        count_dropped(self, groups.samples, groups.unchecked)
         self._backend.threshold_histogram(
-            y_true, y_pred, weight, thresholds, bucketing, self._transform(options.get("from_logits", False)),
-            positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1), group_ids=ids)
+            rows_true, rows_pred, weight, thresholds, bucketing, self._transform(options.get("from_logits", False)),
+            positive.reshape(positive.shape[0], -1), negative.reshape(negative.shape[0], -1), group_ids=groups.rows)
 
     # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
     def pass_spec(self):
         """This metric's pass as ``MetricCollection`` groups it (``_passes.HistogramPass``), or None."""
         options = self._histogram_options()
-        if options is None or self.num_groups is not None:  # a grouped metric runs its own pass (its group_ids)
+        if options is None:
             return None
         return HistogramPass.of(self._transform(options.get("from_logits", False)), self._sorted_thresholds,
-                                self._evenly_spaced, options)
+                                self._evenly_spaced, options, self.num_groups)
 
     def pass_inputs(self, y_true, y_pred, sample_weight):
         """Every host check of ``update_state``, no write: the ``(N, L)`` batch its pass reads."""

@@ -35,7 +35,7 @@ from ..registry import register
 from ._passes import MatrixPass
 from ._keras_rules import EPSILON  # added to both denominators of ``result()``
 from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
-    import_group_ids, mean_of_results, with_num_groups
+    mean_of_results, pass_groups, with_num_groups
 from .ratios import overflow_to_nan
 
 #: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
@@ -115,13 +115,9 @@ class _IoUBase(Metric):
         """Validate the batch on the host (shapes and dtypes only), then one ``weighted_bincount`` pass; grouped,
         every class id of a sample into the sample's group."""
         inputs = self.pass_inputs(y_true, y_pred, sample_weight)
-        ids = None
-        if self.num_groups is not None or group_ids is not None:
-            y_pred = self._import(y_pred, "y_pred")  # the samples group_ids index (placed by pass_inputs)
-            sample_ids, unchecked = import_group_ids(self, group_ids, y_pred.shape[0] if y_pred.ndim else 1)
-            ids = self._ids_per_row(sample_ids, inputs[0].shape[0])
-            count_dropped(self, sample_ids, unchecked)
-        self.launch_pass(inputs, self.total_cm.writable(), ids)
+        groups = pass_groups(self, y_pred, group_ids, inputs[0].shape[0])
+        count_dropped(self, groups.samples, groups.unchecked)
+        self.launch_pass(inputs, self.total_cm.writable(), groups.rows)
 
     def pass_inputs(self, y_true, y_pred, sample_weight):
         """The checked batch as ``weighted_bincount``'s leading arguments (rows, rows, weight, rules)."""
@@ -150,24 +146,11 @@ class _IoUBase(Metric):
                                        -1 if self.ignore_class is None else self.ignore_class, out,
                                        group_ids=group_ids)
 
-    def _ids_per_row(self, sample_ids, count):
-        """Each of the ``count`` class ids' group: its sample's (a sample's ids are consecutive), or None."""
-        if sample_ids is None:
-            return None
-        samples = sample_ids.shape[0]
-        if count % samples:
-            raise ValueError(f"{self.name}: the batch gives {count} class ids for {samples} samples (group_ids); "
-                             f"each sample must give the same number")
-        return sample_ids if count == samples else self.xp.repeat(sample_ids, count // samples)
-
     # -- sharing one pass in a MetricCollection (gpumetrics/metrics/_passes.py) ----------------------------------
     def pass_spec(self):
-        """This metric's pass as ``MetricCollection`` groups it: equal keys count the same matrix (None grouped: a
-        grouped metric runs its own pass, with its group_ids)."""
-        if self.num_groups is not None:
-            return None
+        """This metric's pass as ``MetricCollection`` groups it: equal keys count the same matrix."""
         return MatrixPass(("weighted_bincount", self.num_classes, self.ignore_class, self.sparse_y_true,
-                           self.sparse_y_pred, self.axis, self._row_threshold()))
+                           self.sparse_y_pred, self.axis, self._row_threshold(), self.num_groups))
 
     def join_pass(self, y_pred):
         """Place this metric where another member's checked rows ``y_pred`` live, before it is fed their matrix."""

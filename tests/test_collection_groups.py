@@ -1,0 +1,141 @@
+"""A ``MetricCollection(metrics, num_groups=G)``: its members per group equal grouped metrics updated alone (the
+oracle), with shared grouped passes; members rebuilt with a group axis or refused; bad group ids change nothing;
+merge, state dicts and configs keep ``num_groups``."""
+import io
+
+import numpy as np
+import pytest
+
+from conftest import on_device, to_host
+
+import gpumetrics
+from gpumetrics import MetricCollection
+
+G = 5
+
+
+def members(device="auto", grouped=None):
+    """Threshold members (AUC, Precision, Recall), BinaryAccuracy riding them, two IoU members of one matrix and a
+    mean metric: with ``grouped`` each is built with that ``num_groups``."""
+    extra = {} if grouped is None else {"num_groups": grouped}
+    return {"auc": gpumetrics.AUC(device=device, **extra), "precision": gpumetrics.Precision(device=device, **extra),
+            "recall": gpumetrics.Recall(thresholds=[0.3, 0.7], device=device, **extra),
+            "accuracy": gpumetrics.BinaryAccuracy(device=device, **extra),
+            "iou": gpumetrics.BinaryIoU(device=device, **extra),
+            "iou_1": gpumetrics.BinaryIoU(target_class_ids=[1], device=device, **extra),
+            "mse": gpumetrics.MeanSquaredError(device=device, **extra)}
+
+
+def draw(rng, device, rows=300, whole=True):
+    y_true = rng.integers(0, 2, (rows, 1))
+    y_pred = rng.random((rows, 1)).astype(np.float32)
+    weight = rng.integers(0, 4, rows).astype(float) + (0 if whole else rng.random(rows))
+    ids = rng.integers(0, G, rows)
+    return [on_device(a, device) for a in (y_true, y_pred, weight, ids)]
+
+
+def host_states(metric):
+    return {k: v for k, v in metric.state_dict().items() if not k.startswith("__")}
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole-weights", "fractional-weights"])
+def test_grouped_members_equal_grouped_metrics_alone(whole, device, rng):
+    collection = MetricCollection(members(device), num_groups=G)
+    alone = members(device, grouped=G)
+    assert collection.passes() == [["auc", "precision", "recall", "accuracy"], ["iou", "iou_1"], ["mse"]]
+    for _ in range(3):
+        y_true, y_pred, weight, ids = draw(rng, device, whole=whole)
+        collection.update_state(y_true, y_pred, weight, group_ids=ids)
+        for metric in alone.values():
+            metric.update_state(y_true, y_pred, sample_weight=weight, group_ids=ids)
+    for name, metric in alone.items():
+        assert collection[name].num_groups == G
+        got, want = to_host(collection.result()[name]), to_host(metric.result())
+        assert got.shape[0] == G
+        exact = whole and (device == "cpu" or name != "recall")  # recall: its buckets are sums of union buckets
+        for key, value in host_states(metric).items():
+            compare = np.testing.assert_array_equal if whole else \
+                lambda a, b, err_msg: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300, err_msg=err_msg)
+            compare(host_states(collection[name])[key], value, err_msg=f"{name}/{key}")
+        if exact:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(to_host(collection.grouped_mean()[name]), to_host(metric.grouped_mean()),
+                                   rtol=1e-6, err_msg=name)
+
+
+def test_a_grouped_collection_is_one_launch_per_shared_pass(device, rng, monkeypatch):
+    from gpumetrics import backends
+
+    counted = []
+    for backend in (backends.resolve("cpu"), backends.resolve("cuda")):
+        for name in ("sums", "threshold_histogram", "weighted_bincount"):
+            original = getattr(backend, name)
+            monkeypatch.setattr(backend, name, lambda *a, _o=original, _n=name, **k: (counted.append(_n), _o(*a, **k)))
+    collection = MetricCollection(members(device), num_groups=G)
+    y_true, y_pred, weight, ids = draw(rng, device)
+    collection.update_state(y_true, y_pred, weight, group_ids=ids)
+    assert sorted(counted) == ["sums", "threshold_histogram", "weighted_bincount"]
+
+
+def test_bad_group_ids_change_no_member(device, rng):
+    collection = MetricCollection(members(device), num_groups=G)
+    y_true, y_pred, weight, ids = draw(rng, device)
+    collection.update_state(y_true, y_pred, weight, group_ids=ids)
+    before = {name: host_states(m) for name, m in collection.metrics.items()}
+    bad = {"negative": (np.where(np.arange(300) == 7, -1, 0), ValueError, "num_groups=5"),
+           "too large": (np.full(300, G), ValueError, "num_groups=5"),
+           "float": (np.zeros(300), TypeError, "integers"),
+           "shape": (np.zeros(299, np.int64), ValueError, r"shape \(300,\)"),
+           "missing": (None, ValueError, "group_ids")}
+    for label, (group_ids, error, match) in bad.items():
+        with pytest.raises(error, match=match):
+            collection.update_state(y_true, y_pred, weight, group_ids=group_ids)
+        for name, metric in collection.metrics.items():
+            for key, value in host_states(metric).items():
+                np.testing.assert_array_equal(value, before[name][key], err_msg=f"{label}: {name}/{key}")
+
+
+def test_members_are_rebuilt_with_the_group_axis_or_refused():
+    given = gpumetrics.AUC(num_thresholds=50, device="cpu")
+    collection = MetricCollection({"auc": given, "mine": gpumetrics.Precision(num_groups=G, device="cpu")},
+                                  num_groups=G)
+    assert collection["auc"] is not given and collection["auc"].num_groups == G
+    assert collection["auc"].device == "cpu" and collection["auc"].num_thresholds == 50
+    with pytest.raises(ValueError, match="num_groups=3"):
+        MetricCollection([gpumetrics.AUC(num_groups=3)], num_groups=G)
+    used = gpumetrics.AUC()
+    used.update_state([0, 1], [0.2, 0.8])
+    with pytest.raises(ValueError, match="holds data"):
+        MetricCollection([used], num_groups=G)
+    with pytest.raises(ValueError, match="cannot be rebuilt"):
+        MetricCollection([gpumetrics.ExactAUC()], num_groups=G)
+    with pytest.raises(ValueError, match="no group axis"):
+        MetricCollection([gpumetrics.AUC()]).update_state([0, 1], [0.2, 0.8], group_ids=[0, 1])
+    with pytest.raises(ValueError, match="no group axis"):
+        MetricCollection([gpumetrics.AUC()]).grouped_mean()
+
+
+def test_merge_state_dict_and_config_keep_the_groups(device, rng):
+    drawn = [draw(rng, device) for _ in range(4)]
+    single = MetricCollection(members(device), num_groups=G)
+    parts = [MetricCollection(members(device), num_groups=G) for _ in range(2)]
+    for i, (y_true, y_pred, weight, ids) in enumerate(drawn):
+        single.update_state(y_true, y_pred, weight, group_ids=ids)
+        parts[i % 2].update_state(y_true, y_pred, weight, group_ids=ids)
+    parts[0].merge_state(parts[1])
+    for name in single:  # whole weights: counts bitwise; the squared errors' sums in another order
+        for key, value in host_states(single[name]).items():
+            np.testing.assert_allclose(host_states(parts[0][name])[key], value, rtol=0 if name != "mse" else 1e-12,
+                                       err_msg=f"{name}/{key}")
+    config = single.get_config()
+    assert config["num_groups"] == G
+    buffer = io.BytesIO()
+    np.savez(buffer, **single.state_dict())
+    buffer.seek(0)
+    clone = MetricCollection.from_config(config)
+    clone.load_state_dict(np.load(buffer))
+    assert clone.num_groups == G and clone.passes() == single.passes()
+    for name in single:
+        np.testing.assert_array_equal(to_host(clone.result()[name]), to_host(single.result()[name]), err_msg=name)
