@@ -262,6 +262,35 @@ def test_device_resident_out_of_range_ids_are_dropped_and_counted(device, rng, m
     np.testing.assert_allclose(to_host(metric.result()), expected, rtol=1e-5 if family == "fbeta" else 1e-9)
 
 
+@pytest.mark.parametrize("device_ids", [False, True], ids=["host-ids", "device-ids"])
+@pytest.mark.parametrize("family", ["fbeta", "r2"])
+def test_grouped_updates_and_merges_read_nothing_back(device, rng, monkeypatch, family, device_ids):
+    """The house rule under the one harness: a grouped update (host ids, or ids made to look device-resident: the
+    unchecked path that counts dropped samples) and a merge read no device data; the results are still
+    scikit-learn's."""
+    from no_host_sync import no_host_sync
+
+    if device_ids:
+        monkeypatch.setattr(_groups, "location", lambda x, name=None: "cuda")
+
+    data = f_batches(rng, calls=3) if family == "fbeta" else r2_batches(rng, calls=3)
+
+    def make():
+        return gpumetrics.FBetaScore("micro", 2.0, dtype="float64", device=device, num_groups=G) \
+            if family == "fbeta" else gpumetrics.R2Score(dtype="float64", device=device, num_groups=G)
+
+    metric, other = feed(make(), data[:1], device), feed(make(), data[1:2], device)
+    metric.copy().merge_state([other.copy()])
+    batch = [on_device(a, device) for a in data[2]]
+    with no_host_sync(metric), no_host_sync(other):
+        metric.update_state(*batch[:3], group_ids=batch[3])
+        metric.merge_state([other])
+    args = stacked(data)
+    expected = sklearn_fbeta(*args, "micro", 2.0, None) if family == "fbeta" else \
+        sklearn_r2(*args, "uniform_average")
+    np.testing.assert_allclose(to_host(metric.result()), expected, rtol=1e-5 if family == "fbeta" else 1e-9)
+
+
 # -- the grouped moments kernel (both twins) ---------------------------------------------------------------------
 @pytest.fixture(params=kernel_twins.twin_params(Twin, "moments"))
 def twin(request):
