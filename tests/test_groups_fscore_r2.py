@@ -127,6 +127,20 @@ def test_grouped_r2_is_scikit_learn_per_group(device, rng, aggregation, regresso
     np.testing.assert_allclose(to_host(metric.grouped_mean("uniform")), expected.mean(axis=0), rtol=1e-9)
 
 
+def test_grouped_adjusted_r2_falls_back_per_group_with_keras_warning(device, rng):
+    """Group 0 has ``n = p + 1`` samples (Keras: division by zero, plain R² with a warning), group 1 enough for
+    the adjusted R², group 2 none (0, no warning of its own)."""
+    y_true = rng.normal(size=(12, 1))
+    y_pred = y_true + rng.normal(scale=0.5, size=(12, 1))
+    ids = np.array([0, 0, 0] + [1] * 9)
+    metric = gpumetrics.R2Score(num_regressors=2, dtype="float64", device=device, num_groups=3)
+    metric.update_state(y_true, y_pred, group_ids=ids)
+    with pytest.warns(UserWarning, match="Division by zero in Adjusted R2"):
+        got = to_host(metric.result())
+    plain = [r2_score(y_true[ids == g], y_pred[ids == g]) for g in range(2)]
+    np.testing.assert_allclose(got, [plain[0], 1 - (1 - plain[1]) * 8 / 6, 0.0], rtol=1e-12)
+
+
 def test_grouped_r2_with_per_output_weights_is_the_ungrouped_metric_per_group(device, rng):
     """``(N, outputs)`` weights (scikit-learn takes one per row): each group equals an ungrouped R2Score fed only
     that group's rows."""
