@@ -26,7 +26,7 @@ def variants():
     """``(name, python kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
     every threshold_histogram signature (label, prediction and weight dtypes), its grouped kernel's common label and
     prediction dtypes, the grouped sums kernels, and the input types of
-    weighted_bincount and moments."""
+    weighted_bincount and moments (grouped moments too)."""
     from gpumetrics._kernels.error_sums import cuda as error_sums
     from gpumetrics._kernels.moments import cuda as moments
     from gpumetrics._kernels.weighted_bincount import cuda as weighted_bincount
@@ -74,6 +74,13 @@ def variants():
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
             types.Array(f64, 3, "C"), array(types.int32, 1), state)
     yield "moments/merge", moments.merge_moments_kernel.py_func, (state, state)
+    yield "moments/grouped/first_rows", moments.first_rows_kernel.py_func, (view(i64), i64, i64, i64, array(i64, 1))
+    for x_dtype, w_dtype in [(types.float32, types.float32), (f64, f64)]:
+        yield f"moments/grouped/{x_dtype}-{w_dtype}", moments.grouped_moments_kernel.py_func, (
+            view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
+            view(i64), i64, i64, array(i64, 1), state)
+        yield f"moments/grouped/merge/{x_dtype}", moments.grouped_merge_kernel.py_func, (
+            view(x_dtype), i64, i64, view(x_dtype), i64, i64, i64, i64, i64, array(i64, 1), state, state)
     for labels, values in ((types.int32, types.float32), (types.int64, types.float64), (types.float32, types.float32),
                            (types.float64, types.float64), (types.int64, types.float32)):
         t, view = (types.Array(dtype, 1, "C", readonly=True) for dtype in (labels, values))

@@ -190,7 +190,7 @@ def test_refuses_shapes_a_kernel_would_overrun(twin):
         module.moments(x, np.zeros((4, 2)), None, np.zeros((7, 3)))
     with pytest.raises(ValueError, match=r"weight must have the shape of x"):
         module.moments(x, x, np.zeros((4, 1)), np.zeros((7, 3)))
-    with pytest.raises(ValueError, match=r"must both be \(7, L\)"):
+    with pytest.raises(ValueError, match=r"must both be \(7, \.\.\.\) of one shape"):
         module.merge_moments(np.zeros((7, 3)), np.zeros((7, 2)))
 
 

@@ -88,7 +88,7 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def moments(self, x, y, weight, out):
+    def moments(self, x, y, weight, out, group_ids=None):
         """One fused pass folding a batch's weighted moments into ``out``, in place (Chan et al.'s update).
 
         ``x``, ``y``: ``(N, L)`` of one shape (any dtype and strides, stride 0
@@ -97,12 +97,16 @@ class Backend(abc.ABC):
         ``Σw``, the weighted means, ``Σw(x - mean_x)²``, ``Σw(y - mean_y)²``,
         ``Σw(x - mean_x)(y - mean_y)`` and ``Σw(x - y)²`` of everything seen.
         Stable far from 0 (sums around a shift, then centred). A batch of total
-        weight 0 only adds its ``D``. See ``gpumetrics._kernels.moments.rules``.
+        weight 0 only adds its ``D``. ``group_ids``: ``(N,)`` integers or None; with
+        them ``out`` is ``[7, G * L]`` and row ``n`` folds into columns
+        ``group_ids[n] * L + l`` (dropped when its id is outside ``[0, G)``).
+        See ``gpumetrics._kernels.moments.rules``.
         """
 
     @abc.abstractmethod
     def merge_moments(self, array, other):
-        """The ``"moments"`` merge rule, in place: ``array`` (float64 ``[7, L]``, as ``moments`` writes it) becomes
+        """The ``"moments"`` merge rule, in place: ``array`` (float64 ``[7, L]``, as ``moments`` writes it, or
+        a C-contiguous ``(7, ...)`` such as a grouped ``(7, G, L)``, merged column by column) becomes
         the moments of everything either state saw (Chan et al.'s pairwise update; ``D`` adds). ``other``: a state
         of the same shape on this device, left unchanged. See ``gpumetrics._kernels.moments.rules``.
         """

@@ -87,8 +87,8 @@ class CudaBackend(Backend):
         self._threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg,
                                   group_ids, out_other, extras)
 
-    def moments(self, x, y, weight, out):
-        self._moments(x, y, weight, out)
+    def moments(self, x, y, weight, out, group_ids=None):
+        self._moments(x, y, weight, out, group_ids)
 
     def merge_moments(self, array, other):
         self._merge_moments(array, other)

@@ -9,6 +9,9 @@ A grouped metric keeps every state with a group axis of length ``G`` and gives o
   refused with a ``ValueError`` naming the values, and the metric is unchanged;
 * ids in GPU memory cannot be read without waiting for the GPU, so the kernel drops the samples whose id is out of
   range and the metric counts them on the device in its ``dropped_samples`` state (read it after the fact).
+
+Grouped families: the threshold family and the F-scores (``confusion.py``, ``f_score.py``), the mean / error family
+(``_mean.py``, ``_fused_passes.py``), the IoU family (``iou.py``) and ``R2Score`` (``r2_score.py``); not ``ExactAUC``.
 """
 from typing import NamedTuple
 

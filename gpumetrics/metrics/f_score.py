@@ -1,5 +1,6 @@
 """``FBetaScore`` and ``F1Score`` on the threshold histogram: one threshold, one label per class."""
 from ..registry import register
+from ._groups import group_axis
 from ._keras_rules import EPSILON  # Keras's F-scores add it to every denominator (we keep that arithmetic)
 from .confusion import ThresholdHistogramMetric
 from .ratios import overflow_to_nan
@@ -16,7 +17,9 @@ class FBetaScore(ThresholdHistogramMetric):
     prediction; otherwise a class is predicted when its score exceeds
     ``threshold``. ``average``: None (one value per class), ``"micro"`` (pool
     the counts), ``"macro"`` (plain mean) or ``"weighted"`` (mean weighted by
-    each class's true-label support).
+    each class's true-label support). ``num_groups=G`` gives one result per
+    group (``group_ids`` in ``update_state``, one per sample): ``(G, classes)``
+    for ``average=None``, else ``(G,)``; see ``grouped_mean``.
 
     Difference from Keras: labels count as positive when non-zero (as the
     rest of the threshold family does); Keras multiplies by soft labels here.
@@ -27,7 +30,8 @@ class FBetaScore(ThresholdHistogramMetric):
     0.5
     """
 
-    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None, *, device="auto"):
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None, *, device="auto",
+                 num_groups=None):
         if average not in _AVERAGES:
             raise ValueError(f"average must be one of {_AVERAGES}; got average={average!r}")
         if not isinstance(beta, float) or beta <= 0.0:
@@ -39,13 +43,14 @@ class FBetaScore(ThresholdHistogramMetric):
         self.average = average
         self.beta = beta
         self.threshold = threshold
-        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, label_axis=(None,))
+        self._init_histogram([0.5 if threshold is None else threshold], evenly_spaced=False, label_axis=(None,),
+                             num_groups=num_groups)
 
     def _histogram_options(self):
         """A float ``threshold`` is one pass of the family (a collection may share it); None adds an argmax."""
         return None if self.threshold is None else {"multi_label": True}
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if self.threshold is None:
             scores = self._import(y_pred, "y_pred")
             if scores.ndim != 2:
@@ -53,25 +58,36 @@ class FBetaScore(ThresholdHistogramMetric):
                                  f"got y_pred of shape {scores.shape}")
             xp = self.xp
             y_pred = ((scores >= scores.max(axis=-1, keepdims=True)) & (xp.abs(scores) > 1e-9)).astype(xp.int8)
-        self._accumulate(y_true, y_pred, sample_weight, multi_label=True)
+        self._accumulate(y_true, y_pred, sample_weight, group_ids, multi_label=True)
 
     def result(self):
+        """The score per class, or their average (0-d); grouped, one of those per group (the group axis first).
+        Before any batch: 0 (``(G,)`` zeros grouped); a class or group with no counts scores 0."""
         xp = self.xp
         if not self._built():
-            return xp.asarray(0.0, dtype=self.dtype)
-        tp, fp, _, fn = (c[0] for c in self._counts())
+            return xp.zeros(group_axis(self.num_groups), dtype=self.dtype)
+        tp, fp, _, fn = (c[0] for c in self._counts())  # (classes,), grouped (G, classes)
         support = tp + fn
         if self.average == "micro":
-            tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+            tp, fp, fn = tp.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1)
         precision = overflow_to_nan(xp, tp / (tp + fp + EPSILON), tp + fp)
         recall = overflow_to_nan(xp, tp / (tp + fn + EPSILON), tp + fn)
         beta2 = self.beta ** 2
         score = (1 + beta2) * precision * recall / (beta2 * precision + recall + EPSILON)
         if self.average == "weighted":
-            score = xp.sum(score * overflow_to_nan(xp, support / (xp.sum(support) + EPSILON), xp.sum(support)))
-        elif self.average is not None:
-            score = xp.mean(score)
+            total = xp.sum(support, axis=-1, keepdims=True)
+            score = xp.sum(score * overflow_to_nan(xp, support / (total + EPSILON), total), axis=-1)
+        elif self.average == "macro":
+            score = xp.mean(score, axis=-1)
         return xp.asarray(score, dtype=self.dtype)
+
+    def grouped_mean(self, weighting="samples"):
+        """The mean of the per-group ``result()`` across the groups that saw any sample weight, in ``dtype``:
+        weighted by each group's total sample weight (``"samples"``: a group counts as much as its samples do, as
+        the pooled score would weigh them; not by its positive support, which would drop groups without
+        positives) or by 1 (``"uniform"``). ``average=None`` gives one mean per class. NaN when no group has
+        weight."""
+        return super().grouped_mean(weighting)
 
     def get_config(self):
         return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
@@ -87,8 +103,9 @@ class F1Score(FBetaScore):
     [0.6667, 0.0]
     """
 
-    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None, *, device="auto"):
-        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype, device=device)
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None, *, device="auto", num_groups=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype, device=device,
+                         num_groups=num_groups)
 
     def get_config(self):
         config = super().get_config()

@@ -4,9 +4,12 @@ import warnings
 import numpy as np
 
 from .._arguments import check_int
+from .._kernels.weighted_bincount.rules import RULES
 from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
+from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
+    import_group_ids, mean_of_results, with_num_groups
 from .ratios import overflow_to_nan
 
 _CLASS_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
@@ -70,6 +73,12 @@ class R2Score(Metric):
         name: the metric's name (default ``"r2_score"``).
         dtype: dtype of ``result()`` (default float32).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (see ``Metric``).
+        num_groups: None, or ``G``: one R² per group (``group_ids`` in
+            ``update_state``, one per sample; ``_groups``'s rules), the
+            states with a group axis (``moments`` ``(7, G, outputs)``,
+            ``num_samples`` ``(G,)``); ``result()`` is ``(G,)`` (``(G,
+            outputs)`` for ``class_aggregation=None``), 0 for a group with no
+            sample, as the ungrouped metric before any; see ``grouped_mean``.
 
     >>> m = R2Score()
     >>> m.update_state([[1], [4], [3]], [[2], [4], [4]])
@@ -82,7 +91,7 @@ class R2Score(Metric):
     """
 
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None, *,
-                 device="auto"):
+                 device="auto", num_groups=None):
         if class_aggregation not in _CLASS_AGGREGATIONS:
             raise ValueError("Invalid value for argument `class_aggregation`. Expected one of "
                              f"{_CLASS_AGGREGATIONS}. Received: class_aggregation={class_aggregation}")
@@ -93,8 +102,11 @@ class R2Score(Metric):
         super().__init__(name=name, dtype=dtype, device=device)
         self.class_aggregation = class_aggregation
         self.num_regressors = num_regressors
-        self.num_samples = self.add_state("num_samples", (), "int64", "sum", count=True)
-        self.moments = self.add_state("moments", (7, None), "float64", "moments")  # None until the first batch
+        self.num_groups = check_num_groups(num_groups)
+        groups = group_axis(self.num_groups)
+        self.num_samples = self.add_state("num_samples", groups, "int64", "sum", count=True)
+        self.moments = self.add_state("moments", (7,) + groups + (None,), "float64", "moments")  # None: outputs
+        add_dropped_state(self)
 
     # -- Keras surface -----------------------------------------------------------------------------------------
     def _sample_weight(self, sample_weight, shape):
@@ -109,8 +121,9 @@ class R2Score(Metric):
                              f"(batch_size, outputs)")
         return self.xp.broadcast_to(weight.reshape(weight_shape), shape)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        """Fold one batch ``(batch_size, outputs)`` into the moments; all checks run on shapes, before any kernel."""
+    def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        """Fold one batch ``(batch_size, outputs)`` into the moments (grouped: each row into its group's); all checks
+        run on shapes, before any kernel."""
         y_true = self._import(y_true, "y_true")
         y_pred = self._import(y_pred, "y_pred")
         check_not_empty(y_true.shape, "y_true")
@@ -122,53 +135,80 @@ class R2Score(Metric):
         if true_shape != pred_shape:
             raise ValueError(f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} must match")
         rows, outputs = pred_shape
+        ids, unchecked = import_group_ids(self, group_ids, rows)
         self.build_states(outputs)  # a call refused from here on unbuilds (Metric's atomic methods)
-        if outputs != self.moments.shape[1]:
-            raise ValueError(f"{self.name} was built for {self.moments.shape[1]} outputs by its first batch; got "
+        if outputs != self.moments.shape[-1]:
+            raise ValueError(f"{self.name} was built for {self.moments.shape[-1]} outputs by its first batch; got "
                              f"y_true and y_pred of shape {pred_shape}")
         weight = self._sample_weight(sample_weight, pred_shape)
+        moments, count = self.moments.writable(), self.num_samples.writable()
+        if ids is not None:
+            count_dropped(self, ids, unchecked)
         self._backend.moments(y_true.reshape(true_shape), y_pred.reshape(pred_shape), weight,
-                              self.moments.writable())
-        count = self.num_samples.writable()
-        count += rows if weight is None else (weight != 0).any(axis=1).sum()  # on the device: no host sync
+                              moments.reshape(7, -1), group_ids=ids)
+        if ids is None:
+            count += rows if weight is None else (weight != 0).any(axis=1).sum()  # on the device: no host sync
+        else:
+            count += self._samples_per_group(ids, weight, rows)
+
+    def _samples_per_group(self, ids, weight, rows):
+        """Each group's rows of non-zero weight in a batch (``int64[G]``, on the device): a ``weighted_bincount``
+        pass of one class, which drops the rows of an id outside ``[0, G)`` as ``moments`` does."""
+        xp = self.xp
+        zeros = xp.broadcast_to(xp.zeros((1, 1)), (rows, 1))  # every row's class is 0
+        nonzero = None if weight is None else (weight != 0).any(axis=1).astype(xp.float64)
+        counts = xp.zeros((self.num_groups, 1, 1))
+        value = RULES["value"]
+        self._backend.weighted_bincount(zeros, zeros, nonzero, value, value, 0.0, -1, counts, group_ids=ids)
+        return counts.reshape(-1).astype(xp.int64)  # whole numbers below 2**53: exact
 
     def result(self):
+        """The R² (0-d, or per output); grouped, one of those per group (the group axis first)."""
         xp = self.xp
         if not self._built():
-            return xp.asarray(0.0, dtype=self.dtype)
+            return xp.zeros(group_axis(self.num_groups), dtype=self.dtype)
         state = self.moments.value
-        total, residual = state[_SUM_OF_SQUARES], state[_RESIDUAL]
+        total, residual = state[_SUM_OF_SQUARES], state[_RESIDUAL]  # (outputs,), grouped (G, outputs)
         # weights of mixed sign that sum to 0 over the stream: no mean (the zero-weight form of ``moments``), NaN
         total = xp.where((state[0] == 0.0) & ((state[1] != 0.0) | (total != 0.0)), np.nan, total)
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = overflow_to_nan(xp, 1.0 - residual / total, total)  # SS_tot past 1.8e308: not 1 - x / inf = 1
             raw = xp.where(xp.isinf(raw) & ~xp.isinf(residual), 0.0, raw)  # Keras's SS_tot = 0 rule, not overflow
             if self.class_aggregation == "uniform_average":
-                score = xp.mean(raw)
+                score = xp.mean(raw, axis=-1)
             elif self.class_aggregation == "variance_weighted_average":
-                score = xp.sum(total * raw) / xp.sum(total)
+                score = xp.sum(total * raw, axis=-1) / xp.sum(total, axis=-1)
             else:
                 score = raw
+        seen = self.num_samples.value.reshape(group_axis(self.num_groups) + (1,) * (score.ndim - total.ndim + 1))
         if self.num_regressors != 0:
-            score = self._adjusted(score)
-        return xp.where(self.num_samples.value == 0, 0.0, score).astype(self.dtype)
+            score = self._adjusted(score, seen.shape)
+        return xp.where(seen == 0, 0.0, score).astype(self.dtype)
 
-    def _adjusted(self, score):
-        """Keras's adjusted R² with ``n`` = samples of non-zero weight, or ``score`` with Keras's warning when
-        undefined."""
-        n = int(self.num_samples.numpy())  # synchronize!
+    def _adjusted(self, score, shape):
+        """Keras's adjusted R² with ``n`` = samples of non-zero weight (per group, in ``shape``), or ``score`` with
+        Keras's warnings where undefined (``n`` of 0: nothing seen, no warning)."""
+        n = self.num_samples.numpy().reshape(shape)  # synchronize!
         p = self.num_regressors
-        if n == 0:  # nothing seen: result() returns 0 (no warning)
-            return score
-        if p > n - 1:
+        seen = n > 0
+        if np.any(seen & (p > n - 1)):
             warnings.warn("More independent predictors than datapoints in adjusted R2 score. Falling back to "
                           "standard R2 score.", stacklevel=3)
-            return score
-        if p == n - 1:
+        if np.any(seen & (p == n - 1)):
             warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard R2 score.", stacklevel=3)
-            return score
-        return 1.0 - (1.0 - score) * ((n - 1) / (n - p - 1))
+        defined = n - p - 1 > 0
+        factor = self.xp.asarray(np.where(defined, (n - 1) / np.where(defined, n - p - 1, 1), 1.0))
+        return self.xp.where(self.xp.asarray(defined), 1.0 - (1.0 - score) * factor, score)
+
+    def grouped_mean(self, weighting="samples"):
+        """The mean of the per-group ``result()`` across the groups with a sample of non-zero weight, in ``dtype``:
+        weighted by each group's total sample weight (``"samples"``: ``Σw`` averaged over the outputs, so a group
+        counts as much as its samples do, as for ``Mean``) or by 1 (``"uniform"``). ``class_aggregation=None``
+        gives one mean per output. NaN when no group has a sample."""
+        check_grouped(self)
+        return mean_of_results(self, self.xp.mean(self.moments.value[0], axis=-1), self.num_samples.value > 0,
+                               weighting) if self._built() else self.xp.asarray(np.nan, dtype=self.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+        return {**with_num_groups(super().get_config(), self.num_groups), "class_aggregation": self.class_aggregation,
                 "num_regressors": self.num_regressors}

@@ -24,6 +24,15 @@ Compiled signatures (one per combination, cached on disk): ``x``, ``y`` and
 placeholder when unweighted), passed as flat read-only views with element
 strides; the state ``float64[7, L]`` (C order). ``merge_moments``: two
 ``float64[7, L]`` states.
+
+Groups (``group_ids``, one per row; state ``float64[7, G * L]``, column
+``g * L + l``): ``grouped_moments`` first finds each group's first row (a
+serial pass over the ids), whose ``(x, y)`` is the shift of the group's
+columns; the rows are cut into partitions (``groups.partition_count``, fixed
+by the shapes), each summing into its own ``[G, L, 7]`` accumulator; then per
+``(group, column)`` the partitions are added in order, centred and merged.
+Rows whose id is outside ``[0, G)`` add nothing; a group with no row in the
+batch is left unchanged. The same bits on every run.
 syncs: none (host memory).
 """
 import numba
@@ -31,8 +40,10 @@ import numpy as np
 
 from .._shared.casts import as_values, flat
 from .._shared.compile import cpu_builds, cpu_function
+from .._shared.groups import group_view, partition_count
 from .._shared.kinds import retarget
-from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
+from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_grouped_shapes, check_shapes, combined, merge, \
+    state_columns
 
 #: elements per chunk (``CHUNK // L`` rows): fixed by the shapes, so that the summation order is fixed.
 CHUNK = 1 << 15
@@ -86,6 +97,56 @@ def merge_states(out, other):
         _merge(out[:, c], other[:, c])
 
 
+@cpu_function
+def first_rows(gid, g_rs, rows, groups):
+    """Each group's first row in the batch (``rows`` for a group with none); ids outside ``[0, groups)`` skipped."""
+    first = np.full(groups, rows, np.int64)
+    for r in range(rows - 1, -1, -1):
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            first[g] = r
+    return first
+
+
+@cpu_function
+def part_group_moments(acc, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, cols, gid, g_rs, groups, first,
+                       start, stop):
+    """Rows ``start:stop`` into one partition's ``acc[g, l]`` (seven sums around the group's first row)."""
+    for r in range(start, stop):
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            f = first[g]
+            for c in range(cols):
+                slot = acc[g, c]
+                s = _accumulated(_combined(NO_SUMS, slot), np.float64(x[r * x_rs + c * x_cs]),
+                                 np.float64(y[r * y_rs + c * y_cs]),
+                                 np.float64(w[r * w_rs + c * w_cs]) if weighted else 1.0,
+                                 np.float64(x[f * x_rs + c * x_cs]), np.float64(y[f * y_rs + c * y_cs]))
+                for k in range(STATE_ROWS):
+                    slot[k] = s[k]
+
+
+@cpu_builds
+def grouped_moments(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, parts, gid, g_rs, groups,
+                    out):
+    """Partitions of rows into their own ``[G, L, 7]`` sums; per ``(group, column)`` seen, the partitions added in
+    order, centred around the group's first row and merged into ``out[:, g * L + l]``."""
+    first = first_rows(gid, g_rs, rows, groups)
+    acc = np.zeros((parts, groups, cols, STATE_ROWS))
+    for q in numba.prange(parts):
+        part_group_moments(acc[q], x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, cols, gid, g_rs, groups,
+                           first, q * rows // parts, (q + 1) * rows // parts)
+    for i in numba.prange(groups * cols):
+        g = i // cols
+        c = i - g * cols
+        f = first[g]
+        if f < rows:
+            s = NO_SUMS
+            for q in range(parts):
+                s = _combined(s, acc[q, g, c])
+            _merge(out[:, i], _centred(s, np.float64(x[f * x_rs + c * x_cs]), np.float64(y[f * y_rs + c * y_cs])))
+
+
 def moments_arguments(x, y, weight, out):
     """The arguments of ``chunked_moments`` for a non-empty batch, after the casts and flat views."""
     rows, cols = x.shape
@@ -97,8 +158,10 @@ def moments_arguments(x, y, weight, out):
     return xf, x_rs, x_cs, yf, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, -(-rows // parts), parts, out
 
 
-def moments(x, y, weight, out):
-    """Fold a batch's weighted moments into the state ``out`` (``float64[7, L]``), in place.
+def moments(x, y, weight, out, group_ids=None):
+    """Fold a batch's weighted moments into the state ``out`` (``float64[7, L]``), in place; with ``group_ids``
+    (``(N,)`` integers) ``out`` is ``float64[7, G * L]`` and row ``r`` folds into columns ``group_ids[r] * L + l``
+    (dropped when its id is outside ``[0, G)``).
 
     ``x``, ``y``: ``(N, L)`` of one shape, any dtype and strides (stride 0
     included); ``weight``: ``(N, L)`` or None (weight 1). ``out[:, l]`` is
@@ -112,6 +175,14 @@ def moments(x, y, weight, out):
     >>> out.ravel().tolist()  # W, mean_x, mean_y, Σ(x - 2.5)², Σ(y - 1.5)², Σ(x - 2.5)(y - 1.5), Σ(x - y)²
     [4.0, 2.5, 1.5, 5.0, 3.0, 3.0, 6.0]
     """
+    if group_ids is not None:
+        groups = check_grouped_shapes(x, y, weight, out, group_ids)
+        rows, cols = x.shape
+        if rows:
+            arguments = moments_arguments(x, y, weight, out)[:12]
+            parts = partition_count(rows, rows * cols, CHUNK, 8 * STATE_ROWS * groups * cols)
+            grouped_moments.for_size(rows * cols)(*arguments, parts, *group_view(group_ids), groups, out)
+        return
     check_shapes(x, y, weight, out)
     rows, cols = x.shape
     if rows * cols == 0:
@@ -120,7 +191,8 @@ def moments(x, y, weight, out):
 
 
 def merge_moments(out, other):
-    """The ``"moments"`` merge rule on host states: ``out`` ← the union of ``out`` and ``other`` (both ``[7, L]``).
+    """The ``"moments"`` merge rule on host states: ``out`` ← the union of ``out`` and ``other`` (both ``[7, L]``,
+    or ``(7, G, L)`` grouped: column by column).
 
     >>> import numpy as np
     >>> a, b = np.zeros((7, 1)), np.zeros((7, 1))
@@ -130,6 +202,5 @@ def merge_moments(out, other):
     >>> a.ravel().tolist()
     [4.0, 2.5, 1.5, 5.0, 3.0, 3.0, 6.0]
     """
-    if out.shape != other.shape or out.shape[0] != STATE_ROWS:
-        raise ValueError(f"moments states must both be (7, L); got {out.shape} and {other.shape}")
-    merge_states(out, np.ascontiguousarray(other, dtype=np.float64))
+    out2 = state_columns(out, other)
+    merge_states(out2, np.ascontiguousarray(other, dtype=np.float64).reshape(out2.shape))

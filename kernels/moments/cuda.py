@@ -26,6 +26,16 @@ already fills the device), ``blocks_x = min(ceil(N / BLOCK), ceil(max_blocks() /
 ``merge_moments`` (the ``"moments"`` merge rule on GPU states) is one thread
 per column: ``ceil(L / BLOCK)`` blocks.
 
+Groups (``group_ids``, one per row; state ``float64[7, G * L]``, column
+``g * L + l``): three launches. ``first_rows_kernel`` takes each group's first
+row with an integer ``atomic.min`` (the same row the CPU twin finds); in
+``grouped_moments_kernel`` one thread per element adds its seven sums around
+its group's first row into a ``[7, G * L]`` scratch with global float64
+atomics (no reduction tree: the partials would be ``G`` long); then
+``grouped_merge_kernel``, one thread per ``(group, column)`` seen in the batch,
+centres and merges them. Sums of whole numbers stay exact; others depend on
+the atomic order (last bits), as in the other grouped passes.
+
 Compiled signatures (cached on disk): as the CPU twin's, ``x``, ``y`` and
 ``weight`` each ``float32`` or ``float64`` flat read-only views with element
 strides (a float64 placeholder when unweighted), ``weighted`` an argument the
@@ -37,9 +47,11 @@ import math
 from numba import cuda, float64, int32
 
 from .._shared.casts import as_values, flat
+from .._shared.groups import group_view
 from .._shared.kinds import retarget
 from .._shared.launch import BLOCK, SIMULATOR, cuda_kernel, device_function, launch, max_blocks, reduction_scratch
-from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_shapes, combined, merge
+from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_grouped_shapes, check_shapes, combined, merge, \
+    state_columns
 
 _MAX_GRID_Y = 65535  # the hardware limit of gridDim.y
 
@@ -103,6 +115,70 @@ def merge_moments_kernel(out, other):
         _merge(out[:, c], other[:, c])
 
 
+@cuda_kernel
+def first_rows_kernel(gid, g_rs, rows, groups, first):
+    r = cuda.grid(1)
+    while r < rows:
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            cuda.atomic.min(first, g, r)
+        r += cuda.gridDim.x * BLOCK
+
+
+@cuda_kernel
+def grouped_moments_kernel(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, gid, g_rs, groups,
+                           first, sums):
+    i = cuda.grid(1)
+    while i < rows * cols:
+        r = i // cols
+        c = i - r * cols
+        g = gid[r * g_rs]
+        if g >= 0 and g < groups:
+            f = first[g]
+            s = _accumulated(NO_SUMS, float64(x[r * x_rs + c * x_cs]), float64(y[r * y_rs + c * y_cs]),
+                             float64(w[r * w_rs + c * w_cs]) if weighted else 1.0,
+                             float64(x[f * x_rs + c * x_cs]), float64(y[f * y_rs + c * y_cs]))
+            for k in range(STATE_ROWS):
+                cuda.atomic.add(sums, (k, g * cols + c), s[k])
+        i += cuda.gridDim.x * BLOCK
+
+
+@cuda_kernel
+def grouped_merge_kernel(x, x_rs, x_cs, y, y_rs, y_cs, rows, cols, groups, first, sums, out):
+    i = cuda.grid(1)
+    if i < groups * cols:
+        g = i // cols
+        c = i - g * cols
+        f = first[g]
+        if f < rows:
+            _merge(out[:, i], _centred(_combined(NO_SUMS, sums[:, i]), float64(x[f * x_rs + c * x_cs]),
+                                       float64(y[f * y_rs + c * y_cs])))
+
+
+def _grouped_moments(x, y, weight, out, group_ids):
+    """The three launches of a grouped call (see the module's docstring), scratch from the state's array module."""
+    groups = check_grouped_shapes(x, y, weight, out, group_ids)
+    rows, cols = x.shape
+    if rows == 0:
+        return
+    if SIMULATOR:
+        import numpy as xp
+    else:
+        import cupy as xp
+    first = xp.full(groups, rows, dtype=xp.int64)
+    sums = xp.zeros((STATE_ROWS, groups * cols))
+    gid, g_rs = group_view(group_ids)
+    xf, (x_rs, x_cs) = flat(as_values(x))
+    yf, (y_rs, y_cs) = flat(as_values(y))
+    weighted = weight is not None
+    w, (w_rs, w_cs) = flat(as_values(weight) if weighted else out[:1, :1])
+    launch(first_rows_kernel, min(math.ceil(rows / BLOCK), max_blocks()), BLOCK, 0, gid, g_rs, rows, groups, first)
+    launch(grouped_moments_kernel, min(math.ceil(rows * cols / BLOCK), max_blocks()), BLOCK, 0,
+           xf, x_rs, x_cs, yf, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, gid, g_rs, groups, first, sums)
+    launch(grouped_merge_kernel, math.ceil(groups * cols / BLOCK), BLOCK, 0,
+           xf, x_rs, x_cs, yf, y_rs, y_cs, rows, cols, groups, first, sums, out)
+
+
 def launch_shape(rows, cols):
     """``(blocks_x, grid_y)`` of ``moments_kernel`` for an ``(N, L)`` batch."""
     grid_y = min(cols, max_blocks(), _MAX_GRID_Y)
@@ -134,8 +210,12 @@ def _partials(blocks_x, cols):
     return _scratch[key][:size].reshape(STATE_ROWS, blocks_x, cols)
 
 
-def moments(x, y, weight, out):
-    """Launch ``moments_kernel`` on the caller's stream; same contract as the CPU twin."""
+def moments(x, y, weight, out, group_ids=None):
+    """Launch ``moments_kernel`` (grouped: ``_grouped_moments``) on the caller's stream; same contract as the CPU
+    twin."""
+    if group_ids is not None:
+        _grouped_moments(x, y, weight, out, group_ids)
+        return
     check_shapes(x, y, weight, out)
     rows, cols = x.shape
     if rows * cols == 0:
@@ -153,10 +233,10 @@ def moments(x, y, weight, out):
 
 
 def merge_moments(out, other):
-    """The ``"moments"`` merge rule on GPU states: ``out`` ← the union of ``out`` and ``other`` (both ``[7, L]``)."""
-    if out.shape != other.shape or out.shape[0] != STATE_ROWS:
-        raise ValueError(f"moments states must both be (7, L); got {out.shape} and {other.shape}")
+    """The ``"moments"`` merge rule on GPU states: ``out`` ← the union of ``out`` and ``other`` (both ``[7, L]``, or
+    ``(7, G, L)`` grouped: column by column)."""
+    out = state_columns(out, other)
     cols = out.shape[1]
     if cols == 0:
         return
-    launch(merge_moments_kernel, math.ceil(cols / BLOCK), BLOCK, 0, out, other)
+    launch(merge_moments_kernel, math.ceil(cols / BLOCK), BLOCK, 0, out, other.reshape(out.shape))

@@ -12,6 +12,7 @@ summed around a shift ``(shift_x, shift_y)``, into seven sums
 ``(Σw, Σw dx, Σw dy, Σw dx², Σw dy², Σw dx dy, Σw (x - y)²)`` with
 ``dx = x - shift_x`` and ``dy = y - shift_y``.
 """
+from .._shared.groups import check_group_ids
 
 #: rows of a ``moments`` state: ``out[k, l]`` holds quantity ``k`` of column ``l``, in the order above.
 STATE_ROWS = 7
@@ -122,11 +123,38 @@ def merge(state, part):
         state[k] = n[k]
 
 
-def check_shapes(x, y, weight, out):
-    """Both launchers refuse what would make a kernel read or write out of bounds."""
+def check_inputs(x, y, weight):
+    """``x``, ``y`` (and ``weight``): 2-D of one shape ``(N, L)``."""
     if x.ndim != 2 or x.shape != y.shape:
         raise ValueError(f"x and y must be 2-D of one shape (N, L); got {x.shape} and {y.shape}")
     if weight is not None and weight.shape != x.shape:
         raise ValueError(f"weight must have the shape of x {x.shape} (broadcast it first); got {weight.shape}")
+
+
+def check_shapes(x, y, weight, out):
+    """Both launchers refuse what would make a kernel read or write out of bounds."""
+    check_inputs(x, y, weight)
     if out.shape != (STATE_ROWS, x.shape[1]):
         raise ValueError(f"out must have shape {(STATE_ROWS, x.shape[1])}; got {out.shape}")
+
+
+def check_grouped_shapes(x, y, weight, out, group_ids):
+    """``G`` of a grouped call (``out``: ``[7, G * L]``), after the checks of ``check_shapes`` and the ids'."""
+    check_inputs(x, y, weight)
+    rows, cols = x.shape
+    if out.ndim != 2 or out.shape[0] != STATE_ROWS or cols == 0 or out.shape[1] % cols or not out.shape[1]:
+        raise ValueError(f"grouped moments add into out of shape (7, G * L) with L = {cols} columns; got "
+                         f"{out.shape}")
+    check_group_ids(group_ids, rows)
+    return out.shape[1] // cols
+
+
+def state_columns(out, other=None):
+    """``out`` (and ``other``) as ``[7, K]``: a state of shape ``(7, ...)`` (a grouped ``(7, G, L)``) seen with its
+    trailing axes flattened, in place (a C-contiguous state: the merge writes through the view)."""
+    if out.shape[0] != STATE_ROWS or (other is not None and other.shape != out.shape):
+        raise ValueError(f"moments states must both be (7, ...) of one shape; got {out.shape} and "
+                         f"{None if other is None else other.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("a moments state must be C-contiguous to be merged in place")
+    return out.reshape(STATE_ROWS, -1)
