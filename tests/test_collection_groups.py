@@ -15,11 +15,12 @@ G = 5
 
 
 def members(device="auto", grouped=None):
-    """Threshold members (AUC, Precision, Recall), BinaryAccuracy riding them, two IoU members of one matrix and a
+    """Threshold members (AUC, Precision, Recall, F1Score), BinaryAccuracy riding them, two IoU members of one matrix and a
     mean metric: with ``grouped`` each is built with that ``num_groups``."""
     extra = {} if grouped is None else {"num_groups": grouped}
     return {"auc": gpumetrics.AUC(device=device, **extra), "precision": gpumetrics.Precision(device=device, **extra),
             "recall": gpumetrics.Recall(thresholds=[0.3, 0.7], device=device, **extra),
+            "f1": gpumetrics.F1Score(threshold=0.5, device=device, **extra),
             "accuracy": gpumetrics.BinaryAccuracy(device=device, **extra),
             "iou": gpumetrics.BinaryIoU(device=device, **extra),
             "iou_1": gpumetrics.BinaryIoU(target_class_ids=[1], device=device, **extra),
@@ -42,7 +43,7 @@ def host_states(metric):
 def test_grouped_members_equal_grouped_metrics_alone(whole, device, rng):
     collection = MetricCollection(members(device), num_groups=G)
     alone = members(device, grouped=G)
-    assert collection.passes() == [["auc", "precision", "recall", "accuracy"], ["iou", "iou_1"], ["mse"]]
+    assert collection.passes() == [["auc", "precision", "recall", "f1", "accuracy"], ["iou", "iou_1"], ["mse"]]
     for _ in range(3):
         y_true, y_pred, weight, ids = draw(rng, device, whole=whole)
         collection.update_state(y_true, y_pred, weight, group_ids=ids)

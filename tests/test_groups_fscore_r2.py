@@ -106,7 +106,7 @@ def test_grouped_f1_is_fbeta_with_beta_1_and_round_trips_its_config(device, rng)
         restored = cls.from_config(metric.get_config())
         assert restored.num_groups == G and restored.get_config() == metric.get_config()
         assert "num_groups" not in cls().get_config()
-        assert metric.pass_spec() is None  # a grouped metric runs its own pass in a collection
+    assert f1.pass_spec().key[-1] == G  # a grouped collection shares its pass with members of its num_groups
 
 
 @pytest.mark.parametrize("aggregation", ["uniform_average", "variance_weighted_average", None])
