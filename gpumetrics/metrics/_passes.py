@@ -2,7 +2,9 @@
 
 A metric declares its pass as a hashable spec or None (then it runs its own
 ``update_state``). Two members share a pass only when their specs' keys are
-equal; the key holds every parameter that changes what the kernel counts.
+equal; the key holds every parameter that changes what the kernel counts,
+``num_groups`` included: members of one ``G`` share a grouped launch, whose
+group ids the leader checks and spreads once (``_groups.pass_groups``).
 
 * ``HistogramPass`` (the threshold family): key = transform, ``top_k``,
   ``class_id``, AUC's ``label_weights``; the thresholds are not in the key.
