@@ -165,12 +165,11 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, spl
     blanks = [m.blank() for m in given]
     named = _aligned({"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight, "group_ids": group_ids})
     parts = {k: _partitions(a, k) for k, a in named.items()}
-    count = len(parts["y_pred"])
-    parts = {k: [None] * count if p is None else p for k, p in parts.items()}
-    if any(len(p) != count for p in parts.values()):
-        raise ValueError(f"{', '.join(k for k, a in named.items() if a is not None)} must have as many "
-                         f"partitions; got " + ", ".join(f"{k}: {len(parts[k])}" for k, a in named.items()
-                                                         if a is not None))
+    sizes = {k: len(p) for k, p in parts.items() if p is not None}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"{', '.join(sizes)} must have as many partitions; got "
+                         + ", ".join(f"{k}: {n}" for k, n in sizes.items()))
+    parts = {k: [None] * sizes["y_pred"] if p is None else p for k, p in parts.items()}
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2; got {split_every}")
     task_states = dask.delayed(_partition_states, pure=True)

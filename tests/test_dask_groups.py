@@ -78,6 +78,10 @@ def test_grouped_dask_evaluate_takes_dataframe_columns():
     got = gpumetrics.dask.evaluate(make(), frame["y"], frame["p"], frame["w"], group_ids=frame["g"])
     assert_same_state(got, in_memory(make, labels, scores, weights, ids))
     np.testing.assert_allclose(np.asarray(got.result()), sklearn_aucs(labels, scores, weights, ids, 17), rtol=1e-9)
+    other = dd.from_pandas(pd.Series(ids), npartitions=3)
+    with pytest.raises(ValueError, match="y_true, y_pred, sample_weight, group_ids must have as many partitions; "
+                                         "got y_true: 4, y_pred: 4, sample_weight: 4, group_ids: 3"):
+        gpumetrics.dask.evaluate(make(), frame["y"], frame["p"], frame["w"], group_ids=other)
 
 
 def test_group_ids_refused_for_ungrouped_metrics_and_required_for_grouped_ones():
