@@ -16,8 +16,9 @@ spawn time and the child's stamps share one clock) and reports
 * ``total``: ``startup + import + first``, i.e. process start to first result.
 
 Cases: ``AUC()`` (200 thresholds; int32 0/1 labels, float32 scores) and
-``MeanSquaredError`` (float32 ``(N,)`` both), each in its own cache directory,
-on ``device="cpu"``. Then ``python -m gpumetrics warmup --device cpu`` into an
+``MeanSquaredError`` (float32 ``(N,)`` both), and the two grouped
+(``num_groups=1000``, int64 ids; MSE on ``(N, 1)``, then ``grouped_mean()``),
+each in its own cache directory, on ``device="cpu"``. Then ``python -m gpumetrics warmup --device cpu`` into an
 empty directory (and once more into the now warm one). The load average
 (1 min) is read before each process: on a shared machine it says how much
 the numbers are worth.
@@ -42,22 +43,25 @@ import json, sys
 import numpy as np
 case, n = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
-if case == "auc":
+grouped = {"group_ids": rng.integers(0, 1000, n)} if case.startswith("g") else {}
+options = {"num_groups": 1000} if grouped else {}
+if case.endswith("auc"):
     y_true = rng.integers(0, 2, n, dtype=np.int32)
     y_pred = (0.7 * rng.random(n, dtype=np.float32) + 0.3 * y_true).astype(np.float32)
-    metric = gpumetrics.AUC(device="cpu")
+    metric = gpumetrics.AUC(device="cpu", **options)
 else:
-    y_true = rng.normal(size=n).astype(np.float32)
-    y_pred = (y_true + rng.normal(scale=0.1, size=n)).astype(np.float32)
-    metric = gpumetrics.MeanSquaredError(device="cpu")
+    y_true = rng.normal(size=(n, 1) if grouped else n).astype(np.float32)
+    y_pred = (y_true + rng.normal(scale=0.1, size=y_true.shape)).astype(np.float32)
+    metric = gpumetrics.MeanSquaredError(device="cpu", **options)
 t_first = time.clock_gettime(time.CLOCK_MONOTONIC)
-metric.update_state(y_true, y_pred)
-value = float(metric.result())
+metric.update_state(y_true, y_pred, **grouped)
+value = float(metric.grouped_mean() if grouped else metric.result())
 t_done = time.clock_gettime(time.CLOCK_MONOTONIC)
 print(json.dumps({"t_script": t_script, "import": t_import - t_script, "first": t_done - t_first, "value": value}))
 """
 
-CASES = {"auc": "AUC()", "mse": "MeanSquaredError"}
+CASES = {"auc": "AUC()", "mse": "MeanSquaredError", "gauc": "AUC(num_groups=1000)",
+         "gmse": "MeanSquaredError(num_groups=1000)"}
 
 
 def child_env(cache):

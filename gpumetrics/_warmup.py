@@ -4,8 +4,11 @@ Every metric runs on one of five kernel primitives, and every kind of a
 primitive (MSE, crossentropy, hinge, ...) shares one compiled kernel per input
 signature. So warming a primitive means one small update of one representative
 metric per common dtype combination, once below and once above the CPU's
-serial/parallel cutover (both builds), on every device asked for. Later
-processes load the kernels from the cache (see ``compile.cache_dir()``).
+serial/parallel cutover (both builds), on every device asked for, and once
+more grouped (``num_groups``, ``group_ids``) where the representative metric
+has a group axis: grouped sums and the grouped CUDA histogram are kernels of
+their own. Later processes load the kernels from the cache (see
+``compile.cache_dir()``).
 
 Run it once after installing, or in an image build: ``python -m gpumetrics warmup``.
 """
@@ -24,6 +27,8 @@ FAMILY_PRIMITIVES = {
     "r2_score": ("moments",), "exact_auc": ("threshold_histogram",),
 }
 PRIMITIVES = ("error_sums", "row_sums", "threshold_histogram", "weighted_bincount", "moments")
+#: the primitives whose representative metric takes ``num_groups``: warmed grouped as well (R2Score has no groups)
+GROUPED = ("error_sums", "row_sums", "threshold_histogram", "weighted_bincount")
 _F32, _F64, _I32, _I64 = np.float32, np.float64, np.int32, np.int64
 #: the common input dtypes warmed per primitive: (labels or targets, predictions, weights or None).
 COMMON = {
@@ -52,8 +57,8 @@ def _batch(primitive, labels, scores, weights, rows, rng):
     if primitive == "threshold_histogram":
         return gpumetrics.AUC, rng.integers(0, 2, rows).astype(labels), rng.random(rows).astype(scores), w
     if primitive == "weighted_bincount":
-        def metric(device):
-            return gpumetrics.MeanIoU(num_classes=3, device=device)
+        def metric(**options):
+            return gpumetrics.MeanIoU(num_classes=3, **options)
         return metric, rng.integers(0, 3, rows).astype(labels), rng.integers(0, 3, rows).astype(scores), w
     return gpumetrics.R2Score, rng.random((rows, 2)).astype(labels), rng.random((rows, 2)).astype(scores), w
 
@@ -90,31 +95,38 @@ def warmup(metrics=None, device=None, progress=True):
     """Compile the common signatures of the kernels behind ``metrics`` (all metrics when None) into the cache.
 
     ``device``: ``"cpu"``, ``"cuda"`` or a list; by default the CPU and, when
-    one is usable, the GPU. Returns the number of (primitive, dtypes, build)
-    steps run. ``progress`` draws a bar on stderr.
+    one is usable, the GPU. Returns the number of (primitive, dtypes, build,
+    grouped or not) steps run. ``progress`` draws a bar on stderr.
     """
     from ._kernels._shared.compile import PARALLEL_CUTOVER
 
-    steps = [(d, p, dtypes, rows) for d in _devices(device) for p in primitives_of(metrics) for dtypes in COMMON[p]
-             for rows in ((64, PARALLEL_CUTOVER) if d == "cpu" else (64,))]
+    steps = [(d, p, dtypes, rows, grouped) for d in _devices(device) for p in primitives_of(metrics)
+             for dtypes in COMMON[p] for rows in ((64, PARALLEL_CUTOVER) if d == "cpu" else (64,))
+             for grouped in ((False, True) if p in GROUPED else (False,))]
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    for done, (dev, primitive, (labels, scores, weights), rows) in enumerate(steps, 1):
-        factory, y_true, y_pred, w = _batch(primitive, labels, scores, weights, rows, rng)
-        if dev == "cuda" and not get_backend("cuda").simulated:
-            import cupy
-
-            y_true, y_pred, w = (None if a is None else cupy.asarray(a) for a in (y_true, y_pred, w))
-        metric = factory(device=dev)
-        metric.update_state(y_true, y_pred, sample_weight=w)
-        metric.result()
+    for done, (dev, primitive, (labels, scores, weights), rows, grouped) in enumerate(steps, 1):
+        _run(dev, grouped, *_batch(primitive, labels, scores, weights, rows, rng))
         if progress:
             _draw(done, len(steps), time.perf_counter() - start,
                   f"{dev} {primitive} {np.dtype(labels).name}/{np.dtype(scores).name}"
-                  f"{'' if weights is None else '/w:' + np.dtype(weights).name}{' parallel' if rows > 64 else ''}")
+                  f"{'' if weights is None else '/w:' + np.dtype(weights).name}{' parallel' if rows > 64 else ''}"
+                  f"{' grouped' if grouped else ''}")
     if progress:
         sys.stderr.write("\n")
     return len(steps)
+
+
+def _run(device, grouped, factory, y_true, y_pred, w):
+    """One update and result of ``factory``'s metric on ``device``; ``grouped``: with two groups (int64 ids)."""
+    ids = np.arange(len(y_pred)) % 2 if grouped else None
+    if device == "cuda" and not get_backend("cuda").simulated:
+        import cupy
+
+        y_true, y_pred, w, ids = (None if a is None else cupy.asarray(a) for a in (y_true, y_pred, w, ids))
+    metric = factory(device=device, **({"num_groups": 2} if grouped else {}))
+    metric.update_state(y_true, y_pred, sample_weight=w, **({"group_ids": ids} if grouped else {}))
+    metric.result()
 
 
 def _draw(done, total, seconds, label):

@@ -1,6 +1,6 @@
 """Metrics over Dask collections that outgrow one machine: per-partition states on the workers, a tree merge.
 
-``evaluate(metrics, y_true, y_pred, sample_weight=None)`` sends a blank copy
+``evaluate(metrics, y_true, y_pred, sample_weight=None, group_ids=None)`` sends a blank copy
 of each metric (its configuration, no state, no device) to the workers; each
 task updates the copies with one partition, where the partition lives (NumPy
 on CPU workers, CuPy on GPU workers: an ``auto`` metric follows its data), and
@@ -18,15 +18,18 @@ from .collection import MetricCollection
 from .metric import Metric
 
 
-def _partition_states(blanks, y_true, y_pred, sample_weight):
-    """One task: fresh copies of the blank metrics updated with one partition; their states on the host."""
+def _partition_states(blanks, y_true, y_pred, sample_weight, group_ids=None):
+    """One task: fresh copies of the blank metrics updated with one partition (and its ``group_ids`` when the
+    metrics are grouped); their states on the host."""
     y_true, y_pred, sample_weight = _values(y_true), _values(y_pred), _values(sample_weight)
-    empty = all(_rows(part) == 0 for part in (y_true, y_pred, sample_weight) if part is not None)
+    group_ids = _values(group_ids)
+    empty = all(_rows(part) == 0 for part in (y_true, y_pred, sample_weight, group_ids) if part is not None)
+    grouped = {} if group_ids is None else {"group_ids": group_ids}
     states = []
     for blank in blanks:
         metric = blank.blank()
         if not empty:  # a zero-length partition (common after filtering) contributes nothing
-            metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+            metric.update_state(y_true, y_pred, sample_weight=sample_weight, **grouped)
         states.append(metric.state_dict())  # synchronize! a partition's result is its state, on the host
     return states
 
@@ -77,42 +80,58 @@ def _partitions(collection, name):
     raise TypeError(f"{name} must be a Dask array, DataFrame or Series; got {type(collection).__name__}")
 
 
-def _aligned(y_true, y_pred, sample_weight):
-    """Rechunk Dask arrays along axis 0 to ``y_pred``'s chunks (one chunk across the other axes).
+def _aligned(named):
+    """``named`` (``{"y_true": ..., "y_pred": ..., ...}``, None for an argument not given) with its Dask arrays
+    rechunked along axis 0 to ``y_pred``'s chunks (one chunk across the other axes).
 
     Arrays with unknown chunk sizes (``x[mask]`` with a Dask boolean mask) cannot be rechunked along axis 0:
     the arguments are then aligned block by block (the same masking gives the same blocks), which needs as many
     blocks along axis 0 in each.
     """
-    named = {"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight}
     arrays = {k: a for k, a in named.items() if a is not None and hasattr(a, "chunks")}
     if not arrays:
-        return y_true, y_pred, sample_weight
+        return named
+    given = ", ".join(k for k, a in named.items() if a is not None)
     if any(math.isnan(c) for a in arrays.values() for c in a.chunks[0]):
         blocks = {k: a.numblocks[0] for k, a in arrays.items()}
         if len(set(blocks.values())) > 1:
             raise ValueError(
-                "y_true, y_pred and sample_weight have unknown chunk sizes (e.g. after boolean masking), so they "
+                f"{given} have unknown chunk sizes (e.g. after boolean masking), so they "
                 "are aligned block by block, which needs as many blocks along axis 0 in each; got "
                 + ", ".join(f"{k}: {n}" for k, n in blocks.items())
                 + " (mask all of them with the same mask, or call compute_chunk_sizes() on each)")
-        whole = {k: a.rechunk({i: -1 for i in range(1, a.ndim)}) if a.ndim > 1 else a for k, a in arrays.items()}
-        named.update(whole)
-        return named["y_true"], named["y_pred"], named["sample_weight"]
+        return {**named, **{k: a.rechunk({i: -1 for i in range(1, a.ndim)}) if a.ndim > 1 else a
+                            for k, a in arrays.items()}}
+    y_pred = named["y_pred"]
     rows = y_pred.chunks[0] if hasattr(y_pred, "chunks") else next(iter(arrays.values())).chunks[0]
 
-    def rechunk(a):
+    def rechunk(name, a):
         if a is None or not hasattr(a, "chunks"):
             return a
         if a.shape[0] != sum(rows):
-            raise ValueError(f"y_true, y_pred and sample_weight must have as many rows; got {a.shape[0]} and "
+            raise ValueError(f"{given} must have as many rows; got {name} with {a.shape[0]} and y_pred with "
                              f"{sum(rows)}")
         return a.rechunk((rows,) + tuple(-1 for _ in a.shape[1:]))
 
-    return rechunk(y_true), rechunk(y_pred), rechunk(sample_weight)
+    return {k: rechunk(k, a) for k, a in named.items()}
 
 
-def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, progress=False):
+def _check_groups(metrics, group_ids):
+    """Refuse (``ValueError``, before any task runs) ``group_ids`` for ungrouped metrics and their absence for
+    grouped ones; ``metrics``: the metrics and collections given."""
+    members = [pair for m in metrics for pair in (m.metrics.items() if isinstance(m, MetricCollection)
+                                                  else [(m.name, m)])]
+    grouped = [name for name, m in members if getattr(m, "num_groups", None) is not None]
+    ungrouped = [name for name, m in members if getattr(m, "num_groups", None) is None]
+    if group_ids is not None and ungrouped:
+        raise ValueError(f"group_ids given, but metrics {ungrouped} have no group axis (num_groups=None): evaluate "
+                         f"them in another call, without group_ids")
+    if group_ids is None and grouped:
+        raise ValueError(f"metrics {grouped} have num_groups set: evaluate needs group_ids (a Dask array or Series "
+                         f"of one integer per sample, partitioned like y_pred)")
+
+
+def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, split_every=8, progress=False):
     """The whole-collection value of ``metrics`` over Dask arrays or DataFrame columns.
 
     Args:
@@ -123,6 +142,9 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
             Zero-length partitions contribute nothing. Arrays of unknown chunk
             sizes (``y[mask]``) are paired block by block: they need as many
             blocks along axis 0 (the same masking gives that).
+        group_ids: for metrics built with ``num_groups`` (all of them then): one integer per sample, a Dask array
+            or Series partitioned like ``y_pred`` (arrays are rechunked to its chunks). Refused (``ValueError``)
+            for ungrouped metrics, and missing for grouped ones, before anything is computed.
         split_every: how many partition states each merge task combines.
         progress: show Dask's progress bar (``distributed.progress`` under a
             ``distributed`` client, ``dask.diagnostics.ProgressBar`` otherwise).
@@ -138,18 +160,21 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, split_every=8, prog
     import dask
 
     single = isinstance(metrics, (Metric, MetricCollection))  # a collection travels whole: its passes shared
-    blanks = [m.blank() for m in ([metrics] if single else metrics)]
-    y_true, y_pred, sample_weight = _aligned(y_true, y_pred, sample_weight)
-    true_parts, pred_parts = _partitions(y_true, "y_true"), _partitions(y_pred, "y_pred")
-    weight_parts = _partitions(sample_weight, "sample_weight") or [None] * len(pred_parts)
-    if not len(true_parts) == len(pred_parts) == len(weight_parts):
-        raise ValueError(f"y_true, y_pred and sample_weight must have as many partitions; got "
-                         f"{len(true_parts)}, {len(pred_parts)} and {len(weight_parts)}")
+    given = [metrics] if single else list(metrics)
+    _check_groups(given, group_ids)
+    blanks = [m.blank() for m in given]
+    named = _aligned({"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight, "group_ids": group_ids})
+    parts = {k: _partitions(a, k) for k, a in named.items()}
+    sizes = {k: len(p) for k, p in parts.items() if p is not None}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"{', '.join(sizes)} must have as many partitions; got "
+                         + ", ".join(f"{k}: {n}" for k, n in sizes.items()))
+    parts = {k: [None] * sizes["y_pred"] if p is None else p for k, p in parts.items()}
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2; got {split_every}")
     task_states = dask.delayed(_partition_states, pure=True)
     merge = dask.delayed(_merge_states, pure=True)
-    level = [task_states(blanks, t, p, w) for t, p, w in zip(true_parts, pred_parts, weight_parts)]
+    level = [task_states(blanks, *row) for row in zip(*(parts[k] for k in named))]
     while len(level) > 1:
         level = [merge(blanks, level[i:i + split_every]) for i in range(0, len(level), split_every)]
     final = merge(blanks, level)

@@ -146,7 +146,8 @@ class KerasMetric(keras.metrics.Metric):
 
 
 def _checked_metric(metric):
-    """A gpumetrics metric whose ``update_state`` takes ``(y_true, y_pred, sample_weight=...)``, or an error."""
+    """A gpumetrics metric whose ``update_state`` takes ``(y_true, y_pred, sample_weight=...)``, or an error; a
+    grouped metric (``num_groups``) is refused here rather than at its first update in the middle of ``fit``."""
     if not isinstance(metric, Metric):
         if isinstance(metric, keras.metrics.Metric):
             raise TypeError(f"{metric.name} is already a keras.metrics.Metric: pass it to compile() as it is")
@@ -154,6 +155,10 @@ def _checked_metric(metric):
             raise TypeError(f"gpumetrics.keras.wrap expects a gpumetrics metric, metric class or identifier; got "
                             f"{type(metric).__name__} (a per-sample function f: wrap gpumetrics.MeanMetricWrapper(f))")
         metric = get(metric)
+    if getattr(metric, "num_groups", None) is not None:
+        raise ValueError(f"{metric.name} has num_groups={metric.num_groups}: its update_state needs group_ids, which "
+                         f"Keras's fit / evaluate never pass; wrap an ungrouped copy (num_groups=None) for Keras, "
+                         f"and update the grouped metric yourself with group_ids")
     try:
         inspect.signature(metric.update_state).bind(None, None, sample_weight=None)
     except TypeError:

@@ -31,36 +31,47 @@ def _host(metric, array):
     return np.asarray(metric.backend.to_host(array))  # synchronize! (a plot, off the update path)
 
 
-def _curve_rows(metric, kind):
-    """The curve's ``(x, y)`` points on the host, one row per label: ``(labels, T)`` arrays."""
+def _title(metric, group, what):
+    """``"name: what"``, or ``"name, group g: what"`` for one group of a grouped metric."""
+    return f"{metric.name}{'' if group is None else f', group {group}'}: {what}"
+
+
+def _curve_rows(metric, kind, group):
+    """The curve's ``(x, y)`` points on the host (of ``group`` alone when not None), one row per label:
+    ``(labels, T)`` arrays."""
     if kind == "ROC":
         fpr, tpr, _ = metric.roc_curve()
         x, y = _host(metric, fpr), _host(metric, tpr)
     else:
         precision, recall, _ = metric.pr_curve()
         x, y = _host(metric, recall), _host(metric, precision)
+    if group is not None:
+        x, y = x[group], y[group]
     return x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
 
 
-def _line_labels(metric, kind, count):
-    """Legend entries: each label's AUC where the metric is an AUC of this curve, else label numbers."""
+def _line_labels(metric, kind, count, group):
+    """Legend entries: each label's AUC (of ``group``) where the metric is an AUC of this curve, else label
+    numbers."""
     areas = None
     if getattr(metric, "curve", None) == kind:  # an AUC of this curve: say its value
-        areas = _host(metric, metric.per_label_result() if metric.multi_label else metric.result()).reshape(-1)
+        areas = _host(metric, metric.per_label_result() if metric.multi_label else metric.result())
+        areas = (areas if group is None else areas[group]).reshape(-1)
     names = [f"label {i}" for i in range(count)] if count > 1 else [metric.name]
     return names if areas is None else [f"{name} (AUC {area:.4f})" for name, area in zip(names, areas)]
 
 
-def plot_curve(metric, curve="ROC", ax=None, mark=None):
+def plot_curve(metric, curve="ROC", ax=None, mark=None, group=None):
     """Draw a threshold metric's ``"ROC"`` (FPR, TPR) or ``"PR"`` (recall, precision) points, joined in threshold
-    order, one line per label; ``mark`` (an ``OperatingPoint``) is drawn as a dot. PR points at (0, 0), where
-    mostly nothing scores above the threshold, are left out."""
+    order, one line per label (of group ``group`` of a grouped metric, checked by its ``plot``); ``mark`` (an
+    ``OperatingPoint``) is drawn as a dot. PR points at (0, 0), where mostly nothing scores above the threshold,
+    are left out."""
     kind = curve.upper() if isinstance(curve, str) else curve
     if kind not in _CURVE_AXES:
         raise ValueError(f"curve must be 'ROC' or 'PR'; got curve={curve!r}")
     figure, ax = _axes(ax)
-    xs, ys = _curve_rows(metric, kind)
-    for x, y, label in zip(xs, ys, _line_labels(metric, kind, len(xs))):
+    xs, ys = _curve_rows(metric, kind, group)
+    for x, y, label in zip(xs, ys, _line_labels(metric, kind, len(xs), group)):
         keep = (x != 0) | (y != 0) if kind == "PR" else slice(None)
         ax.plot(x[keep], y[keep], marker=".", markersize=3, linewidth=1.2, label=label)
     if kind == "ROC":
@@ -70,16 +81,17 @@ def plot_curve(metric, curve="ROC", ax=None, mark=None):
         point = (1 - specificity, recall) if kind == "ROC" else (recall, precision)
         ax.plot(*point, marker="o", color="black", linestyle="none", label=f"threshold {threshold:.3g}")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel=_CURVE_AXES[kind][0], ylabel=_CURVE_AXES[kind][1],
-           title=f"{metric.name}: {kind} curve", aspect="equal")
+           title=_title(metric, group, f"{kind} curve"), aspect="equal")
     ax.legend(loc="lower right" if kind == "ROC" else "lower left", fontsize="small")
     return figure, ax
 
 
-def plot_confusion_matrix(metric, ax=None):
-    """Draw an IoU-family metric's confusion matrix (rows: true class, columns: predicted) as a heat map with a
-    colour bar; cells carry their weight up to ``MAX_ANNOTATED_CLASSES`` classes."""
+def plot_confusion_matrix(metric, ax=None, group=None):
+    """Draw an IoU-family metric's confusion matrix (rows: true class, columns: predicted; of group ``group`` of a
+    grouped metric, checked by its ``plot``) as a heat map with a colour bar; cells carry their weight up to
+    ``MAX_ANNOTATED_CLASSES`` classes."""
     figure, ax = _axes(ax)
-    matrix = _host(metric, metric.total_cm.value)
+    matrix = _host(metric, metric.total_cm.value if group is None else metric.total_cm.value[group])
     image = ax.imshow(matrix, cmap="Blues", interpolation="nearest")
     figure.colorbar(image, ax=ax, label="summed weight")
     count = matrix.shape[0]
@@ -89,5 +101,5 @@ def plot_confusion_matrix(metric, ax=None):
             ax.text(predicted, true, f"{value:.4g}", ha="center", va="center", fontsize="small",
                     color="white" if value > middle else "black")
         ax.set(xticks=range(count), yticks=range(count))
-    ax.set(xlabel="predicted class", ylabel="true class", title=f"{metric.name}: confusion matrix")
+    ax.set(xlabel="predicted class", ylabel="true class", title=_title(metric, group, "confusion matrix"))
     return figure, ax

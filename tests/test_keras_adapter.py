@@ -52,6 +52,21 @@ def test_wrap_takes_metrics_classes_and_identifiers_and_refuses_the_rest():
         wrap(gpumetrics.Mean())
 
 
+@pytest.mark.parametrize("metric", [
+    lambda: gpumetrics.AUC(num_groups=3), lambda: gpumetrics.MeanSquaredError(num_groups=2),
+    lambda: gpumetrics.MeanIoU(num_classes=2, num_groups=1),
+    lambda: {"class_name": "Precision", "config": {"num_groups": 4}},
+], ids=["AUC", "MSE", "MeanIoU", "config"])
+def test_wrap_refuses_a_grouped_metric_at_wrap_time(metric):
+    """Keras's fit passes no group_ids: a grouped metric is refused when wrapped, not at its first update."""
+    pytest.importorskip("keras")
+    from gpumetrics.keras import wrap
+
+    with pytest.raises(ValueError, match=r"num_groups=\d.*Keras.*never pass"):
+        wrap(metric())
+    assert wrap(gpumetrics.AUC(num_groups=None)).metric.num_groups is None
+
+
 def test_config_round_trip_through_keras_serialization():
     keras = pytest.importorskip("keras")
     from gpumetrics.keras import KerasMetric, wrap

@@ -1,28 +1,12 @@
-"""Kernels compile once per machine: a second fresh process loads every kernel a metric used from the disk cache."""
+"""Kernels compile once per machine: a second fresh process loads every kernel a metric used from the disk cache,
+and a process after ``gpumetrics.warmup()`` compiles nothing for its first (grouped) updates."""
 import json
 import os
 import subprocess
 import sys
 import textwrap
 
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import numba
-    import gpumetrics
-
-    rng = np.random.default_rng(0)
-    for rows in (64, 1 << 17):  # the serial build, then the parallel one
-        labels, scores = rng.integers(0, 2, rows), rng.random(rows).astype(np.float32)
-        for metric in (gpumetrics.MeanSquaredError(), gpumetrics.AUC(), gpumetrics.SparseCategoricalAccuracy(),
-                       gpumetrics.MeanIoU(num_classes=2), gpumetrics.R2Score()):
-            if isinstance(metric, gpumetrics.SparseCategoricalAccuracy):
-                metric.update_state(labels, np.stack([scores, 1 - scores], axis=1))
-            elif isinstance(metric, gpumetrics.R2Score):
-                metric.update_state(scores[:, None], scores[:, None] * 0.5)
-            else:
-                metric.update_state(labels, scores if not isinstance(metric, gpumetrics.MeanIoU) else labels)
-            metric.result()
+COUNT = textwrap.dedent("""
     hits = misses = 0
     for name, module in list(sys.modules.items()):
         if not name.startswith("gpumetrics._kernels."):
@@ -37,13 +21,62 @@ SCRIPT = textwrap.dedent("""
                     misses += sum(stats.cache_misses.values())
     print(json.dumps({"hits": hits, "misses": misses}))
 """)
+#: every primitive, serial and parallel builds, grouped AUC and MSE included; then the dispatchers' cache counts
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import numba
+    import gpumetrics
+
+    rng = np.random.default_rng(0)
+    for rows in (64, 1 << 17):  # the serial build, then the parallel one
+        labels, scores = rng.integers(0, 2, rows), rng.random(rows).astype(np.float32)
+        ids = rng.integers(0, 3, rows)
+        for metric in (gpumetrics.MeanSquaredError(), gpumetrics.AUC(), gpumetrics.SparseCategoricalAccuracy(),
+                       gpumetrics.MeanIoU(num_classes=2), gpumetrics.R2Score()):
+            if isinstance(metric, gpumetrics.SparseCategoricalAccuracy):
+                metric.update_state(labels, np.stack([scores, 1 - scores], axis=1))
+            elif isinstance(metric, gpumetrics.R2Score):
+                metric.update_state(scores[:, None], scores[:, None] * 0.5)
+            else:
+                metric.update_state(labels, scores if not isinstance(metric, gpumetrics.MeanIoU) else labels)
+            metric.result()
+        gpumetrics.AUC(num_groups=3).update_state(labels, scores, group_ids=ids)
+        gpumetrics.MeanSquaredError(num_groups=3).update_state(labels[:, None], scores[:, None], group_ids=ids)
+""") + COUNT
+#: ``gpumetrics.warmup`` of AUC's and MSE's primitives, at one common dtype each (the loop over COMMON is the same
+#: for all: fewer compiles, the same code path), then nothing else
+WARMUP = textwrap.dedent("""
+    import numpy as np
+    import gpumetrics
+    from gpumetrics import _warmup
+
+    _warmup.COMMON = {p: [(np.int64 if p == "threshold_histogram" else np.float32, np.float32, None)]
+                      for p in _warmup.COMMON}
+    gpumetrics.warmup(["auc", "mean_squared_error"], device="cpu", progress=False)
+""")
+#: a fresh process's first grouped AUC and grouped MSE updates at those dtypes (serial and parallel builds)
+GROUPED_FIRST = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import numba
+    import gpumetrics
+
+    rng = np.random.default_rng(1)
+    for rows in (64, 1 << 17):
+        labels, scores, ids = rng.integers(0, 2, rows), rng.random(rows).astype(np.float32), rng.integers(0, 5, rows)
+        gpumetrics.AUC(num_groups=5).update_state(labels, scores, group_ids=ids)
+        gpumetrics.MeanSquaredError(num_groups=5).update_state(scores[:, None], scores[:, None] * 0.5,
+                                                               group_ids=ids.astype(np.int32))
+""") + COUNT
 
 
-def run_fresh(cache_dir):
+def run_fresh(cache_dir, script=SCRIPT):
     env = {**os.environ, "GPUMETRICS_CACHE_DIR": str(cache_dir), "NUMBA_ENABLE_CUDASIM": "1"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=900)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else None
 
 
 def test_second_process_compiles_nothing(tmp_path):
@@ -54,3 +87,11 @@ def test_second_process_compiles_nothing(tmp_path):
     # the first process also compiles the chunk workers that the cached kernels have linked in: the second
     # loads the kernels alone, so it counts fewer hits than the first counted misses, and no miss at all
     assert second["misses"] == 0 and second["hits"] > 0, (first, second)
+
+
+def test_first_grouped_updates_after_warmup_compile_nothing(tmp_path):
+    """Grouped sums are kernels of their own (the grouped histogram shares the ungrouped CPU kernel): warmup
+    compiles them too, so a new process's first grouped AUC and MSE load everything from the cache."""
+    run_fresh(tmp_path, WARMUP)
+    first = run_fresh(tmp_path, GROUPED_FIRST)
+    assert first["misses"] == 0 and first["hits"] > 0, first

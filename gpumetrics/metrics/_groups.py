@@ -120,6 +120,20 @@ def check_grouped(metric):
         raise ValueError(f"{metric.name} has no group axis (num_groups=None): grouped_mean needs num_groups=G")
 
 
+def check_plot_group(metric, group):
+    """``plot``'s ``group``: an int in ``[0, G)`` on a grouped metric (required: a figure shows one group), None on
+    an ungrouped one; else a ``ValueError`` saying how to plot one group."""
+    if metric.num_groups is None:
+        if group is not None:
+            raise ValueError(f"{metric.name} has no group axis (num_groups=None); got group={group!r}: plot() "
+                             f"without group draws it")
+        return None
+    if group is None:
+        raise ValueError(f"{metric.name} has num_groups={metric.num_groups}, one result per group: pass group=g "
+                         f"(0 <= g < {metric.num_groups}) to plot group g, e.g. metric.plot(group=0)")
+    return check_int(group, "group", 0, metric.num_groups - 1)
+
+
 def mean_of_results(metric, weights, valid, weighting):
     """``grouped_mean``'s value: the metric's per-group ``result()`` averaged by :func:`weighted_mean_over_groups`
     (in float64), in the metric's ``dtype``."""

@@ -15,8 +15,8 @@ from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 from . import curves
-from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
-    mean_of_results, pass_groups, with_num_groups
+from ._groups import add_dropped_state, check_grouped, check_num_groups, check_plot_group, count_dropped, \
+    group_axis, mean_of_results, pass_groups, with_num_groups
 from ._passes import HistogramPass
 from ._keras_rules import EPSILON  # the AUC end thresholds sit this far outside [0, 1]
 from .ratios import divide_no_nan
@@ -213,20 +213,22 @@ class ThresholdHistogramMetric(Metric):
 
     def roc_curve(self):
         """The ROC points at this metric's thresholds, from its state (``curves.RocCurve``: ``fpr``, ``tpr``,
-        ``thresholds``, thresholds decreasing as in scikit-learn; ``(num_labels, T)`` rates for multi-label)."""
+        ``thresholds``, thresholds decreasing as in scikit-learn); rates ``(T,)``, or one row per group and label:
+        ``(G, T)`` grouped, ``(L, T)`` multi-label, ``(G, L, T)`` both."""
         return curves.roc_curve(self.xp, *self._curve_inputs())
 
     def pr_curve(self):
         """The precision-recall points at this metric's thresholds, from its state (``curves.PrCurve``:
-        ``precision``, ``recall``, ``thresholds``, thresholds increasing as in scikit-learn)."""
+        ``precision``, ``recall``, ``thresholds``, thresholds increasing as in scikit-learn); rows as ``roc_curve``."""
         return curves.pr_curve(self.xp, *self._curve_inputs())
 
-    def plot(self, curve="ROC", ax=None):
+    def plot(self, curve="ROC", ax=None, group=None):
         """Draw the ``"ROC"`` or ``"PR"`` curve (one line per label) on ``ax`` or a new figure; returns
-        ``(figure, axes)``. Needs matplotlib (``pip install gpumetrics[plot]``)."""
+        ``(figure, axes)``. A grouped metric draws one group's curve: ``group=g``. Needs matplotlib
+        (``pip install gpumetrics[plot]``)."""
         from .. import plot
 
-        return plot.plot_curve(self, curve, ax)
+        return plot.plot_curve(self, curve, ax, group=check_plot_group(self, group))
 
     @property
     def true_positives(self):
@@ -438,19 +440,23 @@ class _AtMetric(ThresholdHistogramMetric):
 
     def operating_point(self):
         """Where ``result()`` was read: the threshold and the recall (sensitivity), specificity and precision
-        there (``curves.OperatingPoint`` of 0-d device arrays, NaN when no threshold meets the constraint); of
-        the thresholds that tie for the best value, the largest."""
+        there (``curves.OperatingPoint`` of 0-d device arrays, grouped ``(G,)``: one point per group; NaN where no
+        threshold meets the constraint); of the thresholds that tie for the best value, the largest."""
         constrained, dependent = self._rate_pair
         thresholds = self.device_constant("thresholds", self._sorted_thresholds)  # ascending, as _counts()
         return curves.operating_point(self.xp, self._rates(), thresholds, constrained, dependent, self.value)
 
-    def plot(self, curve=None, ax=None):
+    def plot(self, curve=None, ax=None, group=None):
         """As ``ThresholdHistogramMetric.plot`` (default: the curve of the metric's two rates), with the operating
         point marked."""
         from .. import plot
 
-        return plot.plot_curve(self, curve or ("PR" if "precision" in self._rate_pair else "ROC"), ax,
-                               mark=self.operating_point())
+        group = check_plot_group(self, group)
+        mark = self.operating_point()
+        if group is not None:
+            mark = curves.OperatingPoint(*(value[group] for value in mark))
+        return plot.plot_curve(self, curve or ("PR" if "precision" in self._rate_pair else "ROC"), ax, mark=mark,
+                               group=group)
 
     def _best(self, constrained, dependent):
         xp = self.xp
@@ -678,9 +684,10 @@ class AUC(ThresholdHistogramMetric):
 
     def exact_auc_bounds(self, curve=None):
         """The interval the exact AUC of the data seen lies in, from the histogram alone (``curves.AucBounds``;
-        per label for multi-label). ``curve`` (default: this metric's): ``"ROC"`` bounds the Mann-Whitney AUC
-        (scikit-learn's ``roc_auc_score``), ``"PR"`` the average precision (``average_precision_score``). Weights
-        must be non-negative. The derivation, and how Keras's summations relate, is in ``curves``'s docstring."""
+        per group and label: ``(G,)`` grouped, ``(L,)`` multi-label, ``(G, L)`` both). ``curve`` (default: this
+        metric's): ``"ROC"`` bounds the Mann-Whitney AUC (scikit-learn's ``roc_auc_score``), ``"PR"`` the average
+        precision (``average_precision_score``). Weights must be non-negative. The derivation, and how Keras's
+        summations relate, is in ``curves``'s docstring."""
         curve = self.curve if curve is None else (curve.upper() if isinstance(curve, str) else curve)
         bound = {"ROC": curves.roc_auc_bounds, "PR": curves.average_precision_bounds}.get(curve, None) \
             if isinstance(curve, str) else None
@@ -690,9 +697,9 @@ class AUC(ThresholdHistogramMetric):
         self._check_built()
         return bound(self.xp, self.positive_histogram.value, self.negative_histogram.value)
 
-    def plot(self, curve=None, ax=None):
+    def plot(self, curve=None, ax=None, group=None):
         """As ``ThresholdHistogramMetric.plot``; the default curve is this metric's (``"ROC"`` or ``"PR"``)."""
-        return super().plot(curve or self.curve, ax)
+        return super().plot(curve or self.curve, ax, group)
 
     def result(self):
         """The AUC (0-d); grouped, one per group (``(G,)``; averages across groups: ``grouped_mean``)."""

@@ -1,11 +1,16 @@
 """Curve points, operating points and bounds on the exact AUC, from a threshold histogram alone.
 
-Everything here is O(T) (``T`` thresholds, times labels) array math on the
+Everything here is O(T) (``T`` thresholds, times groups and labels) array math on the
 metric's device (``xp`` is NumPy or CuPy); nothing passes over the data again
 and nothing reads the device on the host. Counts come in ascending threshold
 order (``ThresholdHistogramMetric._sorted_counts``), histograms in bucket order
 (bucket ``k`` holds the weight of the scores that exceed exactly ``k``
 thresholds). Curves are float64, as the states.
+
+Layout: the threshold axis comes first (counts ``(T, ...)``, histograms ``(T + 1, ...)``), then the metric's group
+axis ``G`` (``num_groups``) and label axis ``L`` (multi-label) when it has them. Curves move the threshold axis
+last: ``(T,)``, ``(L, T)``, ``(G, T)`` or ``(G, L, T)``, one row per group and label; bounds and operating points
+drop it: 0-d, ``(L,)``, ``(G,)`` or ``(G, L)``.
 
 Bounds on the exact AUC (``roc_auc_bounds``, ``average_precision_bounds``).
 The histogram knows the order of any two scores in different buckets; it does
@@ -57,8 +62,8 @@ from .ratios import divide_no_nan
 
 class RocCurve(NamedTuple):
     """One ROC point per threshold in scikit-learn's ``roc_curve`` order: thresholds decreasing, ``fpr`` and
-    ``tpr`` non-decreasing; a point is the rates of ``score > threshold``. Multi-label: ``fpr`` / ``tpr`` are
-    ``(num_labels, T)``, one row per label."""
+    ``tpr`` non-decreasing; a point is the rates of ``score > threshold``. ``fpr`` / ``tpr`` are ``(T,)``, or one
+    row per group and label (``(G, T)``, ``(L, T)``, ``(G, L, T)``: the module's layout); ``thresholds`` ``(T,)``."""
 
     fpr: object
     tpr: object
@@ -68,7 +73,7 @@ class RocCurve(NamedTuple):
 class PrCurve(NamedTuple):
     """One precision-recall point per threshold in scikit-learn's ``precision_recall_curve`` order: thresholds
     increasing, ``recall`` non-increasing; precision is 0 where nothing scores above the threshold (Keras's
-    rule; scikit-learn leaves such thresholds out). Multi-label: ``(num_labels, T)``, one row per label."""
+    rule; scikit-learn leaves such thresholds out). Rows per group and label as ``RocCurve``."""
 
     precision: object
     recall: object
@@ -76,8 +81,8 @@ class PrCurve(NamedTuple):
 
 
 class OperatingPoint(NamedTuple):
-    """The threshold an ``*At*`` metric's result was read at and every rate there (0-d arrays); NaN throughout
-    when no threshold meets the constraint (``result()`` then reads 0, as Keras)."""
+    """The threshold an ``*At*`` metric's result was read at and every rate there (0-d arrays; grouped, ``(G,)``,
+    one per group); NaN throughout where no threshold meets the constraint (``result()`` then reads 0, as Keras)."""
 
     threshold: object
     recall: object
@@ -86,16 +91,16 @@ class OperatingPoint(NamedTuple):
 
 
 class AucBounds(NamedTuple):
-    """The interval the exact AUC of the data seen lies in (0-d, or ``(num_labels,)`` per label); NaN when the
-    data hold no positive or no negative weight, where the exact AUC is undefined."""
+    """The interval the exact AUC of the data seen lies in (0-d; per group and label ``(G,)``, ``(L,)``,
+    ``(G, L)``); NaN where the data hold no positive or no negative weight, where the exact AUC is undefined."""
 
     low: object
     high: object
 
 
 def _by_label(values):
-    """A per-threshold array as the curves give it: ``(T,)`` stays, ``(T, labels)`` becomes ``(labels, T)``."""
-    return values if values.ndim == 1 else values.T
+    """A per-threshold array as the curves give it: the threshold axis last (``(T, G, L)`` becomes ``(G, L, T)``)."""
+    return values if values.ndim == 1 else values.transpose(tuple(range(1, values.ndim)) + (0,))
 
 
 def roc_curve(xp, counts, thresholds):
@@ -114,13 +119,13 @@ def pr_curve(xp, counts, thresholds):
 def operating_point(xp, rates, thresholds, constrained, dependent, value):
     """Where ``max(rates[dependent] over rates[constrained] >= value)`` is reached (Keras's ``*At*`` rule); among
     thresholds that tie for it, the largest. ``rates``: ``recall``, ``specificity``, ``precision`` per ascending
-    threshold."""
+    threshold, each ``(T,)`` or, grouped, ``(T, G)``: one point per group."""
     feasible = rates[constrained] >= value
     score = xp.where(feasible, rates[dependent], -np.inf)
-    index = score.shape[0] - 1 - xp.argmax(score[::-1])
-    found = xp.any(feasible)
-    return OperatingPoint(*(xp.where(found, x[index], np.nan) for x in
-                            (thresholds, rates["recall"], rates["specificity"], rates["precision"])))
+    index = score.shape[0] - 1 - xp.argmax(score[::-1], axis=0)
+    found = xp.any(feasible, axis=0)
+    picked = [xp.take_along_axis(rates[k], index[None], axis=0)[0] for k in ("recall", "specificity", "precision")]
+    return OperatingPoint(*(xp.where(found, x, np.nan) for x in [thresholds[index]] + picked))
 
 
 def _pairs_ratio(xp, numerator, denominator):

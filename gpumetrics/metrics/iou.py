@@ -34,8 +34,8 @@ from ..metric import Metric
 from ..registry import register
 from ._passes import MatrixPass
 from ._keras_rules import EPSILON  # added to both denominators of ``result()``
-from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
-    mean_of_results, pass_groups, with_num_groups
+from ._groups import add_dropped_state, check_grouped, check_num_groups, check_plot_group, count_dropped, \
+    group_axis, mean_of_results, pass_groups, with_num_groups
 from .ratios import overflow_to_nan
 
 #: the named row rules of ``weighted_bincount`` (its ``rules`` module imports no Numba).
@@ -211,12 +211,13 @@ class _IoUBase(Metric):
         weights = self.total_cm.value.sum(axis=(1, 2))
         return mean_of_results(self, weights, weights != 0, weighting)
 
-    def plot(self, ax=None):
+    def plot(self, ax=None, group=None):
         """Draw the confusion matrix (rows: true class) as a heat map on ``ax`` or a new figure; returns
-        ``(figure, axes)``. Needs matplotlib (``pip install gpumetrics[plot]``)."""
+        ``(figure, axes)``. A grouped metric draws one group's matrix: ``group=g``. Needs matplotlib
+        (``pip install gpumetrics[plot]``)."""
         from .. import plot
 
-        return plot.plot_confusion_matrix(self, ax)
+        return plot.plot_confusion_matrix(self, ax, group=check_plot_group(self, group))
 
     def get_config(self):
         config = {"name": self.name, "dtype": self._keras_dtype}
