@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import on_device, to_host
+from grouped_batches import feed, stacked
 from test_distributed import TwoRanks
 
 import gpumetrics
@@ -24,17 +25,6 @@ def batches(rng, calls=3, rows=60, groups=G, cols=None):
         ids = np.concatenate([np.arange(groups), rng.integers(0, groups, rows - groups)])
         out.append((labels, scores, rng.uniform(0.1, 2.0, rows), rng.permutation(ids)))
     return out
-
-
-def stacked(data):
-    return [np.concatenate(parts) for parts in zip(*data)]
-
-
-def feed(metric, data, device):
-    for labels, scores, weights, ids in data:
-        metric.update_state(on_device(labels, device), on_device(scores, device), on_device(weights, device),
-                            group_ids=ids)
-    return metric
 
 
 def sklearn_aucs(labels, scores, weights, ids, groups=G):

@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import fbeta_score, r2_score
 
 from conftest import on_device, to_host
+from grouped_batches import feed, stacked
 from test_distributed import TwoRanks
 from test_moments_kernel import CPU, Twin, assert_moments_close, draw, oracle
 
@@ -37,17 +38,6 @@ def r2_batches(rng, calls=3, rows=40, offset=1e4):
         weights = rng.uniform(0.0, 2.0, rows) * (rng.random(rows) > 0.15)
         out.append((y_true, y_pred, weights, ids))
     return out
-
-
-def stacked(data):
-    return [np.concatenate(parts) for parts in zip(*data)]
-
-
-def feed(metric, data, device):
-    for y_true, y_pred, weights, ids in data:
-        metric.update_state(on_device(y_true, device), on_device(y_pred, device), on_device(weights, device),
-                            group_ids=ids)
-    return metric
 
 
 def predicted(scores, threshold):
