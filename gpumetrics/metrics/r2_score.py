@@ -188,16 +188,18 @@ class R2Score(Metric):
     def _adjusted(self, score, shape):
         """Keras's adjusted R² with ``n`` = samples of non-zero weight (per group, in ``shape``), or ``score`` with
         Keras's warnings where undefined (``n`` of 0: nothing seen, no warning)."""
-        n = self.num_samples.numpy().reshape(shape)  # synchronize!
+        n = self.num_samples.numpy().reshape(shape).astype(object)  # synchronize! Python ints: p may pass int64
         p = self.num_regressors
-        seen = n > 0
-        if np.any(seen & (p > n - 1)):
+        seen = np.asarray(n > 0, dtype=bool)
+        if np.any(seen & np.asarray(p > n - 1, dtype=bool)):
             warnings.warn("More independent predictors than datapoints in adjusted R2 score. Falling back to "
                           "standard R2 score.", stacklevel=3)
-        if np.any(seen & (p == n - 1)):
+        if np.any(seen & np.asarray(p == n - 1, dtype=bool)):
             warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard R2 score.", stacklevel=3)
-        defined = n - p - 1 > 0
-        factor = self.xp.asarray(np.where(defined, (n - 1) / np.where(defined, n - p - 1, 1), 1.0))
+        dof = np.asarray(n - p - 1, dtype=object)
+        defined = np.asarray(dof > 0, dtype=bool)
+        factor = np.asarray(np.where(defined, (n - 1) / np.where(defined, dof, 1), 1.0), dtype=np.float64)
+        factor = self.xp.asarray(factor)
         return self.xp.where(self.xp.asarray(defined), 1.0 - (1.0 - score) * factor, score)
 
     def grouped_mean(self, weighting="samples"):
