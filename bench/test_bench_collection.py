@@ -5,7 +5,7 @@ N = 1e7 float32 scores and int32 0/1 labels, shape ``(N, 1)``, unweighted
 (torchmetrics' binary metrics take no sample weights):
 
 * ``auc alone``: ``gpumetrics.AUC()`` by itself (the target: the collection within 1.3x of it);
-* ``collection``: ``gpumetrics.MetricCollection`` of the five (one shared histogram + BinaryAccuracy's pass);
+* ``collection``: ``gpumetrics.MetricCollection`` of the five (one shared histogram; BinaryAccuracy rides it);
 * ``one by one``: the five gpumetrics metrics updated separately (five passes);
 * ``torchmetrics``: ``MetricCollection`` of ``BinaryAUROC(thresholds=200)``, ``BinaryPrecision``,
   ``BinaryRecall``, ``BinaryF1Score``, ``BinaryAccuracy`` with compute groups (formed in a warm-up update);
