@@ -232,6 +232,9 @@ class ThresholdHistogramMetric(Metric):
 
     @property
     def true_positives(self):
+        """TP at every threshold, float64 on the device: ``(T,)``, then the group axis and the label axis when the
+        metric has them (``(T, G)``, ``(T, L)``, ``(T, G, L)``: the threshold axis first, as the states; ``result()``
+        and the curves put the group axis first). The other three counts have the same layout."""
         return self._counts()[0]
 
     @property
