@@ -25,3 +25,16 @@ def assert_refused_unchanged(metric, update, error, match):
         update()
     for key, value in metric.state_dict().items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+#: ``(group_ids, error, match)`` that every grouped metric refuses for a batch of 6 samples and ``G`` of 4 or 5
+BAD_GROUP_IDS = [
+    pytest.param(np.zeros(5, np.int64), ValueError, r"shape \(6,\)", id="short"),
+    pytest.param(np.zeros((6, 1), np.int64), ValueError, r"shape \(6,\)", id="2-d"),
+    pytest.param(np.array([0, 1, -1, 2, 3, 0]), ValueError, r"\[-1\]", id="negative"),
+    pytest.param(np.array([0, 1, 4, 2, 7, 0]), ValueError, r"\[4, 7\]", id="too-large"),
+    pytest.param(np.zeros(6), TypeError, "float64", id="float"),
+    pytest.param(np.zeros(6, bool), TypeError, "bool", id="bool"),
+    pytest.param([0.0, 1.0, 1.0, 0.0, 2.0, 3.0], TypeError, "integers", id="float-list"),
+    pytest.param(None, ValueError, "needs group_ids", id="missing"),
+]

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import on_device, to_host
-from grouped_batches import assert_refused_unchanged, feed, stacked
+from grouped_batches import BAD_GROUP_IDS, assert_refused_unchanged, feed, stacked
 from test_distributed import TwoRanks
 
 import gpumetrics
@@ -152,16 +152,7 @@ def test_merge_of_split_streams_state_dict_and_sync_equal_one_stream(device, rng
     assert restored.num_groups == G and "num_groups" not in gpumetrics.AUC().get_config()
 
 
-@pytest.mark.parametrize("bad, error, match", [
-    (np.zeros(5, np.int64), ValueError, r"shape \(6,\)"),
-    (np.zeros((6, 1), np.int64), ValueError, r"shape \(6,\)"),
-    (np.array([0, 1, -1, 2, 3, 0]), ValueError, r"\[-1\]"),
-    (np.array([0, 1, 4, 2, 7, 0]), ValueError, r"\[4, 7\]"),
-    (np.zeros(6), TypeError, "float64"),
-    (np.zeros(6, bool), TypeError, "bool"),
-    ([0.0, 1.0, 1.0, 0.0, 2.0, 3.0], TypeError, "integers"),
-    (None, ValueError, "needs group_ids"),
-], ids=["short", "2-d", "negative", "too-large", "float", "bool", "float-list", "missing"])
+@pytest.mark.parametrize("bad, error, match", BAD_GROUP_IDS)
 def test_bad_group_ids_raise_and_change_nothing(device, bad, error, match):
     labels, scores = np.array([0, 1, 1, 0, 1, 0]), np.array([.1, .8, .6, .3, .9, .2])
     fresh = gpumetrics.AUC(num_thresholds=T, multi_label=True, num_groups=G)  # device "auto": placed by a batch

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import fbeta_score, r2_score
 
 from conftest import on_device, to_host
-from grouped_batches import assert_refused_unchanged, feed, stacked
+from grouped_batches import BAD_GROUP_IDS, assert_refused_unchanged, feed, stacked
 from test_distributed import TwoRanks
 from test_moments_kernel import CPU, Twin, assert_moments_close, draw, oracle
 
@@ -199,19 +199,7 @@ def test_merge_of_split_streams_state_dict_and_sync_equal_one_stream(device, rng
     assert state.shape == ((7, G, C) if family == "r2" else (2, G, C))
 
 
-BAD_IDS = [
-    (np.zeros(5, np.int64), ValueError, r"shape \(6,\)"),
-    (np.zeros((6, 1), np.int64), ValueError, r"shape \(6,\)"),
-    (np.array([0, 1, -1, 2, 3, 0]), ValueError, r"\[-1\]"),
-    (np.array([0, 1, 4, 2, 7, 0]), ValueError, r"\[4, 7\]"),
-    (np.zeros(6), TypeError, "float64"),
-    (np.zeros(6, bool), TypeError, "bool"),
-    (None, ValueError, "needs group_ids"),
-]
-
-
-@pytest.mark.parametrize("bad, error, match", BAD_IDS,
-                         ids=["short", "2-d", "negative", "too-large", "float", "bool", "missing"])
+@pytest.mark.parametrize("bad, error, match", BAD_GROUP_IDS)
 @pytest.mark.parametrize("make", [lambda d: gpumetrics.F1Score(device=d, num_groups=G),
                                   lambda d: gpumetrics.FBetaScore(threshold=0.5, device=d, num_groups=G),
                                   lambda d: gpumetrics.R2Score(device=d, num_groups=G)],
