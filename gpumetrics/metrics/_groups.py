@@ -93,6 +93,8 @@ class PassGroups(NamedTuple):
 def pass_groups(metric, y_pred, group_ids, rows):
     """``group_ids`` checked (this module's rules) for ``y_pred``'s samples and spread over a pass of ``rows`` rows
     (a sample's rows are consecutive): :class:`PassGroups`, empty for an ungrouped metric."""
+    if group_ids is None and metric.num_groups is None:  # the common case: nothing to import again
+        return PassGroups()
     y_pred = metric.asarray(y_pred, "y_pred")
     samples = y_pred.shape[0] if y_pred.ndim else 1
     ids, unchecked = import_group_ids(metric, group_ids, samples)
