@@ -11,12 +11,14 @@ warm-up, timed two ways around the same Python loop: ``perf_counter`` (host
 time per update, what the issue's 20 µs target is about) and CuPy events on
 the current stream (the device's span from the first launch to the last
 kernel's end). If the device finishes within a few µs of the host loop, it was
-idle between launches, waiting for the host: the update is host-bound. The
-floors, measured in the same process the same way: an empty Numba
+idle between launches, waiting for the host: the update is host-bound. Each
+metric is timed twice: as users get it (after the warm-up, every update is
+replayed from its kept launches: ``gpumetrics/_replay.py``) and in full (a
+metric whose replays are off). The floors, measured in the same process the same way: an empty Numba
 ``@cuda.jit`` kernel (no arguments; three CuPy arrays, converted by Numba at
 each launch; three Numba device arrays made once) and an empty CuPy
 ``RawKernel`` (no arguments; three CuPy arrays). Then a cProfile of
-``--iters`` AUC updates, the top 25 functions by cumulative time (cProfile's
+``--iters`` AUC updates, replayed and in full, the top 25 functions by cumulative time (cProfile's
 own cost inflates every number there: read it for shares, not µs).
 
 ``--smoke`` (a few iterations at N = 256, NumPy inputs) is for the CUDA
@@ -251,14 +253,22 @@ def main(argv=None):
     attempt("floor", lambda: numba_floors(timer, xp, args.iters, args.warmup))
     attempt("floor", lambda: rawkernel_floors(timer, xp, args.iters, args.warmup, out))
     y_true, y_pred, target = make_inputs(args.n, xp)
-    auc = gpumetrics.AUC(device="cuda")
-    mse = gpumetrics.MeanSquaredError(device="cuda")
+    auc, auc_full = gpumetrics.AUC(device="cuda"), gpumetrics.AUC(device="cuda")
+    mse, mse_full = gpumetrics.MeanSquaredError(device="cuda"), gpumetrics.MeanSquaredError(device="cuda")
+    auc_full._replays = mse_full._replays = False  # every update in full: what a replay saves
     auc_update = lambda: auc.update_state(y_true, y_pred)  # noqa: E731
-    mse_update = lambda: mse.update_state(target, y_pred)  # noqa: E731
+    auc_full_update = lambda: auc_full.update_state(y_true, y_pred)  # noqa: E731
     auc_ok = attempt("AUC", lambda: (timer.measure(f"gpumetrics AUC().update_state, N={args.n}", auc_update,
                                                    args.iters, args.warmup), float(auc.result())))
-    attempt("MSE", lambda: (timer.measure(f"gpumetrics MeanSquaredError().update_state, N={args.n}", mse_update,
-                                          args.iters, args.warmup), float(mse.result())))  # synchronize!
+    attempt("MSE", lambda: (timer.measure(f"gpumetrics MeanSquaredError().update_state, N={args.n}",
+                                          lambda: mse.update_state(target, y_pred), args.iters, args.warmup),
+                            float(mse.result())))  # synchronize!
+    attempt("AUC in full", lambda: (timer.measure(f"gpumetrics AUC() in full (no replay), N={args.n}",
+                                                  auc_full_update, args.iters, args.warmup),
+                                    float(auc_full.result())))
+    attempt("MSE in full", lambda: (timer.measure(f"gpumetrics MeanSquaredError() in full (no replay), N={args.n}",
+                                                  lambda: mse_full.update_state(target, y_pred), args.iters,
+                                                  args.warmup), float(mse_full.result())))
 
     rows = {row[0]: row for row in timer.rows}
     floor_rows = [row for label, row in rows.items() if not label.startswith("gpumetrics")]
@@ -271,20 +281,22 @@ def main(argv=None):
                 out.write(f"  {label:<52} {row[1]:>9.2f} us = {row[1] / floor:6.1f} x floor"
                           f"  (target: <= 20 us on an H100)\n")
 
-    def profile_auc():
+    def profile_auc(what, update, metric):
         profile = cProfile.Profile()
         profile.enable()
         for _ in range(args.iters):
-            auc_update()
+            update()
         profile.disable()
-        float(auc.result())  # synchronize!
+        float(metric.result())  # synchronize!
         stats = io.StringIO()
         pstats.Stats(profile, stream=stats).sort_stats("cumulative").print_stats(args.top)
-        out.write(f"\ncProfile of {args.iters} AUC updates (N={args.n}), top {args.top} by cumulative time:\n")
+        out.write(f"\ncProfile of {args.iters} AUC updates {what} (N={args.n}), top {args.top} by cumulative "
+                  f"time:\n")
         out.write(stats.getvalue())
 
     if auc_ok:
-        attempt("cProfile", profile_auc)
+        attempt("cProfile", lambda: profile_auc("replayed", auc_update, auc))
+        attempt("cProfile", lambda: profile_auc("in full", auc_full_update, auc_full))
     return finish(1 if failures else 0)
 
 

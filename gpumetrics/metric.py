@@ -26,7 +26,8 @@ MERGE_RULES = ("sum", "max", "min", "concat", "moments")
 _ATOMIC_METHODS = ("update_state", "merge_state", "load_state_dict")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
 #: what ``Metric.blank`` gives a copy in place of the device-bound attributes
-_UNPLACED = {"_backend": lambda: None, "_device": lambda: "auto", "_device_arrays": dict, "_copied_to_device": set}
+_UNPLACED = {"_backend": lambda: None, "_device": lambda: "auto", "_device_arrays": dict, "_copied_to_device": set,
+             "_replays": lambda: None}
 
 
 def atomic(method):
@@ -53,6 +54,24 @@ def atomic(method):
             raise
 
     return call
+
+
+def replayed(method):
+    """``update_state`` of a metric (already ``atomic``), replayed on a GPU from the launches it kept for a repeated
+    input signature (``gpumetrics._replay``); run in full everywhere else."""
+
+    @functools.wraps(method)
+    def update_state(self, *args, **kwargs):
+        replays = self._replays
+        if replays is None:  # not decided yet: decided once the metric is placed
+            if self._backend is None:
+                return method(self, *args, **kwargs)
+            replays = self._replays = self._new_replays()
+        if replays is False:
+            return method(self, *args, **kwargs)
+        return replays.update(self, method, args, kwargs)
+
+    return update_state
 
 
 @contextlib.contextmanager
@@ -281,6 +300,12 @@ class Metric:
     2.0
     """
 
+    #: whether this class's ``update_state`` is only checks and kernel passes, so that a GPU may replay its launches
+    #: (``gpumetrics._replay``); a class that defines ``update_state`` says so itself, or is never replayed
+    _replays_update = False
+    #: the metric's ``_replay.Replays`` once placed on a GPU where it may replay, ``False`` where not, ``None`` before
+    _replays = None
+
     def __init__(self, dtype=None, name=None, *, device="auto"):
         self.name = name or to_snake_case(type(self).__name__)
         self._dtype = check_dtype(dtype)
@@ -298,6 +323,10 @@ class Metric:
         for name in _ATOMIC_METHODS:
             if name in cls.__dict__:
                 setattr(cls, name, atomic(cls.__dict__[name]))
+        if "update_state" in cls.__dict__:
+            if "_replays_update" not in cls.__dict__:
+                cls._replays_update = False  # a new update_state may do more than kernel passes: never replayed
+            cls.update_state = replayed(cls.update_state)
 
     # -- Keras surface ---------------------------------------------------------------------------------------
     @property
@@ -440,6 +469,23 @@ class Metric:
             for variable in self._variables:
                 variable.allocate(self._backend)
         return self._backend
+
+    def _replayable(self):
+        """Whether this instance's updates are only checks and kernel passes (its class's ``_replays_update`` says
+        so for the class): not grouped, whose ``dropped_samples`` count is a CuPy step outside any kernel."""
+        return getattr(self, "num_groups", None) is None
+
+    def _new_replays(self):
+        """``_replay.Replays`` for a metric of the package placed on a real GPU, whose updates may be replayed;
+        ``False`` for any other."""
+        backend = self._backend
+        if (backend.name != "cuda" or backend.simulated or not self._replays_update
+                or not type(self).__module__.startswith("gpumetrics.") or not self._replayable()):
+            return False
+        from ._kernels._shared import launch
+        from ._replay import Replays
+
+        return Replays() if launch.CUDA_LAUNCH == "raw" else False
 
     def _import(self, x, name):
         """``x`` as an array on this metric's device (placing an ``auto`` metric on first use)."""

@@ -52,6 +52,8 @@ class Sum(Metric):
         self.total = self.add_state("total", group_axis(self.num_groups))
         add_dropped_state(self)
 
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
+
     def update_state(self, values, sample_weight=None, group_ids=None):
         add_values(self, values, sample_weight, "sum", group_ids)
 
@@ -79,6 +81,8 @@ class Mean(Metric):
         self.total = self.add_state("total", group_axis(self.num_groups))
         self.count = self.add_state("count", group_axis(self.num_groups))
         add_dropped_state(self)
+
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 
     def update_state(self, values, sample_weight=None, group_ids=None):
         add_values(self, values, sample_weight, "mean", group_ids)
@@ -128,6 +132,8 @@ class MeanMetricWrapper(Mean):
         check_fn_kwargs(self._fn, kwargs)
         self._fn_kwargs = kwargs
 
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
             raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
@@ -136,6 +142,10 @@ class MeanMetricWrapper(Mean):
             form.update(self, y_true, y_pred, sample_weight, group_ids, **self._fn_kwargs)
         else:
             self._update_with_fn(y_true, y_pred, sample_weight, group_ids)
+
+    def _replayable(self):
+        """Only a fused function's updates are kernel passes alone; a plain ``fn`` computes with CuPy."""
+        return super()._replayable() and getattr(self._fn, "fused", None) is not None
 
     def _update_with_fn(self, y_true, y_pred, sample_weight, group_ids):
         """``fn``'s per-sample values of the batch, averaged as ``Mean``'s values; an error names ``fn``."""

@@ -112,6 +112,10 @@ class ThresholdHistogramMetric(Metric):
         when its update does more than that pass (``FBetaScore(threshold=None)``'s argmax)."""
         return {}
 
+    def _replayable(self):
+        """Not an update that does more than its pass (``_histogram_options`` None: an argmax in CuPy)."""
+        return super()._replayable() and self._histogram_options() is not None
+
     def _histogram_inputs(self, y_true, y_pred, sample_weight, *, top_k=None, class_id=None, multi_label=False,
                           label_weights=None, from_logits=False):
         """Validate one batch on the host: the ``(N, L)`` labels, predictions and weights a pass reads."""
@@ -305,6 +309,8 @@ class _ConditionCount(ThresholdHistogramMetric):
         self.thresholds = parse_thresholds(thresholds, 0.5)
         self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         self._accumulate(y_true, y_pred, sample_weight, group_ids=group_ids)
 
@@ -365,6 +371,8 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
 
     def _histogram_options(self):
         return {"top_k": self.top_k, "class_id": self.class_id}
+
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
@@ -431,6 +439,8 @@ class _AtMetric(ThresholdHistogramMetric):
 
     def _histogram_options(self):
         return {"class_id": self.class_id}
+
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())
@@ -630,6 +640,8 @@ class AUC(ThresholdHistogramMetric):
     def _histogram_options(self):
         return {"multi_label": self.multi_label, "label_weights": None if self.multi_label else self.label_weights,
                 "from_logits": self._from_logits}
+
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         self._accumulate(y_true, y_pred, sample_weight, group_ids, **self._histogram_options())

@@ -50,6 +50,8 @@ class FBetaScore(ThresholdHistogramMetric):
         """A float ``threshold`` is one pass of the family (a collection may share it); None adds an argmax."""
         return None if self.threshold is None else {"multi_label": True}
 
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if self.threshold is None:
             scores = self._import(y_pred, "y_pred")

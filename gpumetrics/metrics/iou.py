@@ -91,6 +91,8 @@ class _IoUBase(Metric):
         self.total_cm = self.add_state("total_confusion_matrix", shape)
         add_dropped_state(self)
 
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Add one batch into the confusion matrix.
 
@@ -296,6 +298,8 @@ class BinaryIoU(IoU):
         super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype, device=device,
                          num_groups=num_groups)
         self.threshold = threshold
+
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Add one batch: ``y_true`` class ids, ``y_pred`` scores (any shapes, flattened), optional weights, and

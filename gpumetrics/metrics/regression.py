@@ -200,6 +200,8 @@ class RootMeanSquaredError(Mean):
     def __init__(self, name="root_mean_squared_error", dtype=None, *, device="auto", num_groups=None):
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
 
+    _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
+
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         _SQUARED_ERRORS.update(self, y_true, y_pred, sample_weight, group_ids)
 

@@ -67,3 +67,8 @@ def no_group_ids(like):
     if key not in _ZERO_IDS:
         _ZERO_IDS[key] = group_view(xp.zeros(1, np.int64))[0]
     return _ZERO_IDS[key]
+
+
+def no_group_ids_kept():
+    """The arrays ``no_group_ids`` made (one per device), kept for the process's life."""
+    return list(_ZERO_IDS.values())

@@ -18,6 +18,7 @@ if not hasattr(np, "row_stack"):
 from numba import config, cuda  # noqa: E402
 
 from . import raw_launch, simulator
+from .groups import no_group_ids_kept
 from .compile import install_locator
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -105,3 +106,9 @@ def reduction_scratch():
     if key not in _scratch:
         _scratch[key] = (xp.zeros((2, max_blocks())), xp.zeros(1, dtype=xp.int32))
     return _scratch[key]
+
+
+def kept_arrays():
+    """Every device array kept for the process's life by the launchers (each stream's scratch, the ids of
+    ungrouped calls): what a launch replayed by ``gpumetrics._replay`` may point into besides a metric's arrays."""
+    return [array for pair in _scratch.values() for array in pair] + no_group_ids_kept()

@@ -25,6 +25,7 @@ and refuses to launch on a mismatch: a wrong layout would pass garbage pointers.
 Imports no CuPy or Numba until the first plan is made (CPU-only machines import
 the CUDA twins to compile PTX).
 """
+import contextlib
 import ctypes
 import struct
 import threading
@@ -34,10 +35,11 @@ import numpy as np
 #: struct format (little-endian, padded to an 8-byte slot) of each scalar Numba type a kernel may take
 _SCALAR_FORMATS = {"int64": "q", "uint64": "Q", "int32": "i4x", "uint32": "I4x", "float64": "d", "float32": "f4x",
                    "bool": "?7x"}
-_SCALAR_TYPES = (int, float, bool, np.integer, np.floating, np.bool_)
+SCALAR_TYPES = (int, float, bool, np.integer, np.floating, np.bool_)
 
 _plans = {}
 _cupy = None
+_recorder = threading.local()
 
 
 def _import_cupy():
@@ -77,9 +79,9 @@ class Plan:
         self.pointers_address = ctypes.addressof(self.pointers)
         self.lock = threading.Lock()
 
-    def launch(self, grid, block, shared_bytes, stream, values):
-        gx, gy, gz = _dims(grid)
-        bx, by, bz = _dims(block)
+    def launch(self, dims, shared_bytes, stream, values):
+        """One ``cuLaunchKernel`` with ``values`` packed; ``dims``: grid x, y, z, then block x, y, z."""
+        gx, gy, gz, bx, by, bz = dims
         with self.lock:
             self.packer.pack_into(self.buffer, 0, *values)
             _cupy.cuda.driver.launchKernel(self.handle, gx, gy, gz, bx, by, bz, shared_bytes, stream,
@@ -141,7 +143,7 @@ def launch(kernel, grid, block, shared_bytes, args):
     values = []
     arrays = list(args)
     for i, a in enumerate(arrays):
-        if isinstance(a, _SCALAR_TYPES):
+        if isinstance(a, SCALAR_TYPES):
             key.append(type(a))
             values.append(a)
             continue
@@ -156,4 +158,24 @@ def launch(kernel, grid, block, shared_bytes, args):
     plan = _plans.get(key)
     if plan is None:
         plan = _plans[key] = Plan(kernel, arrays)
-    plan.launch(grid, block, shared_bytes, cupy.cuda.get_current_stream().ptr, values)
+    dims = _dims(grid) + _dims(block)
+    plan.launch(dims, shared_bytes, cupy.cuda.get_current_stream().ptr, values)
+    recorded = getattr(_recorder, "launches", None)
+    if recorded is not None:
+        recorded.append((plan, dims, shared_bytes, values, arrays))
+
+
+def recording_active():
+    """Whether this thread is inside :func:`recording`."""
+    return getattr(_recorder, "launches", None) is not None
+
+
+@contextlib.contextmanager
+def recording():
+    """A block whose launches (on this thread) are noted, as ``(plan, dims, shared_bytes, values, arrays)``, in
+    the list it yields: what ``gpumetrics._replay`` learns an update's launches from."""
+    _recorder.launches = launches = []
+    try:
+        yield launches
+    finally:
+        _recorder.launches = None

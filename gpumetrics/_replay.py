@@ -1,0 +1,234 @@
+"""A repeated GPU update replayed from its launches: the host work of a training loop's update, cut to the bone.
+
+An update on a GPU spends most of its host time on what does not change from
+one batch to the next: importing the inputs, Keras's shape rules, the launch
+shape, packing the kernel's parameters. For a batch of the same *signature*
+(each argument a CuPy array of the same dtype, shape, strides and device; the
+same keywords, current device and stream) those steps give the same launches,
+with only the inputs' device pointers changed. :class:`Replays` learns them:
+
+1. an update whose every argument is a CuPy array or None runs as usual while
+   ``raw_launch`` records its launches (``raw_launch.recording``) and, where
+   CuPy allows, a memory hook watches for device allocations;
+2. each array parameter of each launch is traced to its source: inside an
+   input's memory (kept as "that input's pointer + an offset"), or inside an
+   array the metric keeps (its states, its device constants, the launch
+   scratch). A parameter from anywhere else (a temporary: a dtype cast, a
+   copy, a product with label weights), or inside two inputs (overlapping
+   views of one buffer, an array passed twice: which one's pointer it follows
+   cannot be told), makes the signature one that is never replayed. An update that allocated device memory teaches nothing (a
+   metric's first update makes its constants); three of them and the
+   signature is never replayed;
+3. a second update of the signature must record the same launches, scalars and
+   kept pointers; then the signature's launches are kept;
+4. from then on, an update of that signature checks that the metric's state
+   arrays are the ones recorded and re-sends the kept launches with the new
+   inputs' pointers: no import, no shape rule, no packing of anything but the
+   parameter buffer.
+
+Only the package's own metric classes replay, and only those whose update is
+nothing but checks and kernel passes (``Metric._replays_update`` on the class
+that defines ``update_state``, and ``Metric._replayable()`` for the instance:
+not grouped; a ``MeanMetricWrapper`` only with a fused function). Replays are
+a GPU-only path: the simulator and the CPU run every update in full.
+
+The checks skipped on a replay are the ones a signature decides (shapes,
+dtypes, ranks, devices): the same checks passed on the recorded updates.
+"""
+import threading
+
+from ._kernels._shared import launch as launch_module, raw_launch
+
+#: signatures one metric keeps (a training loop has one or two: the full batch and the last, shorter one)
+MAX_SIGNATURES = 16
+#: updates of one signature that allocated device memory before it is given up on (the first update of a metric
+#: allocates what it keeps; an update that allocates every time computes with CuPy and is never replayed)
+MAX_TRIES = 3
+
+
+class _Launch:
+    """One recorded launch, its input pointers replaced by ``(parameter index, input, byte offset)`` slots."""
+
+    __slots__ = ("plan", "dims", "shared_bytes", "values", "slots", "kept")
+
+    def __init__(self, plan, dims, shared_bytes, values, slots, kept):
+        self.plan, self.dims, self.shared_bytes = plan, dims, shared_bytes
+        self.values, self.slots, self.kept = values, slots, kept  # kept: the metric's arrays it reads or writes
+
+    def same_as(self, other):
+        return (self.plan is other.plan and self.dims == other.dims and self.shared_bytes == other.shared_bytes
+                and self.values == other.values and self.slots == other.slots)
+
+
+class _Entry:
+    __slots__ = ("launches", "states")
+
+    def __init__(self, launches, states):
+        self.launches, self.states = launches, states
+
+
+def _extent(shape, strides, itemsize, ptr):
+    """``[low, high)``: the bytes an array of these dimensions starting at ``ptr`` spans."""
+    low = high = ptr
+    for n, s in zip(shape, strides):
+        if n > 1:
+            if s < 0:
+                low += (n - 1) * s
+            else:
+                high += (n - 1) * s
+    return low, high + itemsize
+
+
+def _holders(ptr, ranges):
+    """The indices of the ``(low, high)`` of ``ranges`` that hold ``ptr``."""
+    return [i for i, (low, high) in enumerate(ranges) if low <= ptr < high]
+
+
+class _AllocationWatch:
+    """A CuPy memory hook that notes whether the recorded update allocated device memory (``seen``)."""
+
+    def __init__(self, cupy):
+        hook_module = getattr(getattr(cupy, "cuda", None), "memory_hook", None)
+        self._hook = None
+        self.seen = False
+        if hook_module is not None:
+            watch = self
+
+            class Hook(hook_module.MemoryHook):
+                name = f"gpumetrics-replay-{threading.get_ident()}"
+
+                def malloc_preprocess(self, **kwargs):
+                    watch.seen = True
+
+            self._hook = Hook()
+
+    def __enter__(self):
+        if self._hook is not None:
+            self._hook.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._hook is not None:
+            self._hook.__exit__(*exc)
+
+
+def _same_states(a, b):
+    return len(a) == len(b) and all(v is w and x is y for (v, x), (w, y) in zip(a, b))
+
+
+class Replays:
+    """One metric's learned signatures (see the module docstring). Copies and pickles of a metric start empty."""
+
+    __slots__ = ("_cupy", "_entries", "_pending", "_refused", "_tries")
+
+    def __init__(self):
+        import cupy
+
+        self._cupy = cupy
+        self._entries, self._pending, self._refused, self._tries = {}, {}, set(), {}
+
+    def __deepcopy__(self, memo):
+        return Replays()
+
+    def __reduce__(self):
+        return Replays, ()
+
+    def _signature(self, args, kwargs):
+        """``(key, pointers, extents, stream)`` of a call, or None when an argument is neither a CuPy array nor None."""
+        ndarray = self._cupy.ndarray
+        key, pointers, extents = [], [], []
+        for value in (*args, *kwargs.values()):
+            if value is None:
+                key.append(None)
+                continue
+            if type(value) is not ndarray:
+                return None
+            data = value.data
+            shape, strides, ptr = value.shape, value.strides, data.ptr
+            key.append((value.dtype, shape, strides, data.device_id))
+            pointers.append(ptr)
+            extents.append((shape, strides, value.itemsize, ptr))
+        cuda = self._cupy.cuda
+        stream = cuda.get_current_stream().ptr
+        key.append((tuple(kwargs), cuda.runtime.getDevice(), stream))
+        return tuple(key), pointers, extents, stream
+
+    def update(self, metric, method, args, kwargs):
+        """Run ``method`` (the metric's atomic ``update_state``) for these arguments: replayed, or in full while
+        learning its launches."""
+        if raw_launch.recording_active():  # an update inside an update (a subclass's super() call): the outer one
+            return method(metric, *args, **kwargs)  # records this one's launches too
+        signature = self._signature(args, kwargs)
+        if signature is None:
+            return method(metric, *args, **kwargs)
+        key, pointers, extents, stream = signature
+        entry = self._entries.get(key)
+        if entry is not None:
+            if all(variable._array is array for variable, array in entry.states):
+                for launch in entry.launches:
+                    values = list(launch.values)
+                    for index, source, offset in launch.slots:
+                        values[index] = pointers[source] + offset
+                    launch.plan.launch(launch.dims, launch.shared_bytes, stream, values)
+                return None
+            del self._entries[key]  # a state array was replaced (load_state_dict, a merge...): learn again
+            self._tries.pop(key, None)
+        if key in self._refused or len(self._tries) >= MAX_SIGNATURES and key not in self._tries:
+            return method(metric, *args, **kwargs)
+        with raw_launch.recording() as recorded, _AllocationWatch(self._cupy) as watch:
+            result = method(metric, *args, **kwargs)
+        self._learn(metric, key, extents, recorded, watch.seen)
+        return result
+
+    def _learn(self, metric, key, extents, recorded, allocated):
+        tries = self._tries[key] = self._tries.get(key, 0) + 1
+        if allocated:  # a first update makes what the metric keeps (constants, lazily sized states); later ones don't
+            if tries >= MAX_TRIES:
+                self._refused.add(key)
+            return
+        launches = self._normalized(metric, extents, recorded) if recorded else None
+        if launches is None:
+            self._pending.pop(key, None)
+            self._refused.add(key)
+            return
+        states = tuple((variable, variable._array) for variable in metric._variables)
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            self._pending[key] = _Entry(launches, states)
+        elif (len(pending.launches) == len(launches) and _same_states(pending.states, states)
+              and all(a.same_as(b) for a, b in zip(pending.launches, launches))):
+            self._entries[key] = _Entry(launches, states)
+        else:
+            self._refused.add(key)
+
+    @staticmethod
+    def _normalized(metric, extents, recorded):
+        """The recorded launches with input pointers as slots, or None where a parameter has no known source."""
+        inputs = [_extent(*e) for e in extents]
+        starts = [e[3] for e in extents]
+        kept_arrays = [v._array for v in metric._variables if v._array is not None]
+        kept_arrays += metric._device_arrays.values()
+        kept_arrays += launch_module.kept_arrays()
+        kept = [_extent(a.shape, a.strides, a.itemsize, a.data.ptr) for a in kept_arrays]
+        launches = []
+        for plan, dims, shared_bytes, values, arrays in recorded:
+            slots, owners, index = [], [], 0
+            values = list(values)
+            for array in arrays:
+                if isinstance(array, raw_launch.SCALAR_TYPES):
+                    index += 1
+                    continue
+                ptr = values[index + 4]
+                sources, owners_of = _holders(ptr, inputs), _holders(ptr, kept)
+                if len(sources) + len(owners_of) != 1 and sources:
+                    return None  # inputs that overlap (x passed twice, two views of one buffer): whose is it?
+                if sources:
+                    slots.append((index + 4, sources[0], ptr - starts[sources[0]]))
+                    values[index + 4] = None
+                elif owners_of:
+                    owners.append(kept_arrays[owners_of[0]])
+                else:
+                    return None  # a temporary
+                index += 5 + 2 * array.ndim
+            launches.append(_Launch(plan, dims, shared_bytes, tuple(values), tuple(slots), owners))
+        return launches

@@ -1,0 +1,244 @@
+"""A stand-in GPU for a machine without one: the real ``cuda`` backend's host path, kernels not run.
+
+``install()`` puts a small CuPy look-alike into ``sys.modules`` (arrays in
+host memory that expose what CuPy arrays expose: ``data.ptr``, ``shape``,
+``strides``, ``flags``...), tells Numba a device exists, and replaces the two
+things only a driver can do: loading a kernel (``raw_launch.Plan`` is built
+from Numba's parameter layout without compiling) and ``cuLaunchKernel`` (which
+records each launch's packed parameter buffer instead of running it).
+
+What runs is everything of ours between ``update_state`` and the driver, as on
+a GPU: imports, Keras's shape rules, launch shapes, the raw launch's packing.
+That is what ``bench/host_path.py`` times and what ``tests/test_replay.py``
+compares byte for byte. Kernels never run, so states are never written: a
+result read here means nothing.
+
+Must be installed in a process where Numba's CUDA simulator is off and nothing
+has imported ``gpumetrics._kernels`` yet (a subprocess of the suite).
+"""
+import ctypes
+import sys
+import threading
+import types
+import weakref
+
+import numpy as np
+
+#: what every recorded launch became: (kernel name, grid, block, shared bytes, stream, parameter bytes)
+launches = []
+#: pretend multiprocessor count (an H100's), so launch shapes are a GPU's
+SM_COUNT = 132
+
+
+class _Pointer:
+    __slots__ = ("ptr", "device_id")
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+        self.device_id = 0
+
+
+class _Device:
+    id = 0
+
+
+class ndarray:  # noqa: N801  (CuPy's name)
+    """A host array behind CuPy's attributes; refuses to become a NumPy array implicitly, as CuPy does."""
+
+    __slots__ = ("_a", "data", "__weakref__")
+
+    def __init__(self, a):
+        self._a = a
+        self.data = _Pointer(a.__array_interface__["data"][0])
+        _note_allocation(a)
+
+    dtype = property(lambda self: self._a.dtype)
+    shape = property(lambda self: self._a.shape)
+    strides = property(lambda self: self._a.strides)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    flags = property(lambda self: self._a.flags)
+    device = property(lambda self: _Device())
+    T = property(lambda self: ndarray(self._a.T))
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (stand-in CuPy array)")
+
+    def __len__(self):
+        return len(self._a)
+
+    def __getitem__(self, index):
+        return _wrap(self._a[_unwrap(index)])
+
+    def __setitem__(self, index, value):
+        self._a[_unwrap(index)] = _unwrap(value)
+
+    def reshape(self, *shape):
+        return ndarray(self._a.reshape(*shape))
+
+    def ravel(self):
+        return ndarray(self._a.ravel())
+
+    def astype(self, dtype, copy=True):
+        return ndarray(self._a.astype(dtype, copy=copy))
+
+    def copy(self):
+        return ndarray(self._a.copy())
+
+    def view(self, dtype):
+        return ndarray(self._a.view(dtype))
+
+    def get(self):
+        return self._a.copy()
+
+    def __iadd__(self, other):
+        self._a += _unwrap(other)
+        return self
+
+    def __getattr__(self, name):  # every other array method (max, sum, any...): NumPy's, its arrays wrapped
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _function(getattr(self._a, name))
+
+    def __repr__(self):
+        return f"stand-in cupy array({self._a!r})"
+
+
+for _name in ("add", "sub", "mul", "truediv", "pow", "and", "or", "lt", "le", "gt", "ge", "eq", "ne", "radd", "rsub",
+              "rmul", "rtruediv"):
+    setattr(ndarray, f"__{_name}__", (lambda op: lambda self, other: _wrap(op(self._a, _unwrap(other))))(
+        getattr(np.ndarray, f"__{_name}__")))
+for _name in ("abs", "neg", "invert"):
+    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._a)))(getattr(np.ndarray, f"__{_name}__")))
+
+
+_buffers = {}  # id → weak reference of the NumPy arrays owning the memory of every stand-in array made so far
+_hooks = threading.local()
+
+
+def _note_allocation(a):
+    """Tell the active memory hooks when ``a``'s memory is new (what CuPy's pool does on a ``malloc``)."""
+    while getattr(a, "base", None) is not None:  # views, and as_strided's views through a DummyArray
+        a = a.base
+    known = _buffers.get(id(a))
+    if known is None or known() is not a:
+        _buffers[id(a)] = weakref.ref(a, lambda _, key=id(a): _buffers.pop(key, None))
+        for hook in list(getattr(_hooks, "active", {}).values()):
+            hook.malloc_preprocess(device_id=0, size=a.nbytes, mem_size=a.nbytes)
+
+
+class MemoryHook:
+    """CuPy's ``cupy.cuda.memory_hook.MemoryHook``: entered, it is told of every allocation on this thread."""
+
+    name = "MemoryHook"
+
+    def __enter__(self):
+        active = _hooks.__dict__.setdefault("active", {})
+        if self.name in active:
+            raise KeyError(f"memory hook {self.name} already exists")
+        active[self.name] = self
+        return self
+
+    def __exit__(self, *exc):
+        del _hooks.active[self.name]
+
+    def malloc_preprocess(self, **kwargs):
+        pass
+
+
+def _wrap(x):
+    return ndarray(x) if isinstance(x, np.ndarray) else x
+
+
+def _unwrap(x):
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, tuple):
+        return tuple(_unwrap(i) for i in x)
+    return x
+
+
+def _function(numpy_function):
+    return lambda *args, **kwargs: _wrap(numpy_function(*(_unwrap(a) for a in args),
+                                                         **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+
+def asarray(x, dtype=None):
+    if isinstance(x, ndarray):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return ndarray(np.array(x, dtype=dtype))  # a host → device copy: a new allocation
+
+
+def _as_strided(a, shape, strides):
+    return ndarray(np.lib.stride_tricks.as_strided(a._a, shape, strides))
+
+
+class _Stream:
+    ptr = 0x5EA
+
+
+def _launch_kernel(handle, gx, gy, gz, bx, by, bz, shared, stream, pointers_address, extra):
+    """``cuLaunchKernel`` as a recorder: the parameter bytes the kernel would have read."""
+    plan = _plans_by_handle[handle]
+    launches.append((plan.name, (gx, gy, gz), (bx, by, bz), shared, stream, bytes(plan.buffer)))
+
+
+_plans_by_handle = {}
+
+
+def _module():
+    cupy = types.ModuleType("cupy")
+    cupy.ndarray = ndarray
+    cupy.asarray = asarray
+    cupy.array = lambda x, dtype=None, copy=True: ndarray(np.array(_unwrap(x), dtype=dtype, copy=True))
+    # every other name: NumPy's (dtypes as they are, functions with their arrays wrapped)
+    cupy.__getattr__ = lambda name: (_function(getattr(np, name)) if callable(getattr(np, name))
+                                     and not isinstance(getattr(np, name), type) else getattr(np, name))
+    cupy.asnumpy = lambda x: x._a.copy() if isinstance(x, ndarray) else np.asarray(x)
+    cupy.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
+    stream = _Stream()
+    runtime = types.SimpleNamespace(getDevice=lambda: 0, getDeviceCount=lambda: 1)
+    driver = types.SimpleNamespace(launchKernel=_launch_kernel)
+    cupy.cuda = types.SimpleNamespace(runtime=runtime, driver=driver, get_current_stream=lambda: stream,
+                                      memory_hook=types.SimpleNamespace(MemoryHook=MemoryHook))
+    return cupy
+
+
+def install():
+    """Make this process's ``cuda`` backend run its host path on the stand-in (see the module docstring)."""
+    from numba import config
+
+    if config.ENABLE_CUDASIM or "gpumetrics._kernels._shared.launch" in sys.modules:
+        raise RuntimeError("install the stand-in GPU before gpumetrics's kernels load, with the simulator off")
+    sys.modules["cupy"] = _module()
+    from numba import cuda
+
+    cuda.is_available = lambda: True
+    cuda.get_current_device = lambda: types.SimpleNamespace(MULTIPROCESSOR_COUNT=SM_COUNT)
+    from gpumetrics._kernels._shared import raw_launch
+
+    raw_launch.Plan = type("StandInPlan", (raw_launch.Plan,), {"__init__": _plan_init, "__slots__": ()})
+
+
+def _plan_init(self, kernel, args):
+    """``raw_launch.Plan.__init__`` without a device: Numba's layout for ``args``' types, no compile or load."""
+    import struct
+
+    import numba
+
+    from gpumetrics._kernels._shared import raw_launch
+
+    types_ = [numba.typeof(a._a) if isinstance(a, ndarray) else kernel.typeof_pyval(a) for a in args]
+    self.name = kernel.py_func.__name__
+    self.handle = len(_plans_by_handle) + 1
+    _plans_by_handle[self.handle] = self
+    fmt, sizes = raw_launch.parameter_layout(types_, self.name)
+    self.checked = False
+    self.packer = struct.Struct(fmt)
+    self.buffer = ctypes.create_string_buffer(8 * len(sizes))
+    base = ctypes.addressof(self.buffer)
+    self.pointers = (ctypes.c_void_p * len(sizes))(*(base + 8 * i for i in range(len(sizes))))
+    self.pointers_address = ctypes.addressof(self.pointers)
+    self.lock = threading.Lock()

@@ -1,0 +1,75 @@
+"""Replayed GPU updates (gpumetrics/_replay.py) send exactly the launches the full update sends.
+
+The replay is a GPU-only path, so it runs here on the stand-in GPU of
+tests/fake_gpu.py, in a process of its own (tests/replay_worker.py): the real
+``cuda`` backend's host path with kernels recorded, not run. Every update of
+every case goes through the replaying ``update_state`` and then, with the same
+arguments, through the full one; their launches (kernel, grid, block, shared
+memory, stream and every byte of the packed parameters) must be equal. The
+updates change the input arrays each time, switch to a shorter batch and back,
+read inputs through views that start inside their allocation, and replace the
+states' arrays (as a reallocating ``load_state_dict`` would).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from replay_cases import CASES
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPLAYED = [name for name, case in CASES.items() if case[2] == "replayed"]
+NOT_REPLAYED = [name for name, case in CASES.items() if case[2] == "never"]
+CHECKED = [name for name, case in CASES.items() if case[2] != "never"]
+
+
+@pytest.fixture(scope="module")
+def report():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run([sys.executable, os.path.join(HERE, "replay_worker.py")], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_replayed_updates_launch_what_full_updates_launch(report, name):
+    """Including inputs that overlap (two columns of one buffer) for a signature's first updates, then lie apart:
+    a launch learned from the overlap could follow the wrong input's pointer."""
+    assert report[name]["difference"] is None, report[name]["difference"]
+
+
+@pytest.mark.parametrize("name", REPLAYED)
+def test_repeated_signatures_are_replayed(report, name):
+    case = report[name]
+    # 14 updates: 6 of one signature, 3 of a shorter batch, 5 more of the first with the states replaced at the
+    # third; two updates of a signature teach it (a metric's very first update, which allocates, teaches nothing)
+    assert case["replayed"] >= 7, f"{name}: only {case['replayed']} of 14 updates were replayed"
+
+
+@pytest.mark.parametrize("name", NOT_REPLAYED)
+def test_updates_that_compute_with_cupy_or_are_not_ours_are_never_replayed(report, name):
+    """Label weights and top_k (CuPy products), a float16 cast, an argmax, a grouped count of dropped ids, a
+    user's function, a user's subclass, and an update that computes with CuPy besides its pass (which only the
+    allocation watch can tell): each runs in full, every time."""
+    assert report[name]["replayed"] == 0
+
+
+@pytest.mark.parametrize("name", [n for n in NOT_REPLAYED if n != "allocating-update"])
+def test_temporaries_keep_an_update_from_being_replayed_without_memory_hooks(report, name):
+    """Under an allocator CuPy's memory hooks do not see, a launch parameter that points into no array of the inputs
+    or of the metric (a temporary) is enough. (An update whose CuPy work feeds no kernel is then not seen: the
+    package's replayed classes have none, and users' classes are never replayed.)"""
+    assert report["without memory hooks"][name] == 0
+
+
+@pytest.mark.parametrize("name", ["AUC", "MeanSquaredError"])
+def test_host_work_of_a_replayed_update(report, name):
+    """One launch, no allocation, and a handful of calls (the full update makes about 190): this cannot creep
+    back unnoticed."""
+    work = report["host work"][name]
+    assert work["replayed"] == {"calls": work["replayed"]["calls"], "launches": 1, "allocations": 0}
+    assert work["replayed"]["calls"] <= 25, work
+    assert work["full"]["launches"] == 1 and work["full"]["calls"] > 100, work
