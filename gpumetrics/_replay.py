@@ -26,7 +26,8 @@ with only the inputs' device pointers changed. :class:`Replays` learns them:
    inputs' pointers: no import, no shape rule, no packing of anything but the
    parameter buffer.
 
-Only the package's own metric classes replay, and only those whose update is
+``GPUMETRICS_REPLAY=off`` runs every update in full (metrics placed after it
+is set). Only the package's own metric classes replay, and only those whose update is
 nothing but checks and kernel passes (``Metric._replays_update`` on the class
 that defines ``update_state``, and ``Metric._replayable()`` for the instance:
 not grouped; a ``MeanMetricWrapper`` only with a fused function). Replays are
@@ -35,6 +36,7 @@ a GPU-only path: the simulator and the CPU run every update in full.
 The checks skipped on a replay are the ones a signature decides (shapes,
 dtypes, ranks, devices): the same checks passed on the recorded updates.
 """
+import os
 import threading
 
 from ._kernels._shared import launch as launch_module, raw_launch
@@ -44,6 +46,14 @@ MAX_SIGNATURES = 16
 #: updates of one signature that allocated device memory before it is given up on (the first update of a metric
 #: allocates what it keeps; an update that allocates every time computes with CuPy and is never replayed)
 MAX_TRIES = 3
+
+
+def enabled():
+    """Whether metrics placed from now on replay (``GPUMETRICS_REPLAY``: ``on``, the default, or ``off``)."""
+    setting = os.environ.get("GPUMETRICS_REPLAY", "on")
+    if setting not in ("on", "off"):
+        raise ValueError(f"GPUMETRICS_REPLAY must be 'on' or 'off', not {setting!r}")
+    return setting == "on"
 
 
 class _Launch:
@@ -164,7 +174,7 @@ class Replays:
         key, pointers, extents, stream = signature
         entry = self._entries.get(key)
         if entry is not None:
-            if all(variable._array is array for variable, array in entry.states):
+            if all(variable.value is array for variable, array in entry.states):
                 for launch in entry.launches:
                     values = list(launch.values)
                     for index, source, offset in launch.slots:
@@ -191,7 +201,7 @@ class Replays:
             self._pending.pop(key, None)
             self._refused.add(key)
             return
-        states = tuple((variable, variable._array) for variable in metric._variables)
+        states = tuple((variable, variable.value) for variable in metric.variables)
         pending = self._pending.pop(key, None)
         if pending is None:
             self._pending[key] = _Entry(launches, states)
@@ -206,9 +216,7 @@ class Replays:
         """The recorded launches with input pointers as slots, or None where a parameter has no known source."""
         inputs = [_extent(*e) for e in extents]
         starts = [e[3] for e in extents]
-        kept_arrays = [v._array for v in metric._variables if v._array is not None]
-        kept_arrays += metric._device_arrays.values()
-        kept_arrays += launch_module.kept_arrays()
+        kept_arrays = metric.device_arrays() + launch_module.kept_arrays()
         kept = [_extent(a.shape, a.strides, a.itemsize, a.data.ptr) for a in kept_arrays]
         launches = []
         for plan, dims, shared_bytes, values, arrays in recorded:

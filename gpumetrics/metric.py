@@ -476,16 +476,22 @@ class Metric:
         return getattr(self, "num_groups", None) is None
 
     def _new_replays(self):
-        """``_replay.Replays`` for a metric of the package placed on a real GPU, whose updates may be replayed;
-        ``False`` for any other."""
+        """``_replay.Replays`` for a metric of the package placed on a real GPU, whose updates may be replayed
+        (unless ``GPUMETRICS_REPLAY=off``); ``False`` for any other."""
         backend = self._backend
         if (backend.name != "cuda" or backend.simulated or not self._replays_update
                 or not type(self).__module__.startswith("gpumetrics.") or not self._replayable()):
             return False
         from ._kernels._shared import launch
-        from ._replay import Replays
+        from ._replay import Replays, enabled
 
-        return Replays() if launch.CUDA_LAUNCH == "raw" else False
+        return Replays() if enabled() and launch.CUDA_LAUNCH == "raw" else False
+
+    def device_arrays(self):
+        """Every device array this metric keeps: its states' and its device constants' (none while unplaced)."""
+        if not self.is_placed:
+            return []
+        return [variable.value for variable in self._variables] + list(self._device_arrays.values())
 
     def _import(self, x, name):
         """``x`` as an array on this metric's device (placing an ``auto`` metric on first use)."""

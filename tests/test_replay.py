@@ -73,3 +73,15 @@ def test_host_work_of_a_replayed_update(report, name):
     assert work["replayed"] == {"calls": work["replayed"]["calls"], "launches": 1, "allocations": 0}
     assert work["replayed"]["calls"] <= 25, work
     assert work["full"]["launches"] == 1 and work["full"]["calls"] > 100, work
+
+
+def test_replays_can_be_turned_off(report, monkeypatch):
+    """``GPUMETRICS_REPLAY=off``: every update in full (the worker's AUC, 14 updates, none replayed)."""
+    assert report["GPUMETRICS_REPLAY=off"] == [0, None]
+    from gpumetrics._replay import enabled
+
+    monkeypatch.setenv("GPUMETRICS_REPLAY", "off")
+    assert enabled() is False
+    monkeypatch.setenv("GPUMETRICS_REPLAY", "no")
+    with pytest.raises(ValueError, match="GPUMETRICS_REPLAY must be 'on' or 'off', not 'no'"):
+        enabled()
