@@ -3,14 +3,16 @@
 #
 #     bash bench/gpu_check.sh "$OUT"          # default output folder: bench/results/
 #
-# Steps, each under its own `timeout` and inside one overall budget (GPU_CHECK_BUDGET_S, default 320 s), each
+# Steps, each under its own `timeout` and inside one overall budget (GPU_CHECK_BUDGET_S, default 380 s), each
 # failure recorded without stopping the later steps:
 #   1 env      GPU, driver, Python and package versions, numba.cuda / CuPy / torch / JAX see the GPU   -> env.txt
 #   2 install  pip install --no-deps --no-build-isolation --no-index -e . ; import check from /tmp   -> setup.log
 #   3 warmup   `python3 -m gpumetrics warmup AUC MeanSquaredError --device cuda`, then the cache check -> setup.log
 #   4 suite    the whole suite (pytest.ini's testpaths) on the real cuda backend, -n <cores>        -> suite.log
 #   5 gpu.py   bench/gpu.py --sizes 4096 1e6 1e7 1e8                  -> gpu_py.log, <gpu name slug>.json
-#   6 profile  bench/launch_profile.py: host us per update vs bare-launch floors, cProfile -> launch_profile.txt
+#   6 profile  bench/launch_profile.py: host us per update (replayed, in full) vs bare-launch floors, cProfile
+#              -> launch_profile.txt; then ncu's counters of the AUC and MSE kernels at 1e8 (bench/ncu_kernels.py),
+#              appended to it
 #   7 interop  bench/gpu_interop_check.py: torch, JAX, CuPy, Numba inputs on the GPU               -> interop.txt
 #   8 summary  one screen, printed last                                                        -> summary.txt
 # At most 8 files, all directly in the output folder (the fetch tool takes 8, no deeper folders).
@@ -29,7 +31,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 2
 PY=${PYTHON:-python3}
 export PY  # read by the step functions, which run in a child bash
-BUDGET=${GPU_CHECK_BUDGET_S:-320}
+BUDGET=${GPU_CHECK_BUDGET_S:-380}
 WORKERS=${GPU_CHECK_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}  # nproc obeys OMP_NUM_THREADS
 REPEATS=${GPU_CHECK_REPEATS:-10}
 START=$(date +%s)
@@ -290,6 +292,24 @@ else
     skip_step profile "no GPU"
 fi
 
+# 6b. Hardware counters of the AUC and MSE kernels at N = 1e8 (Nsight Compute, where the machine lets it read them;
+# the clocks left alone), appended to launch_profile.txt: what holds the kernels below copy bandwidth.
+ncu_profile() {
+    local ncu
+    ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | tail -1)
+    if [[ -z $ncu ]]; then
+        echo "ncu: not found"
+        return 3
+    fi
+    "$ncu" --clock-control none -k 'regex:threshold_histogram|error_sums' -c 2 --section SpeedOfLight \
+        --section LaunchStats --section Occupancy --section WarpStateStats "$PY" bench/ncu_kernels.py --n 1e8
+}
+if (( HAVE_GPU )); then
+    run_step ncu 75 20 "$OUT/launch_profile.txt" ncu_profile
+else
+    skip_step ncu "no GPU"
+fi
+
 # 7. Inputs from every framework on the GPU: torch (requires_grad, side streams, bf16), JAX, CuPy, Numba.
 if (( HAVE_GPU )); then
     run_step interop 20 0 "$OUT/interop.txt" "$PY" bench/gpu_interop_check.py
@@ -406,6 +426,14 @@ else:
             or re.match(r"\w+Error", line)]
     for line in keep or lines[-12:]:
         print(f"  {line[:150]}")
+    counters = profile.split("== ncu", 1)[1].splitlines() if "== ncu" in profile else []
+    wanted = ("Duration", "Memory Throughput", "DRAM Throughput", "Compute (SM) Throughput", "Registers Per Thread",
+              "Theoretical Occupancy", "Achieved Occupancy", "Warp Cycles Per Issued Instruction", "ncu:", "==PROF==",
+              "== ncu: exit")
+    print("  ncu:" if counters else "  ncu: not run")
+    for line in counters:
+        if re.search(r"threshold_histogram|error_sums", line) and "(" in line or line.strip().startswith(wanted):
+            print(f"    {' '.join(line.split())[:140]}")
 
 print("\nfiles in the output folder:")
 for path in sorted(glob.glob(os.path.join(out, "*"))):

@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from conftest import REAL_GPU
 from replay_cases import CASES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,3 +87,31 @@ def test_replays_can_be_turned_off(report, monkeypatch):
     monkeypatch.setenv("GPUMETRICS_REPLAY", "no")
     with pytest.raises(ValueError, match="GPUMETRICS_REPLAY must be 'on' or 'off', not 'no'"):
         enabled()
+
+
+@pytest.mark.skipif(not REAL_GPU, reason="replays run on a GPU only (the stand-in above checks their launches here)")
+@pytest.mark.parametrize("name", ["AUC", "AUC-weighted", "AUC-offset-views", "AUC-multi-label", "F1Score",
+                                  "MeanSquaredError", "Hinge", "SparseCategoricalAccuracy", "Mean", "MeanIoU"])
+def test_replayed_states_equal_full_states_on_a_gpu(name, monkeypatch):
+    """On the GPU itself: six batches of one signature into a metric that replays and one that does not (the
+    kernels really run); the states agree and most updates were replayed."""
+    from gpumetrics._kernels._shared import raw_launch
+
+    factory, batch, _ = CASES[name]
+    batches = [batch() for _ in range(6)]
+    launches = []
+    real_launch = raw_launch.launch
+    monkeypatch.setattr(raw_launch, "launch", lambda *a: (launches.append(a[0]), real_launch(*a)))
+    monkeypatch.setenv("GPUMETRICS_REPLAY", "off")
+    full = factory(device="cuda")
+    for args, kwargs in batches:
+        full.update_state(*args, **kwargs)
+    in_full = len(launches)
+    monkeypatch.setenv("GPUMETRICS_REPLAY", "on")
+    replaying = factory(device="cuda")
+    for args, kwargs in batches:
+        replaying.update_state(*args, **kwargs)
+    assert len(launches) - in_full <= in_full // 2, "at most 3 of the 6 updates should have run in full"
+    mine, theirs = replaying.state_dict(), full.state_dict()
+    for key in (k for k in theirs if not k.startswith("__")):
+        np.testing.assert_allclose(mine[key], theirs[key], rtol=1e-12, atol=0, err_msg=key)
