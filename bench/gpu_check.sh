@@ -10,6 +10,7 @@
 #   3 warmup   `python3 -m gpumetrics warmup AUC MeanSquaredError --device cuda`, then the cache check -> setup.log
 #   4 suite    the whole suite (pytest.ini's testpaths) on the real cuda backend, -n <cores>        -> suite.log
 #   5 gpu.py   bench/gpu.py --sizes 4096 1e6 1e7 1e8                  -> gpu_py.log, <gpu name slug>.json
+#              then bench/histogram_probe.py: a 200-threshold histogram stage by stage vs the AUC launcher -> gpu_py.log
 #   6 profile  bench/launch_profile.py: host us per update (replayed, in full) vs bare-launch floors, cProfile
 #              -> launch_profile.txt; then ncu's counters of the AUC and MSE kernels at 1e8 (bench/ncu_kernels.py),
 #              appended to it
@@ -283,6 +284,15 @@ else
     skip_step gpu.py "no GPU"
 fi
 
+# 5b. What a 200-threshold histogram reaches stage by stage at 1e8, next to the AUC launcher (bench/histogram_probe.py).
+if (( HAVE_GPU )); then
+    run_step histogram-probe 60 60 "$OUT/gpu_py.log" "$PY" bench/histogram_probe.py --n 1e8
+elif [[ -n ${GPU_CHECK_SMOKE:-} ]]; then
+    run_step histogram-probe-smoke 30 30 "$OUT/gpu_py.log" env NUMBA_ENABLE_CUDASIM=1 "$PY" bench/histogram_probe.py --smoke
+else
+    skip_step histogram-probe "no GPU"
+fi
+
 # 6. Host time per update vs bare launch floors, and a cProfile of AUC updates.
 if (( HAVE_GPU )); then
     run_step profile 45 20 "$OUT/launch_profile.txt" "$PY" bench/launch_profile.py --n 4096 --iters 1000
@@ -414,6 +424,12 @@ else:
     print("  no JSON report" + ("" if log is None else "; tail of gpu_py.log:"))
     for line in (log or "").splitlines()[-12:]:
         print(f"  | {line[:150]}")
+
+probe = [line for line in (read("gpu_py.log") or "").splitlines()
+         if line.startswith(("histogram", "read ", "bucket ", "AUC launcher", "== histogram-probe"))]
+print("\nhistogram probe (gpu_py.log):")
+for line in probe or ["  not run"]:
+    print(f"  {line[:150]}")
 
 print("\nlaunch profile (launch_profile.txt):")
 profile = read("launch_profile.txt")
