@@ -39,7 +39,7 @@ dtypes, ranks, devices): the same checks passed on the recorded updates.
 import os
 import threading
 
-from ._kernels._shared import launch as launch_module, raw_launch
+from ._kernels._shared import raw_launch
 
 #: signatures one metric keeps (a training loop has one or two: the full batch and the last, shorter one)
 MAX_SIGNATURES = 16
@@ -127,7 +127,7 @@ def _same_states(a, b):
 
 
 class Replays:
-    """One metric's learned signatures (see the module docstring). Copies and pickles of a metric start empty."""
+    """One metric's learned signatures (see the module docstring). Copies of a metric decide again."""
 
     __slots__ = ("_cupy", "_entries", "_pending", "_refused", "_tries")
 
@@ -138,10 +138,7 @@ class Replays:
         self._entries, self._pending, self._refused, self._tries = {}, {}, set(), {}
 
     def __deepcopy__(self, memo):
-        return Replays()
-
-    def __reduce__(self):
-        return Replays, ()
+        return None  # a copy decides again, at its first update, with its own arrays
 
     def _signature(self, args, kwargs):
         """``(key, pointers, extents, stream)`` of a call, or None when an argument is neither a CuPy array nor None."""
@@ -216,7 +213,9 @@ class Replays:
         """The recorded launches with input pointers as slots, or None where a parameter has no known source."""
         inputs = [_extent(*e) for e in extents]
         starts = [e[3] for e in extents]
-        kept_arrays = metric.device_arrays() + launch_module.kept_arrays()
+        from ._kernels._shared.launch import kept_arrays  # numba.cuda: only once a GPU update is being learned
+
+        kept_arrays = metric.device_arrays() + kept_arrays()
         kept = [_extent(a.shape, a.strides, a.itemsize, a.data.ptr) for a in kept_arrays]
         launches = []
         for plan, dims, shared_bytes, values, arrays in recorded:

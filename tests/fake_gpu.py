@@ -93,6 +93,12 @@ class ndarray:  # noqa: N801  (CuPy's name)
     def get(self):
         return self._a.copy()
 
+    def __deepcopy__(self, memo):
+        return ndarray(self._a.copy())
+
+    def __reduce__(self):
+        return ndarray, (self._a.copy(),)
+
     def __iadd__(self, other):
         self._a += _unwrap(other)
         return self

@@ -2,6 +2,7 @@
 each case of tests/replay_cases.py updates through the replaying ``update_state`` and, with the same arguments,
 through the full one; prints, as JSON, per case: how many updates were replayed, and the first update whose
 launches differed; then the host work of one AUC and one MSE update, replayed and in full."""
+import copy
 import json
 import os
 import sys
@@ -22,10 +23,10 @@ def launches_of(update, *args, **kwargs):
     return fake_gpu.launches[start:]
 
 
-def run(factory, batch):
+def run(factory, batch, metric=None):
     """Updates of two signatures (the second a shorter batch) and back, then with a state array replaced; each
     through the replaying path, then in full. Returns (replayed updates, first difference or None)."""
-    metric = factory(device="cuda")
+    metric = factory(device="cuda") if metric is None else metric
     full_launches = []
     real_launch = raw_launch.launch
     raw_launch.launch = lambda *a, **k: (full_launches.append(1), real_launch(*a, **k))
@@ -50,7 +51,7 @@ def run(factory, batch):
     finally:
         raw_launch.launch = real_launch
         replay_cases.N = 64
-    return replayed, difference
+    return [replayed, difference]
 
 
 def host_work(metric, args, kwargs):
@@ -96,6 +97,15 @@ if __name__ == "__main__":
     report["without memory hooks"] = {name: run(factory, batch)[0] for name, (factory, batch, replayed)
                                       in CASES.items() if replayed == "never"}
     cupy.cuda.memory_hook = hooks
+    # a copy of a metric that replays decides again and learns with its own arrays (a placed metric does not pickle:
+    # Dask sends blank() copies)
+    factory, batch, _ = CASES["AUC"]
+    learned = factory(device="cuda")
+    for _ in range(5):
+        learned.update_state(*batch()[0])
+    clone, blank = copy.deepcopy(learned), learned.blank()
+    report["copies"] = {"deepcopy": [clone._replays] + run(None, batch, clone),
+                        "blank": [blank._replays] + run(None, batch, blank)}
     os.environ["GPUMETRICS_REPLAY"] = "off"
     report["GPUMETRICS_REPLAY=off"] = run(*CASES["AUC"][:2])
     del os.environ["GPUMETRICS_REPLAY"]

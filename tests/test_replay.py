@@ -77,6 +77,14 @@ def test_host_work_of_a_replayed_update(report, name):
     assert work["full"]["launches"] == 1 and work["full"]["calls"] > 100, work
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "blank"])
+def test_copies_of_a_metric_decide_again_and_learn_their_own_arrays(report, how):
+    """A copy of a metric that replays keeps none of the original's launches (they point into the original's
+    states): each starts undecided, then replays its own, checked as every case above."""
+    decided, replayed, difference = report["copies"][how]
+    assert decided is None and difference is None and replayed >= 7, report["copies"][how]
+
+
 def test_replays_can_be_turned_off(report, monkeypatch):
     """``GPUMETRICS_REPLAY=off``: every update in full (the worker's AUC, 14 updates, none replayed)."""
     assert report["GPUMETRICS_REPLAY=off"] == [0, None]
