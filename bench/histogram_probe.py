@@ -22,10 +22,12 @@ checks each histogram kernel's counts against NumPy at a small N in the simulato
 """
 import argparse
 import os
-import statistics
+import sys
 
 import numpy as np
 from numba import config, cuda, float32, float64, int32, int64, uint32
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/gpu.py's timing helpers
 
 THRESHOLDS = 200
 BUCKETS = THRESHOLDS + 1
@@ -136,24 +138,18 @@ def main():
         return
     import cupy
 
+    from gpu import copy_bandwidth, open_device
     from gpumetrics._kernels.threshold_histogram.cuda import threshold_histogram
 
     labels, scores = cupy.asarray(labels_host), cupy.asarray(scores_host)
 
+    device = open_device()
+
     def queued_ms(fn, repeats=20):
         fn()
-        cupy.cuda.Device().synchronize()
-        start, end = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        for _ in range(repeats):
-            fn()
-        end.record()
-        end.synchronize()
-        return cupy.cuda.get_elapsed_time(start, end) / repeats
+        return device.elapsed_ms(lambda: [fn() for _ in range(repeats)]) / repeats
 
-    src = cupy.ones(2**30, dtype=cupy.uint8)
-    dst = cupy.empty_like(src)
-    copy = 2 * src.nbytes / (statistics.median(queued_ms(lambda: cupy.copyto(dst, src), 5) for _ in range(3)) / 1e3)
+    copy = copy_bandwidth(device, 2**30, 3)
     sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
     print(f"histogram probe: N = {n}, copy bandwidth {copy / 1e9:.0f} GB/s, {sms} SMs, 8 bytes an element")
     expected = None

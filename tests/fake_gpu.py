@@ -16,7 +16,6 @@ result read here means nothing.
 Must be installed in a process where Numba's CUDA simulator is off and nothing
 has imported ``gpumetrics._kernels`` yet (a subprocess of the suite).
 """
-import ctypes
 import sys
 import threading
 import types
@@ -226,25 +225,14 @@ def install():
     from gpumetrics._kernels._shared import raw_launch
 
     raw_launch.Plan = type("StandInPlan", (raw_launch.Plan,), {"__init__": _plan_init, "__slots__": ()})
+    raw_launch._check_layout = lambda handle, sizes, name: False  # no driver to ask
 
 
 def _plan_init(self, kernel, args):
     """``raw_launch.Plan.__init__`` without a device: Numba's layout for ``args``' types, no compile or load."""
-    import struct
-
     import numba
 
-    from gpumetrics._kernels._shared import raw_launch
-
     types_ = [numba.typeof(a._a) if isinstance(a, ndarray) else kernel.typeof_pyval(a) for a in args]
-    self.name = kernel.py_func.__name__
-    self.handle = len(_plans_by_handle) + 1
-    _plans_by_handle[self.handle] = self
-    fmt, sizes = raw_launch.parameter_layout(types_, self.name)
-    self.checked = False
-    self.packer = struct.Struct(fmt)
-    self.buffer = ctypes.create_string_buffer(8 * len(sizes))
-    base = ctypes.addressof(self.buffer)
-    self.pointers = (ctypes.c_void_p * len(sizes))(*(base + 8 * i for i in range(len(sizes))))
-    self.pointers_address = ctypes.addressof(self.pointers)
-    self.lock = threading.Lock()
+    handle = len(_plans_by_handle) + 1
+    _plans_by_handle[handle] = self
+    self.lay_out(kernel.py_func.__name__, handle, types_)

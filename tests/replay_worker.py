@@ -10,7 +10,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_gpu  # noqa: E402
 
-fake_gpu.install()
+if __name__ == "__main__":  # not when pytest imports this file for its doctests
+    fake_gpu.install()
 import replay_cases  # noqa: E402  (after the stand-in: it imports gpumetrics)
 from replay_cases import CASES  # noqa: E402
 

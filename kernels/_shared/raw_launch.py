@@ -68,10 +68,13 @@ class Plan:
         compiled = kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
         compiled.bind()  # load onto the current device and run the module's set-up, as numba-cuda's launch does
         function = compiled._codelibrary.get_cufunc()
-        self.name = function.name
-        self.handle = int(function.handle)
-        fmt, sizes = parameter_layout(compiled.argument_types, self.name)
-        self.checked = _check_layout(self.handle, sizes, self.name)
+        self.lay_out(function.name, int(function.handle), compiled.argument_types)
+
+    def lay_out(self, name, handle, argument_types):
+        """Keep the loaded kernel's ``name`` and driver ``handle``, and the parameter buffer of its argument types."""
+        self.name, self.handle = name, handle
+        fmt, sizes = parameter_layout(argument_types, name)
+        self.checked = _check_layout(handle, sizes, name)
         self.packer = struct.Struct(fmt)
         self.buffer = ctypes.create_string_buffer(8 * len(sizes))
         base = ctypes.addressof(self.buffer)
