@@ -5,7 +5,7 @@ Usage::
     python bench/host_path.py [--n 4096] [--calls 2000] [--busy-core]
 
 Runs ``AUC`` and ``MeanSquaredError`` updates with stand-in CuPy inputs of N
-rows (tests/fake_gpu.py: arrays in host memory behind CuPy's attributes, the
+rows, and ``AUC`` with stand-in torch CUDA tensors, (tests/fake_gpu.py: arrays in host memory behind CuPy's attributes, the
 driver's launch replaced by a recorder) twice: replayed from kept launches (the
 default on a GPU, ``gpumetrics/_replay.py``) and in full (imports, Keras's
 shape rules, launch shape, packing). Prints the median µs per update of 5
@@ -54,8 +54,10 @@ def main():
     rng = np.random.default_rng(0)
     labels = cupy.asarray(rng.integers(0, 2, options.n).astype(np.float32))
     scores = cupy.asarray(rng.random(options.n).astype(np.float32))
+    torch = sys.modules["torch"]  # the stand-in's: CUDA tensors over host arrays, on CuPy's stream
     cases = {"AUC": (gpumetrics.AUC, (labels, scores)),
-             "MeanSquaredError": (gpumetrics.MeanSquaredError, (labels.reshape(-1, 1), scores.reshape(-1, 1)))}
+             "MeanSquaredError": (gpumetrics.MeanSquaredError, (labels.reshape(-1, 1), scores.reshape(-1, 1))),
+             "AUC, torch inputs": (gpumetrics.AUC, (torch.Tensor(labels.get()), torch.Tensor(scores.get())))}
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if options.busy_core else None
     try:
         print(f"host µs per update, N = {options.n}, stand-in GPU, {os.cpu_count()} cores, "

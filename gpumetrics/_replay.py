@@ -3,11 +3,12 @@
 An update on a GPU spends most of its host time on what does not change from
 one batch to the next: importing the inputs, Keras's shape rules, the launch
 shape, packing the kernel's parameters. For a batch of the same *signature*
-(each argument a CuPy array of the same dtype, shape, strides and device; the
-same keywords, current device and stream) those steps give the same launches,
-with only the inputs' device pointers changed. :class:`Replays` learns them:
+(each argument a CuPy array or a plain strided torch CUDA tensor of the same
+dtype, shape, strides and device; the same keywords, current device and
+stream) those steps give the same launches, with only the inputs' device
+pointers changed. :class:`Replays` learns them:
 
-1. an update whose every argument is a CuPy array or None runs as usual while
+1. an update whose every argument is such an array or None runs as usual while
    ``raw_launch`` records its launches (``raw_launch.recording``) and, where
    CuPy allows, a memory hook watches for device allocations;
 2. each array parameter of each launch is traced to its source: inside an
@@ -35,8 +36,15 @@ a GPU-only path: the simulator and the CPU run every update in full.
 
 The checks skipped on a replay are the ones a signature decides (shapes,
 dtypes, ranks, devices): the same checks passed on the recorded updates.
+
+A torch tensor's import through DLPack orders torch's current stream before
+CuPy's; when the two are one stream there is nothing to order, so a tensor
+replays only then (``torch.cuda.current_stream(device).cuda_stream`` is CuPy's
+current stream: both default streams, in a plain training loop). From any other
+stream its updates run in full, through DLPack. JAX arrays always run in full.
 """
 import os
+import sys
 import threading
 
 from ._kernels._shared import raw_launch
@@ -141,22 +149,36 @@ class Replays:
         return None  # a copy decides again, at its first update, with its own arrays
 
     def _signature(self, args, kwargs):
-        """``(key, pointers, extents, stream)`` of a call, or None when an argument is neither a CuPy array nor None."""
+        """``(key, pointers, extents, stream)`` of a call, or None when an argument is neither a CuPy array, a plain
+        strided torch CUDA tensor nor None, or when a tensor's producer stream is not CuPy's current stream."""
         ndarray = self._cupy.ndarray
-        key, pointers, extents = [], [], []
+        torch = sys.modules.get("torch")
+        tensor = None if torch is None else torch.Tensor
+        key, pointers, extents, torch_devices = [], [], [], ()
         for value in (*args, *kwargs.values()):
             if value is None:
                 key.append(None)
                 continue
-            if type(value) is not ndarray:
+            cls = type(value)
+            if cls is ndarray:
+                data = value.data
+                shape, strides, itemsize, ptr, device = (value.shape, value.strides, value.itemsize, data.ptr,
+                                                         data.device_id)
+            elif cls is tensor and value.is_cuda and value.layout is torch.strided and not value.is_neg():
+                itemsize = value.element_size()
+                shape, strides, ptr = value.shape, tuple(s * itemsize for s in value.stride()), value.data_ptr()
+                device = value.get_device()
+                torch_devices += (device,)
+            else:
                 return None
-            data = value.data
-            shape, strides, ptr = value.shape, value.strides, data.ptr
-            key.append((value.dtype, shape, strides, data.device_id))
+            key.append((value.dtype, shape, strides, device))
             pointers.append(ptr)
-            extents.append((shape, strides, value.itemsize, ptr))
+            extents.append((shape, strides, itemsize, ptr))
         cuda = self._cupy.cuda
         stream = cuda.get_current_stream().ptr
+        for device in torch_devices:  # DLPack would order torch's stream before ours; on one stream nothing is to do
+            if torch.cuda.current_stream(device).cuda_stream != stream:
+                return None
         key.append((tuple(kwargs), cuda.runtime.getDevice(), stream))
         return tuple(key), pointers, extents, stream
 

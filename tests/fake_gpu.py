@@ -2,7 +2,8 @@
 
 ``install()`` puts a small CuPy look-alike into ``sys.modules`` (arrays in
 host memory that expose what CuPy arrays expose: ``data.ptr``, ``shape``,
-``strides``, ``flags``...), tells Numba a device exists, and replaces the two
+``strides``, ``flags``...) and a torch whose CUDA tensors are host arrays too
+(``Tensor``: DLPack, ``data_ptr()``, strides, a current stream), tells Numba a device exists, and replaces the two
 things only a driver can do: loading a kernel (``raw_launch.Plan`` is built
 from Numba's parameter layout without compiling) and ``cuLaunchKernel`` (which
 records each launch's packed parameter buffer instead of running it).
@@ -201,6 +202,7 @@ def _module():
     # every other name: NumPy's (dtypes as they are, functions with their arrays wrapped)
     cupy.__getattr__ = lambda name: (_function(getattr(np, name)) if callable(getattr(np, name))
                                      and not isinstance(getattr(np, name), type) else getattr(np, name))
+    cupy.from_dlpack = lambda x: ndarray(x.__dlpack__(stream=stream.ptr or 1)._a)
     cupy.asnumpy = lambda x: x._a.copy() if isinstance(x, ndarray) else np.asarray(x)
     cupy.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
     stream = _Stream()
@@ -211,6 +213,71 @@ def _module():
     return cupy
 
 
+class Tensor:
+    """A torch CUDA tensor on the stand-in GPU: host memory behind what gpumetrics reads of a tensor, DLPack included
+    (``__dlpack__`` notes the consumer's stream in ``dlpack_streams``)."""
+
+    __slots__ = ("_a",)
+    is_cuda, is_meta, requires_grad = True, False, False
+
+    def __init__(self, a):
+        self._a = a
+        _note_allocation(a)  # torch allocated it (before any update): not an allocation of the update that reads it
+
+    dtype = property(lambda self: _TORCH_DTYPES[self._a.dtype])
+    shape = property(lambda self: self._a.shape)
+    layout = property(lambda self: sys.modules["torch"].strided)
+    ndim = property(lambda self: self._a.ndim)
+
+    def stride(self):
+        return tuple(s // self._a.itemsize for s in self._a.strides)
+
+    def data_ptr(self):
+        return self._a.__array_interface__["data"][0]
+
+    def element_size(self):
+        return self._a.itemsize
+
+    def get_device(self):
+        return 0
+
+    def is_neg(self):
+        return False
+
+    def __getitem__(self, index):
+        return Tensor(self._a[index])
+
+    def __dlpack_device__(self):
+        return 2, 0  # kDLCUDA, device 0
+
+    def __dlpack__(self, stream=None, max_version=None, copy=None):
+        dlpack_streams.append(stream)
+        return self
+
+
+#: the stream every DLPack export of a stand-in tensor was asked to order itself before
+dlpack_streams = []
+class _TorchDtype:
+    """A torch dtype: one object per dtype, hashed by identity as torch's are."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+_TORCH_DTYPES = {np.dtype(name): _TorchDtype(f"torch.{name}")
+                 for name in ("float16", "float32", "float64", "int32", "int64", "uint8", "bool")}
+
+
+def _torch_module():
+    torch = types.ModuleType("torch")
+    torch.Tensor = Tensor
+    torch.strided = types.SimpleNamespace(name="torch.strided")
+    torch.bfloat16 = types.SimpleNamespace(name="torch.bfloat16")
+    current = types.SimpleNamespace(cuda_stream=_Stream.ptr)  # torch's current stream: CuPy's, unless a test moves it
+    torch.cuda = types.SimpleNamespace(current_stream=lambda device=None: current, current=current)
+    return torch
+
+
 def install():
     """Make this process's ``cuda`` backend run its host path on the stand-in (see the module docstring)."""
     from numba import config
@@ -218,6 +285,7 @@ def install():
     if config.ENABLE_CUDASIM or "gpumetrics._kernels._shared.launch" in sys.modules:
         raise RuntimeError("install the stand-in GPU before gpumetrics's kernels load, with the simulator off")
     sys.modules["cupy"] = _module()
+    sys.modules["torch"] = _torch_module()
     from numba import cuda
 
     cuda.is_available = lambda: True

@@ -32,6 +32,25 @@ def offset_view():
     return _cupy().asarray(rng.random(N + 1).astype(np.float32))[1:]
 
 
+#: a torch stream that is not CuPy's current one (the stand-in torch's current stream is moved there)
+SIDE_STREAM = 0x51DE
+
+
+def _torch_on(stream=None):
+    """The torch module, its current stream moved to ``stream`` (None: CuPy's) on the stand-in (a real torch is left
+    as it is)."""
+    torch = sys.modules["torch"]
+    if hasattr(torch.cuda, "current"):  # the stand-in's
+        torch.cuda.current.cuda_stream = _cupy().cuda.get_current_stream().ptr if stream is None else stream
+    return torch
+
+
+def tensor(a, stream=None):
+    """``a`` as a torch CUDA tensor (the stand-in's, or a real one on a GPU)."""
+    torch = _torch_on(stream)
+    return torch.as_tensor(a, device="cuda") if hasattr(torch, "as_tensor") else torch.Tensor(a)
+
+
 def overlapping_then_apart():
     """Labels and scores as two columns of one buffer for the first three updates (a pointer inside both inputs'
     spans: which input it follows cannot be told), then as columns of two buffers: same signature throughout."""
@@ -88,6 +107,17 @@ CASES = {
     "Sum": (gpumetrics.Sum, lambda: ((scores(),), {}), "replayed"),
     "MeanIoU": (lambda **k: gpumetrics.MeanIoU(num_classes=4, **k), lambda: ((ids(), ids()), {}), "replayed"),
     "BinaryIoU": (gpumetrics.BinaryIoU, lambda: ((labels(), scores()), {}), "replayed"),
+    "torch-AUC": (gpumetrics.AUC, lambda: ((tensor(rng.integers(0, 2, N).astype(np.int32)),
+                                            tensor(rng.random(N).astype(np.float32))), {}), "replayed"),
+    "torch-MSE-weighted": (gpumetrics.MeanSquaredError, lambda: (
+        (tensor(rng.random((N, 2)).astype(np.float32)), tensor(rng.random((N, 2)).astype(np.float32)),
+         tensor(rng.random(N).astype(np.float32))), {}), "replayed"),
+    "torch-and-cupy": (gpumetrics.AUC, lambda: ((labels(), tensor(rng.random(N).astype(np.float32))), {}),
+                       "replayed"),
+    # torch's current stream is another than CuPy's: each update imports through DLPack, which orders the two
+    "torch-side-stream": (gpumetrics.AUC, lambda: ((tensor(rng.integers(0, 2, N).astype(np.int32), SIDE_STREAM),
+                                                    tensor(rng.random(N).astype(np.float32), SIDE_STREAM)), {}),
+                          "never"),
     # replayed only where the inputs are apart (the shorter batches); the launches are what counts
     "AUC-overlapping-inputs": (gpumetrics.AUC, overlapping_then_apart, "checked"),
     # never replayed: CuPy computes inside these updates, or the class is not the package's
