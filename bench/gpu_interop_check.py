@@ -3,7 +3,8 @@
 Prints PASS/FAIL/SKIP per case and exits 1 on any FAIL.
 
 Covers torch CUDA tensors with requires_grad=True, a torch tensor written on a non-default torch stream
-(ordered by DLPack, no host wait), JAX GPU arrays, CuPy arrays, bfloat16 from torch and JAX, and an array on
+(ordered by DLPack, no host wait), repeated updates of one metric (replayed on one shared stream, imported through
+DLPack from a side stream), JAX GPU arrays, CuPy arrays, bfloat16 from torch and JAX, and an array on
 another GPU (refused; skipped with one GPU). Every case compares against the same values as float64 NumPy.
 """
 import sys
@@ -76,6 +77,31 @@ def torch_checks():
                     value = mse(torch.zeros(n, 1, device="cuda"), y_pred)
             expect(value, 4.0)
 
+    def repeated(shared_stream):
+        """Six updates of one metric, each ``y_pred`` written after a long sleep on torch's current stream: with
+        ``shared_stream`` that stream is CuPy's current one too (the updates replay from the third on), else a side
+        stream (every update imports through DLPack). An unordered read would see zeros."""
+        import cupy
+
+        import gpumetrics
+
+        n = 1 << 20
+        ours = cupy.cuda.Stream(non_blocking=True)
+        theirs = torch.cuda.ExternalStream(ours.ptr) if shared_stream else torch.cuda.Stream()
+        with ours:  # its states zeroed on our stream
+            metric = gpumetrics.MeanSquaredError(device="cuda")
+        for _ in range(6):
+            with torch.cuda.stream(theirs):
+                y_true, y_pred = torch.zeros(n, 1, device="cuda"), torch.zeros(n, 1, device="cuda")
+                torch.cuda._sleep(100_000_000)
+                y_pred.fill_(2.0)
+                with ours:
+                    metric.update_state(y_true, y_pred)
+        with ours:
+            expect(float(metric.result()), 4.0)  # synchronize!
+        learned = metric._replays._entries if metric._replays else {}
+        assert bool(learned) == shared_stream, f"replays learned: {len(learned)} (shared stream: {shared_stream})"
+
     def bfloat16():
         y_true = torch.tensor(Y_TRUE, device="cuda", dtype=torch.bfloat16)
         y_pred = torch.tensor(Y_PRED, device="cuda", dtype=torch.bfloat16, requires_grad=True)
@@ -85,6 +111,8 @@ def torch_checks():
     check("torch CUDA tensors with requires_grad=True", requires_grad)
     check("torch tensor written on a non-default torch stream", non_default_stream)
     check("torch bfloat16 CUDA tensors", bfloat16)
+    check("replayed torch updates on torch's stream when it is CuPy's", lambda: repeated(True))
+    check("torch updates from a side stream: never replayed, ordered by DLPack", lambda: repeated(False))
 
 
 def jax_checks():
