@@ -75,6 +75,23 @@ class AllocatingMSE(gpumetrics.MeanSquaredError):
         self.side_product = y_pred * 2  # CuPy work that feeds no kernel
 
 
+class VaryingScaleSum(gpumetrics.Sum):
+    """Passes for the package's own class and hands its kernel a scale that changes on every update (the count of
+    updates): pointers and allocations look alike, and only the second learning update's comparison tells."""
+
+    __module__ = "gpumetrics.metrics._mean"
+    _replays_update = True
+
+    def update_state(self, values, sample_weight=None, group_ids=None):
+        from gpumetrics.metrics import _fused_passes as passes
+
+        self.updates = getattr(self, "updates", 0) + 1
+        values = passes.imported(self, values, "values")
+        batch = passes.elementwise_batch(self, values, values, None, None, "sum")
+        passes.add_sums(self, passes.ERROR_KINDS["identity"], batch._replace(total_scale=float(self.updates)),
+                        passes.state_out(self.total), None)
+
+
 #: name: (metric factory, batch factory giving (args, kwargs), "replayed" (from a signature's third update on),
 #: "never", or "checked" (the launches alone are checked: the same replayed or not))
 CASES = {
@@ -90,7 +107,7 @@ CASES = {
     "Recall-two-thresholds": (lambda **k: gpumetrics.Recall(thresholds=[0.3, 0.6], **k),
                               lambda: ((labels(), scores()), {}), "replayed"),
     "PrecisionAtRecall": (lambda **k: gpumetrics.PrecisionAtRecall(0.5, **k), lambda: ((labels(), scores()), {}),
-                          True),
+                          "replayed"),
     "TruePositives": (gpumetrics.TruePositives, lambda: ((labels(), scores()), {}), "replayed"),
     "F1Score": (lambda **k: gpumetrics.F1Score(threshold=0.5, **k),
                 lambda: ((labels((N, 3)), scores((N, 3))), {}), "replayed"),
@@ -132,6 +149,7 @@ CASES = {
     "MeanMetricWrapper-fn": (lambda **k: gpumetrics.MeanMetricWrapper(lambda t, p: abs(t - p).mean(axis=-1), **k),
                              lambda: ((scores((N, 2)), scores((N, 2))), {}), "never"),
     "user-subclass": (UserAUC, lambda: ((labels(), scores()), {}), "never"),
+    "varying-scalar": (VaryingScaleSum, lambda: ((scores(),), {}), "never"),
     "allocating-update": (AllocatingMSE, lambda: ((scores((N, 1)), scores((N, 1))), {}), "never"),
 }
 
