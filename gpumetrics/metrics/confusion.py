@@ -82,7 +82,8 @@ class ThresholdHistogramMetric(Metric):
         pred_shape, true_shape = squeeze_or_expand(y_pred.shape, y_true.shape)
         if pred_shape != true_shape:
             raise ValueError(f"y_true of shape {y_true.shape} and y_pred of shape {y_pred.shape} must match")
-        return y_true.reshape(true_shape), y_pred.reshape(pred_shape)
+        return (y_true if y_true.shape == true_shape else y_true.reshape(true_shape),
+                y_pred if y_pred.shape == pred_shape else y_pred.reshape(pred_shape))
 
     def _broadcast_weight(self, sample_weight, pred_shape):
         """``sample_weight`` broadcast to ``y_pred``'s shape as Keras does, or None."""

@@ -146,17 +146,15 @@ def launch(kernel, grid, block, shared_bytes, args):
     values = []
     arrays = list(args)
     for i, a in enumerate(arrays):
-        if isinstance(a, SCALAR_TYPES):
-            key.append(type(a))
-            values.append(a)
-            continue
-        if type(a) is not ndarray:
+        if type(a) is not ndarray:  # most arguments are CuPy arrays: test for them first
+            if isinstance(a, SCALAR_TYPES):
+                key.append(type(a))
+                values.append(a)
+                continue
             a = arrays[i] = cupy.asarray(a)
         flags = a.flags
         key.append((a.dtype.num, a.ndim, flags.c_contiguous, flags.f_contiguous))
-        values += (0, 0, a.size, a.itemsize, a.data.ptr)
-        values += a.shape
-        values += a.strides
+        values += (0, 0, a.size, a.itemsize, a.data.ptr, *a.shape, *a.strides)
     key = tuple(key)
     plan = _plans.get(key)
     if plan is None:
