@@ -39,8 +39,8 @@ dtypes, ranks, devices): the same checks passed on the recorded updates.
 
 A torch tensor's import through DLPack orders torch's current stream before
 CuPy's; when the two are one stream there is nothing to order, so a tensor
-replays only then (``torch.cuda.current_stream(device).cuda_stream`` is CuPy's
-current stream: both default streams, in a plain training loop). From any other
+replays only then (the handle of ``torch.cuda.current_stream(device)`` is
+CuPy's current stream: both default streams, in a plain training loop). From any other
 stream its updates run in full, through DLPack. JAX arrays always run in full.
 """
 import os
@@ -130,6 +130,13 @@ class _AllocationWatch:
             self._hook.__exit__(*exc)
 
 
+def _torch_stream(torch, device):
+    """The handle of torch's current stream on ``device``: through the call Triton uses (an int, no Stream object:
+    about a tenth of the public call's cost), or ``torch.cuda.current_stream`` where torch lacks it."""
+    raw = getattr(getattr(torch, "_C", None), "_cuda_getCurrentRawStream", None)
+    return raw(device) if raw is not None else torch.cuda.current_stream(device).cuda_stream
+
+
 def _same_states(a, b):
     return len(a) == len(b) and all(v is w and x is y for (v, x), (w, y) in zip(a, b))
 
@@ -154,7 +161,7 @@ class Replays:
         ndarray = self._cupy.ndarray
         torch = sys.modules.get("torch")
         tensor = None if torch is None else torch.Tensor
-        key, pointers, extents, torch_devices = [], [], [], ()
+        key, pointers, extents, torch_device = [], [], [], None
         for value in (*args, *kwargs.values()):
             if value is None:
                 key.append(None)
@@ -166,9 +173,11 @@ class Replays:
                                                          data.device_id)
             elif cls is tensor and value.is_cuda and value.layout is torch.strided and not value.is_neg():
                 itemsize = value.element_size()
-                shape, strides, ptr = value.shape, tuple(s * itemsize for s in value.stride()), value.data_ptr()
+                shape, strides, ptr = value.shape, tuple(map(itemsize.__mul__, value.stride())), value.data_ptr()
                 device = value.get_device()
-                torch_devices += (device,)
+                if torch_device is not None and device != torch_device:
+                    return None  # tensors on two GPUs: refused in full
+                torch_device = device
             else:
                 return None
             key.append((value.dtype, shape, strides, device))
@@ -176,9 +185,8 @@ class Replays:
             extents.append((shape, strides, itemsize, ptr))
         cuda = self._cupy.cuda
         stream = cuda.get_current_stream().ptr
-        for device in torch_devices:  # DLPack would order torch's stream before ours; on one stream nothing is to do
-            if torch.cuda.current_stream(device).cuda_stream != stream:
-                return None
+        if torch_device is not None and _torch_stream(torch, torch_device) != stream:
+            return None  # DLPack orders torch's stream before ours; on one stream there is nothing to order
         key.append((tuple(kwargs), cuda.runtime.getDevice(), stream))
         return tuple(key), pointers, extents, stream
 
