@@ -18,8 +18,8 @@ if not hasattr(np, "row_stack"):
 from numba import config, cuda  # noqa: E402
 
 from . import raw_launch, simulator
-from .groups import no_group_ids_kept
 from .compile import install_locator
+from .groups import no_group_ids_kept
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 if SIMULATOR:

@@ -22,6 +22,9 @@ it returns, so the next launch reuses the buffer; a lock keeps two threads from
 packing it at once. Where the driver reports a kernel's parameter sizes
 (``cuKernelGetParamInfo``, CUDA 12.4+), the plan checks its layout against them
 and refuses to launch on a mismatch: a wrong layout would pass garbage pointers.
+Inside :func:`recording` a thread's launches are also noted (plan, dimensions,
+packed values, arguments): what ``gpumetrics._replay`` learns a repeated
+update from, to re-send through :meth:`Plan.launch` with new input pointers.
 Imports no CuPy or Numba until the first plan is made (CPU-only machines import
 the CUDA twins to compile PTX).
 """
