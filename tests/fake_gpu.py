@@ -96,9 +96,6 @@ class ndarray:  # noqa: N801  (CuPy's name)
     def __deepcopy__(self, memo):
         return ndarray(self._a.copy())
 
-    def __reduce__(self):
-        return ndarray, (self._a.copy(),)
-
     def __iadd__(self, other):
         self._a += _unwrap(other)
         return self
@@ -218,7 +215,7 @@ class Tensor:
     (``__dlpack__`` notes the consumer's stream in ``dlpack_streams``)."""
 
     __slots__ = ("_a",)
-    is_cuda, is_meta, requires_grad = True, False, False
+    is_cuda, requires_grad = True, False
 
     def __init__(self, a):
         self._a = a
@@ -227,7 +224,6 @@ class Tensor:
     dtype = property(lambda self: _TORCH_DTYPES[self._a.dtype])
     shape = property(lambda self: self._a.shape)
     layout = property(lambda self: sys.modules["torch"].strided)
-    ndim = property(lambda self: self._a.ndim)
 
     def stride(self):
         return tuple(s // self._a.itemsize for s in self._a.strides)
@@ -244,9 +240,6 @@ class Tensor:
     def is_neg(self):
         return False
 
-    def __getitem__(self, index):
-        return Tensor(self._a[index])
-
     def __dlpack_device__(self):
         return 2, 0  # kDLCUDA, device 0
 
@@ -257,6 +250,8 @@ class Tensor:
 
 #: the stream every DLPack export of a stand-in tensor was asked to order itself before
 dlpack_streams = []
+
+
 class _TorchDtype:
     """A torch dtype: one object per dtype, hashed by identity as torch's are."""
 

@@ -1,7 +1,8 @@
 """Run by tests/test_replay.py in a process of its own (no simulator): on the stand-in GPU (tests/fake_gpu.py),
 each case of tests/replay_cases.py updates through the replaying ``update_state`` and, with the same arguments,
 through the full one; prints, as JSON, per case: how many updates were replayed, and the first update whose
-launches differed; then the host work of one AUC and one MSE update, replayed and in full."""
+launches differed; then the same for the never-replayed cases without memory hooks, for copies of a metric and
+with ``GPUMETRICS_REPLAY=off``, the streams torch tensors were exported for, and the host work of one update."""
 import copy
 import json
 import os
@@ -107,6 +108,9 @@ if __name__ == "__main__":
     clone, blank = copy.deepcopy(learned), learned.blank()
     report["copies"] = {"deepcopy": [clone._replays] + run(None, batch, clone),
                         "blank": [blank._replays] + run(None, batch, blank)}
+    # the full updates of torch tensors asked DLPack to order them before CuPy's current stream, and only that
+    report["torch DLPack streams"] = sorted(set(fake_gpu.dlpack_streams))
+    report["CuPy stream"] = sys.modules["cupy"].cuda.get_current_stream().ptr
     os.environ["GPUMETRICS_REPLAY"] = "off"
     report["GPUMETRICS_REPLAY=off"] = run(*CASES["AUC"][:2])
     del os.environ["GPUMETRICS_REPLAY"]

@@ -79,6 +79,12 @@ def test_host_work_of_a_replayed_update(report, name):
     assert work["full"]["launches"] == 1 and work["full"]["calls"] > 100, work
 
 
+def test_full_torch_updates_ask_dlpack_to_order_them_before_cupys_stream(report):
+    """Every torch tensor a full update imports (the side-stream case's every update) is exported with CuPy's
+    current stream as the consumer's, so torch orders its own stream before ours."""
+    assert report["torch DLPack streams"] == [report["CuPy stream"]]
+
+
 @pytest.mark.parametrize("how", ["deepcopy", "blank"])
 def test_copies_of_a_metric_decide_again_and_learn_their_own_arrays(report, how):
     """A copy of a metric that replays keeps none of the original's launches (they point into the original's
