@@ -24,8 +24,8 @@ pointers changed. :class:`Replays` learns them:
    kept pointers; then the signature's launches are kept;
 4. from then on, an update of that signature checks that the metric's state
    arrays are the ones recorded and re-sends the kept launches with the new
-   inputs' pointers: no import, no shape rule, no packing of anything but the
-   parameter buffer.
+   inputs' pointers written into their parameter buffers, packed once
+   (``raw_launch.Bound``): no import, no shape rule, no packing.
 
 ``GPUMETRICS_REPLAY=off`` runs every update in full (metrics placed after it
 is set). Only the package's own metric classes replay, and only those whose update is
@@ -65,17 +65,24 @@ def enabled():
 
 
 class _Launch:
-    """One recorded launch, its input pointers replaced by ``(parameter index, input, byte offset)`` slots."""
+    """One recorded launch, its input pointers replaced by ``(parameter index, input, byte offset)`` slots; once
+    kept, ``bound`` holds its parameters packed (``raw_launch.Bound``), the input slots rewritten per replay."""
 
-    __slots__ = ("plan", "dims", "shared_bytes", "values", "slots", "kept")
+    __slots__ = ("plan", "dims", "shared_bytes", "values", "slots", "kept", "bound")
 
     def __init__(self, plan, dims, shared_bytes, values, slots, kept):
         self.plan, self.dims, self.shared_bytes = plan, dims, shared_bytes
         self.values, self.slots, self.kept = values, slots, kept  # kept: the metric's arrays it reads or writes
+        self.bound = None
 
     def same_as(self, other):
         return (self.plan is other.plan and self.dims == other.dims and self.shared_bytes == other.shared_bytes
                 and self.values == other.values and self.slots == other.slots)
+
+    def bind(self):
+        """Pack the parameters once (input slots 0 until a replay writes them)."""
+        self.bound = raw_launch.Bound(self.plan, [0 if v is None else v for v in self.values])
+        return self
 
 
 class _Entry:
@@ -203,10 +210,11 @@ class Replays:
         if entry is not None:
             if all(variable.value is array for variable, array in entry.states):
                 for launch in entry.launches:
-                    values = list(launch.values)
+                    bound = launch.bound
+                    words = bound.words
                     for index, source, offset in launch.slots:
-                        values[index] = pointers[source] + offset
-                    launch.plan.launch(launch.dims, launch.shared_bytes, stream, values)
+                        words[index] = pointers[source] + offset
+                    bound.launch(launch.dims, launch.shared_bytes, stream)
                 return None
             del self._entries[key]  # a state array was replaced (load_state_dict, a merge...): learn again
             self._tries.pop(key, None)
@@ -234,7 +242,7 @@ class Replays:
             self._pending[key] = _Entry(launches, states)
         elif (len(pending.launches) == len(launches) and _same_states(pending.states, states)
               and all(a.same_as(b) for a, b in zip(pending.launches, launches))):
-            self._entries[key] = _Entry(launches, states)
+            self._entries[key] = _Entry([launch.bind() for launch in launches], states)
         else:
             self._refused.add(key)
 

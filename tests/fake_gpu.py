@@ -17,6 +17,7 @@ result read here means nothing.
 Must be installed in a process where Numba's CUDA simulator is off and nothing
 has imported ``gpumetrics._kernels`` yet (a subprocess of the suite).
 """
+import ctypes
 import sys
 import threading
 import types
@@ -183,9 +184,12 @@ class _Stream:
 
 
 def _launch_kernel(handle, gx, gy, gz, bx, by, bz, shared, stream, pointers_address, extra):
-    """``cuLaunchKernel`` as a recorder: the parameter bytes the kernel would have read."""
+    """``cuLaunchKernel`` as a recorder: the parameter bytes the kernel would have read, found as the driver finds
+    them, through the array of pointers to the 8-byte slots (which raw_launch lays out one after another)."""
     plan = _plans_by_handle[handle]
-    launches.append((plan.name, (gx, gy, gz), (bx, by, bz), shared, stream, bytes(plan.buffer)))
+    first = ctypes.cast(pointers_address, ctypes.POINTER(ctypes.c_void_p))[0]
+    parameters = ctypes.string_at(first, plan.packer.size)
+    launches.append((plan.name, (gx, gy, gz), (bx, by, bz), shared, stream, parameters))
 
 
 _plans_by_handle = {}

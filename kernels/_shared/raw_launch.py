@@ -24,7 +24,8 @@ packing it at once. Where the driver reports a kernel's parameter sizes
 and refuses to launch on a mismatch: a wrong layout would pass garbage pointers.
 Inside :func:`recording` a thread's launches are also noted (plan, dimensions,
 packed values, arguments): what ``gpumetrics._replay`` learns a repeated
-update from, to re-send through :meth:`Plan.launch` with new input pointers.
+update from, to re-send as a :class:`Bound` (its own packed buffer, only the
+input pointers rewritten per launch).
 Imports no CuPy or Numba until the first plan is made (CPU-only machines import
 the CUDA twins to compile PTX).
 """
@@ -92,6 +93,29 @@ class Plan:
             self.packer.pack_into(self.buffer, 0, *values)
             _cupy.cuda.driver.launchKernel(self.handle, gx, gy, gz, bx, by, bz, shared_bytes, stream,
                                            self.pointers_address, 0)
+
+
+class Bound:
+    """A plan's parameters packed once into a buffer of its own, for a launch repeated with a few slots changed (a
+    replay's input pointers, ``gpumetrics._replay``): ``words[i]`` is parameter ``i``'s 8-byte slot."""
+
+    __slots__ = ("handle", "buffer", "words", "pointers", "pointers_address")
+
+    def __init__(self, plan, values):
+        self.handle = plan.handle
+        self.buffer = ctypes.create_string_buffer(plan.packer.size)
+        plan.packer.pack_into(self.buffer, 0, *values)
+        slots = plan.packer.size // 8
+        self.words = (ctypes.c_uint64 * slots).from_buffer(self.buffer)
+        base = ctypes.addressof(self.buffer)
+        self.pointers = (ctypes.c_void_p * slots)(*(base + 8 * i for i in range(slots)))
+        self.pointers_address = ctypes.addressof(self.pointers)
+
+    def launch(self, dims, shared_bytes, stream):
+        """One ``cuLaunchKernel`` with the buffer as it stands (the driver copies it before returning)."""
+        gx, gy, gz, bx, by, bz = dims
+        _cupy.cuda.driver.launchKernel(self.handle, gx, gy, gz, bx, by, bz, shared_bytes, stream,
+                                       self.pointers_address, 0)
 
 
 def parameter_layout(argument_types, name="kernel"):
