@@ -138,8 +138,8 @@ class _AllocationWatch:
 
 
 def _torch_stream(torch, device):
-    """The handle of torch's current stream on ``device``: through the call Triton uses (an int, no Stream object:
-    about a tenth of the public call's cost), or ``torch.cuda.current_stream`` where torch lacks it."""
+    """The handle of torch's current stream on ``device``: through the call TorchInductor's generated code makes
+    (an int, no Stream object made), or ``torch.cuda.current_stream`` where torch lacks it."""
     raw = getattr(getattr(torch, "_C", None), "_cuda_getCurrentRawStream", None)
     return raw(device) if raw is not None else torch.cuda.current_stream(device).cuda_stream
 
