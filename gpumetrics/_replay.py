@@ -251,9 +251,9 @@ class Replays:
         """The recorded launches with input pointers as slots, or None where a parameter has no known source."""
         inputs = [_extent(*e) for e in extents]
         starts = [e[3] for e in extents]
-        from ._kernels._shared.launch import kept_arrays  # numba.cuda: only once a GPU update is being learned
+        from ._kernels._shared import launch as launch_module  # numba.cuda: only once an update is being learned
 
-        kept_arrays = metric.device_arrays() + kept_arrays()
+        kept_arrays = metric.device_arrays() + launch_module.kept_arrays()
         kept = [_extent(a.shape, a.strides, a.itemsize, a.data.ptr) for a in kept_arrays]
         launches = []
         for plan, dims, shared_bytes, values, arrays in recorded:

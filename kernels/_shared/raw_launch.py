@@ -66,7 +66,7 @@ class LayoutMismatch(RuntimeError):
 class Plan:
     """A compiled, loaded kernel for one list of argument types, with its parameter buffer."""
 
-    __slots__ = ("name", "handle", "packer", "buffer", "pointers", "pointers_address", "lock", "checked")
+    __slots__ = ("name", "handle", "packer", "parameters", "lock", "checked")
 
     def __init__(self, kernel, args):
         compiled = kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
@@ -80,31 +80,29 @@ class Plan:
         fmt, sizes = parameter_layout(argument_types, name)
         self.checked = _check_layout(handle, sizes, name)
         self.packer = struct.Struct(fmt)
-        self.buffer = ctypes.create_string_buffer(8 * len(sizes))
-        base = ctypes.addressof(self.buffer)
-        self.pointers = (ctypes.c_void_p * len(sizes))(*(base + 8 * i for i in range(len(sizes))))
-        self.pointers_address = ctypes.addressof(self.pointers)
+        self.parameters = Bound(self)
         self.lock = threading.Lock()
 
     def launch(self, dims, shared_bytes, stream, values):
         """One ``cuLaunchKernel`` with ``values`` packed; ``dims``: grid x, y, z, then block x, y, z."""
-        gx, gy, gz, bx, by, bz = dims
         with self.lock:
-            self.packer.pack_into(self.buffer, 0, *values)
-            _cupy.cuda.driver.launchKernel(self.handle, gx, gy, gz, bx, by, bz, shared_bytes, stream,
-                                           self.pointers_address, 0)
+            self.packer.pack_into(self.parameters.buffer, 0, *values)
+            self.parameters.launch(dims, shared_bytes, stream)
 
 
 class Bound:
-    """A plan's parameters packed once into a buffer of its own, for a launch repeated with a few slots changed (a
-    replay's input pointers, ``gpumetrics._replay``): ``words[i]`` is parameter ``i``'s 8-byte slot."""
+    """Parameters of a plan's kernel in a buffer of their own, one 8-byte slot each (``words[i]``: parameter
+    ``i``), and the array of pointers to the slots that ``cuLaunchKernel`` reads. A plan keeps one it packs on
+    every launch; a replay (``gpumetrics._replay``) packs its own once, with ``values``, and rewrites only the
+    input pointer slots."""
 
     __slots__ = ("handle", "buffer", "words", "pointers", "pointers_address")
 
-    def __init__(self, plan, values):
+    def __init__(self, plan, values=None):
         self.handle = plan.handle
         self.buffer = ctypes.create_string_buffer(plan.packer.size)
-        plan.packer.pack_into(self.buffer, 0, *values)
+        if values is not None:
+            plan.packer.pack_into(self.buffer, 0, *values)
         slots = plan.packer.size // 8
         self.words = (ctypes.c_uint64 * slots).from_buffer(self.buffer)
         base = ctypes.addressof(self.buffer)
@@ -112,7 +110,8 @@ class Bound:
         self.pointers_address = ctypes.addressof(self.pointers)
 
     def launch(self, dims, shared_bytes, stream):
-        """One ``cuLaunchKernel`` with the buffer as it stands (the driver copies it before returning)."""
+        """One ``cuLaunchKernel`` with the buffer as it stands (the driver copies it before returning); ``dims``:
+        grid x, y, z, then block x, y, z."""
         gx, gy, gz, bx, by, bz = dims
         _cupy.cuda.driver.launchKernel(self.handle, gx, gy, gz, bx, by, bz, shared_bytes, stream,
                                        self.pointers_address, 0)
