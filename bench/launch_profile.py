@@ -14,12 +14,13 @@ kernel's end). If the device finishes within a few µs of the host loop, it was
 idle between launches, waiting for the host: the update is host-bound. Each
 metric is timed twice: as users get it (after the warm-up, every update is
 replayed from its kept launches: ``gpumetrics/_replay.py``) and in full (a
-metric whose replays are off). The floors, measured in the same process the same way: an empty Numba
-``@cuda.jit`` kernel (no arguments; three CuPy arrays, converted by Numba at
-each launch; three Numba device arrays made once) and an empty CuPy
-``RawKernel`` (no arguments; three CuPy arrays). Then a cProfile of
-``--iters`` AUC updates, replayed and in full, the top 25 functions by cumulative time (cProfile's
-own cost inflates every number there: read it for shares, not µs).
+metric whose replays are off). The floors, measured in the same process the
+same way: an empty Numba ``@cuda.jit`` kernel (no arguments; three CuPy
+arrays, converted by Numba at each launch; three Numba device arrays made
+once) and an empty CuPy ``RawKernel`` (no arguments; three CuPy arrays). Then
+a cProfile of ``--iters`` AUC updates, replayed and in full, the top 25
+functions by cumulative time (cProfile's own cost inflates every number there:
+read it for shares, not µs).
 
 ``--smoke`` (a few iterations at N = 256, NumPy inputs) is for the CUDA
 simulator, where the numbers mean nothing and the RawKernel floors are
@@ -258,17 +259,14 @@ def main(argv=None):
     auc_full._replays = mse_full._replays = False  # every update in full: what a replay saves
     auc_update = lambda: auc.update_state(y_true, y_pred)  # noqa: E731
     auc_full_update = lambda: auc_full.update_state(y_true, y_pred)  # noqa: E731
-    auc_ok = attempt("AUC", lambda: (timer.measure(f"gpumetrics AUC().update_state, N={args.n}", auc_update,
-                                                   args.iters, args.warmup), float(auc.result())))
-    attempt("MSE", lambda: (timer.measure(f"gpumetrics MeanSquaredError().update_state, N={args.n}",
-                                          lambda: mse.update_state(target, y_pred), args.iters, args.warmup),
-                            float(mse.result())))  # synchronize!
-    attempt("AUC in full", lambda: (timer.measure(f"gpumetrics AUC() in full (no replay), N={args.n}",
-                                                  auc_full_update, args.iters, args.warmup),
-                                    float(auc_full.result())))
-    attempt("MSE in full", lambda: (timer.measure(f"gpumetrics MeanSquaredError() in full (no replay), N={args.n}",
-                                                  lambda: mse_full.update_state(target, y_pred), args.iters,
-                                                  args.warmup), float(mse_full.result())))
+    timed = [("AUC().update_state", auc, auc_update), ("MeanSquaredError().update_state", mse,
+                                                        lambda: mse.update_state(target, y_pred)),
+             ("AUC() in full (no replay)", auc_full, auc_full_update),
+             ("MeanSquaredError() in full (no replay)", mse_full, lambda: mse_full.update_state(target, y_pred))]
+    ok = {label: attempt(label, lambda: (timer.measure(f"gpumetrics {label}, N={args.n}", update, args.iters,
+                                                       args.warmup), float(metric.result())))  # synchronize!
+          for label, metric, update in timed}
+    auc_ok = ok["AUC().update_state"]
 
     rows = {row[0]: row for row in timer.rows}
     floor_rows = [row for label, row in rows.items() if not label.startswith("gpumetrics")]
