@@ -5,15 +5,17 @@ Usage::
     python bench/host_path.py [--n 4096] [--calls 2000] [--busy-core]
 
 Runs ``AUC`` and ``MeanSquaredError`` updates with stand-in CuPy inputs of N
-rows, and ``AUC`` with stand-in torch CUDA tensors, (tests/fake_gpu.py: arrays in host memory behind CuPy's attributes, the
-driver's launch replaced by a recorder) twice: replayed from kept launches (the
-default on a GPU, ``gpumetrics/_replay.py``) and in full (imports, Keras's
-shape rules, launch shape, packing), with the driver's launch a no-op. Prints the median µs per update of 5
-rounds of ``--calls`` updates each, and the ratio. What it leaves out is what
-only a GPU has: CuPy's own attribute costs (a little above the stand-in's) and
-the driver's ``cuLaunchKernel`` (3-5 µs on an H100 machine); run
-``bench/launch_profile.py`` there for the real figure. ``--busy-core`` keeps
-one other core spinning in a separate process while it measures.
+rows, and ``AUC`` with stand-in torch CUDA tensors (tests/fake_gpu.py: arrays
+in host memory behind CuPy's and torch's attributes), twice: replayed from kept
+launches (the default on a GPU, ``gpumetrics/_replay.py``) and in full
+(imports, Keras's shape rules, launch shape, packing). The driver's launch is
+made a no-op, so what is timed is our host work. Prints the median µs per
+update of 5 rounds of ``--calls`` updates each, and the ratio. What it leaves
+out is what only a GPU has: CuPy's and torch's own attribute costs (other than
+the stand-in's) and the driver's ``cuLaunchKernel`` (3-5 µs on an H100
+machine); run ``bench/launch_profile.py`` there for the real figure.
+``--busy-core`` keeps one other core spinning in a separate process while it
+measures.
 """
 import argparse
 import os
