@@ -465,14 +465,16 @@ def test_other_plane_of_another_shape_is_refused(twin):
 
 
 # -- the evenly spaced guess on a grid with a few thresholds added (a collection's union) ------------------------
-@pytest.mark.parametrize("added", [[0.5], [0.5, 0.3, 0.75], list(np.linspace(0.01, 0.99, 16))], ids=["one", "three",
+@pytest.mark.parametrize("added", [[0.5], [0.5, 0.3, 0.75], list(np.linspace(0.99, 0.01, 16))], ids=["one", "three",
                                                                                                     "sixteen"])
-def test_extras_hint_gives_the_binary_search_buckets(twin, added):
-    """AUC's grid plus ``added`` thresholds, the added ones repeated after the union (``extras``): the O(1) guess on
-    the grid, fixed up, buckets every prediction (edges, NaN, out of range) as the binary search does."""
+@pytest.mark.parametrize("order", ["sorted", "unsorted"])
+def test_extras_hint_gives_the_binary_search_buckets(twin, added, order):
+    """AUC's grid plus ``added`` thresholds, the added ones repeated after the union (``extras``, sorted as the
+    collection passes them, or not: the guess is then off, the fix-up still exact): the O(1) guess on the grid, fixed
+    up, buckets every prediction (edges, NaN, out of range) as the binary search does."""
     g = _rng(len(added))
     union = np.unique(np.concatenate([keras_thresholds(200), added]))
-    hinted = np.concatenate([union, np.sort(added)])
+    hinted = np.concatenate([union, np.sort(added) if order == "sorted" else added])
     p = np.concatenate([g.random(400) * 1.2 - 0.1, union, np.nextafter(union, 2), [np.nan, -np.inf, np.inf]])
     y, p = (g.random(p.size) < 0.5)[:, None], p[:, None]
     shape = (len(union) + 1, 1)

@@ -45,37 +45,50 @@ def sigmoid(p):
     return e / (1.0 + e)
 
 
-def binary_search(p, thresholds, count, extras):
-    """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN;
-    ``extras``, ``evenly_spaced``'s hint, unused).
+def count_below(p, thresholds, start, n):
+    """How many of the sorted ``thresholds[start:start + n]`` lie strictly below ``p`` (0 for NaN), by a
+    branch-free binary search.
 
-    Invariant: the answer lies in ``[base, base + n]``; each step halves ``n``
-    with a select instead of a branch, so the loop runs ``ceil(log2(count))``
+    Invariant: the answer lies in ``[base, base + n] - start``; each step halves
+    ``n`` with a select instead of a branch, so the loop runs ``ceil(log2(n))``
     times whatever the data.
 
-    >>> binary_search(0.5, [0.0, 0.5, 1.0], 3, 0), binary_search(float("nan"), [0.0, 0.5, 1.0], 3, 0)
-    (1, 0)
+    >>> count_below(0.5, [0.0, 0.5, 1.0], 0, 3), count_below(0.6, [9.0, 0.0, 0.5, 1.0], 1, 3)
+    (1, 2)
     """
-    if count == 0:
+    if n == 0:
         return 0
-    base = 0
-    n = count
+    base = start
     while n > 1:
         half = n >> 1
         base = base + half if thresholds[base + half] < p else base
         n -= half
-    return base + 1 if thresholds[base] < p else base
+    return base + 1 - start if thresholds[base] < p else base - start
+
+
+def binary_search(p, thresholds, count, extras):
+    """The number of ``thresholds[:count]`` strictly below ``p`` (``count_below``; ``extras``,
+    ``evenly_spaced``'s hint, unused).
+
+    >>> binary_search(0.5, [0.0, 0.5, 1.0], 3, 0), binary_search(float("nan"), [0.0, 0.5, 1.0], 3, 0)
+    (1, 0)
+    """
+    return count_below(p, thresholds, 0, count)
 
 
 def evenly_spaced(p, thresholds, count, extras):
     """``binary_search`` for thresholds near ``i / (n - 1)``: an O(1) guess, fixed up against the values.
 
     ``thresholds[:count]`` are the sorted thresholds; the ``extras`` entries
-    after them repeat the ones that are not on the grid (a collection's union
-    of AUC's 200 and a metric's 0.5): the grid then has ``n = count - extras``
-    points and the guess adds how many of the extras lie below ``p``
-    (compares, not branches), so it stays as good as on the grid alone instead
-    of one off for a random share of predictions (each a mispredicted branch).
+    after them repeat, sorted, the ones that are not on the grid (a collection's
+    union of AUC's 200 and a metric's 0.5): the grid then has ``n = count -
+    extras`` points and the guess adds how many of the extras lie below ``p``
+    (``count_below``), so it stays as good as on the grid alone instead of one
+    off for a random share of predictions (each a mispredicted branch). The
+    fix-up makes the answer exact whatever the guess (unsorted extras only cost
+    steps). A loop of one compare per extra, as this was first written, took
+    the CUDA kernel from 48 to 91 registers per thread on sm_90 (ptxas 13.0):
+    half the resident blocks.
 
     >>> evenly_spaced(0.5, [0.0, 0.5, 1.0], 3, 0), evenly_spaced(0.5000001, [0.0, 0.5, 1.0], 3, 0)
     (1, 2)
@@ -88,8 +101,7 @@ def evenly_spaced(p, thresholds, count, extras):
         k = grid if x >= grid else int(math.ceil(x))
     else:
         k = 0
-    for e in range(count, count + extras):
-        k += 1 if thresholds[e] < p else 0
+    k += count_below(p, thresholds, count, extras)
     while k < count and thresholds[k] < p:
         k += 1
     while k > 0 and not thresholds[k - 1] < p:
