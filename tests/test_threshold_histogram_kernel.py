@@ -12,7 +12,7 @@ import kernel_twins
 from gpumetrics._kernels._shared import compile as compile_module
 from gpumetrics._kernels._shared.casts import as_labels, as_values, flat
 from gpumetrics._kernels.threshold_histogram import cpu as cpu_module
-from gpumetrics._kernels.threshold_histogram.rules import BUCKETINGS, TRANSFORMS, flat_thresholds
+from gpumetrics._kernels.threshold_histogram.rules import BUCKETINGS, TRANSFORMS, flat_thresholds, grid_hint
 
 EPS = 1e-7
 #: the named kinds the launchers take (``rules.BUCKETINGS``, ``rules.TRANSFORMS``)
@@ -465,25 +465,39 @@ def test_other_plane_of_another_shape_is_refused(twin):
 
 
 # -- the evenly spaced guess on a grid with a few thresholds added (a collection's union) ------------------------
-@pytest.mark.parametrize("added", [[0.5], [0.5, 0.3, 0.75], list(np.linspace(0.99, 0.01, 16))], ids=["one", "three",
+@pytest.mark.parametrize("added", [[0.5], [0.5, 0.3, 0.75], list(np.linspace(0.01, 0.99, 16))], ids=["one", "three",
                                                                                                     "sixteen"])
-@pytest.mark.parametrize("order", ["sorted", "unsorted"])
-def test_extras_hint_gives_the_binary_search_buckets(twin, added, order):
-    """AUC's grid plus ``added`` thresholds, the added ones repeated after the union (``extras``, sorted as the
-    collection passes them, or not: the guess is then off, the fix-up still exact): the O(1) guess on the grid, fixed
-    up, buckets every prediction (edges, NaN, out of range) as the binary search does."""
+@pytest.mark.parametrize("hint", ["table", "garbage"])
+def test_extras_hint_gives_the_binary_search_buckets(twin, added, hint):
+    """AUC's grid plus ``added`` thresholds, ``grid_hint``'s table after the union (``extras``): the O(1) guess on
+    the grid, fixed up, buckets every prediction (edges, NaN, out of range) as the binary search does; so does a
+    table of garbage (huge, negative, NaN entries: the guess is clamped, the fix-up exact)."""
     g = _rng(len(added))
-    union = np.unique(np.concatenate([keras_thresholds(200), added]))
-    hinted = np.concatenate([union, np.sort(added) if order == "sorted" else added])
+    grid = keras_thresholds(200)
+    union = np.unique(np.concatenate([grid, added]))
+    table = grid_hint(union, grid)
+    if hint == "garbage":
+        table = g.choice([1e9, -1e9, -3.0, 7.0, np.nan, np.inf], table.size)
+    hinted = np.concatenate([union, table])
     p = np.concatenate([g.random(400) * 1.2 - 0.1, union, np.nextafter(union, 2), [np.nan, -np.inf, np.inf]])
     y, p = (g.random(p.size) < 0.5)[:, None], p[:, None]
     shape = (len(union) + 1, 1)
     pos, neg = twin.put(np.zeros(shape)), twin.put(np.zeros(shape))
     twin.module.threshold_histogram(twin.put(y), twin.put(p), None, twin.put(hinted), EVENLY, CLIP, pos, neg,
-                                    extras=len(added))
+                                    extras=table.size)
     want = oracle(y, p, None, union, CLIP)
     np.testing.assert_array_equal(twin.host(pos), want[0])
     np.testing.assert_array_equal(twin.host(neg), want[1])
+
+
+def test_grid_hint_counts_the_thresholds_off_the_grid_below_each_grid_point():
+    """Entry ``j``: thresholds off the grid strictly below grid point ``j - 1``, by brute force."""
+    g = _rng(7)
+    grid = keras_thresholds(200)
+    added = g.random(9)
+    union = np.unique(np.concatenate([grid, added]))
+    want = [0] + [int(np.sum(added < point)) for point in grid]
+    assert grid_hint(union, grid).tolist() == want
 
 
 @pytest.mark.parametrize("extras", [-1, 3])

@@ -81,9 +81,10 @@ class Backend(abc.ABC):
         the non-zero labels other than exactly 1 is added to as well (what
         ``BinaryAccuracy`` needs to share the pass: Keras never matches them).
         ``extras``: the last ``extras`` entries of ``thresholds`` are not
-        thresholds (``T`` is the length less them) but repeat, sorted, those
-        off the evenly spaced grid, so that ``"evenly_spaced"`` guesses on the
-        grid (a collection's union of AUC's thresholds and a metric's 0.5).
+        thresholds (``T`` is the length less them) but ``rules.grid_hint``'s
+        table for an evenly spaced grid of ``extras - 1`` of the thresholds, so
+        that ``"evenly_spaced"`` guesses on that grid (a collection's union of
+        AUC's thresholds and a metric's 0.5).
         See ``gpumetrics._kernels.threshold_histogram.rules``.
         """
 

@@ -48,10 +48,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._kernels.threshold_histogram.rules import grid_hint
 from ._groups import PassGroups, count_dropped, pass_groups
 
-#: most union thresholds off an evenly spaced member's grid that still take its O(1) bucket guess (each one more
-#: compare per prediction; more fall back to the binary search)
+#: most union thresholds off an evenly spaced member's grid that still take its O(1) bucket guess (each one may cost
+#: the predictions in its grid cell a fix-up step; more fall back to the binary search)
 EXTRA_EVEN = 16
 
 
@@ -145,11 +146,14 @@ class _Union:
         union = np.array(sorted({t for _, spec in members for t in spec.thresholds}), dtype=np.float64)
         self.thresholds, self.extras, self.bucketing = union, 0, "binary_search"
         grids = [spec.thresholds for _, spec in members if spec.evenly_spaced]
-        if grids:  # the largest grid's guess, plus a compare per union threshold off it (``evenly_spaced``)
-            off_grid = np.setdiff1d(union, max(grids, key=len))
-            if off_grid.size <= EXTRA_EVEN:
-                self.thresholds, self.extras = np.concatenate([union, off_grid]), off_grid.size
+        if grids:  # the largest grid's guess, through a table when the union holds thresholds off it
+            grid = max(grids, key=len)
+            off_grid = np.setdiff1d(union, grid).size
+            if off_grid <= EXTRA_EVEN:
                 self.bucketing = "evenly_spaced"
+                if off_grid:
+                    hint = grid_hint(union, grid)
+                    self.thresholds, self.extras = np.concatenate([union, hint]), hint.size
         self.count = len(union)
         self.segments = [Segments(spec.thresholds, union) for _, spec in members]
         self._device = {}

@@ -214,8 +214,8 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     integers or None (``G = 1``); row ``n`` adds into column ``group_ids[n] * L + l``
     of a ``G * L``-column state and is dropped when its id is outside ``[0, G)``. ``out_other`` (of their shape)
     or None: the weight of the positive labels that are not exactly 1, counted as well (``rules.OTHER``).
-    ``extras``: how many entries at the end of ``thresholds`` repeat, sorted, the thresholds off the evenly spaced
-    grid (a hint for ``evenly_spaced``; ``T`` is the length less them).
+    ``extras``: how many entries at the end of ``thresholds`` are ``rules.grid_hint``'s table (a hint for
+    ``evenly_spaced``; ``T`` is the length less them).
 
     >>> import numpy as np
     >>> t = np.array([-1e-7, 0.5, 1 + 1e-7])

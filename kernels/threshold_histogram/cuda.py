@@ -114,7 +114,7 @@ def threshold_histogram_kernel(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weig
     sums = cuda.shared.array(0, float64)
     staged = cuda.shared.array(STAGED_THRESHOLDS, float64)
     tid = cuda.threadIdx.x
-    size = thresholds.shape[0]  # the thresholds, then the extras (evenly_spaced's hint)
+    size = thresholds.shape[0]  # the thresholds, then the extras (evenly_spaced's table)
     extras = size - count
     if size <= STAGED_THRESHOLDS:  # every bucket search then reads shared memory, not global
         j = tid

@@ -9,7 +9,8 @@ parameters), which metrics pass by name and the kernels see as codes:
 * ``BUCKETINGS``: how the bucket is found: ``binary_search`` (any sorted
   thresholds) or ``evenly_spaced`` (an O(1) guess for thresholds near
   ``i / (T - 1)``, fixed up against the values, so it gives the same bucket;
-  with ``extras``, a grid plus a few thresholds, guessed on the grid).
+  with ``extras``, a grid plus a few thresholds, guessed on the grid through
+  a table, ``grid_hint``).
 
 Numba compiles these functions into the CPU twin (``njit``) and the CUDA kernel
 (device functions) alike through ``kinds.make_switch``, so both twins bucket
@@ -17,6 +18,8 @@ every prediction with the same arithmetic. Imports no Numba.
 """
 import math
 from typing import NamedTuple
+
+import numpy as np
 
 from .._shared.casts import flat, pass_views
 from .._shared.groups import check_group_ids
@@ -45,68 +48,82 @@ def sigmoid(p):
     return e / (1.0 + e)
 
 
-def count_below(p, thresholds, start, n):
-    """How many of the sorted ``thresholds[start:start + n]`` lie strictly below ``p`` (0 for NaN), by a
-    branch-free binary search.
-
-    Invariant: the answer lies in ``[base, base + n] - start``; each step halves
-    ``n`` with a select instead of a branch, so the loop runs ``ceil(log2(n))``
-    times whatever the data.
-
-    >>> count_below(0.5, [0.0, 0.5, 1.0], 0, 3), count_below(0.6, [9.0, 0.0, 0.5, 1.0], 1, 3)
-    (1, 2)
-    """
-    if n == 0:
-        return 0
-    base = start
-    while n > 1:
-        half = n >> 1
-        base = base + half if thresholds[base + half] < p else base
-        n -= half
-    return base + 1 - start if thresholds[base] < p else base - start
-
-
 def binary_search(p, thresholds, count, extras):
-    """The number of ``thresholds[:count]`` strictly below ``p`` (``count_below``; ``extras``,
-    ``evenly_spaced``'s hint, unused).
+    """The number of ``thresholds[:count]`` strictly below ``p``, by a branch-free binary search (0 for NaN;
+    ``extras``, ``evenly_spaced``'s hint, unused).
+
+    Invariant: the answer lies in ``[base, base + n]``; each step halves ``n``
+    with a select instead of a branch, so the loop runs ``ceil(log2(count))``
+    times whatever the data.
 
     >>> binary_search(0.5, [0.0, 0.5, 1.0], 3, 0), binary_search(float("nan"), [0.0, 0.5, 1.0], 3, 0)
     (1, 0)
     """
-    return count_below(p, thresholds, 0, count)
+    if count == 0:
+        return 0
+    base = 0
+    n = count
+    while n > 1:
+        half = n >> 1
+        base = base + half if thresholds[base + half] < p else base
+        n -= half
+    return base + 1 if thresholds[base] < p else base
 
 
 def evenly_spaced(p, thresholds, count, extras):
     """``binary_search`` for thresholds near ``i / (n - 1)``: an O(1) guess, fixed up against the values.
 
-    ``thresholds[:count]`` are the sorted thresholds; the ``extras`` entries
-    after them repeat, sorted, the ones that are not on the grid (a collection's
-    union of AUC's 200 and a metric's 0.5): the grid then has ``n = count -
-    extras`` points and the guess adds how many of the extras lie below ``p``
-    (``count_below``), so it stays as good as on the grid alone instead of one
-    off for a random share of predictions (each a mispredicted branch). The
-    fix-up makes the answer exact whatever the guess (unsorted extras only cost
-    steps). A loop of one compare per extra, as this was first written, took
-    the CUDA kernel from 48 to 91 registers per thread on sm_90 (ptxas 13.0):
-    half the resident blocks.
+    ``thresholds[:count]`` are the sorted thresholds. With ``extras = 0`` they
+    are the grid (``n = count``). Otherwise they are a grid of ``n = extras -
+    1`` points plus a few off it (a collection's union of AUC's 200 and a
+    metric's 0.5), and the ``extras`` entries after them are
+    :func:`grid_hint`'s table: entry ``j`` counts the thresholds off the grid
+    below grid point ``j - 1``, added to the guess of ``j`` grid points below
+    ``p``. The guess then stays as good as on the grid alone instead of one off
+    for a random share of predictions (each a mispredicted branch), at the cost
+    of one table read. The fix-up makes the answer exact whatever the guess;
+    entries outside ``(0, count]`` (NaN included) add nothing and the guess is
+    clamped to ``count``, so no table makes a read fall outside.
+    (Counting the extras with a loop of one compare each, as this was first
+    written, took the CUDA kernel from 48 to 91 registers per thread on sm_90:
+    the loop was unrolled into its hot loop. A binary search over them kept 50
+    registers but doubled the CPU time of a collection's union pass.)
 
     >>> evenly_spaced(0.5, [0.0, 0.5, 1.0], 3, 0), evenly_spaced(0.5000001, [0.0, 0.5, 1.0], 3, 0)
     (1, 2)
-    >>> evenly_spaced(0.6, [0.0, 0.5, 0.55, 1.0, 0.55], 4, 1)  # the grid 0, 0.5, 1 and the extra 0.55
+    >>> evenly_spaced(0.6, [0.0, 0.5, 0.55, 1.0, 0.0, 0.0, 1.0, 1.0], 4, 4)  # the grid 0, 0.5, 1 and the extra 0.55
     3
     """
-    grid = count - extras
+    grid = count if extras == 0 else extras - 1
     x = p * (grid - 1)
     if x > 0.0:  # False for NaN: NaN stays in bucket 0, as no comparison below moves it
         k = grid if x >= grid else int(math.ceil(x))
     else:
         k = 0
-    k += count_below(p, thresholds, count, extras)
+    if extras > 0:
+        below = thresholds[count + k]
+        if below > 0.0 and below <= count:  # a table is data: NaN, negative or huge entries add nothing
+            k += int(below)
+        if k > count:
+            k = count
     while k < count and thresholds[k] < p:
         k += 1
     while k > 0 and not thresholds[k - 1] < p:
         k -= 1
     return k
+
+
+def grid_hint(thresholds, grid):
+    """``evenly_spaced``'s table for the sorted ``thresholds`` that hold the evenly spaced ``grid`` (sorted) and a
+    few more: float64 ``[len(grid) + 1]``, entry ``j`` the number of thresholds off the grid strictly below
+    ``grid[j - 1]`` (entry 0: none). Append it to the thresholds and pass ``extras=len(grid) + 1``.
+
+    >>> grid_hint([0.0, 0.5, 0.55, 1.0], [0.0, 0.5, 1.0]).tolist()
+    [0.0, 0.0, 0.0, 1.0]
+    """
+    off_grid = np.setdiff1d(np.asarray(thresholds, dtype=np.float64), grid)
+    below = np.searchsorted(off_grid, np.asarray(grid, dtype=np.float64), side="left")
+    return np.concatenate([[0.0], below]).astype(np.float64)
 
 
 #: what a prediction becomes before it is bucketed: ``TRANSFORMS[name]`` (no parameters).
@@ -174,10 +191,11 @@ class PassArguments(NamedTuple):
 
 
 def threshold_count(thresholds, extras):
-    """``T``: the thresholds' length less the ``extras`` entries after them (``evenly_spaced``'s hint)."""
-    if not 0 <= extras <= thresholds.shape[0] // 2:
-        raise ValueError(f"extras must lie in [0, {thresholds.shape[0] // 2}] (they repeat thresholds off the grid); "
-                         f"got {extras} for {thresholds.shape[0]} entries")
+    """``T``: the thresholds' length less the ``extras`` entries after them (``evenly_spaced``'s table, one entry
+    more than its grid, which the thresholds hold: at most ``T + 1``)."""
+    if not 0 <= extras <= (thresholds.shape[0] + 1) // 2:
+        raise ValueError(f"extras must lie in [0, {(thresholds.shape[0] + 1) // 2}] (a table of one entry more than "
+                         f"the grid the thresholds hold); got {extras} for {thresholds.shape[0]} entries")
     return thresholds.shape[0] - extras
 
 
