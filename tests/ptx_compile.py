@@ -1,7 +1,18 @@
 """Run by tests/test_cuda_compiles.py with the simulator off: compile CUDA kernels to PTX for a real GPU, no GPU
-needed (NVVM only). Prints one line per kernel variant: ``ok <name>`` or ``bad <name>: <error>``."""
+needed (NVVM only). Prints one line per kernel variant: ``ok <name>`` or ``bad <name>: <error>``.
+
+    python tests/ptx_compile.py [9.0] [--ptxas PATH]
+
+With ``--ptxas`` (the CUDA toolkit's PTX assembler) each PTX is also assembled
+for the GPU and the line reads ``ok <name> registers=<n> spills=<bytes>``: the
+registers per thread decide how many blocks an SM holds, which a memory-bound
+pass needs (see ``REGISTER_CEILINGS`` in the test).
+"""
+import argparse
 import itertools
-import sys
+import re
+import subprocess
+import tempfile
 import types as pytypes
 
 from numba import cuda, types
@@ -92,15 +103,31 @@ def variants():
             types.Array(i64, 1, "C", readonly=True), i64, i64, array(f64, 1), array(f64, 1), types.boolean, f64, f64)
 
 
-def main(cc):
+def assemble(ptxas, ptx, cc):
+    """``(registers per thread, spill store bytes)`` of ``ptx`` assembled by ``ptxas`` for ``sm_<cc>``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ptx") as file:
+        file.write(ptx)
+        file.flush()
+        report = subprocess.run([ptxas, f"-arch=sm_{cc[0]}{cc[1]}", "-v", file.name, "-o", "/dev/null"],
+                                capture_output=True, text=True, check=True).stderr
+    return int(re.search(r"Used (\d+) registers", report).group(1)), int(re.search(r"(\d+) bytes spill stores",
+                                                                                     report).group(1))
+
+
+def main(cc, ptxas=None):
     pretend_device(cc)
     for name, kernel, signature in variants():
         try:
-            cuda.compile_ptx(kernel, signature, cc=cc)
-            print(f"ok {name}", flush=True)
+            ptx, _ = cuda.compile_ptx(kernel, signature, cc=cc)
+            usage = " registers={} spills={}".format(*assemble(ptxas, ptx, cc)) if ptxas else ""
+            print(f"ok {name}{usage}", flush=True)
         except Exception as error:  # report every failing variant, not only the first
             print(f"bad {name}: {type(error).__name__}: {str(error)[:500]}", flush=True)
 
 
 if __name__ == "__main__":
-    main(tuple(int(x) for x in sys.argv[1].split(".")) if len(sys.argv) > 1 else (9, 0))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cc", nargs="?", default="9.0")
+    parser.add_argument("--ptxas")
+    args = parser.parse_args()
+    main(tuple(int(x) for x in args.cc.split(".")), args.ptxas)
