@@ -34,7 +34,7 @@ def array(dtype, ndim=2):
 
 
 def variants():
-    """``(name, python kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
+    """``(name, kernel, signature)`` for error_sums and row_sums (every kind is in each kernel's switch),
     every threshold_histogram signature (label, prediction and weight dtypes), its grouped kernel's common label and
     prediction dtypes, the grouped sums kernels, and the input types of
     weighted_bincount and moments (grouped moments too)."""
@@ -47,21 +47,21 @@ def variants():
     f64, i64 = types.float64, types.int64
     for dtype in (types.float32, types.float64):
         view = types.Array(dtype, 1, "C", readonly=True)
-        yield f"error_sums/{dtype}", error_sums.error_sums_kernel.py_func, (
+        yield f"error_sums/{dtype}", error_sums.error_sums_kernel, (
             i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, types.boolean, array(f64, 1), i64, i64, i64, i64,
             array(f64), array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
-        yield f"error_sums/grouped/{dtype}", error_sums.grouped_error_sums_kernel.py_func, (
+        yield f"error_sums/grouped/{dtype}", error_sums.grouped_error_sums_kernel, (
             i64, view, i64, i64, view, i64, i64, view, i64, types.boolean, array(f64, 1), i64, i64,
             types.Array(i64, 1, "C", readonly=True), i64, i64, array(f64, 1), array(f64, 1), types.boolean, f64, f64)
     values = (types.float32, types.float64)
     for labels, dtype, weights in itertools.product(values + (types.int32, types.int64), values, values):
         label_view, view, weight_view = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, weights))
-        kernel = threshold_histogram.threshold_histogram_kernel.py_func
+        kernel = threshold_histogram.threshold_histogram_kernel
         yield f"threshold_histogram/{labels}/{dtype}/{weights}", kernel, (
             label_view, i64, i64, view, i64, i64, weight_view, i64, i64, types.boolean, i64, i64,
             types.Array(f64, 1, "C", readonly=True), i64, i64, i64, array(f64), array(f64), i64, i64, i64, i64, i64,
             i64, types.boolean, types.boolean, array(f64))
-    grouped = threshold_histogram.grouped_histogram_kernel.py_func
+    grouped = threshold_histogram.grouped_histogram_kernel
     for labels, dtype in ((types.int32, types.float32), (types.int64, types.float32), (types.float32, types.float32),
                           (types.float64, types.float64)):
         label_view, view, ids = (types.Array(d, 1, "C", readonly=True) for d in (labels, dtype, i64))
@@ -77,38 +77,40 @@ def variants():
     state = types.Array(f64, 2, "C")
     for t_dtype, p_dtype, w_dtype in [(t, types.float32, f64) for t in labels] + \
             [(types.int64, p, types.float32) for p in labels]:
-        yield f"weighted_bincount/{t_dtype}-{p_dtype}-{w_dtype}", weighted_bincount.weighted_bincount_kernel.py_func, (
+        yield f"weighted_bincount/{t_dtype}-{p_dtype}-{w_dtype}", weighted_bincount.weighted_bincount_kernel, (
             i64, view(t_dtype), i64, i64, i64, f64, i64, view(p_dtype), i64, i64, i64, f64, view(w_dtype), i64,
             types.boolean, i64, view(i64), i64, i64, i64, state, types.boolean, i64, i64)
     for x_dtype, w_dtype in [(types.float32, types.float32), (types.float32, f64), (f64, types.float32), (f64, f64)]:
-        yield f"moments/{x_dtype}-{w_dtype}", moments.moments_kernel.py_func, (
+        yield f"moments/{x_dtype}-{w_dtype}", moments.moments_kernel, (
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
             types.Array(f64, 3, "C"), array(types.int32, 1), state)
-    yield "moments/merge", moments.merge_moments_kernel.py_func, (state, state)
-    yield "moments/grouped/first_rows", moments.first_rows_kernel.py_func, (view(i64), i64, i64, i64, array(i64, 1))
+    yield "moments/merge", moments.merge_moments_kernel, (state, state)
+    yield "moments/grouped/first_rows", moments.first_rows_kernel, (view(i64), i64, i64, i64, array(i64, 1))
     for x_dtype, w_dtype in [(types.float32, types.float32), (f64, f64)]:
-        yield f"moments/grouped/{x_dtype}-{w_dtype}", moments.grouped_moments_kernel.py_func, (
+        yield f"moments/grouped/{x_dtype}-{w_dtype}", moments.grouped_moments_kernel, (
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, view(w_dtype), i64, i64, types.boolean, i64, i64,
             view(i64), i64, i64, array(i64, 1), state)
-        yield f"moments/grouped/merge/{x_dtype}", moments.grouped_merge_kernel.py_func, (
+        yield f"moments/grouped/merge/{x_dtype}", moments.grouped_merge_kernel, (
             view(x_dtype), i64, i64, view(x_dtype), i64, i64, i64, i64, i64, array(i64, 1), state, state)
     for labels, values in ((types.int32, types.float32), (types.int64, types.float64), (types.float32, types.float32),
                            (types.float64, types.float64), (types.int64, types.float32)):
         t, view = (types.Array(dtype, 1, "C", readonly=True) for dtype in (labels, values))
-        yield f"row_sums/{labels}-{values}", row_sums.row_sums_kernel.py_func, (
+        yield f"row_sums/{labels}-{values}", row_sums.row_sums_kernel, (
             i64, t, i64, i64, view, i64, i64, view, i64, types.boolean, i64, i64, i64, array(f64, 1), array(f64),
             array(types.int32, 1), array(f64, 1), array(f64, 1), types.boolean, f64, f64, f64)
-        yield f"row_sums/grouped/{labels}-{values}", row_sums.grouped_row_sums_kernel.py_func, (
+        yield f"row_sums/grouped/{labels}-{values}", row_sums.grouped_row_sums_kernel, (
             i64, t, i64, i64, view, i64, i64, view, i64, types.boolean, i64, i64, i64, array(f64, 1),
             types.Array(i64, 1, "C", readonly=True), i64, i64, array(f64, 1), array(f64, 1), types.boolean, f64, f64)
 
 
-def assemble(ptxas, ptx, cc):
-    """``(registers per thread, spill store bytes)`` of ``ptx`` assembled by ``ptxas`` for ``sm_<cc>``."""
+def assemble(ptxas, ptx, cc, max_registers=None):
+    """``(registers per thread, spill store bytes)`` of ``ptx`` assembled by ``ptxas`` for ``sm_<cc>`` (under the
+    kernel's register cap, as numba-cuda's link step passes it)."""
+    cap = [] if max_registers is None else [f"--maxrregcount={max_registers}"]
     with tempfile.NamedTemporaryFile("w", suffix=".ptx") as file:
         file.write(ptx)
         file.flush()
-        report = subprocess.run([ptxas, f"-arch=sm_{cc[0]}{cc[1]}", "-v", file.name, "-o", "/dev/null"],
+        report = subprocess.run([ptxas, f"-arch=sm_{cc[0]}{cc[1]}", "-v", *cap, file.name, "-o", "/dev/null"],
                                 capture_output=True, text=True, check=True).stderr
     return int(re.search(r"Used (\d+) registers", report).group(1)), int(re.search(r"(\d+) bytes spill stores",
                                                                                      report).group(1))
@@ -118,8 +120,9 @@ def main(cc, ptxas=None):
     pretend_device(cc)
     for name, kernel, signature in variants():
         try:
-            ptx, _ = cuda.compile_ptx(kernel, signature, cc=cc)
-            usage = " registers={} spills={}".format(*assemble(ptxas, ptx, cc)) if ptxas else ""
+            ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=cc)
+            cap = kernel.targetoptions.get("max_registers")
+            usage = " registers={} spills={} cap={}".format(*assemble(ptxas, ptx, cc, cap), cap) if ptxas else ""
             print(f"ok {name}{usage}", flush=True)
         except Exception as error:  # report every failing variant, not only the first
             print(f"bad {name}: {type(error).__name__}: {str(error)[:500]}", flush=True)

@@ -74,11 +74,13 @@ def test_ceiling_picks_the_longest_family():
 
 
 def test_registers_per_thread_stay_under_each_kernels_ceiling(compiled):
+    """Under its ceiling, and nothing spilled to local memory unless the kernel has a register cap (chosen, with its
+    spills, by a GPU measurement)."""
     ptxas, lines = compiled
     if ptxas is None:
         pytest.skip("no ptxas (CUDA toolkit) to assemble PTX with")
-    usage = [re.fullmatch(r"ok (\S+) registers=(\d+) spills=(\d+)", line) for line in lines]
+    usage = [re.fullmatch(r"ok (\S+) registers=(\d+) spills=(\d+) cap=(\w+)", line) for line in lines]
     assert all(usage), [line for line, match in zip(lines, usage) if not match]
-    over = [f"{m[1]}: {m[2]} registers > {ceiling(m[1])}, {m[3]} bytes spilled" for m in usage
-            if int(m[2]) > ceiling(m[1]) or int(m[3])]
+    over = [f"{m[1]}: {m[2]} registers (ceiling {ceiling(m[1])}), {m[3]} bytes spilled (cap {m[4]})" for m in usage
+            if int(m[2]) > ceiling(m[1]) or (int(m[3]) and m[4] == "None")]
     assert not over, "\n".join(over)

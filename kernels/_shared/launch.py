@@ -45,9 +45,15 @@ def _install_cuda_locator():
 _install_cuda_locator()
 
 
-def cuda_kernel(fn):
-    """Decorator: ``fn`` (a module-level kernel) as a ``cuda.jit`` kernel kept in the on-disk cache."""
-    return cuda.jit(cache=not SIMULATOR)(fn)
+def cuda_kernel(fn=None, *, max_registers=None):
+    """Decorator: ``fn`` (a module-level kernel) as a ``cuda.jit`` kernel kept in the on-disk cache;
+    ``@cuda_kernel(max_registers=n)`` caps its registers per thread (more resident blocks, some spilled to local
+    memory: only where a GPU measured it faster). The simulator takes no cap."""
+    if fn is None:
+        return functools.partial(cuda_kernel, max_registers=max_registers)
+    if SIMULATOR:
+        return cuda.jit(cache=False)(fn)
+    return cuda.jit(cache=True, max_registers=max_registers)(fn)
 
 
 def device_function(fn):
