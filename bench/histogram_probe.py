@@ -14,7 +14,8 @@ as the queued device time of 20 launches:
 * ``histogram``: ``+`` one shared-memory atomic add per element into 8 replicas of 2 x 201 ``uint32``
   counters, one global flush per block (the design of the AUC kernel, without its generality);
 * ``histogram x4``: the same with four elements' loads in flight per thread;
-* ``AUC launcher``: ``threshold_histogram`` itself (``evenly_spaced``, ``clip``).
+* ``AUC launcher``: ``threshold_histogram`` itself (``evenly_spaced``, ``clip``), unweighted and weighted
+  (12 bytes an element), with its kernel's register cap (``HISTOGRAM_REGISTERS``) and without.
 
 A large gap between ``histogram`` and the launcher is the launcher's generality (index arithmetic, kind
 switches, float64); a large gap between ``bucket`` and ``histogram`` is the shared atomics. ``--smoke``
@@ -167,11 +168,27 @@ def main():
             regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
             print(f"{name:<14} blocks/SM {per_sm:>2}: {ms:.3f} ms = {8 * n / (ms / 1e3) / copy:6.1%} of copy, "
                   f"{regs} registers/thread{check}")
+    # The launcher as metrics call it (its kernel capped at HISTOGRAM_REGISTERS), then the same kernel uncapped:
+    # the cap rests on one unweighted H100 measurement of an earlier kernel; this says whether it still pays.
+    from gpumetrics._kernels.threshold_histogram import cuda as histogram_module
+
     cuts = cupy.asarray(np.linspace(0, 1, THRESHOLDS))
-    pos, neg = cupy.zeros((BUCKETS, 1)), cupy.zeros((BUCKETS, 1))
-    ms = queued_ms(lambda: threshold_histogram(labels.reshape(-1, 1), scores.reshape(-1, 1), None, cuts,
-                                               "evenly_spaced", "clip", pos, neg))
-    print(f"{'AUC launcher':<14}             : {ms:.3f} ms = {8 * n / (ms / 1e3) / copy:6.1%} of copy")
+    weights = cupy.asarray(rng.random(n, dtype=np.float32)).reshape(-1, 1)
+    capped = histogram_module.threshold_histogram_kernel
+    for label, kernel in ((f"cap {histogram_module.HISTOGRAM_REGISTERS}", capped),
+                          ("uncapped", cuda.jit(capped.py_func))):
+        histogram_module.threshold_histogram_kernel = kernel
+        try:
+            for weight in (None, weights):
+                pos, neg = cupy.zeros((BUCKETS, 1)), cupy.zeros((BUCKETS, 1))
+                ms = queued_ms(lambda: threshold_histogram(labels.reshape(-1, 1), scores.reshape(-1, 1), weight,
+                                                           cuts, "evenly_spaced", "clip", pos, neg))
+                size = 8 if weight is None else 12
+                regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
+                print(f"AUC launcher {label:<8} {'weighted' if size == 12 else 'unweighted':<10}: {ms:.3f} ms = "
+                      f"{size * n / (ms / 1e3) / copy:6.1%} of copy, {regs} registers/thread")
+        finally:
+            histogram_module.threshold_histogram_kernel = capped
 
 
 if __name__ == "__main__":
