@@ -4,9 +4,10 @@ needed (NVVM only). Prints one line per kernel variant: ``ok <name>`` or ``bad <
     python tests/ptx_compile.py [9.0] [--ptxas PATH]
 
 With ``--ptxas`` (the CUDA toolkit's PTX assembler) each PTX is also assembled
-for the GPU and the line reads ``ok <name> registers=<n> spills=<bytes>``: the
+for the GPU and the line reads ``ok <name> registers=<n> spills=<bytes> cap=<n or None>``: the
 registers per thread decide how many blocks an SM holds, which a memory-bound
-pass needs (see ``REGISTER_CEILINGS`` in the test).
+pass needs (see ``REGISTER_CEILINGS`` in the test). A kernel with a register cap
+(``cuda_kernel(max_registers=...)``) is assembled under it, as on a GPU.
 """
 import argparse
 import itertools
