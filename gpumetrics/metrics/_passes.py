@@ -148,11 +148,11 @@ class _Union:
         grids = [spec.thresholds for _, spec in members if spec.evenly_spaced]
         if grids:  # the largest grid's guess, through a table when the union holds thresholds off it
             grid = max(grids, key=len)
-            off_grid = np.setdiff1d(union, grid).size
-            if off_grid <= EXTRA_EVEN:
+            off_grid = np.setdiff1d(union, grid)
+            if off_grid.size <= EXTRA_EVEN:
                 self.bucketing = "evenly_spaced"
-                if off_grid:
-                    hint = grid_hint(union, grid)
+                if off_grid.size:
+                    hint = grid_hint(off_grid, grid)
                     self.thresholds, self.extras = np.concatenate([union, hint]), hint.size
         self.count = len(union)
         self.segments = [Segments(spec.thresholds, union) for _, spec in members]

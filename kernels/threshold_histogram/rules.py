@@ -113,16 +113,15 @@ def evenly_spaced(p, thresholds, count, extras):
     return k
 
 
-def grid_hint(thresholds, grid):
-    """``evenly_spaced``'s table for the sorted ``thresholds`` that hold the evenly spaced ``grid`` (sorted) and a
-    few more: float64 ``[len(grid) + 1]``, entry ``j`` the number of thresholds off the grid strictly below
-    ``grid[j - 1]`` (entry 0: none). Append it to the thresholds and pass ``extras=len(grid) + 1``.
+def grid_hint(off_grid, grid):
+    """``evenly_spaced``'s table for thresholds that are the evenly spaced ``grid`` (sorted) and the sorted
+    ``off_grid`` ones: float64 ``[len(grid) + 1]``, entry ``j`` the number of ``off_grid`` strictly below
+    ``grid[j - 1]`` (entry 0: none). Append it to the sorted union of both and pass ``extras=len(grid) + 1``.
 
-    >>> grid_hint([0.0, 0.5, 0.55, 1.0], [0.0, 0.5, 1.0]).tolist()
+    >>> grid_hint([0.55], [0.0, 0.5, 1.0]).tolist()
     [0.0, 0.0, 0.0, 1.0]
     """
-    off_grid = np.setdiff1d(np.asarray(thresholds, dtype=np.float64), grid)
-    below = np.searchsorted(off_grid, np.asarray(grid, dtype=np.float64), side="left")
+    below = np.searchsorted(np.asarray(off_grid, dtype=np.float64), np.asarray(grid, dtype=np.float64), side="left")
     return np.concatenate([[0.0], below]).astype(np.float64)
 
 
