@@ -107,6 +107,11 @@ def make_kernels():
     return {"read": read, "bucket": bucket, "histogram": make_histogram(False), "histogram x4": make_histogram(True)}
 
 
+def registers(kernel):
+    """Registers per thread of each signature ``kernel`` compiled, as one column (``"32"``, ``"32,40"``)."""
+    return ",".join(str(r) for r in kernel.get_regs_per_thread().values())
+
+
 def expected_counts(labels, scores):
     """The histogram kernels' counts, in float64 NumPy: the same bucket rule."""
     k = np.clip((scores.astype(np.float64) * (THRESHOLDS - 1) + 0.9999999).astype(np.int64), 0, BUCKETS - 1)
@@ -165,9 +170,8 @@ def main():
                 counts = out.get()
                 expected = counts if expected is None else expected
                 check = "" if np.array_equal(counts, expected) else "  COUNTS DIFFER from the first histogram"
-            regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
             print(f"{name:<14} blocks/SM {per_sm:>2}: {ms:.3f} ms = {8 * n / (ms / 1e3) / copy:6.1%} of copy, "
-                  f"{regs} registers/thread{check}")
+                  f"{registers(kernel)} registers/thread{check}")
     # The launcher as metrics call it (its kernel capped at HISTOGRAM_REGISTERS), then the same kernel uncapped:
     # the cap rests on one unweighted H100 measurement of an earlier kernel; this says whether it still pays.
     from gpumetrics._kernels.threshold_histogram import cuda as histogram_module
@@ -183,10 +187,9 @@ def main():
                 pos, neg = cupy.zeros((BUCKETS, 1)), cupy.zeros((BUCKETS, 1))
                 ms = queued_ms(lambda: threshold_histogram(labels.reshape(-1, 1), scores.reshape(-1, 1), weight,
                                                            cuts, "evenly_spaced", "clip", pos, neg))
-                size = 8 if weight is None else 12
-                regs = ",".join(str(r) for r in kernel.get_regs_per_thread().values())
-                print(f"AUC launcher {label:<8} {'weighted' if size == 12 else 'unweighted':<10}: {ms:.3f} ms = "
-                      f"{size * n / (ms / 1e3) / copy:6.1%} of copy, {regs} registers/thread")
+                size = 8 if weight is None else 12  # bytes an element: label, score, weight
+                print(f"AUC launcher {label:<8} {'unweighted' if weight is None else 'weighted':<10}: {ms:.3f} ms = "
+                      f"{size * n / (ms / 1e3) / copy:6.1%} of copy, {registers(kernel)} registers/thread")
         finally:
             histogram_module.threshold_histogram_kernel = capped
 
