@@ -21,6 +21,14 @@ Inputs that hold no values yet (JAX tracers inside ``jit``/``grad``/``vmap``,
 PyTorch ``meta`` tensors and ``torch.compile`` fake tensors) are refused with a
 ``TypeError`` before any state changes. Nothing here imports CuPy, PyTorch or
 JAX unless one of their arrays is handed over.
+
+Inputs whose memory does not hold the values they mean are never read as if it
+did: a NumPy masked array with masked entries is refused (``ValueError``; its
+memory still holds the masked values); a PyTorch tensor with its lazy negation
+bit set (``z.conj().imag``) is resolved first (DLPack exports its memory
+un-negated); sparse, nested, quantized and float8 tensors are refused with a
+``TypeError`` naming the argument. Other NumPy subclasses (``np.matrix``,
+``np.memmap``) are read as the plain array they hold, as Keras reads them.
 """
 import ctypes
 import sys
@@ -36,7 +44,7 @@ _PYTHON_NUMBERS = (list, tuple, bool, int, float)  # NumPy scalars (np.float64 s
 _INT32 = np.iinfo(np.int32)
 
 # What an input's type is, decided once per type by ``_classify``.
-_NUMPY, _TORCH, _JAX, _CUPY, _DLPACK, _CAI, _SIMULATOR, _TRACER, _FAKE, _OTHER = range(10)
+_NUMPY, _NUMPY_SUBCLASS, _TORCH, _JAX, _CUPY, _DLPACK, _CAI, _SIMULATOR, _TRACER, _FAKE, _OTHER = range(11)
 _kinds = {np.ndarray: _NUMPY}
 _bfloat16 = {}  # "torch" / "jax": that framework's bfloat16 dtype object, filled when its first array is seen
 _UNREAL_TORCH_MODULES = ("torch._subclasses.fake_tensor", "torch._subclasses.functional_tensor")
@@ -54,7 +62,7 @@ def _classify(cls):
     jax = sys.modules.get("jax")
     cupy = sys.modules.get("cupy")
     if issubclass(cls, np.ndarray):
-        kind = _NUMPY
+        kind = _NUMPY_SUBCLASS
     elif module.startswith("numba.cuda.simulator"):
         kind = _SIMULATOR
     elif torch is not None and issubclass(cls, torch.Tensor):
@@ -95,7 +103,7 @@ def location(x, name=None):
     ('cpu', 'cpu')
     """
     kind = _classify(type(x))
-    if kind == _NUMPY or kind == _OTHER or kind == _SIMULATOR:
+    if kind == _NUMPY or kind == _OTHER or kind == _SIMULATOR or kind == _NUMPY_SUBCLASS:
         return "cpu"
     if kind == _TORCH:
         if x.is_cuda:
@@ -135,6 +143,8 @@ def host_array(x, name):
     kind = _classify(type(x))
     if kind == _NUMPY:
         array = x
+    elif kind == _NUMPY_SUBCLASS:
+        array = _plain_ndarray(x, name)
     elif kind == _TORCH:
         if x.requires_grad:
             x = x.detach()
@@ -142,10 +152,10 @@ def host_array(x, name):
             x = x.float()
         try:
             array = np.asarray(x)  # a CPU tensor: a view of its memory, nothing read
-        except (TypeError, RuntimeError):
-            if x.is_meta:
-                _refuse_without_values(x, name)
-            raise
+        except (TypeError, RuntimeError, ValueError) as error:
+            if not x.is_neg():
+                _refuse_torch(x, name, error)
+            array = np.asarray(x.resolve_neg())
     elif kind == _JAX:
         array = np.asarray(x)  # zero-copy for a CPU array; keeps bfloat16 as ml_dtypes.bfloat16
     elif kind == _TRACER or kind == _FAKE:
@@ -163,6 +173,36 @@ def host_array(x, name):
         if isinstance(x, _PYTHON_NUMBERS) and not isinstance(x, np.generic):
             array = _as_keras_reads(array)
     return _numeric(array, name)
+
+
+def _plain_ndarray(x, name):
+    """The plain ndarray a NumPy subclass holds (``np.matrix`` stays 2-D), as ``np.asarray`` gives it to Keras;
+    a masked array with masked entries is refused, since its memory holds the values the mask hides."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.is_masked(x):
+        raise ValueError(
+            f"{name} is a masked array with {np.ma.count_masked(x)} masked of {x.size} entries; a metric reads "
+            f"every entry, masked or not. Pass the entries to count ({name}.compressed() keeps the unmasked "
+            f"ones), fill them ({name}.filled(value)), or give the masked samples a sample_weight of 0")
+    return np.asarray(x)
+
+
+def _refuse_torch(x, name, error):
+    """Re-raise a PyTorch tensor's failed import (``error``) as a ``TypeError`` that names ``name``, says what
+    kind of tensor it is and what to pass instead."""
+    if x.is_meta:
+        _refuse_without_values(x, name)
+    if x.is_nested:
+        what, fix = "a nested (jagged) PyTorch tensor", "one update per sample, or a padded tensor whose padding " \
+                                                         "has a sample_weight of 0"
+    elif x.layout is not sys.modules["torch"].strided:
+        what, fix = f"a PyTorch tensor of layout {x.layout}", f"{name}.to_dense()"
+    elif x.is_quantized:
+        what, fix = f"a quantized PyTorch tensor ({x.dtype})", f"{name}.dequantize()"
+    else:
+        what, fix = f"a PyTorch tensor of dtype {x.dtype}", (f"{name}.float() (bool, integer and real float16, "
+                                                             "bfloat16, float32 and float64 tensors are read)")
+    raise TypeError(f"{name} is {what}, which a metric cannot read ({type(error).__name__}: {error}); pass "
+                    f"{fix}") from None
 
 
 def _as_keras_reads(array):
@@ -243,9 +283,14 @@ def cuda_array(x, name):
     elif kind == _TORCH:
         if x.requires_grad:
             x = x.detach()
+        if x.is_neg():
+            x = x.resolve_neg()  # DLPack would export the memory un-negated
         if x.dtype is _bfloat16["torch"]:
             return _widened_on_gpu(x, name, cupy)
-        array = cupy.from_dlpack(x)
+        try:
+            array = cupy.from_dlpack(x)
+        except (TypeError, RuntimeError, ValueError, BufferError) as error:
+            _refuse_torch(x, name, error)
     elif kind == _JAX:
         if x.dtype == _bfloat16["jax"]:
             return _widened_on_gpu(x, name, cupy)

@@ -417,3 +417,76 @@ def test_host_copies_to_a_gpu_are_native_and_at_most_float64():
     for dtype, expected in ((">f8", np.float64), (">i2", np.int16), (np.longdouble, np.float64)):
         copy = _copyable(np.arange(3).astype(dtype))
         assert copy.dtype == np.dtype(expected) and copy.dtype.isnative and copy.tolist() == [0, 1, 2]
+
+
+# -- inputs whose memory is not the values they mean: masked arrays, negated views, exotic tensors ---------------
+def _negated_view(values):
+    """A float tensor that means ``values`` through torch's lazy negation bit (``z.conj().imag``), its memory
+    holding ``-values``."""
+    torch = pytest.importorskip("torch")
+    v = torch.tensor(values)
+    view = torch.complex(torch.zeros_like(v), -v).conj().imag
+    assert view.is_neg() and view.tolist() == v.tolist()
+    return view
+
+
+def test_masked_arrays_with_masked_entries_are_refused_and_change_nothing(device):
+    metric = _updated_metric(device)
+    masked = np.ma.masked_array(Y_PRED, mask=[[False, True], [False, False]])
+    for args, name in (((masked, Y_PRED), "y_true"), ((Y_TRUE, masked), "y_pred"),
+                       ((Y_TRUE, Y_PRED, np.ma.masked_array([1.0, 2.0], mask=[True, False])), "sample_weight")):
+        with pytest.raises(ValueError, match=rf"{name} is a masked array with 1 masked of \d entries.*"
+                                             "sample_weight of 0"):
+            metric.update_state(*args)
+    assert float(to_host(metric.result())) == EXPECTED
+    unmasked = np.ma.masked_array(Y_PRED, mask=False)  # nothing hidden: read as its data
+    assert mse(np.ma.masked_array(Y_TRUE), unmasked, device) == EXPECTED
+
+
+def test_numpy_subclasses_are_read_as_the_plain_array_they_hold(device, tmp_path):
+    assert mse(np.asmatrix(Y_TRUE), np.asmatrix(Y_PRED), device) == EXPECTED
+    assert type(host_array(np.asmatrix(Y_TRUE), "y_true")) is np.ndarray
+    mapped = np.memmap(tmp_path / "y_pred.f8", dtype=np.float64, mode="w+", shape=(2, 2))
+    mapped[:] = Y_PRED
+    assert mse(Y_TRUE, mapped, device) == EXPECTED
+
+
+def test_torch_negated_views_are_read_as_the_values_they_mean(device):
+    assert mse(_negated_view(Y_TRUE), _negated_view(Y_PRED), device) == EXPECTED
+    auc = gpumetrics.AUC(num_thresholds=3, device=device)
+    auc.update_state([1, 0], _negated_view([0.9, 0.1]))  # its memory, -0.9 and -0.1, would clip to 0: AUC 0.5
+    assert float(to_host(auc.result())) == 1.0
+
+
+def test_torch_negated_views_on_the_gpu_route_are_resolved_first(fake_cupy):
+    assert cuda_array(_negated_view(Y_PRED), "y_pred").tolist() == Y_PRED
+
+
+def _unreadable_tensors():
+    torch = pytest.importorskip("torch")
+    values = torch.tensor(Y_PRED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # prototype / deprecation notices of the constructors
+        return {
+            "sparse": (values.to_sparse(), r"layout torch\.sparse_coo.*pass y_pred\.to_dense\(\)"),
+            "nested": (torch.nested.nested_tensor([values[0], values[1, :1]]), r"nested \(jagged\)"),
+            "quantized": (torch.quantize_per_tensor(values, 0.25, 0, torch.quint8),
+                          r"quantized PyTorch tensor \(torch\.quint8\).*pass y_pred\.dequantize\(\)"),
+            "float8": (values.to(torch.float8_e4m3fn), r"dtype torch\.float8_e4m3fn.*pass y_pred\.float\(\)"),
+        }
+
+
+@pytest.mark.parametrize("kind", ["sparse", "nested", "quantized", "float8"])
+def test_unreadable_torch_tensors_are_refused_naming_the_argument(device, kind):
+    x, message = _unreadable_tensors()[kind]
+    metric = _updated_metric(device)
+    with pytest.raises(TypeError, match=rf"y_pred is (a|an) .*{message}"):
+        metric.update_state(Y_TRUE, x)
+    assert float(to_host(metric.result())) == EXPECTED
+
+
+@pytest.mark.parametrize("kind", ["sparse", "nested", "quantized", "float8"])
+def test_unreadable_torch_tensors_on_the_gpu_route_are_refused_naming_the_argument(fake_cupy, kind):
+    x, message = _unreadable_tensors()[kind]
+    with pytest.raises(TypeError, match=rf"y_pred is (a|an) .*{message}"):
+        cuda_array(x, "y_pred")
