@@ -25,9 +25,10 @@ JAX unless one of their arrays is handed over.
 Inputs whose memory does not hold the values they mean are never read as if it
 did: a NumPy masked array with masked entries is refused (``ValueError``; its
 memory still holds the masked values); a PyTorch tensor with its lazy negation
-bit set (``z.conj().imag``) is resolved first (DLPack exports its memory
-un-negated); sparse, nested, quantized and float8 tensors are refused with a
-``TypeError`` naming the argument. Other NumPy subclasses (``np.matrix``,
+bit set (``z.conj().imag``) or a zero tensor of autograd (no memory at all) is
+materialised first (DLPack exports their memory as it is: un-negated, garbage);
+sparse, nested, quantized and float8 tensors are refused with a ``TypeError``
+naming the argument. Other NumPy subclasses (``np.matrix``,
 ``np.memmap``) are read as the plain array they hold, as Keras reads them.
 """
 import ctypes
@@ -153,9 +154,10 @@ def host_array(x, name):
         try:
             array = np.asarray(x)  # a CPU tensor: a view of its memory, nothing read
         except (TypeError, RuntimeError, ValueError) as error:
-            if not x.is_neg():
+            values = materialized(x)
+            if values is x:
                 _refuse_torch(x, name, error)
-            array = np.asarray(x.resolve_neg())
+            array = np.asarray(values)
     elif kind == _JAX:
         array = np.asarray(x)  # zero-copy for a CPU array; keeps bfloat16 as ml_dtypes.bfloat16
     elif kind == _TRACER or kind == _FAKE:
@@ -184,6 +186,17 @@ def _plain_ndarray(x, name):
             f"every entry, masked or not. Pass the entries to count ({name}.compressed() keeps the unmasked "
             f"ones), fill them ({name}.filled(value)), or give the masked samples a sample_weight of 0")
     return np.asarray(x)
+
+
+def materialized(x):
+    """PyTorch tensor ``x`` itself when its memory holds its values; else a tensor that does: a lazy negation
+    (``is_neg()``) resolved, a zero tensor of autograd (``_is_zerotensor()``, no memory, ``data_ptr() == 0``)
+    made real. DLPack and ``data_ptr`` hand over the memory as it is."""
+    if x.is_neg():
+        return x.resolve_neg()
+    if x._is_zerotensor():
+        return sys.modules["torch"].zeros(x.shape, dtype=x.dtype, device=x.device)
+    return x
 
 
 def _refuse_torch(x, name, error):
@@ -283,8 +296,7 @@ def cuda_array(x, name):
     elif kind == _TORCH:
         if x.requires_grad:
             x = x.detach()
-        if x.is_neg():
-            x = x.resolve_neg()  # DLPack would export the memory un-negated
+        x = materialized(x)
         if x.dtype is _bfloat16["torch"]:
             return _widened_on_gpu(x, name, cupy)
         try:

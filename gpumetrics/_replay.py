@@ -178,7 +178,8 @@ class Replays:
                 data = value.data
                 shape, strides, itemsize, ptr, device = (value.shape, value.strides, value.itemsize, data.ptr,
                                                          data.device_id)
-            elif cls is tensor and value.is_cuda and value.layout is torch.strided and not value.is_neg():
+            elif (cls is tensor and value.is_cuda and value.layout is torch.strided and not value.is_neg()
+                  and not value._is_zerotensor()):  # its memory holds its values (see _interop.materialized)
                 itemsize = value.element_size()
                 shape, strides, ptr = value.shape, tuple(map(itemsize.__mul__, value.stride())), value.data_ptr()
                 device = value.get_device()

@@ -218,11 +218,11 @@ class Tensor:
     """A torch CUDA tensor on the stand-in GPU: host memory behind what gpumetrics reads of a tensor, DLPack included
     (``__dlpack__`` notes the consumer's stream in ``dlpack_streams``)."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "_neg")
     is_cuda, requires_grad = True, False
 
-    def __init__(self, a):
-        self._a = a
+    def __init__(self, a, neg=False):
+        self._a, self._neg = a, neg  # neg: torch's lazy negation bit, the values are -a
         _note_allocation(a)  # torch allocated it (before any update): not an allocation of the update that reads it
 
     dtype = property(lambda self: _TORCH_DTYPES[self._a.dtype])
@@ -242,6 +242,15 @@ class Tensor:
         return 0
 
     def is_neg(self):
+        return self._neg
+
+    def resolve_neg(self):
+        """The values in memory of their own, allocated by torch (which CuPy's memory hooks do not see)."""
+        resolved = object.__new__(Tensor)
+        resolved._a, resolved._neg = -self._a if self._neg else self._a, False
+        return resolved
+
+    def _is_zerotensor(self):
         return False
 
     def __dlpack_device__(self):

@@ -51,6 +51,16 @@ def tensor(a, stream=None):
     return torch.as_tensor(a, device="cuda") if hasattr(torch, "as_tensor") else torch.Tensor(a)
 
 
+def negated_tensor(a):
+    """A torch CUDA tensor that means ``a`` through torch's lazy negation bit, its memory holding ``-a``: read in
+    full (resolved first), never replayed from its memory."""
+    torch = _torch_on()
+    if hasattr(torch, "as_tensor"):  # a real torch: the bit as users get it
+        v = torch.as_tensor(a, device="cuda")
+        return torch.complex(torch.zeros_like(v), -v).conj().imag
+    return torch.Tensor(-a, neg=True)
+
+
 def overlapping_then_apart():
     """Labels and scores as two columns of one buffer for the first three updates (a pointer inside both inputs'
     spans: which input it follows cannot be told), then as columns of two buffers: same signature throughout."""
@@ -135,6 +145,8 @@ CASES = {
     "torch-side-stream": (gpumetrics.AUC, lambda: ((tensor(rng.integers(0, 2, N).astype(np.int32), SIDE_STREAM),
                                                     tensor(rng.random(N).astype(np.float32), SIDE_STREAM)), {}),
                           "never"),
+    "torch-negated-view": (gpumetrics.AUC, lambda: ((tensor(rng.integers(0, 2, N).astype(np.int32)),
+                                                     negated_tensor(rng.random(N).astype(np.float32))), {}), "never"),
     # replayed only where the inputs are apart (the shorter batches); the launches are what counts
     "AUC-overlapping-inputs": (gpumetrics.AUC, overlapping_then_apart, "checked"),
     # never replayed: CuPy computes inside these updates, or the class is not the package's

@@ -451,15 +451,42 @@ def test_numpy_subclasses_are_read_as_the_plain_array_they_hold(device, tmp_path
     assert mse(Y_TRUE, mapped, device) == EXPECTED
 
 
-def test_torch_negated_views_are_read_as_the_values_they_mean(device):
+def _zero_tensor(shape):
+    """A zero tensor as autograd makes them: no memory (``data_ptr() == 0``); DLPack hands over whatever lies there."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "_efficientzerotensor"):
+        pytest.skip("this torch makes no zero tensors")
+    zero = torch._efficientzerotensor(shape)
+    assert zero._is_zerotensor() and zero.data_ptr() == 0
+    return zero
+
+
+def test_torch_lazy_tensors_are_read_as_the_values_they_mean(device):
     assert mse(_negated_view(Y_TRUE), _negated_view(Y_PRED), device) == EXPECTED
     auc = gpumetrics.AUC(num_thresholds=3, device=device)
     auc.update_state([1, 0], _negated_view([0.9, 0.1]))  # its memory, -0.9 and -0.1, would clip to 0: AUC 0.5
     assert float(to_host(auc.result())) == 1.0
+    assert mse(_zero_tensor((2, 2)), Y_PRED, device) == (1.0 + 14.5) / 2
 
 
-def test_torch_negated_views_on_the_gpu_route_are_resolved_first(fake_cupy):
+def test_torch_lazy_tensors_on_the_gpu_route_are_materialised_first(fake_cupy):
     assert cuda_array(_negated_view(Y_PRED), "y_pred").tolist() == Y_PRED
+    assert cuda_array(_zero_tensor((2, 2)), "y_pred").tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+@pytest.mark.skipif(not REAL_GPU, reason="needs a GPU")
+def test_torch_lazy_cuda_tensors_are_read_as_their_values_in_every_update():
+    """Six updates of one signature (a repeated signature is replayed from its third update where it can be)."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("this torch has no CUDA")
+    negated, zeros = gpumetrics.MeanSquaredError(device="cuda"), gpumetrics.MeanSquaredError(device="cuda")
+    for _ in range(6):
+        v = torch.tensor(Y_PRED, device="cuda")
+        negated.update_state(torch.tensor(Y_TRUE, device="cuda"), torch.complex(torch.zeros_like(v), -v).conj().imag)
+        zeros.update_state(torch._efficientzerotensor((2, 2), device="cuda"), v)
+    assert float(negated.result()) == EXPECTED
+    assert float(zeros.result()) == (1.0 + 14.5) / 2
 
 
 def _unreadable_tensors():

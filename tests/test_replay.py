@@ -57,7 +57,8 @@ def test_updates_that_compute_with_cupy_or_are_not_ours_are_never_replayed(repor
     user's function, a user's subclass, an update that computes with CuPy besides its pass (which only the
     allocation watch can tell), one whose kernel scalar changes on every update (which only the second learning
     update's comparison can tell), and torch tensors from a stream other than CuPy's (DLPack orders the two on
-    every update): each runs in full, every time."""
+    every update), and a torch tensor whose memory holds the negation of its values (resolved in every update):
+    each runs in full, every time."""
     assert report[name]["replayed"] == 0
 
 
