@@ -95,10 +95,24 @@ def _refuse_without_values(x, name):
                     f"{x.dtype}; {_NO_VALUES_HINT}")
 
 
+def _refuse_jax(x, name, error):
+    """Raise for a JAX array that tells no device or gives no NumPy view (``error``): a deleted one (its buffer
+    donated to a jitted call), an array of PRNG keys, or one this package does not know."""
+    name = name or "an input"
+    if x.is_deleted():
+        raise ValueError(f"{name} is a deleted JAX array (its buffer was donated to a jitted function or deleted); "
+                         f"pass an array that still holds its values")
+    jax = sys.modules["jax"]
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        raise TypeError(f"{name} is an array of JAX PRNG keys (dtype {x.dtype}), not numbers")
+    raise TypeError(f"{name} is a JAX array that cannot be read ({type(error).__name__}: {error})")
+
+
 def location(x, name=None):
     """``"cuda"`` for an array in GPU memory, ``"cpu"`` for anything else; reads no data.
 
-    Raises ``TypeError`` naming ``name`` for inputs without values (JAX tracers, PyTorch meta and fake tensors).
+    Raises ``TypeError`` naming ``name`` for inputs without values (JAX tracers, PyTorch meta and fake tensors) and
+    JAX arrays that tell no device (PRNG keys; ``ValueError`` for a deleted, donated array).
 
     >>> location([1, 2]), location(np.zeros(3))
     ('cpu', 'cpu')
@@ -117,7 +131,9 @@ def location(x, name=None):
     if kind == _JAX or kind == _DLPACK:
         try:
             device_type = x.__dlpack_device__()[0]
-        except (TypeError, ValueError, RuntimeError, BufferError):
+        except (TypeError, ValueError, RuntimeError, BufferError, AttributeError) as error:
+            if kind == _JAX:
+                _refuse_jax(x, name, error)
             return "cuda" if hasattr(type(x), "__cuda_array_interface__") else "cpu"
         return "cuda" if device_type == _DL_CUDA or device_type == _DL_CUDA_MANAGED else "cpu"
     _refuse_without_values(x, name)
@@ -159,7 +175,10 @@ def host_array(x, name):
                 _refuse_torch(x, name, error)
             array = np.asarray(values)
     elif kind == _JAX:
-        array = np.asarray(x)  # zero-copy for a CPU array; keeps bfloat16 as ml_dtypes.bfloat16
+        try:
+            array = np.asarray(x)  # zero-copy for a CPU array; keeps bfloat16 as ml_dtypes.bfloat16
+        except (TypeError, RuntimeError, ValueError) as error:
+            _refuse_jax(x, name, error)
     elif kind == _TRACER or kind == _FAKE:
         _refuse_without_values(x, name)
     elif kind == _DLPACK:
@@ -324,7 +343,7 @@ def cuda_array(x, name):
 
 def any_array(x, name):
     """``x`` where it already lives, with its array module: NumPy on the host, CuPy on a GPU."""
-    if location(x) == "cuda":
+    if location(x, name) == "cuda":
         import cupy
 
         return cuda_array(x, name), cupy

@@ -517,3 +517,20 @@ def test_unreadable_torch_tensors_on_the_gpu_route_are_refused_naming_the_argume
     x, message = _unreadable_tensors()[kind]
     with pytest.raises(TypeError, match=rf"y_pred is (a|an) .*{message}"):
         cuda_array(x, "y_pred")
+
+
+def test_jax_arrays_without_numbers_or_a_buffer_are_refused_naming_the_argument(device):
+    jax = pytest.importorskip("jax")
+    deleted = jax.numpy.ones((2, 2))
+    deleted.delete()  # what donating it to a jitted function leaves behind
+    keys = jax.random.split(jax.random.key(0), 2)
+    metric = _updated_metric(device)
+    for x, error, message in ((deleted, ValueError, "y_pred is a deleted JAX array"),
+                              (keys, TypeError, r"y_pred is an array of JAX PRNG keys \(dtype key<fry>\)")):
+        with pytest.raises(error, match=message):
+            metric.update_state(Y_TRUE, x)
+        auto = gpumetrics.MeanSquaredError()
+        with pytest.raises(error, match=message):
+            auto.update_state(Y_TRUE, x)
+        assert auto.device == "auto"
+    assert float(to_host(metric.result())) == EXPECTED
