@@ -223,7 +223,9 @@ def _refuse_torch(x, name, error):
     kind of tensor it is and what to pass instead."""
     if x.is_meta:
         _refuse_without_values(x, name)
-    if x.is_nested:
+    if x.device.type not in ("cpu", "cuda"):
+        what, fix = f"a PyTorch tensor on the '{x.device}' device", f"{name}.cpu() or a CUDA tensor"
+    elif x.is_nested:
         what, fix = "a nested (jagged) PyTorch tensor", "one update per sample, or a padded tensor whose padding " \
                                                          "has a sample_weight of 0"
     elif x.layout is not sys.modules["torch"].strided:

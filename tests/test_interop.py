@@ -512,6 +512,16 @@ def test_unreadable_torch_tensors_are_refused_naming_the_argument(device, kind):
     assert float(to_host(metric.result())) == EXPECTED
 
 
+def test_torch_tensors_on_other_devices_are_refused_naming_the_device():
+    """An Apple (``mps``) or Intel (``xpu``) GPU tensor: NumPy's refusal becomes one that names the argument and the
+    device (a stand-in tensor; this machine has neither device)."""
+    torch = pytest.importorskip("torch")
+    mps = types.SimpleNamespace(is_meta=False, device=torch.device("mps", 0), dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"y_pred is a PyTorch tensor on the 'mps:0' device.*TypeError: can't "
+                                        r"convert.*pass y_pred\.cpu\(\) or a CUDA tensor"):
+        _interop._refuse_torch(mps, "y_pred", TypeError("can't convert mps:0 device type tensor to numpy"))
+
+
 @pytest.mark.parametrize("kind", ["sparse", "nested", "quantized", "float8"])
 def test_unreadable_torch_tensors_on_the_gpu_route_are_refused_naming_the_argument(fake_cupy, kind):
     x, message = _unreadable_tensors()[kind]
