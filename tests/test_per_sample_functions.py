@@ -177,3 +177,55 @@ def test_fused_class_is_the_weighted_mean_of_the_function(name, kwargs, device, 
         metric.update_state(*(on_device(batches[-1][k], device) for k in ("y_true", "y_pred", "sample_weight")))
         want = mean_of(batches, float64_values(function, kwargs))
         np.testing.assert_allclose(float(to_host(metric.result())), want, rtol=1e-5, err_msg=f"after update {seen}")
+
+
+#: Keras's functions that read ``y_true`` as it is (compared with a threshold, or through its argmax)
+KERAS_DOES_NOT_CAST = {"binary_accuracy", "categorical_accuracy", "top_k_categorical_accuracy"}
+
+
+@pytest.mark.parametrize("labels", ["float", "wide-int"])
+@pytest.mark.parametrize("pred_dtype", [np.int64, np.int8])
+@pytest.mark.parametrize("name,kwargs", [p for p in PARAMS if not p.values[1].get("from_logits")])
+def test_fused_class_reads_integer_predictions_as_the_function_does(name, kwargs, pred_dtype, labels, device, rng):
+    """Beside integer ``y_pred`` Keras's functions cast ``y_true`` to its dtype first (floats truncated, integers
+    wrapped to its width) where they cast at all: the class (one weighted update of float labels, or of int64 labels
+    up to a few hundred, beside such predictions) is the weighted mean of the function's values on the labels so
+    cast, computed in float32, the precision Keras takes for integer inputs (Keras's own integer arithmetic, whose
+    squares overflow in int8, is not copied)."""
+    if CLASS_DIFFERS & set(kwargs):
+        pytest.skip(f"{sorted(CLASS_DIFFERS & set(kwargs))}: the class's rule differs on purpose")
+    row, function = FUNCTIONS[name], getattr(gpumetrics, name)
+    if labels == "wide-int" and (row.sparse or kwargs.get("from_sorted_ids")):
+        pytest.skip("class ids are read as ids, never cast")
+    shape = row.shapes[-1]
+    y_true, y_pred = row.draw(rng, shape, kwargs)
+    y_pred = (y_pred * 3 if y_pred.dtype.kind == "f" else y_pred).astype(pred_dtype)
+    if labels == "wide-int":  # int8 wraps them
+        y_true = np.rint(y_true * 100).astype(np.int64)
+    weight = rng.uniform(0, 2, size=shape[0])
+    metric = (gpumetrics.MeanMetricWrapper(function, device=device, **kwargs) if row.fused_class is None
+              else getattr(gpumetrics, row.fused_class)(device=device, **kwargs))
+    ids = row.sparse or kwargs.get("from_sorted_ids")
+    read = y_true if ids else (y_true if name in KERAS_DOES_NOT_CAST else y_true.astype(pred_dtype)).astype(np.float32)
+    with np.errstate(all="ignore"):
+        metric.update_state(*(on_device(a, device) for a in (y_true, y_pred, weight)))
+        if hasattr(function, "fused"):
+            values = np.asarray(function(read, y_pred.astype(np.float32), **kwargs), dtype=np.float64)
+        else:  # MeanMetricWrapper calls the function itself, integer arithmetic and all
+            values = np.asarray(function(y_true, y_pred, **kwargs), dtype=np.float64)
+    want = mean_of([{"y_true": y_true, "y_pred": y_pred, "sample_weight": weight}], lambda batch: values)
+    np.testing.assert_allclose(float(to_host(metric.result())), want, rtol=1e-5)
+
+
+def test_accuracy_reads_labels_beside_bool_predictions_as_keras_casts_them(device):
+    """Keras casts the labels to bool: 2 and -1 are True. By hand: rows 2 / True, 0 / False, -1 / True, 0 / True."""
+    y_true, y_pred = np.array([[2], [0], [-1], [0]]), np.array([[True], [False], [True], [True]])
+    for labels in (y_true, y_true.astype(np.float32)):
+        metric = gpumetrics.Accuracy(device=device)
+        metric.update_state(on_device(labels, device), on_device(y_pred, device),
+                            on_device(np.array([1.0, 1.0, 2.0, 4.0]), device))
+        assert float(to_host(metric.result())) == 4.0 / 8.0
+        np.testing.assert_array_equal(np.asarray(gpumetrics.metrics.accuracy.accuracy(labels, y_pred))[:, 0], [1, 1, 1, 0])
+    metric = gpumetrics.Accuracy(device=device)  # and to uint8 beside uint8 predictions: 257 wraps to 1
+    metric.update_state(on_device(np.array([257, 3]), device), on_device(np.array([1, 3], np.uint8), device))
+    assert float(to_host(metric.result())) == 1.0

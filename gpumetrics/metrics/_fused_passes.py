@@ -14,6 +14,7 @@ from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
+from ._keras_rules import keras_label_cast
 
 
 class Batch(NamedTuple):
@@ -161,16 +162,24 @@ class Elementwise:
     ``device_params(metric, batch)`` instead returns a parameter vector an
     earlier pass wrote on the device (hinge's count of labels other than 0 and
     1), read by the kernel only.
+
+    ``keras_cast``: the function casts ``y_true`` to ``y_pred``'s dtype first, as
+    Keras's does (``aligned_pair``), so a float label beside integer predictions
+    is truncated (``keras_label_cast``); False for functions Keras does not cast
+    (``binary_accuracy``, ``RootMeanSquaredError``'s squared errors).
     """
 
-    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None):
+    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None, keras_cast=True):
         self.choose_kind = kind if callable(kind) else fixed_kind(kind)
         self.params = params
         self.device_params = device_params
         self.last_axis = last_axis
+        self.keras_cast = keras_cast
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
+        if self.keras_cast:
+            y_true = keras_label_cast(y_true, y_pred)
         ids, unchecked = import_group_ids(metric, group_ids, sample_count(y_pred))
         batch = elementwise_batch(metric, y_true, y_pred, sample_weight, self.last_axis, "mean")
         batch = grouped(metric, batch, ids, sample_count(y_pred))
@@ -194,17 +203,23 @@ class Rowwise:
     ``ignored(**fn_kwargs)``, when given, names a label (or None) whose samples Keras masks: their value is 0,
     and when sample weights are given their weight is 0 too, so they leave the count as well (Keras applies the
     mask to sample weights only). The masked weights are one array of a weight per row, made on the device.
+
+    ``keras_cast``: as ``Elementwise``'s, for rows of the same shape (class ids, ``sparse``, are never cast); False
+    for functions Keras does not cast (the argmax and top-k accuracies).
     """
 
-    def __init__(self, kind, params=no_params, sparse=False, ignored=None):
+    def __init__(self, kind, params=no_params, sparse=False, ignored=None, keras_cast=True):
         self.choose_kind = kind if callable(kind) else fixed_kind(kind)
         self.params = params
         self.sparse = sparse
         self.ignored = ignored
+        self.keras_cast = keras_cast and not sparse
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
+        if self.keras_cast:
+            y_true = keras_label_cast(y_true, y_pred)
         samples = sample_count(y_pred, row_family=True)
         ids, unchecked = import_group_ids(metric, group_ids, samples)
         batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, fn_kwargs.get("axis", -1))

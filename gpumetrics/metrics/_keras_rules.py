@@ -36,6 +36,23 @@ def aligned_pair(y_true, y_pred):
     return y_true.astype(y_pred.dtype, copy=False).reshape(true_shape), y_pred.reshape(pred_shape), xp
 
 
+def keras_label_cast(y_true, y_pred):
+    """``y_true`` as Keras reads it beside an integer ``y_pred``: cast to ``y_pred``'s dtype (floats truncated,
+    integers wrapped to its width, on the device) where that cast can change a value; ``y_true`` itself otherwise.
+    A fused pass's twin of ``aligned_pair``'s cast. With float predictions the kernels read both inputs as floats
+    and cast labels themselves where a comparison needs it (``label_cast``), as they do beside bool predictions,
+    which Keras's functions of values refuse (NumPy has no bool subtraction).
+
+    >>> keras_label_cast(np.array([0.4, 2.7]), np.array([1, 1])).tolist()
+    [0, 2]
+    >>> keras_label_cast(np.array([257, 3]), np.array([1, 3], np.uint8)).tolist()
+    [1, 3]
+    """
+    if y_pred.dtype.kind in "iu" and not np.can_cast(y_true.dtype, y_pred.dtype, "safe"):
+        return y_true.astype(y_pred.dtype)
+    return y_true
+
+
 def epsilon_param(y_true, y_pred, **_):
     """A fused kind's ``epsilon`` parameter: ``EPSILON`` rounded in ``y_pred``'s precision."""
     return {"epsilon": epsilon_bounds(y_pred.dtype)[0]}

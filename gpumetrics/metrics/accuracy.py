@@ -25,8 +25,11 @@ from ._passes import HistogramPass
 
 
 def _label_cast(y_true, y_pred):
-    """How labels compare with ``y_pred`` once cast to its dtype; integer and bool labels need no cast."""
-    return CAST_NONE if y_true.dtype.kind in "biu" else cast_code(y_pred.dtype)
+    """How labels compare with ``y_pred`` once cast to its dtype: integer and bool labels need no cast, except to
+    bool (a label of 2 is True); beside integer ``y_pred`` the pass has cast them already (``keras_label_cast``)."""
+    if y_true.dtype.kind in "biu" and (y_true.dtype.kind == "b" or y_pred.dtype.kind != "b"):
+        return CAST_NONE
+    return cast_code(y_pred.dtype)
 
 
 def _equal_kind(y_true, y_pred):
@@ -77,7 +80,7 @@ def accuracy(y_true, y_pred):
     return (y_true == y_pred).astype(np.float32)
 
 
-@fused(Elementwise("binary_accuracy", _binary_accuracy_params, last_axis=None))
+@fused(Elementwise("binary_accuracy", _binary_accuracy_params, last_axis=None, keras_cast=False))
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """Per-element ``y_true == (y_pred > threshold)`` (1.0 or 0.0), as ``keras.metrics.binary_accuracy``.
 
@@ -91,7 +94,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     return (y_true.reshape(true_shape) == predicted).astype(np.float32)
 
 
-@fused(Rowwise("argmax_match", _one_hot_match_params))
+@fused(Rowwise("argmax_match", _one_hot_match_params, keras_cast=False))
 def categorical_accuracy(y_true, y_pred):
     """Per-sample ``argmax(y_true) == argmax(y_pred)`` over the last axis, as ``keras.metrics.categorical_accuracy``.
 
@@ -132,7 +135,7 @@ def _in_top_k(xp, y_pred, labels, k):
     return (valid & (xp.sum(y_pred > target, axis=-1) < k)).astype(np.float32)
 
 
-@fused(Rowwise("in_top_k", _top_k_params))
+@fused(Rowwise("in_top_k", _top_k_params, keras_cast=False))
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """Per-sample: is ``argmax(y_true)`` among the ``k`` largest scores (ties count), as
     ``keras.metrics.top_k_categorical_accuracy``.

@@ -181,7 +181,8 @@ class CosineSimilarity(KerasMeanMetric):
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
 
 
-_SQUARED_ERRORS = Elementwise("squared_error", last_axis=None)  # each element's square error is one value
+# each element's square error is one value; Keras casts both inputs to float here, not y_true to y_pred's dtype
+_SQUARED_ERRORS = Elementwise("squared_error", last_axis=None, keras_cast=False)
 
 
 @register()
