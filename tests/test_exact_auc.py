@@ -283,6 +283,9 @@ def test_layouts_do_not_merge(device):
     bits.update_state([0, 1], np.array([0.1, 0.9], np.float16))
     with pytest.raises(ValueError, match="cannot merge an ExactAUC holding float16 states"):
         keys.merge_state(bits)
+    with pytest.raises(ValueError, match="holding keys states of 1 labels into one holding float16 states.*layout "
+                                         "follows the first batch's y_pred"):
+        bits.merge_state(keys)  # named as such, not as a mismatch of state shapes
 
 
 @pytest.mark.parametrize("low", [False, True], ids=["keys", "float16"])

@@ -190,20 +190,27 @@ class ExactAUC(Metric):
         weights; weighted and unweighted keys merge (the unweighted samples weigh 1)."""
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
         for other in others:
+            if isinstance(other, ExactAUC):  # layouts first: theirs and ours name and shape other states
+                self._check_layout(other)
             self._check_compatible(other)
         built = [o for o in others if o._built()]
         if built and not self._built():
             self._build(built[0].layout, built[0]._columns())
         for other in built:
-            if (other.layout, other._columns()) != (self.layout, self._columns()):
-                raise ValueError(f"cannot merge an ExactAUC holding {other.layout} states of {other._columns()} "
-                                 f"labels into one holding {self.layout} states of {self._columns()}")
+            self._check_layout(other)
         if self.layout == "keys" and built:
             self._check_room(sum(o._state_of("keys").value.shape[0] for o in built))
             if any(o._state_of("weights").value.shape[0] for o in built + [self]):
                 built = [o._weighted() for o in built]
                 self._weighted(in_place=True)
         super().merge_state(built)
+
+    def _check_layout(self, other):
+        """Refuse (``ValueError``) to merge a built ``other`` of another layout or label count into a built self."""
+        if self._built() and other._built() and (other.layout, other._columns()) != (self.layout, self._columns()):
+            raise ValueError(f"cannot merge an ExactAUC holding {other.layout} states of {other._columns()} labels "
+                             f"into one holding {self.layout} states of {self._columns()} (the layout follows the "
+                             f"first batch's y_pred: float16 / bfloat16 scores make a histogram, other scores keys)")
 
     def _weighted(self, in_place=False):
         """This metric (or a copy) with a weight for every stored key: 1 where it held none."""
