@@ -43,6 +43,9 @@ _DL_UINT, _DL_BFLOAT = 1, 4
 _NUMERIC_KINDS = "biuf"
 _PYTHON_NUMBERS = (list, tuple, bool, int, float)  # NumPy scalars (np.float64 subclasses float) keep their dtype
 _INT32 = np.iinfo(np.int32)
+#: PyTorch dtypes (names without ``torch.``) whose strided tensors NumPy or CuPy read
+_TORCH_READABLE = frozenset(("bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64",
+                             "float16", "bfloat16", "float32", "float64"))
 
 # What an input's type is, decided once per type by ``_classify``.
 _NUMPY, _NUMPY_SUBCLASS, _TORCH, _JAX, _CUPY, _DLPACK, _CAI, _SIMULATOR, _TRACER, _FAKE, _OTHER = range(11)
@@ -232,9 +235,11 @@ def _refuse_torch(x, name, error):
         what, fix = f"a PyTorch tensor of layout {x.layout}", f"{name}.to_dense()"
     elif x.is_quantized:
         what, fix = f"a quantized PyTorch tensor ({x.dtype})", f"{name}.dequantize()"
-    else:
+    elif str(x.dtype).removeprefix("torch.") not in _TORCH_READABLE:
         what, fix = f"a PyTorch tensor of dtype {x.dtype}", (f"{name}.float() (bool, integer and real float16, "
                                                              "bfloat16, float32 and float64 tensors are read)")
+    else:  # a tensor of its kind is read: the failure is another (a driver error, say), and says so itself
+        raise error
     raise TypeError(f"{name} is {what}, which a metric cannot read ({type(error).__name__}: {error}); pass "
                     f"{fix}") from None
 

@@ -514,12 +514,18 @@ def test_unreadable_torch_tensors_are_refused_naming_the_argument(device, kind):
 
 def test_torch_tensors_on_other_devices_are_refused_naming_the_device():
     """An Apple (``mps``) or Intel (``xpu``) GPU tensor: NumPy's refusal becomes one that names the argument and the
-    device (a stand-in tensor; this machine has neither device)."""
+    device (a stand-in tensor; this machine has neither device). A readable tensor's other failure stays its own."""
     torch = pytest.importorskip("torch")
     mps = types.SimpleNamespace(is_meta=False, device=torch.device("mps", 0), dtype=torch.float32)
     with pytest.raises(TypeError, match=r"y_pred is a PyTorch tensor on the 'mps:0' device.*TypeError: can't "
                                         r"convert.*pass y_pred\.cpu\(\) or a CUDA tensor"):
         _interop._refuse_torch(mps, "y_pred", TypeError("can't convert mps:0 device type tensor to numpy"))
+    plain = types.SimpleNamespace(is_meta=False, device=torch.device("cpu"), is_nested=False, layout=torch.strided,
+                                  is_quantized=False, dtype=torch.float32)
+    driver = RuntimeError("CUDA error: an illegal memory access was encountered")
+    with pytest.raises(RuntimeError) as raised:  # a readable tensor failed for another reason: that reason, as is
+        _interop._refuse_torch(plain, "y_pred", driver)
+    assert raised.value is driver
 
 
 @pytest.mark.parametrize("kind", ["sparse", "nested", "quantized", "float8"])
