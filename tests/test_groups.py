@@ -318,6 +318,46 @@ def test_grouped_mean_family_merge_state_dict_and_refusals(device, rng):
         np.testing.assert_array_equal(value, before[key])
 
 
+SCALAR_WEIGHT_MEAN_FAMILY = {  # an elementwise kind, row kinds (one-hot and class-id rows), and plain values
+    "MeanSquaredError": (gpumetrics.MeanSquaredError, lambda rng, n: (rng.random((n, 2)), rng.random((n, 2)))),
+    "CategoricalCrossentropy": (gpumetrics.CategoricalCrossentropy,
+                                lambda rng, n: (np.eye(3)[rng.integers(0, 3, n)], rng.dirichlet(np.ones(3), n))),
+    "SparseCategoricalAccuracy": (gpumetrics.SparseCategoricalAccuracy,
+                                  lambda rng, n: (rng.integers(0, 3, n), rng.dirichlet(np.ones(3), n))),
+    "CosineSimilarity": (gpumetrics.CosineSimilarity, lambda rng, n: (rng.random((n, 3)), rng.random((n, 3)))),
+    "Mean": (gpumetrics.Mean, lambda rng, n: (rng.random(n),)),
+}
+
+
+@pytest.mark.parametrize("name", SCALAR_WEIGHT_MEAN_FAMILY)
+def test_grouped_mean_family_refuses_a_scalar_weight_over_several_samples(device, rng, name):
+    """Keras counts a batch weighted by a scalar ``w`` as one unit of weight ``w``: no per-group meaning, so it is
+    refused by name (the row kinds once read it as one weight for the whole batch, in group 0: wrong per group);
+    ``np.full(n, w)`` weighs each sample. One sample with a scalar weight is that sample's weight: accepted, and equal
+    to the ungrouped metric fed it."""
+    make, draw = SCALAR_WEIGHT_MEAN_FAMILY[name]
+    inputs, ids = draw(rng, 12), np.arange(12) % 3
+    metric = make(num_groups=3, dtype="float64", device=device)
+    metric.update_state(*(on_device(x, device) for x in inputs), group_ids=ids)
+    before = metric.state_dict()
+    for weight in (0.5, np.float32(2.0), np.array(0.5)):
+        with pytest.raises(ValueError, match=r"needs a weight per sample; got a scalar sample_weight for 12 "
+                                             r"samples.*np\.full\(12, w\)"):
+            metric.update_state(*(on_device(x, device) for x in inputs), sample_weight=weight, group_ids=ids)
+    for key, value in metric.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    metric.update_state(*(on_device(x, device) for x in inputs), sample_weight=np.full(12, 0.5), group_ids=ids)
+    one = [x[:1] for x in inputs]
+    metric.update_state(*(on_device(x, device) for x in one), sample_weight=0.5, group_ids=ids[:1])
+    for g in range(3):
+        alone = make(dtype="float64", device=device)
+        alone.update_state(*(on_device(x[ids == g], device) for x in inputs))
+        alone.update_state(*(on_device(x[ids == g], device) for x in inputs), sample_weight=np.full(4, 0.5))
+        if g == 0:
+            alone.update_state(*(on_device(x, device) for x in one), sample_weight=0.5)
+        np.testing.assert_allclose(to_host(metric.result())[g], float(to_host(alone.result())), rtol=1e-12)
+
+
 def test_mean_family_device_ids_out_of_range_are_dropped_and_counted(device, rng, monkeypatch):
     monkeypatch.setattr(_groups, "location", lambda x, name=None: "cuda")
     t, p, w, ids = stacked(mean_batches(rng, calls=1))

@@ -74,9 +74,16 @@ def check_values_per_sample(metric, rows, samples):
 
 def grouped(metric, batch, ids, samples):
     """``batch`` with each row's group id (a sample's rows are consecutive: ``rows / samples`` of them), or as it
-    is for an ungrouped metric. Refuses (``ValueError``) a batch whose per-sample values span several samples."""
+    is for an ungrouped metric. Refuses (``ValueError``) a batch whose per-sample values span several samples, and
+    a scalar weight over several samples (the one weight shape with fewer weights than samples)."""
     if ids is None:
         return batch
+    if batch.weight is not None and batch.weight.shape[0] < samples:
+        raise ValueError(
+            f"{metric.name} has num_groups={metric.num_groups}, which needs a weight per sample; got a scalar "
+            f"sample_weight for {samples} samples. Keras counts a batch weighted by a scalar w as one unit of "
+            f"weight w (its count grows by w, not by w per sample), which has no per-group meaning: pass "
+            f"np.full({samples}, w) to weigh each sample by w")
     rows = batch.y_pred.shape[0]
     check_values_per_sample(metric, rows, samples)
     return batch._replace(ids=ids if rows == samples else metric.xp.repeat(ids, rows // samples))
