@@ -277,6 +277,30 @@ def test_merging_weighted_and_unweighted_clones_weighs_the_unweighted_one(device
     assert unbuilt.state_dict()["weights"].shape == (900, 1)
 
 
+def _float16_sources():
+    """float16 scores as each source hands them over (the dtype objects differ; the imported arrays are float16)."""
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.4], np.float16)
+    sources = {"numpy": scores, "big-endian": scores.astype(">f2"), "memoryview": memoryview(scores)}
+    pa = pytest.importorskip("pyarrow")
+    sources["pyarrow"] = pa.array(scores)
+    return sources
+
+
+@pytest.mark.parametrize("source", ["numpy", "big-endian", "memoryview", "pyarrow"])
+def test_float16_scores_build_the_bit_histogram_from_any_source(device, source):
+    labels, weights = np.array([0, 1, 0, 1, 1]), np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    given = _float16_sources()[source]
+    metric, reference = exact(device), exact(device)
+    metric.update_state(labels, given, weights)
+    reference.update_state(labels, _float16_sources()["numpy"], weights)
+    assert metric.layout == "float16"
+    for key, array in reference.state_dict().items():
+        np.testing.assert_array_equal(metric.state_dict()[key], array)
+    reference.update_state(labels, given, weights)  # and joins a float16 metric
+    metric.merge_state(exact(device))
+    assert value(reference) == value(metric) == roc_auc_score(labels, np.asarray(given), sample_weight=weights)
+
+
 def test_layouts_do_not_merge(device):
     keys, bits = exact(device), exact(device)
     keys.update_state([0, 1], [0.1, 0.9])

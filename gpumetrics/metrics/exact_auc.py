@@ -33,13 +33,13 @@ _CURVES = ("ROC", "PR")
 _BIN_CUTS = np.arange(BINS - 1) + 0.5
 
 
-def score_format(y_pred):
-    """``"bfloat16"``, ``"float16"`` or ``"keys"`` from ``y_pred``'s dtype, read before import (which widens
-    bfloat16 to float32)."""
-    name = str(getattr(y_pred, "dtype", ""))
-    if name.endswith("bfloat16"):
+def score_format(y_pred, imported):
+    """``"bfloat16"``, ``"float16"`` or ``"keys"``: bfloat16 from ``y_pred``'s dtype as given (its import widens
+    it to float32), float16 from the ``imported`` array's, whatever the source (pyarrow, a memoryview) or byte
+    order."""
+    if str(getattr(y_pred, "dtype", "")).endswith("bfloat16"):
         return "bfloat16"
-    return "float16" if name.endswith("float16") else "keys"
+    return "float16" if imported.dtype.kind == "f" and imported.dtype.itemsize == 2 else "keys"
 
 
 #: every state an ExactAUC may hold, whichever layout it builds
@@ -108,8 +108,9 @@ class ExactAUC(Metric):
 
     # -- update ---------------------------------------------------------------------------------------------------
     def update_state(self, y_true, y_pred, sample_weight=None):
-        layout = score_format(y_pred)
+        given = y_pred
         y_true, y_pred = ThresholdHistogramMetric._aligned_batch(self, y_true, y_pred)
+        layout = score_format(given, y_pred)
         weight = ThresholdHistogramMetric._broadcast_weight(self, sample_weight, y_pred.shape)
         y_true, y_pred, weight = self._columns_of(y_true, y_pred, weight)
         if self._built():
