@@ -196,6 +196,10 @@ def host_array(x, name):
             raise ValueError(f"{name} is not a rectangular array of numbers ({error})") from None
         if isinstance(x, _PYTHON_NUMBERS) and not isinstance(x, np.generic):
             array = _as_keras_reads(array)
+        elif array.dtype == object and hasattr(x, "to_numpy"):  # pandas frames of nullable / Arrow columns
+            raise TypeError(f"{name} is a {type(x).__name__} that NumPy reads as Python objects (nullable or "
+                            f"Arrow-backed columns are); pass {name}.to_numpy(dtype='float64', na_value=np.nan) "
+                            f"or another numeric dtype")
     return _numeric(array, name)
 
 

@@ -550,3 +550,16 @@ def test_jax_arrays_without_numbers_or_a_buffer_are_refused_naming_the_argument(
             auto.update_state(Y_TRUE, x)
         assert auto.device == "auto"
     assert float(to_host(metric.result())) == EXPECTED
+
+
+def test_pandas_frames_of_nullable_columns_are_refused_with_the_way_out(device):
+    """NumPy reads them as Python objects (a Series of one such column reads as numbers): refused naming the
+    argument and the conversion to pass."""
+    pd = pytest.importorskip("pandas")
+    metric = _updated_metric(device)
+    for dtype in ("Int64", "Float32", "boolean"):
+        frame = pd.DataFrame([[0, 1], [1, 0]], dtype=dtype)
+        with pytest.raises(TypeError, match=r"y_true is a DataFrame that NumPy reads as Python objects.*"
+                                            r"y_true\.to_numpy\(dtype='float64', na_value=np\.nan\)"):
+            metric.update_state(frame, Y_PRED)
+    assert float(to_host(metric.result())) == EXPECTED
