@@ -324,6 +324,9 @@ SCALAR_WEIGHT_MEAN_FAMILY = {  # an elementwise kind, row kinds (one-hot and cla
                                 lambda rng, n: (np.eye(3)[rng.integers(0, 3, n)], rng.dirichlet(np.ones(3), n))),
     "SparseCategoricalAccuracy": (gpumetrics.SparseCategoricalAccuracy,
                                   lambda rng, n: (rng.integers(0, 3, n), rng.dirichlet(np.ones(3), n))),
+    "SparseCategoricalCrossentropy-ignore_class": (  # its mask spreads the weight over the rows: checked before
+        lambda **k: gpumetrics.SparseCategoricalCrossentropy(ignore_class=1, **k),
+        lambda rng, n: (rng.integers(0, 3, n), rng.dirichlet(np.ones(3), n))),
     "CosineSimilarity": (gpumetrics.CosineSimilarity, lambda rng, n: (rng.random((n, 3)), rng.random((n, 3)))),
     "Mean": (gpumetrics.Mean, lambda rng, n: (rng.random(n),)),
 }

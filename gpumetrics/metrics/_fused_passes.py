@@ -230,9 +230,9 @@ class Rowwise:
         samples = sample_count(y_pred, row_family=True)
         ids, unchecked = import_group_ids(metric, group_ids, samples)
         batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, fn_kwargs.get("axis", -1))
+        batch = grouped(metric, batch, ids, samples)  # before masking spreads a scalar weight over the rows
         if self.ignored is not None:
             batch, group = masked(metric.xp, batch, group, self.ignored(**fn_kwargs))
-        batch = grouped(metric, batch, ids, samples)
         params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
         add_grouped_sums(metric, kind, batch, ids if unchecked else None, params, group)
 
