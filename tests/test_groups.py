@@ -531,3 +531,22 @@ def test_a_collection_of_grouped_members_takes_group_ids(device, rng):
     mixed = gpumetrics.MetricCollection({"auc": gpumetrics.AUC(num_groups=G), "mse": gpumetrics.MeanSquaredError()})
     with pytest.raises(ValueError, match=r"members \['mse'\] have no group axis"):
         mixed.update_state(labels[:, None], scores[:, None], group_ids=ids)
+
+
+def test_grouped_mean_weighs_groups_of_negative_total_weight_as_the_formula_says(device):
+    """``Σ_g n_g r_g / Σ_g n_g`` with ``n_g`` a group's total weight, negative ones included in both sums (the
+    numerator once kept only positive ``n_g``, the denominator all: a value neither way round); by hand."""
+    def grouped_mean(metric, *args, weights, ids):
+        metric.update_state(*(on_device(a, device) for a in args), sample_weight=on_device(weights, device),
+                            group_ids=ids)
+        return float(to_host(metric.grouped_mean())), to_host(metric.result())
+
+    mean, results = grouped_mean(gpumetrics.MeanSquaredError(num_groups=2, dtype="float64", device=device),
+                                 np.zeros((2, 1)), np.array([[1.0], [2.0]]), weights=np.array([1.0, -0.5]),
+                                 ids=np.array([0, 1]))
+    assert results.tolist() == [1.0, 4.0] and mean == (1.0 * 1.0 - 0.5 * 4.0) / (1.0 - 0.5)
+    # Precision at 0.5: group 0 (weights 1, 1) TP 1 FP 1 -> 0.5; group 1 (weights -1, -2) TP -1, FP 0 -> 1.0
+    mean, results = grouped_mean(gpumetrics.Precision(num_groups=2, dtype="float64", device=device),
+                                 np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.9, 0.8, 0.9, 0.2]),
+                                 weights=np.array([1.0, 1.0, -1.0, -2.0]), ids=np.array([0, 0, 1, 1]))
+    assert results.tolist() == [0.5, 1.0] and mean == (2.0 * 0.5 - 3.0 * 1.0) / (2.0 - 3.0)

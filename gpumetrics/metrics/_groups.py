@@ -145,12 +145,13 @@ def mean_of_results(metric, weights, valid, weighting):
 
 
 def weighted_mean_over_groups(xp, values, weights, valid, weighting):
-    """``Σ_g m_g v_g / Σ_g m_g`` over the groups where ``valid`` (``m_g = weights[g]`` for ``"samples"``, 1 for
-    ``"uniform"``); ``values``: ``(G, ...)``, the rest 1-D ``(G,)``. NaN when no group is valid."""
+    """``Σ_g m_g v_g / Σ_g m_g`` over the groups where ``valid`` (``m_g = weights[g]`` for ``"samples"``, negative
+    ones too, 1 for ``"uniform"``); ``values``: ``(G, ...)``, the rest 1-D ``(G,)``. NaN when no group is valid.
+    A group of zero mass adds nothing to either sum (nor its NaN result to the numerator)."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {WEIGHTINGS}; got {weighting!r}")
     mass = xp.where(valid, weights if weighting == "samples" else 1.0, 0.0)
     mass = mass.reshape(mass.shape + (1,) * (values.ndim - 1))
     total = xp.sum(mass, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return xp.sum(xp.where(mass > 0, values * mass, 0.0), axis=0) / total
+        return xp.sum(xp.where(mass != 0, values * mass, 0.0), axis=0) / total

@@ -269,8 +269,9 @@ class ThresholdHistogramMetric(Metric):
                 negative.reshape(negative.shape[0], groups, -1).sum(axis=(0, 2)))
 
     def _groups_with_a_value(self, positives, negatives):
-        """The groups ``grouped_mean`` averages: those with any weight (AUC: with both classes)."""
-        return positives + negatives > 0
+        """The groups ``grouped_mean`` averages: those with any weight, negative totals too, as the mean family's
+        (AUC: with both classes)."""
+        return positives + negatives != 0
 
     def grouped_mean(self, weighting="samples"):
         """The mean of the per-group ``result()`` across groups, in ``dtype``: ``Σ_g m_g r_g / Σ_g m_g`` over the
