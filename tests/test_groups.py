@@ -550,3 +550,35 @@ def test_grouped_mean_weighs_groups_of_negative_total_weight_as_the_formula_says
                                  np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.9, 0.8, 0.9, 0.2]),
                                  weights=np.array([1.0, 1.0, -1.0, -2.0]), ids=np.array([0, 0, 1, 1]))
     assert results.tolist() == [0.5, 1.0] and mean == (2.0 * 0.5 - 3.0 * 1.0) / (2.0 - 3.0)
+
+
+NO_SAMPLE_OF_ITS_OWN = {  # a grouped metric whose batch gives no sample a value (or class) of its own
+    "Precision-top_k-1-D": (lambda **k: gpumetrics.Precision(top_k=1, **k), np.array([1.0, 0.0, 1.0, 1.0]),
+                            np.array([0.9, 0.8, 0.1, 0.2]), r"top_k=1: top_k ranks each sample's scores"),
+    "Recall-top_k-1-D": (lambda **k: gpumetrics.Recall(top_k=2, **k), np.array([1.0, 0.0, 1.0, 1.0]),
+                         np.array([0.9, 0.8, 0.1, 0.2]), r"top_k=2: top_k ranks each sample's scores"),
+    "CosineSimilarity-axis-0": (lambda **k: gpumetrics.CosineSimilarity(axis=0, **k),
+                                np.array([[1.0, 2, 0, 1], [0, 1, 1, 2], [1, 1, 1, 1], [2, 0, 1, 0]]),
+                                np.array([[2.0, 1, 1, 0], [1, 1, 0, 2], [0, 1, 1, 1], [1, 2, 1, 0]]),
+                                r"axis=0 reduces over y_pred's sample axis"),
+    "CategoricalCrossentropy-axis-0": (lambda **k: gpumetrics.CategoricalCrossentropy(axis=0, **k), np.eye(4),
+                                       np.full((4, 4), 0.25), r"axis=0 reduces over y_pred's sample axis"),
+    "OneHotMeanIoU-axis-0": (lambda **k: gpumetrics.OneHotMeanIoU(num_classes=4, axis=0, **k),
+                             np.eye(4), np.eye(4)[::-1], r"axis=0 puts the class scores of y_true"),
+}
+
+
+@pytest.mark.parametrize("case", NO_SAMPLE_OF_ITS_OWN)
+def test_batches_without_values_of_their_own_samples_are_refused_grouped(device, case):
+    """top_k over a 1-D batch (one sample of N scores) and a reduction or class axis along the samples mix the
+    samples of several groups: refused by name (they were accepted, each group's number made of others' samples),
+    the metric unchanged; the same batch with the samples on axis 0 and their classes on the last is accepted."""
+    make, y_true, y_pred, message = NO_SAMPLE_OF_ITS_OWN[case]
+    metric = make(num_groups=2, device=device)
+    before = metric.state_dict()
+    with pytest.raises(ValueError, match=message):
+        metric.update_state(on_device(y_true, device), on_device(y_pred, device), group_ids=np.array([0, 0, 1, 1]))
+    for key, value in metric.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    ungrouped = make(device=device)
+    ungrouped.update_state(on_device(y_true, device), on_device(y_pred, device))  # the ungrouped metric takes it

@@ -229,7 +229,12 @@ class Rowwise:
             y_true = keras_label_cast(y_true, y_pred)
         samples = sample_count(y_pred, row_family=True)
         ids, unchecked = import_group_ids(metric, group_ids, samples)
-        batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, fn_kwargs.get("axis", -1))
+        axis = fn_kwargs.get("axis", -1)
+        if ids is not None and y_pred.ndim > 1 and axis % y_pred.ndim == 0:
+            raise ValueError(f"{metric.name} has num_groups={metric.num_groups}, which needs one value per sample; "
+                             f"axis={axis} reduces over y_pred's sample axis (shape {tuple(y_pred.shape)}), so no "
+                             f"sample has a value of its own to put in a group")
+        batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, axis)
         batch = grouped(metric, batch, ids, samples)  # before masking spreads a scalar weight over the rows
         if self.ignored is not None:
             batch, group = masked(metric.xp, batch, group, self.ignored(**fn_kwargs))

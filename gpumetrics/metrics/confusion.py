@@ -126,6 +126,11 @@ class ThresholdHistogramMetric(Metric):
         weight = self._broadcast_weight(sample_weight, y_pred.shape)
         xp = self.xp
         if top_k is not None:
+            if self.num_groups is not None and y_pred.ndim < 2:
+                raise ValueError(f"{self.name} has num_groups={self.num_groups} and top_k={top_k}: top_k ranks each "
+                                 f"sample's scores along the last axis, and a 1-D y_pred (shape {y_pred.shape}) is "
+                                 f"one sample, which groups cannot split; pass y_pred of shape (num_samples, "
+                                 f"num_classes)")
             y_pred = _keep_top_k(xp, y_pred, top_k)
         if class_id is not None:
             if y_pred.ndim < 2 or not 0 <= class_id < y_pred.shape[-1]:

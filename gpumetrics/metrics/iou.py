@@ -171,6 +171,10 @@ class _IoUBase(Metric):
             raise ValueError(f"axis={self.axis} is out of range for {name} of shape {x.shape} "
                              f"(sparse_{name}=False takes the argmax over that axis)")
         axis = self.axis % x.ndim
+        if axis == 0 and x.ndim > 1 and self.num_groups is not None:
+            raise ValueError(f"{self.name} has num_groups={self.num_groups}: axis={self.axis} puts the class scores "
+                             f"of {name} (shape {tuple(x.shape)}) on the sample axis, so no sample has a class of its "
+                             f"own to put in a group")
         if x.shape[axis] != self.num_classes:
             raise ValueError(f"{name} of shape {x.shape} has {x.shape[axis]} class scores along axis {self.axis}; "
                              f"sparse_{name}=False needs num_classes={self.num_classes} of them")
