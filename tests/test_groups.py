@@ -582,3 +582,14 @@ def test_batches_without_values_of_their_own_samples_are_refused_grouped(device,
         np.testing.assert_array_equal(value, before[key])
     ungrouped = make(device=device)
     ungrouped.update_state(on_device(y_true, device), on_device(y_pred, device))  # the ungrouped metric takes it
+
+
+def test_a_grouped_collection_refuses_a_scalar_weight_as_its_riding_binary_accuracy_would(device):
+    """``BinaryAccuracy`` riding AUC's histogram pass gives the refusal it gives alone (it named 1-D inputs)."""
+    collection = gpumetrics.MetricCollection([gpumetrics.AUC(device=device), gpumetrics.BinaryAccuracy(device=device)],
+                                             num_groups=2)
+    assert len(collection.passes()) == 1  # one shared pass: the rider's own check speaks
+    y_true, y_pred = np.array([[1.0], [0.0], [1.0]]), np.array([[0.9], [0.2], [0.4]])
+    with pytest.raises(ValueError, match=r"binary_accuracy has num_groups=2, which needs a weight per sample; got "
+                                         r"a scalar sample_weight for 3 samples"):
+        collection.update_state(on_device(y_true, device), on_device(y_pred, device), 0.5, group_ids=[0, 1, 1])

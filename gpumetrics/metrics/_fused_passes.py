@@ -72,20 +72,25 @@ def check_values_per_sample(metric, rows, samples):
                          f"is one value: pass y_true and y_pred of shape ({samples}, 1))")
 
 
-def grouped(metric, batch, ids, samples):
-    """``batch`` with each row's group id (a sample's rows are consecutive: ``rows / samples`` of them), or as it
-    is for an ungrouped metric. Refuses (``ValueError``) a batch whose per-sample values span several samples, and
-    a scalar weight over several samples (the one weight shape with fewer weights than samples)."""
-    if ids is None:
-        return batch
+def check_grouped_batch(metric, batch, samples):
+    """Refuse (``ValueError``) for a grouped metric a scalar weight over several samples (the one weight shape with
+    fewer weights than samples) and a batch whose per-sample values span several samples."""
     if batch.weight is not None and batch.weight.shape[0] < samples:
         raise ValueError(
             f"{metric.name} has num_groups={metric.num_groups}, which needs a weight per sample; got a scalar "
             f"sample_weight for {samples} samples. Keras counts a batch weighted by a scalar w as one unit of "
             f"weight w (its count grows by w, not by w per sample), which has no per-group meaning: pass "
             f"np.full({samples}, w) to weigh each sample by w")
+    check_values_per_sample(metric, batch.y_pred.shape[0], samples)
+
+
+def grouped(metric, batch, ids, samples):
+    """``batch`` with each row's group id (a sample's rows are consecutive: ``rows / samples`` of them), or as it
+    is for an ungrouped metric; refuses what ``check_grouped_batch`` refuses."""
+    if ids is None:
+        return batch
+    check_grouped_batch(metric, batch, samples)
     rows = batch.y_pred.shape[0]
-    check_values_per_sample(metric, rows, samples)
     return batch._replace(ids=ids if rows == samples else metric.xp.repeat(ids, rows // samples))
 
 

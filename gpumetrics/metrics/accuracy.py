@@ -16,7 +16,7 @@ from .._interop import any_array
 from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
 from ..registry import register
-from ._fused_passes import Elementwise, Rowwise, check_values_per_sample, elementwise_batch, imported_pair, \
+from ._fused_passes import Elementwise, Rowwise, check_grouped_batch, elementwise_batch, imported_pair, \
     sample_count
 from ._groups import with_num_groups
 from ._keras_rules import aligned_pair
@@ -214,7 +214,7 @@ class BinaryAccuracy(KerasMeanMetric):
         y_true, y_pred = imported_pair(self, y_true, y_pred)
         batch = elementwise_batch(self, y_true, y_pred, sample_weight, None, "mean")
         if self.num_groups is not None:
-            check_values_per_sample(self, batch.y_pred.shape[0], sample_count(y_pred))
+            check_grouped_batch(self, batch, sample_count(y_pred))
         return batch.total_scale, batch.weight_scale / batch.y_pred.shape[1]
 
     def add_split_histograms(self, positive, negative, other, scales):
