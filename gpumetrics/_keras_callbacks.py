@@ -3,6 +3,8 @@ JAX (an ordered ``jax.experimental.io_callback``) and TensorFlow (``tf.py_functi
 orders among its stateful ops). Eager calls run the same way, at once."""
 import weakref
 
+import numpy as np
+
 COMPILED_BACKENDS = ("jax", "tensorflow")
 
 
@@ -17,6 +19,10 @@ def call(backend, fn, shape, dtype, *args):
         import jax
         from jax.experimental import io_callback
 
+        if np.dtype(dtype).itemsize == 8 and not jax.config.read("jax_enable_x64"):
+            raise ValueError(f"a {np.dtype(dtype)} metric result cannot come back into a JAX step while JAX's 64-bit "
+                             f"types are off: build the metric with dtype='float32', or turn them on first "
+                             f"(jax.config.update('jax_enable_x64', True))")
         return io_callback(fn, jax.ShapeDtypeStruct(shape, dtype), *args, ordered=True)
     import tensorflow as tf
 

@@ -20,10 +20,12 @@ def refuse_keras_function_wrappers(metric, caller):
     module = sys.modules.get(module) if module is not None else None
     if module is None or not isinstance(caller.f_locals.get("self"), getattr(module, wrapper_class)):
         return
-    what = f"gpumetrics.{type(metric).__name__} {metric.name!r} was handed to Keras as a plain"
+    label = getattr(metric, "name", None)
+    what = f"gpumetrics.{type(metric).__name__}{'' if label is None else f' {label!r}'} was handed to Keras as a plain"
     if wrapper_class == "MeanMetricWrapper":
+        wrapped = ("[gpumetrics.keras.wrap(m) for m in collection.metrics.values()], one per member"
+                   if label is None else "[gpumetrics.keras.wrap(metric)]")
         raise TypeError(f"{what} metric function: Keras would average its running results and never reset it "
-                        f"(wrong numbers). Wrap it with gpumetrics.keras: "
-                        f"model.compile(metrics=[gpumetrics.keras.wrap(metric)])")
+                        f"(wrong numbers). Wrap it with gpumetrics.keras: model.compile(metrics={wrapped})")
     raise TypeError(f"{what} loss function: a metric is no loss (its result is a running value without gradients). "
                     f"Pass a Keras loss as loss= and the metric as metrics=[gpumetrics.keras.wrap(metric)]")

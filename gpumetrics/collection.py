@@ -35,9 +35,12 @@ their own pass are put back from copies when a later one raises
 fails on checked input (a device error) in a lone member's in-place launch can
 leave the members written before it updated.
 """
+import sys
+
 import numpy as np
 
 from ._identity import STAMP_KEYS, describe
+from ._keras_guard import refuse_keras_function_wrappers
 from .metric import Metric, rolled_back
 from .metrics._groups import check_num_groups, with_num_groups
 from .metrics._passes import group
@@ -190,6 +193,7 @@ class MetricCollection:
         self.reset_state()
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        refuse_keras_function_wrappers(self, sys._getframe(1))
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
 

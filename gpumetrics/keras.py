@@ -30,10 +30,13 @@ from keras.src.backend import get_keras_mask, in_symbolic_scope
 
 from . import _keras_callbacks as callbacks
 from .backends import resolve
+from .collection import MetricCollection
 from .metric import Metric
 from .registry import deserialize, get, serialize
 
 _SUPPORTED_BACKENDS = ("torch", "numpy", *callbacks.COMPILED_BACKENDS)
+#: identifiers that mean another metric in Keras's compile() than in gpumetrics.get / keras.metrics.get
+_COMPILE_SHORTHANDS = ("accuracy",)
 
 
 def wrap(metric, name=None):
@@ -151,6 +154,14 @@ def _checked_metric(metric):
     if not isinstance(metric, Metric):
         if isinstance(metric, keras.metrics.Metric):
             raise TypeError(f"{metric.name} is already a keras.metrics.Metric: pass it to compile() as it is")
+        if isinstance(metric, MetricCollection):
+            raise TypeError("a MetricCollection is several metrics: wrap each member, "
+                            "model.compile(metrics=[gpumetrics.keras.wrap(m) for m in collection.metrics.values()])")
+        if isinstance(metric, str) and metric in _COMPILE_SHORTHANDS:
+            raise ValueError(f"in compile(), Keras reads {metric!r} as the binary, categorical or sparse categorical "
+                             f"accuracy its loss implies, while gpumetrics.get({metric!r}) is Accuracy (exact "
+                             f"equality: 0 on probabilities); name the one you mean: 'binary_accuracy', "
+                             f"'categorical_accuracy', 'sparse_categorical_accuracy', or 'Accuracy'")
         if not isinstance(metric, (str, dict)) and not (inspect.isclass(metric) and issubclass(metric, Metric)):
             raise TypeError(f"gpumetrics.keras.wrap expects a gpumetrics metric, metric class or identifier; got "
                             f"{type(metric).__name__} (a per-sample function f: wrap gpumetrics.MeanMetricWrapper(f))")

@@ -143,6 +143,8 @@ def check_refused_without_adapter():
     """A gpumetrics metric handed to compile() as it is: a TypeError naming gpumetrics.keras, as metric or loss."""
     x, labels, _ = data(3, 8)
     for kwargs in ({"loss": "categorical_crossentropy", "metrics": [gpumetrics.CategoricalAccuracy()]},
+                   {"loss": "categorical_crossentropy",
+                    "metrics": [gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.CategoricalAccuracy()])]},
                    {"loss": gpumetrics.CategoricalCrossentropy()}):
         net, _ = model(None)
         net.compile(optimizer="sgd", **kwargs)
@@ -154,6 +156,28 @@ def check_refused_without_adapter():
                 assert "gpumetrics.keras.wrap" in str(error), error
             else:
                 raise AssertionError(f"{kwargs} ran without the adapter on {BACKEND}")
+
+
+def check_float64_refused_on_jax_without_x64():
+    """A float64 result cannot come back into a JAX step while JAX's 64-bit types are off: refused by name (JAX's
+    own error named neither the metric's dtype nor the way out)."""
+    if BACKEND != "jax" or jax_x64():
+        return
+    x, labels, _ = data(5, 8)
+    net, _ = model(None)
+    net.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=[wrap(gpumetrics.AUC(dtype="float64"))])
+    try:
+        net.evaluate(x, np.eye(3)[labels], verbose=0)
+    except ValueError as error:
+        assert "dtype='float32'" in str(error) and "jax_enable_x64" in str(error), error
+    else:
+        raise AssertionError("a float64 metric ran in a JAX step with 64-bit types off")
+
+
+def jax_x64():
+    import jax
+
+    return jax.config.read("jax_enable_x64")
 
 
 def check_refused_in_distributed_steps():
@@ -192,6 +216,7 @@ def main():
     if BACKEND == "torch":
         check_torch_compile()
     check_refused_without_adapter()
+    check_float64_refused_on_jax_without_x64()
     check_refused_in_distributed_steps()
     print("ok", BACKEND)
 

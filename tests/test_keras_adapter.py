@@ -50,6 +50,14 @@ def test_wrap_takes_metrics_classes_and_identifiers_and_refuses_the_rest():
         wrap(gpumetrics.binary_crossentropy)
     with pytest.raises(TypeError, match=r"does not take \(y_true, y_pred"):
         wrap(gpumetrics.Mean())
+    with pytest.raises(TypeError, match=r"MetricCollection is several metrics: wrap each member"):
+        wrap(gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.Precision()]))
+    # compile()'s "accuracy" is the binary / categorical / sparse accuracy its loss implies; get("accuracy") is
+    # exact equality (0 on probabilities): named, never guessed
+    with pytest.raises(ValueError, match=r"'accuracy' as the binary, categorical or sparse categorical accuracy"):
+        wrap("accuracy")
+    assert type(wrap("binary_accuracy").metric) is gpumetrics.BinaryAccuracy
+    assert type(wrap("Accuracy").metric) is gpumetrics.Accuracy
 
 
 @pytest.mark.parametrize("metric", [
