@@ -20,9 +20,9 @@ def call(backend, fn, shape, dtype, *args):
         from jax.experimental import io_callback
 
         if np.dtype(dtype).itemsize == 8 and not jax.config.read("jax_enable_x64"):
-            raise ValueError(f"a {np.dtype(dtype)} metric result cannot come back into a JAX step while JAX's 64-bit "
-                             f"types are off: build the metric with dtype='float32', or turn them on first "
-                             f"(jax.config.update('jax_enable_x64', True))")
+            raise ValueError(f"a metric result of dtype {np.dtype(dtype)} cannot come back into a JAX step while "
+                             f"JAX's 64-bit types are off: build the metric with dtype='float32', or turn them on "
+                             f"first (jax.config.update('jax_enable_x64', True))")
         return io_callback(fn, jax.ShapeDtypeStruct(shape, dtype), *args, ordered=True)
     import tensorflow as tf
 
