@@ -284,6 +284,39 @@ def test_grouped_mean_family_is_the_numpy_loop(device, rng, make, per_sample, da
                                rtol=1e-10)
 
 
+def keras_hinge_labels(labels):
+    """Keras's ``convert_binary_labels_to_hinge`` of one batch: 0/1 labels become -1/1 when no other label is there."""
+    return 2 * labels - 1 if np.isin(labels, (0, 1)).all() else labels
+
+
+@pytest.mark.parametrize("cls, square", [(gpumetrics.Hinge, False), (gpumetrics.SquaredHinge, True)],
+                         ids=["Hinge", "SquaredHinge"])
+@pytest.mark.parametrize("device_ids", [False, True], ids=["host-ids", "device-ids-out-of-range"])
+def test_grouped_hinge_maps_each_groups_labels_by_that_groups_rows(device, rng, monkeypatch, cls, square, device_ids):
+    """Keras maps 0/1 labels to -1/1 per batch; a group's batch is its rows, whatever labels other groups hold."""
+    if device_ids:
+        monkeypatch.setattr(_groups, "location", lambda x, name=None: "cuda")
+    metric = cls(num_groups=G, dtype="float64", device=device)
+    values, weights, kept_ids = [], [], []
+    for call in range(3):
+        ids = rng.permutation(np.concatenate([np.arange(G), rng.integers(0, G, 36)]))
+        labels = rng.integers(0, 2, (40, 3)) * 1.0
+        labels[ids == (call % G)] = rng.choice([0.0, 1.0, 2.0, -1.0, 0.5], (np.sum(ids == (call % G)), 3))
+        scores, w = rng.normal(size=(40, 3)), rng.uniform(0.1, 2, 40)
+        if device_ids:
+            ids[[0, 7]] = [-2, G + 1]
+        metric.update_state(on_device(labels, device), on_device(scores, device), on_device(w, device),
+                            group_ids=ids)
+        for g in range(G):
+            rows = ids == g
+            hinge = np.maximum(1 - keras_hinge_labels(labels[rows]) * scores[rows], 0)
+            values.append((hinge ** 2 if square else hinge).mean(axis=1))
+            weights.append(w[rows])
+            kept_ids.append(np.full(rows.sum(), g))
+    expected = per_group_mean(np.concatenate(values), np.concatenate(weights), np.concatenate(kept_ids))
+    np.testing.assert_allclose(to_host(metric.result()), expected, rtol=1e-12)
+
+
 def test_grouped_mean_and_sum_of_values(device, rng):
     values, _, weights, ids = stacked(mean_batches(rng, shape=()))
     mean, total = (cls(num_groups=G, dtype="float64", device=device) for cls in (gpumetrics.Mean, gpumetrics.Sum))

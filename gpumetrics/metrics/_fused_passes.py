@@ -171,9 +171,10 @@ class Elementwise:
     ``params(y_true, y_pred, **fn_kwargs)`` returns the kind's parameters by
     name (declared in ``error_sums.rules.KINDS``); it runs after the batch has
     passed validation, on the ``(rows, cols)`` views the kernel will read.
-    ``device_params(metric, batch)`` instead returns a parameter vector an
-    earlier pass wrote on the device (hinge's count of labels other than 0 and
-    1), read by the kernel only.
+    ``device_params(metric, batch)`` instead returns the batch to pass (its
+    labels may be mapped on the device) and a parameter vector an earlier pass
+    wrote on the device (hinge's count of labels other than 0 and 1), read by
+    the kernel only.
 
     ``keras_cast``: the function casts ``y_true`` to ``y_pred``'s dtype first, as
     Keras's does (``aligned_pair``), so a float label beside integer predictions
@@ -197,7 +198,7 @@ class Elementwise:
         batch = grouped(metric, batch, ids, sample_count(y_pred))
         kind = ERROR_KINDS[self.choose_kind(batch.y_true, batch.y_pred, **fn_kwargs)]
         if self.device_params is not None:
-            params = self.device_params(metric, batch)
+            batch, params = self.device_params(metric, batch)
         else:
             params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
         add_grouped_sums(metric, kind, batch, ids if unchecked else None, params)

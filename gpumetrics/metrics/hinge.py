@@ -3,7 +3,9 @@
 Keras maps labels 0/1 to -1/1 when a batch holds no other label. That is a
 property of the whole batch, so the fused form first counts the batch's other
 labels with one ``error_sums`` pass into a scratch value on the device, and
-the hinge pass reads that count as its parameter: no host sync.
+the hinge pass reads that count as its parameter: no host sync. A grouped
+metric's "batch" is each group's rows: the count is per group, and each row's
+labels are mapped on the device before the pass.
 """
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from ..registry import register
@@ -19,12 +21,24 @@ def _hinge_labels(xp, y_true):
 
 
 def _count_other_labels(metric, batch):
-    """The batch's labels other than 0 and 1, counted on the device into this metric's scratch value."""
-    count = metric.device_constant("hinge_other_labels", [0.0])
-    count[...] = 0.0
-    labels = batch._replace(y_pred=batch.y_true, weight=None, total_scale=1.0, weight_scale=1.0, ids=None)
-    add_sums(metric, ERROR_KINDS["non_binary"], labels, count, None)
-    return count
+    """The hinge pass's batch and parameter: the labels other than 0 and 1, counted on the device.
+
+    Ungrouped, the count goes into this metric's scratch value, which the kernel reads. Grouped, it is counted
+    per group (a device temporary); the rows of groups with no other label get ``2 t - 1`` on the device, and
+    the kernel is told the labels are mapped already (a count of 1)."""
+    labels = batch._replace(y_pred=batch.y_true, weight=None, total_scale=1.0, weight_scale=1.0)
+    if batch.ids is None:
+        count = metric.device_constant("hinge_other_labels", [0.0])
+        count[...] = 0.0
+        add_sums(metric, ERROR_KINDS["non_binary"], labels, count, None)
+        return batch, count
+    xp = metric.xp
+    counts = xp.zeros(metric.num_groups, dtype=xp.float64)
+    add_sums(metric, ERROR_KINDS["non_binary"], labels, counts, None)
+    in_range = xp.clip(batch.ids, 0, metric.num_groups - 1)  # device ids out of range are dropped by the pass
+    binary = (counts[in_range] == 0.0)[:, None]
+    y_true = xp.where(binary, 2.0 * batch.y_true - 1.0, batch.y_true)
+    return batch._replace(y_true=y_true), metric.device_constant("hinge_labels_mapped", [1.0])
 
 
 @fused(Elementwise("hinge", device_params=_count_other_labels))
