@@ -159,6 +159,16 @@ class Variable:
         self.count = count
         self._array = None
 
+    @property
+    def initial(self):
+        """The initial value (a host array)."""
+        return self._initial
+
+    @property
+    def initial_is_nonzero(self):
+        """Whether a ``sum`` merge must take the initial value out of each part (a custom ``"ones"`` state)."""
+        return bool(np.any(self._initial != 0))
+
     def _sized(self, size):
         """A new Variable of this declaration with every ``None`` dimension ``size``."""
         shape = tuple(size if d is None else d for d in self._declared)
@@ -568,6 +578,8 @@ class Metric:
                 array = mine.writable()
                 if mine.merge == "sum":
                     array += theirs.value
+                    if theirs.initial_is_nonzero:  # every part started from it; the total counts it once
+                        array -= xp.asarray(theirs.initial)
                 elif mine.merge == "max":
                     xp.maximum(array, theirs.value, out=array)
                 elif mine.merge == "min":

@@ -77,6 +77,36 @@ def test_add_weight_assign_add_and_merge_rules(device):
     assert float(a.low) == np.inf and float(a.seen) == 0.0
 
 
+class OnesPlusCount(Metric):
+    """A ``sum`` state that starts at 1 (a prior count): the single stream holds 1 + the samples seen."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.n = self.add_variable(shape=(2,), initializer="ones", name="n")
+
+    def update_state(self, values):
+        self.n.assign_add([len(self._import(values, "values")), 0])
+
+    def result(self):
+        return self.n.value
+
+
+@pytest.mark.parametrize("fresh_part", ["placed", "unplaced", "none"])
+def test_sum_merge_counts_a_non_zero_initial_value_once(device, fresh_part):
+    whole = OnesPlusCount(device=device)
+    whole.update_state([1, 2, 3, 4, 5])
+    parts = [OnesPlusCount(device=device) for _ in range(3)]
+    for part, values in zip(parts, ([1, 2], [3], [4, 5])):
+        part.update_state(values)
+    if fresh_part != "none":
+        parts.append(OnesPlusCount(device=device if fresh_part == "placed" else "auto"))
+    total = OnesPlusCount(device=device)
+    total.merge_state(parts)
+    np.testing.assert_array_equal(to_host(total.result()), to_host(whole.result()))
+    parts[0].merge_state(parts[1:])
+    np.testing.assert_array_equal(to_host(parts[0].result()), [6.0, 1.0])
+
+
 def test_moments_merge_rule_combines_by_chan_et_al(device):
     """A ``merge="moments"`` state ``[W, mean_x, mean_y, M2x, M2y, Cxy, D]`` per column merges exactly."""
     class Spread(Metric):
