@@ -48,6 +48,7 @@ import sys
 import threading
 
 from ._kernels._shared import raw_launch
+from ._masks import MASKED
 
 #: signatures one metric keeps (a training loop has one or two: the full batch and the last, shorter one)
 MAX_SIGNATURES = 16
@@ -173,6 +174,8 @@ class Replays:
             if value is None:
                 key.append(None)
                 continue
+            if MASKED and id(value) in MASKED:
+                return None  # values with Keras's mask weigh their samples by it: in full (gpumetrics._masks)
             cls = type(value)
             if cls is ndarray:
                 data = value.data

@@ -16,7 +16,9 @@ if __name__ == "__main__":  # not when pytest imports this file for its doctests
 import replay_cases  # noqa: E402  (after the stand-in: it imports gpumetrics)
 from replay_cases import CASES  # noqa: E402
 
+import gpumetrics  # noqa: E402
 from gpumetrics._kernels._shared import raw_launch  # noqa: E402
+from gpumetrics._masks import with_mask  # noqa: E402
 
 
 def launches_of(update, *args, **kwargs):
@@ -54,6 +56,22 @@ def run(factory, batch, metric=None):
         raw_launch.launch = real_launch
         replay_cases.N = 64
     return [replayed, difference]
+
+
+def replayed_updates(metric, calls):
+    """Which of the ``(args, kwargs)`` calls were replayed (sent no launch through ``raw_launch.launch``)."""
+    full = []
+    real_launch = raw_launch.launch
+    raw_launch.launch = lambda *a, **k: (full.append(1), real_launch(*a, **k))
+    try:
+        replayed = []
+        for args, kwargs in calls:
+            before = len(full)
+            metric.update_state(*args, **kwargs)
+            replayed.append(len(full) == before)
+    finally:
+        raw_launch.launch = real_launch
+    return replayed
 
 
 def host_work(metric, args, kwargs):
@@ -115,6 +133,14 @@ if __name__ == "__main__":
     clone, blank = copy.deepcopy(learned), learned.blank()
     report["copies"] = {"deepcopy": [clone._replays] + run(None, batch, clone),
                         "blank": [blank._replays] + run(None, batch, blank)}
+    # weighted values of a learned signature that carry Keras's mask (sparse_categorical_crossentropy's ignore_class)
+    # run in full: a replay would skip the mask's product with the weights
+    calls = []
+    for step in range(8):
+        values = replay_cases.scores()
+        calls.append(((with_mask(values, values > 0.5) if step >= 5 else values,),
+                      {"sample_weight": replay_cases.scores()}))
+    report["masked values"] = replayed_updates(gpumetrics.Mean(device="cuda"), calls)
     # the full updates of torch tensors asked DLPack to order them before CuPy's current stream, and only that
     report["torch DLPack streams"] = sorted(set(fake_gpu.dlpack_streams))
     report["CuPy stream"] = sys.modules["cupy"].cuda.get_current_stream().ptr

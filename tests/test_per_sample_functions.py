@@ -230,3 +230,51 @@ def test_accuracy_reads_labels_beside_bool_predictions_as_keras_casts_them(devic
     metric = gpumetrics.Accuracy(device=device)  # and to uint8 beside uint8 predictions: 257 wraps to 1
     metric.update_state(on_device(np.array([257, 3]), device), on_device(np.array([1, 3], np.uint8), device))
     assert float(to_host(metric.result())) == 1.0
+
+
+@pytest.mark.parametrize("shape, weight_shape", [((12,), (12,)), ((12,), (12, 1)), ((12,), None), ((12, 3), (12, 1)),
+                                                 ((12, 3), (12, 3)), ((12, 3), None)])
+@pytest.mark.parametrize("how", ["Mean", "Sum", "wrapped-lambda"])
+def test_ignore_class_values_carry_kerass_mask_into_a_weighted_mean(how, shape, weight_shape, device, rng):
+    """``sparse_categorical_crossentropy(..., ignore_class=c)``'s values carry Keras's mask: with sample weights a
+    ``Mean`` / ``Sum`` of them, or a ``MeanMetricWrapper`` of a function returning them, weighs the ignored samples
+    0, as the fused class and Keras do (unweighted, they count as zeros, as in Keras)."""
+    labels, scores = rng.integers(0, 4, shape), rng.normal(size=shape + (4,))
+    weights = None if weight_shape is None else rng.uniform(0.5, 2, weight_shape)
+    log_probs = scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
+    values = np.where(labels != 2, -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0], 0.0)
+    if weights is None:
+        full = np.ones(shape)
+    else:  # Keras's rank rule: (N, 1) weights of (N,) values drop their 1; (N,) or (N, 1) of (N, T) weigh rows
+        full = np.broadcast_to(weights.reshape(shape if weights.size > 12 else (12,) + (1,) * (len(shape) - 1)),
+                               shape)
+    counted = full * ((labels != 2) if weights is not None else 1)
+    expected = np.sum(counted * values) / (1 if how == "Sum" else counted.sum())
+
+    def fn(t, p):
+        return gpumetrics.sparse_categorical_crossentropy(t, p, from_logits=True, ignore_class=2)
+
+    w = None if weights is None else on_device(weights, device)
+    if how == "wrapped-lambda":
+        metric = gpumetrics.MeanMetricWrapper(lambda t, p: fn(t, p), dtype="float64", device=device)
+        metric.update_state(on_device(labels, device), on_device(scores, device), sample_weight=w)
+        fused = gpumetrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2, dtype="float64",
+                                                          device=device)
+        fused.update_state(on_device(labels, device), on_device(scores, device), sample_weight=w)
+        np.testing.assert_allclose(float(to_host(fused.result())), expected, rtol=1e-12)
+    else:
+        metric = getattr(gpumetrics, how)(dtype="float64", device=device)
+        metric.update_state(fn(on_device(labels, device), on_device(scores, device)), sample_weight=w)
+    np.testing.assert_allclose(float(to_host(metric.result())), expected, rtol=1e-12)
+
+
+def test_a_mask_that_does_not_broadcast_with_the_weights_is_refused_and_changes_nothing(device, rng):
+    """Sequence values ``(N, T)`` with one weight per sequence: Keras multiplies the ``(N,)`` weights by the
+    ``(N, T)`` mask and fails; here a ``ValueError`` names both shapes."""
+    metric = gpumetrics.Mean(device=device)
+    values = gpumetrics.sparse_categorical_crossentropy(on_device(rng.integers(0, 4, (12, 3)), device),
+                                                        on_device(rng.normal(size=(12, 3, 4)), device),
+                                                        from_logits=True, ignore_class=2)
+    with pytest.raises(ValueError, match=r"the values' mask of shape \(12, 3\) and sample_weight of shape \(12,\)"):
+        metric.update_state(values, sample_weight=on_device(rng.uniform(0.5, 2, 12), device))
+    assert float(to_host(metric.count.value)) == 0.0

@@ -94,6 +94,12 @@ def test_copies_of_a_metric_decide_again_and_learn_their_own_arrays(report, how)
     assert decided is None and difference is None and replayed >= 7, report["copies"][how]
 
 
+def test_values_that_carry_a_keras_mask_are_never_replayed(report):
+    """Mean's weighted values of a learned signature, then the same signature with the mask that
+    ``sparse_categorical_crossentropy(..., ignore_class=c)`` puts on its values: those run in full."""
+    assert report["masked values"] == [False, False, True, True, True, False, False, False]
+
+
 def test_replays_can_be_turned_off(report, monkeypatch):
     """``GPUMETRICS_REPLAY=off``: every update in full (the worker's AUC, 14 updates, none replayed)."""
     assert report["GPUMETRICS_REPLAY=off"] == [0, None]

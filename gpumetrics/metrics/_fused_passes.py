@@ -15,6 +15,7 @@ from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
 from ._keras_rules import keras_label_cast
+from .._masks import mask_of
 
 
 class Batch(NamedTuple):
@@ -118,6 +119,13 @@ def imported_pair(metric, y_true, y_pred):
     return imported(metric, y_true, "y_true"), y_pred
 
 
+def masked_weight(metric, mask, weight):
+    """Keras's ``apply_mask``: ``weight`` times the mask, their ranks aligned first (``squeeze_or_expand``)."""
+    mask_shape, weight_shape = squeeze_or_expand(mask.shape, weight.shape)
+    broadcast_shape(mask_shape, weight_shape, "the values' mask", "sample_weight")
+    return weight.reshape(weight_shape) * mask.reshape(mask_shape)
+
+
 def imported_weight(metric, sample_weight):
     return None if sample_weight is None else metric.asarray(sample_weight, "sample_weight")
 
@@ -155,8 +163,13 @@ def elementwise_batch(metric, y_true, y_pred, sample_weight, last_axis, reduce):
 
 def add_values(metric, values, sample_weight, reduce, group_ids=None):
     """``Mean`` / ``Sum``: the values themselves (kind ``identity``, which reads ``y_pred``) into ``metric.total``
-    and ``metric.count`` (``Sum`` has none)."""
+    and ``metric.count`` (``Sum`` has none). Weighted values that carry Keras's mask (``_masks``) weigh their
+    masked samples 0, as Keras's ``apply_mask``."""
+    mask = mask_of(values)
     values = imported(metric, values, "values")
+    if mask is not None and sample_weight is not None:
+        sample_weight = masked_weight(metric, metric.asarray(mask, "the values' mask"),
+                                      imported_weight(metric, sample_weight))
     ids, unchecked = import_group_ids(metric, group_ids, sample_count(values))
     batch = grouped(metric, elementwise_batch(metric, values, values, sample_weight, None, reduce), ids,
                     sample_count(values))

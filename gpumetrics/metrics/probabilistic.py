@@ -13,6 +13,7 @@ from .._interop import any_array
 from ..registry import register
 from ._fused_passes import Elementwise, Rowwise
 from ._keras_rules import aligned_pair, epsilon_bounds, epsilon_param
+from .._masks import with_mask
 from ._mean import KerasMeanMetric, fused
 from .ratios import overflow_to_nan
 
@@ -101,6 +102,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Per-sample crossentropy of class ids ``y_true`` against ``y_pred`` along ``axis``, as
     ``keras.metrics.sparse_categorical_crossentropy``: 0 for ``ignore_class`` and for ids outside the classes.
+    With ``ignore_class``, the values carry Keras's mask of the ignored samples (``_masks``): ``Mean`` / ``Sum``
+    (so a ``MeanMetricWrapper`` of any ``fn`` returning them) give those samples weight 0 when weighted.
 
     >>> [round(v, 4) for v in sparse_categorical_crossentropy([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]).tolist()]
     [0.0513, 2.3026]
@@ -123,7 +126,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         total = xp.sum(y_pred, axis=-1, keepdims=True)
         picked = overflow_to_nan(xp, xp.take_along_axis(y_pred, ids, axis=-1) / total, total)
         log_prob = xp.log(xp.clip(picked, lo, hi))
-    return xp.where(valid, -log_prob[..., 0], 0.0)
+    values = xp.where(valid, -log_prob[..., 0], 0.0)
+    return values if ignore_class is None else with_mask(values, y_true != ignore_class)
 
 
 @fused(Elementwise("kl_divergence", epsilon_param, last_axis="sum"))
