@@ -18,12 +18,19 @@ from .collection import MetricCollection
 from .metric import Metric
 
 
-def _partition_states(blanks, y_true, y_pred, sample_weight, group_ids=None):
-    """One task: fresh copies of the blank metrics updated with one partition (and its ``group_ids`` when the
-    metrics are grouped); their states on the host."""
-    y_true, y_pred, sample_weight = _values(y_true), _values(y_pred), _values(sample_weight)
-    group_ids = _values(group_ids)
-    empty = all(_rows(part) == 0 for part in (y_true, y_pred, sample_weight, group_ids) if part is not None)
+def _partition_states(blanks, index, y_true, y_pred, sample_weight, group_ids=None):
+    """One task: fresh copies of the blank metrics updated with partition ``index`` (and its ``group_ids`` when
+    the metrics are grouped); their states on the host. Its pieces must have as many rows: Series / DataFrames of
+    another partitioning would otherwise broadcast a short piece over the others' rows."""
+    parts = {"y_true": _values(y_true), "y_pred": _values(y_pred), "sample_weight": _values(sample_weight),
+             "group_ids": _values(group_ids)}
+    rows = {name: _rows(part) for name, part in parts.items() if part is not None}
+    if len({n for n in rows.values() if n is not None}) > 1:
+        raise ValueError(f"partition {index} has rows " + ", ".join(f"{name}: {n}" for name, n in rows.items())
+                         + "; every argument must be partitioned alike (Series / DataFrames of the same divisions; "
+                           "Dask arrays are rechunked to y_pred's chunks)")
+    y_true, y_pred, sample_weight, group_ids = parts.values()
+    empty = all(n == 0 for n in rows.values())
     grouped = {} if group_ids is None else {"group_ids": group_ids}
     states = []
     for blank in blanks:
@@ -174,7 +181,7 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, spl
         raise ValueError(f"split_every must be at least 2; got {split_every}")
     task_states = dask.delayed(_partition_states, pure=True)
     merge = dask.delayed(_merge_states, pure=True)
-    level = [task_states(blanks, *row) for row in zip(*(parts[k] for k in named))]
+    level = [task_states(blanks, i, *row) for i, row in enumerate(zip(*(parts[k] for k in named)))]
     while len(level) > 1:
         level = [merge(blanks, level[i:i + split_every]) for i in range(0, len(level), split_every)]
     final = merge(blanks, level)

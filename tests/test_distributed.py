@@ -239,6 +239,33 @@ def test_dask_unknown_chunks_that_cannot_be_aligned_are_refused_by_name():
     assert all(before[k].tobytes() == after[k].tobytes() for k in before)
 
 
+@pytest.mark.parametrize("short", ["sample_weight", "y_true", "y_pred-masked-unalike"])
+def test_dask_partitions_of_unequal_rows_are_refused_not_broadcast(short):
+    """Series / DataFrames of another partitioning, and arrays masked unalike, give partitions of unequal lengths:
+    a short piece would broadcast over the others' rows (2 weights for 20 rows gave MSE 0.316, the first
+    partition's alone); each task refuses them by name."""
+    dd = pytest.importorskip("dask.dataframe")
+    da = pytest.importorskip("dask.array")
+    import pandas as pd
+
+    t, p = (np.arange(20) % 2).astype(float), np.linspace(0, 1, 20)
+    frames = {"y_true": dd.from_pandas(pd.DataFrame({"t": t}), npartitions=2),
+              "y_pred": dd.from_pandas(pd.DataFrame({"p": p}), npartitions=2), "sample_weight": None}
+    if short == "sample_weight":
+        frames["sample_weight"] = dd.from_pandas(pd.Series([1.0, 0.0]), npartitions=2)
+        match = r"partition 0 has rows y_true: 10, y_pred: 10, sample_weight: 1;"
+    elif short == "y_true":
+        frames["y_true"] = dd.from_pandas(pd.DataFrame({"t": [0.0, 1.0]}), npartitions=2)
+        match = r"partition 0 has rows y_true: 1, y_pred: 10;"
+    else:
+        x = da.from_array(p, chunks=10)
+        frames = {"y_true": da.from_array(t, chunks=10)[x > 0.3], "y_pred": x[x > 0.6], "sample_weight": None}
+        match = r"partition [01] has rows y_true: (4|10), y_pred: (0|8);"  # 4 and 0 rows, then 10 and 8
+    with pytest.raises(ValueError, match=match):
+        gpumetrics.dask.evaluate(gpumetrics.MeanSquaredError(), frames["y_true"], frames["y_pred"],
+                                 frames["sample_weight"])
+
+
 def test_dask_partition_values_never_probe_the_cuda_array_interface():
     """``_values`` must not touch ``__cuda_array_interface__`` (it raises for torch CUDA tensors that require grad);
     a torch tensor's ``values`` is a method, never its values; pandas partitions become their arrays."""
