@@ -71,6 +71,19 @@ def test_exact_auc_lies_in_the_bounds(kind, curve, device, rng):
                                    rtol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-165, 1e-162, 1e155])
+def test_bounds_do_not_change_when_every_weight_is_scaled(scale, device, rng):
+    """Each class's total stays a normal float64, but P * N underflows (1e-165: it gave NaN; 1e-162: a zero-width
+    interval without the truth) or overflows (1e155: NaN) unless the classes are scaled first."""
+    y = (rng.random(400) < 0.4).astype(np.float64)
+    score, weight = rng.random(400), rng.uniform(0.1, 3.0, 400)
+    plain, scaled = (batches(gpumetrics.AUC(num_thresholds=T, device=device), device, y, score, w)
+                     for w in (weight, weight * scale))
+    np.testing.assert_allclose(bounds(scaled), bounds(plain), rtol=1e-12)
+    low, high = bounds(scaled)
+    assert low - 1e-12 <= roc_auc_score(y, score, sample_weight=weight) <= high + 1e-12
+
+
 def test_bounds_hold_under_heavy_skew(device, rng):
     y = np.zeros(2000)
     y[rng.choice(2000, 2, replace=False)] = 1

@@ -60,6 +60,18 @@ def test_equals_sklearn_with_ties_and_weights_over_several_updates(curve, weight
     np.testing.assert_allclose(value(metric), ORACLES[curve](labels, scores, sample_weight=weights), rtol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-165, 1e-162, 1e155])
+@pytest.mark.parametrize("curve", ["ROC", "PR"])
+def test_scaling_every_weight_changes_nothing(scale, curve, device, rng):
+    """The area is a ratio of weights: each class's total stays a normal float64 here, but the ROC's P * N
+    underflowed (1e-165 gave 0.0, 1e-162 lost digits) or overflowed (1e155: NaN) before each class was scaled by
+    a power of 2."""
+    labels, scores, weights = tied_stream(rng)
+    expected = ORACLES[curve](labels, scores, sample_weight=weights)
+    np.testing.assert_allclose(value(feed(exact(device, curve=curve), device, labels, scores, weights * scale)),
+                               expected, rtol=1e-12)
+
+
 def test_unweighted_counts_are_exact_to_the_last_bit(device, rng):
     """Whole counts: the Mann-Whitney sum is an exact multiple of 1/2, so the area is the correctly rounded ratio."""
     labels, scores, _ = tied_stream(rng, n=2000, levels=7)

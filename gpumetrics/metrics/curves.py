@@ -57,7 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .ratios import divide_no_nan
+from .ratios import divide_no_nan, unit_scaled
 
 
 class RocCurve(NamedTuple):
@@ -92,7 +92,8 @@ class OperatingPoint(NamedTuple):
 
 class AucBounds(NamedTuple):
     """The interval the exact AUC of the data seen lies in (0-d; per group and label ``(G,)``, ``(L,)``,
-    ``(G, L)``); NaN where the data hold no positive or no negative weight, where the exact AUC is undefined."""
+    ``(G, L)``); NaN where the exact AUC is undefined: no positive weight, or for ROC no negative weight (PR
+    without negatives is precision 1 throughout)."""
 
     low: object
     high: object
@@ -148,6 +149,7 @@ def roc_auc_bounds(xp, positive, negative):
     >>> [float(end) for end in roc_auc_bounds(np, np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 0.0]))]
     [0.75, 1.0]
     """
+    positive, negative = unit_scaled(xp, positive), unit_scaled(xp, negative)  # P * N then cannot underflow
     pairs = xp.sum(positive, axis=0) * xp.sum(negative, axis=0)
     determined = xp.sum(positive * _exclusive_cumsum(xp, negative), axis=0)
     shared = xp.sum(positive * negative, axis=0)

@@ -9,7 +9,7 @@ included: ROC = the weighted Mann-Whitney statistic with ½ per tied
 positive-negative pair (``roc_auc_score``); PR = average precision, a step sum
 without interpolation (``average_precision_score``).
 """
-from .ratios import divide_no_nan
+from .ratios import divide_no_nan, unit_scaled
 
 #: bins of the 16-bit path: one per bit pattern of a float16 or bfloat16 score
 BINS = 2 ** 16
@@ -94,13 +94,13 @@ def area(xp, positive, negative, curve):
     >>> float(area(np, positive, negative, "ROC")), float(area(np, positive, negative, "PR"))  # = scikit-learn
     (0.875, 0.8333333333333333)
     """
-    total_positive = xp.sum(positive)
-    if curve == "ROC":
+    if curve == "ROC":  # each class scaled by a power of 2: the same bits, and P * N cannot underflow
+        positive, negative = unit_scaled(xp, positive), unit_scaled(xp, negative)
         below = xp.cumsum(negative) - negative
         pairs = xp.sum(positive * (below + 0.5 * negative))
-        return divide_no_nan(xp, pairs, total_positive * xp.sum(negative))
+        return divide_no_nan(xp, pairs, xp.sum(positive) * xp.sum(negative))
     at_or_above_positive = xp.cumsum(positive[::-1])[::-1]
     at_or_above = at_or_above_positive + xp.cumsum(negative[::-1])[::-1]
     precision = divide_no_nan(xp, at_or_above_positive, at_or_above)
-    return divide_no_nan(xp, xp.sum(positive * precision), total_positive)
+    return divide_no_nan(xp, xp.sum(positive * precision), xp.sum(positive))
 
