@@ -253,6 +253,10 @@ def test_multi_label_learns_and_checks_its_label_count(device):
         metric.update_state(np.zeros((2, 4)), np.ones((2, 4)))
     with pytest.raises(ValueError, match="label_weights"):
         exact(device, multi_label=True, label_weights=[1, 2]).update_state(np.zeros((2, 3)), np.ones((2, 3)))
+    declared = exact(device, multi_label=True, num_labels=3)  # as AUC: the declared count, not the first batch's
+    with pytest.raises(ValueError, match=r"has num_labels=3; got y_pred of shape \(3, 2\)"):
+        declared.update_state(np.array([[0, 1], [1, 0], [1, 1]]), np.array([[.1, .2], [.3, .4], [.5, .1]]))
+    assert not declared.is_built
 
 
 # -- merge, state dict, sync, dask ---------------------------------------------------------------------------------

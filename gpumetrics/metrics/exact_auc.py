@@ -121,6 +121,8 @@ class ExactAUC(Metric):
                                 f"{self.layout}); got y_pred of dtype {layout if layout != 'keys' else 'wider'}: "
                                 f"cast y_pred to {self.layout}, or use another ExactAUC")
             layout = self.layout
+        elif self.multi_label and self.num_labels is not None and self.num_labels != y_pred.shape[1]:
+            raise ValueError(f"{self.name} has num_labels={self.num_labels}; got y_pred of shape {y_pred.shape}")
         elif self.multi_label and self.label_weights is not None and self.label_weights.size != y_pred.shape[1]:
             raise ValueError(f"{self.name} has {self.label_weights.size} label_weights; got y_pred of shape "
                              f"{y_pred.shape}")
