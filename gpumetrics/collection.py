@@ -35,13 +35,14 @@ their own pass are put back from copies when a later one raises
 fails on checked input (a device error) in a lone member's in-place launch can
 leave the members written before it updated.
 """
+import inspect
 import sys
 
 import numpy as np
 
 from ._identity import STAMP_KEYS, describe
 from ._keras_guard import refuse_keras_function_wrappers
-from .metric import Metric, rolled_back
+from .metric import Metric, merge_arguments, rolled_back
 from .metrics._groups import check_num_groups, with_num_groups
 from .metrics._passes import group
 from .registry import check_custom_objects, deserialize, serialize
@@ -66,8 +67,12 @@ def _named(metrics):
     if not named:
         raise ValueError("a MetricCollection needs at least one metric")
     for name, metric in named.items():
+        if isinstance(metric, MetricCollection):
+            raise TypeError(f"metrics holds a MetricCollection ({list(metric)}): collections do not nest; pass its "
+                            f"members (collection.metrics) instead")
         if not isinstance(metric, Metric):
             raise TypeError(f"metrics[{name!r}] must be a gpumetrics Metric; got {type(metric).__name__}")
+        check_takes_pairs(metric, "a MetricCollection")
         if not isinstance(name, str) or not name or _SEPARATOR in name:
             raise ValueError(f"metric names must be non-empty strings without {_SEPARATOR!r}; got {name!r}")
     if len({id(m) for m in named.values()}) != len(named):
@@ -76,6 +81,17 @@ def _named(metrics):
     if len(devices) > 1:
         raise ValueError(f"the metrics of a collection must share a device; got {sorted(devices)}")
     return named
+
+
+def check_takes_pairs(metric, where):
+    """Refuse (``TypeError``) a metric whose ``update_state`` cannot take ``(y_true, y_pred, sample_weight=...)``,
+    which is how ``where`` feeds it: ``Mean`` / ``Sum`` take plain values."""
+    try:
+        inspect.signature(metric.update_state).bind(None, None, sample_weight=None)
+    except TypeError:
+        raise TypeError(f"{where} updates its metrics as update_state(y_true, y_pred, sample_weight=...); "
+                        f"{metric.name!r} ({type(metric).__name__}) takes update_state"
+                        f"{inspect.signature(metric.update_state)}: update it on its own") from None
 
 
 def _holds_data(metric):
@@ -243,7 +259,7 @@ class MetricCollection:
     def merge_state(self, collections):
         """Fold other collections of the same members (names, classes, configurations) into this one, member by
         member; all are checked first, and a merge that raises changes nothing."""
-        others = [collections] if isinstance(collections, MetricCollection) else list(collections)
+        others = [collections] if isinstance(collections, MetricCollection) else merge_arguments(collections, self, MetricCollection)
         for other in others:
             self._check_same(other)
         with rolled_back(self._metrics.values(), values=self._metrics.values()):

@@ -14,7 +14,8 @@ real ``distributed`` cluster) unchanged.
 import math
 
 from . import _interop
-from .collection import MetricCollection
+from ._arguments import check_int
+from .collection import MetricCollection, check_takes_pairs
 from .metric import Metric
 
 
@@ -168,6 +169,14 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, spl
 
     single = isinstance(metrics, (Metric, MetricCollection))  # a collection travels whole: its passes shared
     given = [metrics] if single else list(metrics)
+    for metric in given:
+        if not isinstance(metric, (Metric, MetricCollection)):
+            raise TypeError(f"metrics must be gpumetrics metrics or collections; got {type(metric).__name__}")
+        if isinstance(metric, Metric):
+            check_takes_pairs(metric, "dask.evaluate")
+    if y_pred is None:
+        raise TypeError("y_pred is None; dask.evaluate needs y_true and y_pred")
+    split_every = check_int(split_every, "split_every", 2)
     _check_groups(given, group_ids)
     blanks = [m.blank() for m in given]
     named = _aligned({"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight, "group_ids": group_ids})
@@ -177,8 +186,6 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, spl
         raise ValueError(f"{', '.join(sizes)} must have as many partitions; got "
                          + ", ".join(f"{k}: {n}" for k, n in sizes.items()))
     parts = {k: [None] * sizes["y_pred"] if p is None else p for k, p in parts.items()}
-    if split_every < 2:
-        raise ValueError(f"split_every must be at least 2; got {split_every}")
     task_states = dask.delayed(_partition_states, pure=True)
     merge = dask.delayed(_merge_states, pure=True)
     level = [task_states(blanks, i, *row) for i, row in enumerate(zip(*(parts[k] for k in named)))]

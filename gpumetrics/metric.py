@@ -92,6 +92,20 @@ def rolled_back(metrics, values=()):
         raise
 
 
+def merge_arguments(given, into, kind):
+    """``merge_state``'s argument as a list: one ``kind`` (``Metric`` or ``MetricCollection``) or an iterable of
+    them. None, a string, a lone object of the other kind (a collection into a metric) and other non-iterables are
+    refused by name (``TypeError``) before anything changes; the items are checked by the caller."""
+    from .collection import MetricCollection
+
+    if isinstance(given, kind):
+        return [given]
+    if isinstance(given, (Metric, MetricCollection, str, bytes)) or not hasattr(given, "__iter__"):
+        raise TypeError(f"{type(into).__name__}.merge_state takes a {kind.__name__} or a list of them; got "
+                        f"{type(given).__name__}")
+    return list(given)
+
+
 def to_snake_case(name):
     """``"MeanSquaredError"`` → ``"mean_squared_error"`` (Keras's rule for default names).
 
@@ -566,7 +580,7 @@ class Metric:
         All are checked before any state changes. An unbuilt metric (``add_state``'s ``None`` dimensions) is
         built to the size of the first built metric of its class among them.
         """
-        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        others = [metrics] if isinstance(metrics, Metric) else merge_arguments(metrics, self, Metric)
         self._build_from({v.name: v.shape for v in o._variables} for o in others if type(o) is type(self))
         for other in others:
             self._check_compatible(other)

@@ -276,6 +276,24 @@ def test_names_and_devices_are_checked():
         MetricCollection([gpumetrics.AUC(device="cpu"), gpumetrics.Precision(device="cuda")])
     with pytest.raises(TypeError, match="gpumetrics Metric"):
         MetricCollection({"x": object()})
+    with pytest.raises(TypeError, match=r"holds a MetricCollection \(\['auc'\]\): collections do not nest"):
+        MetricCollection([MetricCollection([gpumetrics.AUC()])])
+
+
+@pytest.mark.parametrize("make", [gpumetrics.Mean, gpumetrics.Sum])
+def test_members_that_take_plain_values_are_refused_at_construction(make):
+    """Mean / Sum take update_state(values, ...): every update of the collection raised a raw TypeError ("got
+    multiple values for argument 'sample_weight'"); now the collection is refused when it is built."""
+    with pytest.raises(TypeError, match=rf"'{make().name}' \({make.__name__}\) takes update_state\(values, "):
+        MetricCollection([make(), gpumetrics.AUC()])
+
+
+@pytest.mark.parametrize("given, seen", [(lambda: gpumetrics.Recall(), "Recall"), (lambda: None, "NoneType")])
+def test_merge_names_an_argument_that_is_no_collection_nor_a_list_of_them(given, seen):
+    collection = MetricCollection([gpumetrics.Recall()])
+    with pytest.raises(TypeError, match=f"MetricCollection.merge_state takes a MetricCollection or a list of them; "
+                                        f"got {seen}$"):
+        collection.merge_state(given())
 
 
 @pytest.mark.parametrize("labels", [1, 3], ids=["one-label", "three-labels"])

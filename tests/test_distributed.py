@@ -266,6 +266,22 @@ def test_dask_partitions_of_unequal_rows_are_refused_not_broadcast(short):
                                  frames["sample_weight"])
 
 
+def test_dask_evaluate_refuses_bad_arguments_by_name_before_computing():
+    """Mean / Sum (plain values) raised "got multiple values for argument 'sample_weight'" in a task; y_pred=None a
+    KeyError; split_every=2.5 a TypeError naming nothing."""
+    da = pytest.importorskip("dask.array")
+    v = da.from_array(np.arange(6.0), chunks=3)
+    with pytest.raises(TypeError, match=r"dask.evaluate updates its metrics as update_state\(y_true, y_pred, "):
+        gpumetrics.dask.evaluate(gpumetrics.Mean(), None, v)
+    with pytest.raises(TypeError, match="y_pred is None; dask.evaluate needs y_true and y_pred"):
+        gpumetrics.dask.evaluate(gpumetrics.AUC(), v, None)
+    with pytest.raises(TypeError, match="split_every must be an integer >= 2; got split_every=2.5 of type float"):
+        gpumetrics.dask.evaluate(gpumetrics.AUC(), v > 2, v / 6, split_every=2.5)
+    with pytest.raises(TypeError, match="metrics must be gpumetrics metrics or collections; got int"):
+        gpumetrics.dask.evaluate([gpumetrics.AUC(), 3], v > 2, v / 6)
+    assert float(gpumetrics.dask.evaluate(gpumetrics.AUC(), v > 2, v / 6, split_every=np.int64(2)).result()) == 1.0
+
+
 def test_dask_partition_values_never_probe_the_cuda_array_interface():
     """``_values`` must not touch ``__cuda_array_interface__`` (it raises for torch CUDA tensors that require grad);
     a torch tensor's ``values`` is a method, never its values; pandas partitions become their arrays."""

@@ -163,6 +163,16 @@ def test_merge_refuses_other_types_and_configs():
         gpumetrics.Mean(dtype="float64").merge_state(gpumetrics.Mean())
 
 
+@pytest.mark.parametrize("given, seen", [(None, "NoneType"), ("auc", "str"), (3, "int"),
+                                         (lambda: gpumetrics.MetricCollection([gpumetrics.AUC()]), "MetricCollection")])
+def test_merge_names_an_argument_that_is_no_metric_nor_a_list_of_them(given, seen):
+    """None was "'NoneType' object is not iterable"; a collection was iterated by its names ("cannot merge str")."""
+    metric = gpumetrics.AUC()
+    with pytest.raises(TypeError, match=f"AUC.merge_state takes a Metric or a list of them; got {seen}$"):
+        metric.merge_state(given() if callable(given) else given)
+    assert not metric.is_placed
+
+
 def test_fresh_auto_metric_merges_onto_the_device_of_what_it_merges(device):
     part = gpumetrics.Mean(device=device)
     part.update_state([1.0, 3.0])
