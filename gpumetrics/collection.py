@@ -117,8 +117,11 @@ def _grouped(name, metric, num_groups):
         raise ValueError(f"metrics[{name!r}] holds data: a collection with num_groups rebuilds its members with a "
                          f"group axis, which would lose it. Pass fresh metrics, or metrics built with "
                          f"num_groups={num_groups}")
+    config = metric.get_config()
+    if "fn" in config:  # a MeanMetricWrapper: its own function object (the config names it; a user's cannot resolve)
+        config["fn"] = metric._fn
     try:
-        return type(metric)(**metric.get_config(), num_groups=num_groups, device=metric.device)
+        return type(metric)(**config, num_groups=num_groups, device=metric.device)
     except TypeError as error:
         raise ValueError(f"metrics[{name!r}] ({type(metric).__name__}) cannot be rebuilt with "
                          f"num_groups={num_groups}: {error}") from error

@@ -118,6 +118,22 @@ def test_members_are_rebuilt_with_the_group_axis_or_refused():
         MetricCollection([gpumetrics.AUC()]).grouped_mean()
 
 
+def largest_error(y_true, y_pred):
+    return abs(y_true - y_pred).max(axis=-1)
+
+
+@pytest.mark.parametrize("fn", [largest_error, lambda t, p: abs(t - p).max(axis=-1)], ids=["function", "lambda"])
+def test_a_wrapper_of_a_users_function_is_rebuilt_with_that_function(fn, device, rng):
+    """Rebuilt from its config, a MeanMetricWrapper named its fn by path, which only the package's registered
+    functions resolve: the collection was refused, advising custom_objects it does not take."""
+    collection = MetricCollection([gpumetrics.MeanMetricWrapper(fn, name="largest", device=device)], num_groups=G)
+    y_true, y_pred, ids = rng.normal(size=(60, 3)), rng.normal(size=(60, 3)), rng.permutation(np.arange(60) % G)
+    collection.update_state(on_device(y_true, device), on_device(y_pred, device), group_ids=ids)
+    per_sample = abs(y_true - y_pred).max(axis=-1)
+    np.testing.assert_allclose(to_host(collection.result()["largest"]),
+                               [per_sample[ids == g].mean() for g in range(G)], rtol=1e-6)
+
+
 def test_merge_state_dict_and_config_keep_the_groups(device, rng):
     drawn = [draw(rng, device) for _ in range(4)]
     single = MetricCollection(members(device), num_groups=G)
