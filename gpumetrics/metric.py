@@ -621,6 +621,11 @@ class Metric:
         if strict:
             check_stamp(self, state)
         self._build_from([{v.name: np.shape(state[v.name]) for v in self._unbuilt if v.name in state}])
+        for template in self._unbuilt:  # still unbuilt: its array has another rank than the state's
+            if template.name in state:
+                dims = ", ".join("n" if d is None else str(d) for d in template._declared)
+                raise ValueError(f"state {template.name!r} needs shape ({dims}{',' * (len(template._declared) == 1)})"
+                                 f" (n: sized by the data); got {np.shape(state[template.name])}")
         keys = sorted(k for k in state.keys() if k not in STAMP_KEYS)
         names = sorted(v.name for v in self._variables)
         if keys != names:

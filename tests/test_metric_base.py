@@ -191,6 +191,19 @@ def test_load_state_dict_checks_everything_before_changing_anything():
     assert float(metric.result()) == 2.0
 
 
+@pytest.mark.parametrize("moments", [lambda m: m[0], lambda m: m[None]], ids=["rank-1", "rank-3"])
+def test_an_unbuilt_metric_names_a_state_of_the_wrong_rank(moments):
+    """It said "state dict has keys ['moments', 'num_samples']; r2_score needs ['num_samples'] (unknown
+    ['moments'])": the wrong-rank array could not build the metric, and the message blamed the key."""
+    built = gpumetrics.R2Score()
+    built.update_state(np.ones((3, 2)), np.zeros((3, 2)))
+    state = built.state_dict()
+    fresh = gpumetrics.R2Score()
+    with pytest.raises(ValueError, match=r"state 'moments' needs shape \(7, n\) \(n: sized by the data\); got"):
+        fresh.load_state_dict({**state, "moments": moments(state["moments"])})
+    assert not fresh.is_built and not fresh.is_placed
+
+
 def test_results_stay_on_the_device_and_in_the_metric_dtype(device):
     metric = gpumetrics.MeanAbsoluteError(dtype="float64", device=device)
     metric.update_state([[1.0]], [[3.0]])
