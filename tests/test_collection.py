@@ -363,14 +363,37 @@ class ShiftedPrecision(gpumetrics.Precision):
         super().update_state(y_true, np.asarray(y_pred) + 0.25, sample_weight)
 
 
-def test_a_subclass_that_changes_the_update_runs_its_own_pass():
-    collection = MetricCollection([gpumetrics.Precision(), ShiftedPrecision(name="shifted")])
-    assert collection.passes() == [["precision"], ["shifted"]]
-    alone = ShiftedPrecision()
+class HalvedPrecision(gpumetrics.Precision):
+    """A user's subclass that changes a step of the update, not ``update_state`` itself."""
+
+    def _histogram_inputs(self, *args, **kwargs):
+        y_true, y_pred, *rest = super()._histogram_inputs(*args, **kwargs)
+        return (y_true, y_pred * 0.5, *rest)
+
+
+class RenamedPrecision(gpumetrics.Precision):
+    """A user's subclass that changes nothing of the update: it shares the pass."""
+
+    def __init__(self, **kwargs):
+        super().__init__(name="renamed", **kwargs)
+
+    def result(self):
+        return super().result() * 1.0
+
+
+@pytest.mark.parametrize("cls", [ShiftedPrecision, HalvedPrecision])
+def test_a_subclass_that_changes_the_update_runs_its_own_pass(cls):
+    """Overriding a step of the update (``_histogram_inputs``) shared the pass, led it, and gave the plain
+    ``Precision`` 0.0 where alone it reads 0.22."""
+    collection = MetricCollection([cls(name="shifted"), gpumetrics.Precision(), RenamedPrecision()])
+    assert collection.passes() == [["precision", "renamed"], ["shifted"]]
+    alone, plain = cls(), gpumetrics.Precision()
     y_true, y_pred = np.array([[1], [0], [1], [0]]), np.array([[0.4], [0.3], [0.9], [0.1]])
     collection.update_state(y_true, y_pred)
     alone.update_state(y_true, y_pred)
+    plain.update_state(y_true, y_pred)
     assert float(collection.result()["shifted"]) == float(alone.result()) != float(collection.result()["precision"])
+    assert float(collection.result()["precision"]) == float(collection.result()["renamed"]) == float(plain.result())
 
 
 @pytest.mark.parametrize("with_more", [False, True], ids=["union-as-long-as-a-member", "wider-union"])

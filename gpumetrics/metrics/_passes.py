@@ -294,13 +294,37 @@ class MatrixGroup:
 _GROUPS = {HistogramPass: HistogramGroup, MatrixPass: MatrixGroup}
 
 
+#: methods a subclass may define and still share its family's pass: they do not take part in an update
+_OUTSIDE_THE_UPDATE = {"__init__", "result", "get_config", "from_config", "__repr__", "pass_spec"}
+
+
+def _is_method(value):
+    return callable(value) or isinstance(value, (staticmethod, classmethod, property))
+
+
+def _changes_the_update(cls):
+    """The most derived class outside the package (between ``cls`` and the package's classes) that redefines a
+    method of the package's classes other than ``_OUTSIDE_THE_UPDATE``; None when there is none."""
+    own = [c for c in cls.__mro__ if c.__module__.startswith(__package__)]
+    for c in cls.__mro__:
+        if c.__module__.startswith(__package__):
+            return None
+        if any(name not in _OUTSIDE_THE_UPDATE and _is_method(value) and any(name in p.__dict__ for p in own)
+               for name, value in c.__dict__.items()):
+            return c
+    return None
+
+
 def declared_pass(metric):
-    """``metric.pass_spec()``, or None when the ``update_state`` it runs is not this package's: a subclass that
-    changes the update (extra preprocessing) must declare its own ``pass_spec`` to share, never inherit one."""
+    """``metric.pass_spec()``, or None when the update it runs is not this package's: a subclass that changes the
+    update (``update_state``, or any step it calls: ``_histogram_inputs``, ...) must declare its own ``pass_spec``
+    to share, never inherit one."""
     cls = type(metric)
-    runs = next(c for c in cls.__mro__ if "update_state" in c.__dict__)
     declares = next((c for c in cls.__mro__ if "pass_spec" in c.__dict__), None)
-    if declares is None or (not runs.__module__.startswith(__package__) and not issubclass(declares, runs)):
+    if declares is None:
+        return None
+    changer = _changes_the_update(cls)
+    if changer is not None and not issubclass(declares, changer):
         return None
     return metric.pass_spec()
 
