@@ -4,6 +4,8 @@ and the value seen, so a bad argument never reaches a kernel (a hang, a huge all
 Type refusals raise ``ArgumentTypeError``, a ``TypeError`` that is also a ``ValueError`` (Keras raises
 ``ValueError`` for several of these); out-of-range values raise ``ValueError``.
 """
+import functools
+import inspect
 import math
 import numbers
 
@@ -101,3 +103,44 @@ def check_real(value, name, low=None, high=None, *, optional=False):
     if math.isnan(number) or (low is not None and number < low) or (high is not None and number > high):
         raise ValueError(f"{wording}; got {name}={value!r}")
     return value
+
+
+def keyword_checks(**checks):
+    """Declares on a per-sample function's ``def`` how its keyword arguments are checked, ``{name: check}`` with
+    ``check(value, name)`` returning the value or raising naming it: the function checks what it is given when
+    called, and ``MeanMetricWrapper`` when it is built (``checked_keywords``), as the classes' constructors do.
+
+    >>> @keyword_checks(k=functools.partial(check_int, low=1))
+    ... def top(y_true, y_pred, k=5):
+    ...     return k
+    >>> top(None, None, k=2.5)
+    Traceback (most recent call last):
+    ...
+    gpumetrics._arguments.ArgumentTypeError: k must be an integer >= 1; got k=2.5 of type float
+    """
+
+    def declare(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            for name in checks.keys() & bound.arguments.keys():
+                bound.arguments[name] = checks[name](bound.arguments[name], name)
+            return fn(*bound.args, **bound.kwargs)
+
+        checked.keyword_checks = checks
+        return checked
+
+    return declare
+
+
+def checked_keywords(fn, kwargs):
+    """``kwargs`` for ``fn`` as its declared ``keyword_checks`` return them (the others as given)."""
+    checks = getattr(fn, "keyword_checks", {})
+    return {name: checks[name](value, name) if name in checks else value for name, value in kwargs.items()}
+
+
+#: the checks of the per-sample functions' keyword arguments, by meaning
+CHECK_K = functools.partial(check_int, low=1, high=MAX_INDEX)
+CHECK_CLASS_ID = functools.partial(check_int, low=INT64_MIN, high=INT64_MAX, optional=True)

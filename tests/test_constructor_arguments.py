@@ -52,6 +52,25 @@ BAD = {
     "CosineSimilarity-axis-float": (lambda: M.CosineSimilarity(axis=1.5), TypeError, r"axis must be an integer.*1\.5"),
     "Pearson-axis-str": (lambda: M.PearsonCorrelation(axis="-1"), TypeError, r"axis must be an integer.*'-1'"),
     "R2Score-num_regressors-float": (lambda: M.R2Score(num_regressors=1.5), TypeError, r"num_regressors.*1\.5"),
+    "BCE-label_smoothing-None": (lambda: M.BinaryCrossentropy(label_smoothing=None), TypeError,
+                                 r"label_smoothing must be a real number.*label_smoothing=None"),
+    # the keyword arguments a MeanMetricWrapper passes to the package's functions: checked as the classes check them
+    # (k=2.5 gave a number; axis=1.5 / None and threshold='a' raw errors at the first update)
+    "Wrapper-top_k-k-float": (lambda: M.MeanMetricWrapper(M.top_k_categorical_accuracy, k=2.5), TypeError,
+                              r"k must be an integer in \[1, 2147483647\]; got k=2\.5"),
+    "Wrapper-sparse_top_k-k-zero": (lambda: M.MeanMetricWrapper(M.sparse_top_k_categorical_accuracy, k=0),
+                                    ValueError, r"k must be an integer.*got k=0"),
+    "Wrapper-cce-axis-float": (lambda: M.MeanMetricWrapper(M.categorical_crossentropy, axis=1.5), TypeError,
+                               r"axis must be an integer.*axis=1\.5"),
+    "Wrapper-pearson-axis-None": (lambda: M.MeanMetricWrapper(M.pearson_correlation, axis=None), TypeError,
+                                 r"axis must be an integer.*axis=None"),
+    "Wrapper-binary_accuracy-threshold-str": (lambda: M.MeanMetricWrapper(M.binary_accuracy, threshold="a"),
+                                              TypeError, r"threshold must be a real number.*threshold='a'"),
+    "Wrapper-huber-delta-nan": (lambda: M.MeanMetricWrapper(M.huber, delta=float("nan")), ValueError,
+                                r"delta must be a real number.*delta=nan"),
+    "Wrapper-scce-ignore_class-float": (lambda: M.MeanMetricWrapper(M.sparse_categorical_crossentropy,
+                                                                    ignore_class=1.5), TypeError,
+                                        r"ignore_class must be None or an integer.*ignore_class=1\.5"),
 }
 
 
@@ -60,6 +79,17 @@ def test_bad_constructor_argument_is_refused_at_construction(name):
     build, error, message = BAD[name]
     with pytest.raises(error, match=message):
         build()
+
+
+@pytest.mark.parametrize("call", [lambda f, t, p: f(t, p, k=2.5), lambda f, t, p: f(t, p, 2.5)],
+                         ids=["keyword", "positional"])
+def test_the_functions_check_their_keyword_arguments_too(call):
+    """``top_k_categorical_accuracy(t, p, k=2.5)`` read as k=1 ([1, 1, 1, 1] here) where Keras raises."""
+    one_hot = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    scores = np.array([[.1, .2, .7], [.5, .3, .2], [.2, .3, .5], [.6, .3, .1]], "float32")
+    with pytest.raises(TypeError, match=r"k must be an integer.*k=2\.5"):
+        call(M.top_k_categorical_accuracy, one_hot, scores)
+    assert M.top_k_categorical_accuracy(one_hot, scores, np.int64(1)).tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
 def test_type_refusals_are_also_value_errors_as_in_keras():

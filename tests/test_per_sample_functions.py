@@ -278,3 +278,14 @@ def test_a_mask_that_does_not_broadcast_with_the_weights_is_refused_and_changes_
     with pytest.raises(ValueError, match=r"the values' mask of shape \(12, 3\) and sample_weight of shape \(12,\)"):
         metric.update_state(values, sample_weight=on_device(rng.uniform(0.5, 2, 12), device))
     assert float(to_host(metric.count.value)) == 0.0
+
+
+def test_a_wrapper_of_binary_crossentropy_over_another_axis_calls_the_function(device, rng):
+    """The fused pass averages over the last axis only; ``MeanMetricWrapper(binary_crossentropy, axis=0)`` was
+    refused at the first update where Keras takes it: it now computes with the function."""
+    labels, scores = rng.integers(0, 2, (6, 4)), rng.uniform(0.05, 0.95, (6, 4))
+    metric = gpumetrics.MeanMetricWrapper(gpumetrics.binary_crossentropy, axis=0, dtype="float64", device=device)
+    metric.update_state(on_device(labels, device), on_device(scores, device))
+    per_position = -(labels * np.log(scores) + (1 - labels) * np.log(1 - scores)).mean(axis=0)
+    np.testing.assert_allclose(float(to_host(metric.result())), per_position.mean(), rtol=1e-6)
+    assert not metric._replayable()

@@ -193,14 +193,21 @@ class Elementwise:
     Keras's does (``aligned_pair``), so a float label beside integer predictions
     is truncated (``keras_label_cast``); False for functions Keras does not cast
     (``binary_accuracy``, ``RootMeanSquaredError``'s squared errors).
+
+    ``takes(**fn_kwargs)``: whether the pass computes the function for those keyword arguments (binary
+    crossentropy's: only over the last axis); a ``MeanMetricWrapper`` given others calls the function instead.
     """
 
-    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None, keras_cast=True):
+    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None, keras_cast=True, takes=None):
         self.choose_kind = kind if callable(kind) else fixed_kind(kind)
         self.params = params
         self.device_params = device_params
         self.last_axis = last_axis
         self.keras_cast = keras_cast
+        self._takes = takes
+
+    def takes(self, fn_kwargs):
+        return self._takes is None or self._takes(**fn_kwargs)
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
@@ -240,6 +247,10 @@ class Rowwise:
         self.sparse = sparse
         self.ignored = ignored
         self.keras_cast = keras_cast and not sparse
+
+    def takes(self, fn_kwargs):
+        """Every keyword argument of the function (its ``axis`` included)."""
+        return True
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]

@@ -7,6 +7,7 @@ here it is the same, with ``mean_squared_error`` declared
 ``@fused(Elementwise("squared_error"))`` so that its batches run as one
 ``error_sums`` pass into ``total`` and ``count`` (``_fused_passes.py``).
 """
+from .._arguments import checked_keywords
 from ..metric import Metric
 from ..registry import register
 from ._fn_config import check_fn_kwargs, function_path, resolve_function
@@ -130,22 +131,23 @@ class MeanMetricWrapper(Mean):
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups)
         self._fn = resolve_function(fn)
         check_fn_kwargs(self._fn, kwargs)
-        self._fn_kwargs = kwargs
+        self._fn_kwargs = checked_keywords(self._fn, kwargs)
+        form = getattr(self._fn, "fused", None)
+        self._form = form if form is not None and form.takes(self._fn_kwargs) else None  # None: fn is called
 
     _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
             raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
-        form = getattr(self._fn, "fused", None)
-        if form is not None:
-            form.update(self, y_true, y_pred, sample_weight, group_ids, **self._fn_kwargs)
+        if self._form is not None:
+            self._form.update(self, y_true, y_pred, sample_weight, group_ids, **self._fn_kwargs)
         else:
             self._update_with_fn(y_true, y_pred, sample_weight, group_ids)
 
     def _replayable(self):
         """Only a fused function's updates are kernel passes alone; a plain ``fn`` computes with CuPy."""
-        return super()._replayable() and getattr(self._fn, "fused", None) is not None
+        return super()._replayable() and self._form is not None
 
     def _update_with_fn(self, y_true, y_pred, sample_weight, group_ids):
         """``fn``'s per-sample values of the batch, averaged as ``Mean``'s values; an error names ``fn``."""

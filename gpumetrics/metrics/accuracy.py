@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._arguments import MAX_INDEX, check_int, check_real
+from .._arguments import CHECK_K, check_real, keyword_checks
 from .._interop import any_array
 from .._kernels._shared.label_cast import CAST_NONE, cast_code
 from .._validation import squeeze_or_expand
@@ -81,6 +81,7 @@ def accuracy(y_true, y_pred):
 
 
 @fused(Elementwise("binary_accuracy", _binary_accuracy_params, last_axis=None, keras_cast=False))
+@keyword_checks(threshold=check_real)
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """Per-element ``y_true == (y_pred > threshold)`` (1.0 or 0.0), as ``keras.metrics.binary_accuracy``.
 
@@ -136,6 +137,7 @@ def _in_top_k(xp, y_pred, labels, k):
 
 
 @fused(Rowwise("in_top_k", _top_k_params, keras_cast=False))
+@keyword_checks(k=CHECK_K)
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """Per-sample: is ``argmax(y_true)`` among the ``k`` largest scores (ties count), as
     ``keras.metrics.top_k_categorical_accuracy``.
@@ -149,6 +151,7 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
 
 
 @fused(Rowwise(_sparse_top_k_kind, _sparse_top_k_params, sparse=True))
+@keyword_checks(k=CHECK_K)
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
     """Per-sample: is class id ``y_true`` among the ``k`` largest scores (ties count), or, with
     ``from_sorted_ids=True``, among the first ``k`` ids of ``y_pred``, as Keras's function of that name.
@@ -193,9 +196,8 @@ class BinaryAccuracy(KerasMeanMetric):
     per_sample = staticmethod(binary_accuracy)
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5, *, device="auto", num_groups=None):
-        threshold = check_real(threshold, "threshold")
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, threshold=threshold)
-        self.threshold = threshold
+        self.threshold = self._fn_kwargs["threshold"]
 
     # -- riding a threshold metric's histogram in a MetricCollection (gpumetrics/metrics/_passes.py) ---------------
     def pass_spec(self):
@@ -274,9 +276,8 @@ class TopKCategoricalAccuracy(KerasMeanMetric):
     per_sample = staticmethod(top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None, *, device="auto", num_groups=None):
-        k = check_int(k, "k", 1, MAX_INDEX)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, k=k)
-        self.k = k
+        self.k = self._fn_kwargs["k"]
 
 
 @register()
@@ -294,10 +295,9 @@ class SparseTopKCategoricalAccuracy(KerasMeanMetric):
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False, *,
                  device="auto", num_groups=None):
-        k = check_int(k, "k", 1, MAX_INDEX)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, k=k,
                          from_sorted_ids=from_sorted_ids)
-        self.k = k
+        self.k = self._fn_kwargs["k"]
         self.from_sorted_ids = from_sorted_ids
 
     def get_config(self):

@@ -8,7 +8,7 @@ and the per-sample moments are computed in one fused ``row_sums`` pass, the
 row's means first and then its centred sums, which stays exact for data far
 from 0 (e.g. centred at 1e6), where ``sum(x^2) - sum(x)^2 / n`` would not.
 """
-from .._arguments import check_axis
+from .._arguments import check_axis, keyword_checks
 from ..registry import register
 from ._fused_passes import Rowwise
 from ._keras_rules import EPSILON, aligned_pair
@@ -31,6 +31,7 @@ def _concordance_params(y_true, y_pred, axis=-1):
 
 
 @fused(Rowwise("correlation", _pearson_params))
+@keyword_checks(axis=check_axis)
 def pearson_correlation(y_true, y_pred, axis=-1):
     """Per-sample Pearson correlation of ``y_true`` and ``y_pred`` across ``axis``, as
     ``keras.metrics.pearson_correlation``.
@@ -45,6 +46,7 @@ def pearson_correlation(y_true, y_pred, axis=-1):
 
 
 @fused(Rowwise("correlation", _concordance_params))
+@keyword_checks(axis=check_axis)
 def concordance_correlation(y_true, y_pred, axis=-1):
     """Per-sample Lin's concordance of ``y_true`` and ``y_pred`` across ``axis``, as
     ``keras.metrics.concordance_correlation``: ``2 cov / (var_t + var_p + (mean_t - mean_p)^2 + eps)``.
@@ -72,9 +74,8 @@ class PearsonCorrelation(KerasMeanMetric):
     per_sample = staticmethod(pearson_correlation)
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1, *, device="auto", num_groups=None):
-        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
-        self.axis = axis
+        self.axis = self._fn_kwargs["axis"]
 
 
 @register()
@@ -91,6 +92,5 @@ class ConcordanceCorrelation(KerasMeanMetric):
     per_sample = staticmethod(concordance_correlation)
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1, *, device="auto", num_groups=None):
-        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
-        self.axis = axis
+        self.axis = self._fn_kwargs["axis"]

@@ -8,7 +8,7 @@ backend clips ``sigmoid(x)`` and so differs for ``|x| > 16``).
 """
 import math
 
-from .._arguments import INT64_MAX, INT64_MIN, check_axis, check_int
+from .._arguments import CHECK_CLASS_ID, check_axis, check_real, keyword_checks
 from .._interop import any_array
 from ..registry import register
 from ._fused_passes import Elementwise, Rowwise
@@ -41,10 +41,12 @@ def _binary_crossentropy_params(y_true, y_pred, from_logits=False, label_smoothi
 
 
 def _binary_crossentropy_kind(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """``binary_crossentropy``'s kind; the fused form averages over the last axis only."""
-    if axis != -1:
-        raise ValueError(f"the fused binary crossentropy averages over the last axis (axis=-1); got axis={axis}")
     return "binary_crossentropy_from_logits" if from_logits else "binary_crossentropy"
+
+
+def _over_the_last_axis(axis=-1, **_):
+    """The fused binary crossentropy averages over the last axis; another ``axis`` calls the function."""
+    return axis == -1
 
 
 def _row_kind(from_logits=False, **_):
@@ -59,7 +61,8 @@ def _ignored_class(ignore_class=None, **_):
     return ignore_class
 
 
-@fused(Elementwise(_binary_crossentropy_kind, _binary_crossentropy_params))
+@fused(Elementwise(_binary_crossentropy_kind, _binary_crossentropy_params, takes=_over_the_last_axis))
+@keyword_checks(label_smoothing=check_real, axis=check_axis)
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample binary crossentropy, averaged over ``axis``, as ``keras.metrics.binary_crossentropy``.
 
@@ -77,6 +80,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
 
 @fused(Rowwise(_row_kind, _crossentropy_params))
+@keyword_checks(label_smoothing=check_real, axis=check_axis)
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample ``-sum(y_true * log(y_pred / sum(y_pred)))`` along ``axis`` (log-softmax for logits), as
     ``keras.metrics.categorical_crossentropy``.
@@ -85,7 +89,6 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     >>> [round(v, 4) for v in values.tolist()]
     [0.0513, 2.3026]
     """
-    check_axis(axis)
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[axis]
@@ -99,6 +102,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 
 @fused(Rowwise(_row_kind, _sparse_crossentropy_params, sparse=True, ignored=_ignored_class))
+@keyword_checks(ignore_class=CHECK_CLASS_ID, axis=check_axis)
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Per-sample crossentropy of class ids ``y_true`` against ``y_pred`` along ``axis``, as
     ``keras.metrics.sparse_categorical_crossentropy``: 0 for ``ignore_class`` and for ids outside the classes.
@@ -108,7 +112,6 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     >>> [round(v, 4) for v in sparse_categorical_crossentropy([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]).tolist()]
     [0.0513, 2.3026]
     """
-    check_axis(axis)
     y_true, _ = any_array(y_true, "y_true")
     y_pred, xp = any_array(y_pred, "y_pred")
     y_pred = xp.moveaxis(y_pred, axis, -1)
@@ -150,6 +153,7 @@ def poisson(y_true, y_pred):
     return xp.mean(y_pred - y_true * xp.log(y_pred + epsilon_bounds(y_pred.dtype)[0]), axis=-1)
 
 
+@keyword_checks(alpha=check_real, gamma=check_real, label_smoothing=check_real, axis=check_axis)
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
                               from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample focal binary crossentropy (Lin et al.), averaged over ``axis``, as
@@ -169,11 +173,11 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     return xp.mean(focal, axis=axis)
 
 
+@keyword_checks(alpha=check_real, gamma=check_real, label_smoothing=check_real, axis=check_axis)
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
                                    axis=-1):
     """Per-sample focal categorical crossentropy along ``axis``, as ``keras.metrics.categorical_focal_crossentropy``:
     ``-sum(alpha (1 - p) ** gamma * t log p)`` with ``p`` the normalised, clipped probabilities."""
-    check_axis(axis)
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[axis]
@@ -201,7 +205,7 @@ class BinaryCrossentropy(KerasMeanMetric):
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, from_logits=from_logits,
                          label_smoothing=label_smoothing)
         self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = self._fn_kwargs["label_smoothing"]
 
 
 @register()
@@ -218,12 +222,11 @@ class CategoricalCrossentropy(KerasMeanMetric):
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1,
                  *, device="auto", num_groups=None):
-        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, from_logits=from_logits,
                          label_smoothing=label_smoothing, axis=axis)
         self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
+        self.label_smoothing = self._fn_kwargs["label_smoothing"]
+        self.axis = self._fn_kwargs["axis"]
 
 
 @register()
@@ -246,13 +249,11 @@ class SparseCategoricalCrossentropy(KerasMeanMetric):
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
                  axis=-1, *, device="auto", num_groups=None):
-        axis = check_axis(axis)
-        ignore_class = check_int(ignore_class, "ignore_class", INT64_MIN, INT64_MAX, optional=True)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, from_logits=from_logits,
                          ignore_class=ignore_class, axis=axis)
         self.from_logits = from_logits
-        self.ignore_class = ignore_class
-        self.axis = axis
+        self.ignore_class = self._fn_kwargs["ignore_class"]
+        self.axis = self._fn_kwargs["axis"]
 
 
 @register()

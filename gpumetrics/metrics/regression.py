@@ -2,7 +2,7 @@
 import contextlib
 import math
 
-from .._arguments import check_axis
+from .._arguments import check_axis, check_real, keyword_checks
 from ..registry import register
 from ._fused_passes import Elementwise, Rowwise
 from ._keras_rules import EPSILON, aligned_pair, epsilon_bounds, epsilon_param
@@ -57,6 +57,7 @@ def log_cosh(y_true, y_pred):
 
 
 @fused(Elementwise("huber", lambda y_true, y_pred, delta=1.0: {"delta": delta}))
+@keyword_checks(delta=check_real)
 def huber(y_true, y_pred, delta=1.0):
     """Per-sample Huber loss: ``x^2 / 2`` for ``|x| <= delta``, else ``delta (|x| - delta / 2)``, averaged over the
     last axis (``x = y_pred - y_true``), as ``keras.metrics.huber``."""
@@ -66,6 +67,7 @@ def huber(y_true, y_pred, delta=1.0):
 
 
 @fused(Rowwise("cosine_similarity", epsilon_param))
+@keyword_checks(axis=check_axis)
 def cosine_similarity(y_true, y_pred, axis=-1):
     """Per-sample cosine of ``y_true`` and ``y_pred`` along ``axis`` (an all-zero vector scores 0), as Keras's."""
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
@@ -177,7 +179,6 @@ class CosineSimilarity(KerasMeanMetric):
     per_sample = staticmethod(cosine_similarity)
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1, *, device="auto", num_groups=None):
-        axis = check_axis(axis)
         super().__init__(name=name, dtype=dtype, device=device, num_groups=num_groups, axis=axis)
 
 
