@@ -102,7 +102,7 @@ def check_real(value, name, low=None, high=None, *, optional=False):
     number = float(value)
     if math.isnan(number) or (low is not None and number < low) or (high is not None and number > high):
         raise ValueError(f"{wording}; got {name}={value!r}")
-    return value
+    return number
 
 
 def keyword_checks(**checks):

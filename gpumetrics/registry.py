@@ -83,6 +83,8 @@ def deserialize(config, custom_objects=None, safe_mode=True):
     calls that function: use it only for configs you trust.
     """
     check_custom_objects(custom_objects)
+    if not isinstance(safe_mode, bool):  # a falsy None or 0 would let fn import anything
+        raise TypeError(f"safe_mode must be True or False; got {safe_mode!r}")
     if isinstance(config, str):
         return _lookup(config, custom_objects)()
     if not isinstance(config, dict) or "class_name" not in config:

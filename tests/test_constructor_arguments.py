@@ -52,6 +52,11 @@ BAD = {
     "CosineSimilarity-axis-float": (lambda: M.CosineSimilarity(axis=1.5), TypeError, r"axis must be an integer.*1\.5"),
     "Pearson-axis-str": (lambda: M.PearsonCorrelation(axis="-1"), TypeError, r"axis must be an integer.*'-1'"),
     "R2Score-num_regressors-float": (lambda: M.R2Score(num_regressors=1.5), TypeError, r"num_regressors.*1\.5"),
+    "FBeta-beta-nan": (lambda: M.FBetaScore(beta=float("nan")), ValueError, r"beta must be a Python float.*nan"),
+    "FBeta-beta-inf": (lambda: M.FBetaScore(beta=float("inf")), ValueError, r"beta must be a Python float.*inf"),
+    "FBeta-beta-huge": (lambda: M.FBetaScore(beta=1e300), ValueError,  # beta ** 2 overflowed in result()
+                        r"beta must be a Python float in \(0, 1e150\); got beta=1e\+300"),
+    "AUC-thresholds-scalar": (lambda: M.AUC(thresholds=0.5), TypeError, r"thresholds must be a list of numbers"),
     "BCE-label_smoothing-None": (lambda: M.BinaryCrossentropy(label_smoothing=None), TypeError,
                                  r"label_smoothing must be a real number.*label_smoothing=None"),
     # the keyword arguments a MeanMetricWrapper passes to the package's functions: checked as the classes check them
@@ -117,3 +122,21 @@ def test_legal_integer_arguments_still_construct():
     assert M.MeanIoU(2 ** 4, ignore_class=-1, axis=np.int64(-1)).ignore_class == -1
     assert M.BinaryAccuracy(threshold=1).threshold == 1
     assert M.MeanIoU(2, dtype="int").get_config()["dtype"] == "int32"
+
+
+@pytest.mark.parametrize("make", [lambda: M.Precision(thresholds=np.array([0.3, 0.6])),
+                                  lambda: M.Recall(thresholds=np.float32(0.25)),
+                                  lambda: M.TruePositives(thresholds=np.array(0.25)),
+                                  lambda: M.BinaryAccuracy(threshold=np.float32(0.3)),
+                                  lambda: M.PrecisionAtRecall(np.float64(0.5)),
+                                  lambda: M.TopKCategoricalAccuracy(k=np.int64(2))],
+                         ids=["array", "float32", "0-d-array", "BinaryAccuracy", "AtRecall", "int64-k"])
+def test_configs_of_numpy_arguments_are_plain_json_and_keep_the_fingerprint(make):
+    """NumPy scalars and arrays stayed in get_config(): ``json.dumps`` failed on them."""
+    import json
+
+    from gpumetrics._identity import describe, digest
+
+    metric = make()
+    rebuilt = type(metric).from_config(json.loads(json.dumps(metric.get_config())))
+    assert digest(describe(rebuilt)) == digest(describe(metric))

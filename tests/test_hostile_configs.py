@@ -136,6 +136,30 @@ def test_safe_mode_false_is_the_explicit_opt_in_to_import_paths():
         gpumetrics.get(wrapper_config("gpumetrics:__version__"), safe_mode=False)
 
 
+@pytest.mark.parametrize("safe_mode", [None, 0, "no"])
+def test_safe_mode_must_be_a_bool_a_falsy_value_never_opens_imports(safe_mode):
+    """``safe_mode=None`` or ``0`` acted as False: ``fn`` then imported any "module:qualname"."""
+    for make in entry_points(wrapper_config("builtins:print"), safe_mode=safe_mode):
+        with pytest.raises(TypeError, match=f"safe_mode must be True or False; got {safe_mode!r}"):
+            make()
+
+
+def test_kerass_serialised_function_resolves_by_its_name_and_imports_nothing():
+    """Keras writes a wrapper's ``fn`` as ``{"module": ..., "class_name": "function", "config": name}``: it was
+    refused ("got dict"); its name now resolves as a string does (registered functions, custom_objects), and its
+    module is never imported."""
+    keras_fn = {"module": "builtins", "class_name": "function", "config": "mean_squared_error",
+                "registered_name": "function"}
+    for make in entry_points(wrapper_config(keras_fn)):
+        assert make()._fn is gpumetrics.mean_squared_error
+    hostile = {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}
+    for make in entry_points(wrapper_config(hostile), safe_mode=False):
+        with pytest.raises(ValueError, match="fn='system'"):
+            make()
+    mine = {"module": "__main__", "class_name": "function", "config": "per_sample_max", "registered_name": "function"}
+    assert gpumetrics.get(wrapper_config(mine), custom_objects={"per_sample_max": per_sample_max})._fn is per_sample_max
+
+
 MALFORMED = [
     ({"class_name": ["MeanSquaredError"]}, TypeError, "class_name.*must be a str"),
     ({"class_name": None}, TypeError, "class_name.*must be a str"),

@@ -34,10 +34,15 @@ def resolve_function(fn, custom_objects=None, safe_mode=True):
     name after ``":"``). Only with ``safe_mode=False`` is any other
     ``"module:qualname"`` imported and looked up, which runs that module's code:
     do that only for configs you trust. Anything else raises ``ValueError`` /
-    ``TypeError`` naming ``fn``.
+    ``TypeError`` naming ``fn``. Keras's serialised function (a dict whose ``"config"`` is the function's name)
+    resolves by that name in the same way; its ``"module"`` is never imported.
     """
+    if not isinstance(safe_mode, bool):  # a falsy None or 0 would import anything
+        raise TypeError(f"safe_mode must be True or False; got {safe_mode!r}")
     if callable(fn) and not isinstance(fn, str):
         return fn
+    if isinstance(fn, dict) and fn.get("class_name") == "function" and isinstance(fn.get("config"), str):
+        fn = fn["config"]  # Keras's form of a function ({"module": ..., "config": name}): looked up by its name only
     if not isinstance(fn, str):
         raise TypeError(f"fn must be a function or the name of a registered per-sample function; "
                         f"got {type(fn).__name__} {fn!r}")

@@ -40,11 +40,25 @@ def parse_thresholds(thresholds, default):
     """A float or a list of floats in [0, 1] (Keras's rule), or ``[default]`` when None."""
     if thresholds is None:
         return [default]
-    listed = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds]
-    invalid = [t for t in listed if not is_real(t) or not 0 <= t <= 1]
-    if invalid or not listed:
+    listed = given_thresholds(thresholds)
+    listed = listed if isinstance(listed, list) else [listed]
+    if not listed:
         raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
-    return [float(t) for t in listed]
+    return listed
+
+
+def given_thresholds(thresholds):
+    """``thresholds`` as the user gave them, one number or a list, in plain Python floats (the config's form: a
+    NumPy scalar or array would not serialise to JSON); anything but real numbers in [0, 1] raises ``ValueError``."""
+    if thresholds is None:
+        return None
+    listed = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) and np.ndim(thresholds) else None
+    if listed is None and isinstance(thresholds, np.ndarray):
+        thresholds = thresholds[()]  # a 0-d array: its scalar
+    values = [thresholds] if listed is None else listed
+    if any(not is_real(t) or not 0 <= t <= 1 for t in values):
+        raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
+    return float(thresholds) if listed is None else [float(t) for t in listed]
 
 
 def _check_fraction(name, value):
@@ -312,7 +326,7 @@ class _ConditionCount(ThresholdHistogramMetric):
 
     def __init__(self, thresholds=None, name=None, dtype=None, *, device="auto", num_groups=None):
         super().__init__(name=name, dtype=dtype, device=device)
-        self.init_thresholds = thresholds
+        self.init_thresholds = given_thresholds(thresholds)
         self.thresholds = parse_thresholds(thresholds, 0.5)
         self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
@@ -370,7 +384,7 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
         top_k = check_int(top_k, "top_k", 1, MAX_INDEX, optional=True)
         class_id = check_int(class_id, "class_id", 0, MAX_INDEX, optional=True)
         super().__init__(name=name, dtype=dtype, device=device)
-        self.init_thresholds = thresholds
+        self.init_thresholds = given_thresholds(thresholds)
         self.top_k = top_k
         self.class_id = class_id
         self.thresholds = parse_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
@@ -613,6 +627,9 @@ class AUC(ThresholdHistogramMetric):
         super().__init__(name=name, dtype=dtype, device=device)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:
+            if np.ndim(thresholds) != 1 or isinstance(thresholds, (str, bytes)):
+                raise TypeError(f"thresholds must be a list of numbers (AUC takes no single threshold; Keras's "
+                                f"fails on one); got {thresholds!r}")
             inner = sorted(float(check_real(t, "thresholds")) for t in thresholds)
             if len(inner) + 2 > MAX_NUM_THRESHOLDS:
                 raise ValueError(f"thresholds must hold at most {MAX_NUM_THRESHOLDS - 2} values; got {len(inner)}")

@@ -34,8 +34,8 @@ class FBetaScore(ThresholdHistogramMetric):
                  num_groups=None):
         if average not in _AVERAGES:
             raise ValueError(f"average must be one of {_AVERAGES}; got average={average!r}")
-        if not isinstance(beta, float) or beta <= 0.0:
-            raise ValueError(f"beta must be a Python float > 0; got beta={beta!r}")
+        if not isinstance(beta, float) or not 0.0 < beta < 1e150:  # beta ** 2 finite; NaN fails the comparison
+            raise ValueError(f"beta must be a Python float in (0, 1e150); got beta={beta!r}")
         if threshold is not None and (not isinstance(threshold, float) or not 0.0 < threshold <= 1.0):
             raise ValueError(f"threshold must be None or a Python float with 0 < threshold <= 1; "
                              f"got threshold={threshold!r}")
