@@ -163,6 +163,25 @@ def test_merge_refuses_other_types_and_configs():
         gpumetrics.Mean(dtype="float64").merge_state(gpumetrics.Mean())
 
 
+def test_merge_refuses_wrappers_of_two_closures_of_one_name():
+    """Both configs read fn='...scaled.<locals>.fn', so a metric of 1 * error and one of 100 * error merged to
+    25.25; copies and blanks keep their function object and still merge."""
+    def scaled(factor):
+        def fn(y_true, y_pred):
+            return factor * (y_true - y_pred) ** 2
+        return fn
+
+    small, large = gpumetrics.MeanMetricWrapper(scaled(1.0)), gpumetrics.MeanMetricWrapper(scaled(100.0))
+    for metric in (small, large):
+        metric.update_state([[0.0], [1.0]], [[1.0], [1.0]])
+    with pytest.raises(ValueError, match="two function objects named .*scaled.<locals>.fn"):
+        small.merge_state(large)
+    assert float(small.result()) == 0.5
+    twin = small.blank()
+    twin.merge_state([small, small.copy()])
+    assert float(twin.result()) == 0.5
+
+
 @pytest.mark.parametrize("given, seen", [(None, "NoneType"), ("auc", "str"), (3, "int"),
                                          (lambda: gpumetrics.MetricCollection([gpumetrics.AUC()]), "MetricCollection")])
 def test_merge_names_an_argument_that_is_no_metric_nor_a_list_of_them(given, seen):

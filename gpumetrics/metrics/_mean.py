@@ -168,6 +168,15 @@ class MeanMetricWrapper(Mean):
     def get_config(self):
         return {**super().get_config(), "fn": function_path(self._fn), **self._fn_kwargs}
 
+    def _check_compatible(self, other):
+        """Beyond the config: lambdas and local functions share a path (``scaled.<locals>.fn`` for every closure
+        a factory makes), so two metrics of different such function objects are refused in one process."""
+        super()._check_compatible(other)
+        if other._fn is not self._fn and "<" in function_path(self._fn):
+            raise ValueError(f"cannot merge {other.name} into {self.name}: their fn are two function objects named "
+                             f"{function_path(self._fn)!r} (lambdas or local functions), which their configs cannot "
+                             f"tell apart; build the metrics with the same function object")
+
     @classmethod
     def from_config(cls, config, custom_objects=None, safe_mode=True):
         """The metric of ``get_config``'s dict. ``fn`` resolves only to this package's registered per-sample
