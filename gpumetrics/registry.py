@@ -114,7 +114,10 @@ def get(identifier, custom_objects=None, safe_mode=True):
         return deserialize(identifier, custom_objects, safe_mode)
     if isinstance(identifier, str):
         return _lookup(identifier, custom_objects)()
-    if inspect.isclass(identifier) and issubclass(identifier, Metric):
+    if inspect.isclass(identifier):
+        if not issubclass(identifier, Metric):  # Keras's get would build it: ours would hand back, e.g., Keras's AUC
+            raise TypeError(f"get takes gpumetrics metric classes; got the class {identifier.__module__}."
+                            f"{identifier.__qualname__} (pass its name, e.g. get({identifier.__name__!r}))")
         return identifier()
     if callable(identifier):
         return identifier

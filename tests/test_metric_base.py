@@ -137,6 +137,17 @@ def test_moments_merge_rule_combines_by_chan_et_al(device):
     assert not to_host(a.result()).any()
 
 
+def test_get_refuses_a_class_that_is_no_gpumetrics_metric():
+    """``get(keras.metrics.AUC)`` handed back Keras's class (a callable), which Keras's own ``get`` would build."""
+    class NotOurs:
+        pass
+
+    with pytest.raises(TypeError, match=r"get takes gpumetrics metric classes; got the class .*NotOurs \(pass its "
+                                        r"name, e\.g\. get\('NotOurs'\)\)"):
+        gpumetrics.get(NotOurs)
+    assert type(gpumetrics.get(gpumetrics.AUC)) is gpumetrics.AUC
+
+
 def test_get_accepts_every_kind_of_identifier():
     for identifier in ["mse", "MSE", "mean_squared_error", "MeanSquaredError",
                        {"class_name": "MeanSquaredError", "config": {"name": "m"}}, gpumetrics.MeanSquaredError]:

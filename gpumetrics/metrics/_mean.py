@@ -7,6 +7,8 @@ here it is the same, with ``mean_squared_error`` declared
 ``@fused(Elementwise("squared_error"))`` so that its batches run as one
 ``error_sums`` pass into ``total`` and ``count`` (``_fused_passes.py``).
 """
+import numpy as np
+
 from .._arguments import checked_keywords
 from ..metric import Metric
 from ..registry import register
@@ -163,7 +165,7 @@ class MeanMetricWrapper(Mean):
         except (ValueError, TypeError) as error:
             raise _same_kind(error)(f"{self.name}: averaging the per-sample values that "
                                     f"fn={function_path(self._fn)} returned for {seen} (shape "
-                                    f"{getattr(values, 'shape', None)}): {error}") from error
+                                    f"{np.shape(values)}): {error}") from error
 
     def get_config(self):
         return {**super().get_config(), "fn": function_path(self._fn), **self._fn_kwargs}
