@@ -289,3 +289,13 @@ def test_a_wrapper_of_binary_crossentropy_over_another_axis_calls_the_function(d
     per_position = -(labels * np.log(scores) + (1 - labels) * np.log(1 - scores)).mean(axis=0)
     np.testing.assert_allclose(float(to_host(metric.result())), per_position.mean(), rtol=1e-6)
     assert not metric._replayable()
+
+
+@pytest.mark.parametrize("scale", [1e-80, 1e150])
+def test_pearson_correlation_is_the_same_at_any_scale_whose_squares_are_finite(scale, rng):
+    """The function divided by sqrt(sum dt^2 * sum dp^2): that product underflowed at 1e-80 (digits lost; inf at
+    1e-160) and overflowed at 1e150 (NaN) where each sum is a normal float64. The fused class was right."""
+    y_true = rng.normal(size=(4, 8))
+    y_pred = y_true + rng.normal(size=(4, 8))
+    np.testing.assert_allclose(gpumetrics.pearson_correlation(y_true * scale, y_pred * scale),
+                               gpumetrics.pearson_correlation(y_true, y_pred), rtol=1e-12)

@@ -41,8 +41,8 @@ def pearson_correlation(y_true, y_pred, axis=-1):
     """
     y_true, y_pred, xp = aligned_pair(y_true, y_pred)
     dt, dp = _moments(xp, y_true, y_pred, axis)
-    squares = xp.sum(dt * dt, axis=axis) * xp.sum(dp * dp, axis=axis)
-    return overflow_to_nan(xp, xp.sum(dt * dp, axis=axis) / xp.sqrt(squares), squares)
+    norm = xp.sqrt(xp.sum(dt * dt, axis=axis)) * xp.sqrt(xp.sum(dp * dp, axis=axis))  # no product of the sums:
+    return overflow_to_nan(xp, xp.sum(dt * dp, axis=axis) / norm, norm)  # it underflows at 1e-80, overflows at 1e150
 
 
 @fused(Rowwise("correlation", _concordance_params))
