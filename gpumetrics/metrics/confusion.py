@@ -52,9 +52,9 @@ def given_thresholds(thresholds):
     NumPy scalar or array would not serialise to JSON); anything but real numbers in [0, 1] raises ``ValueError``."""
     if thresholds is None:
         return None
-    listed = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) and np.ndim(thresholds) else None
-    if listed is None and isinstance(thresholds, np.ndarray):
-        thresholds = thresholds[()]  # a 0-d array: its scalar
+    listed = list(thresholds) if isinstance(thresholds, (list, tuple)) else None
+    if isinstance(thresholds, np.ndarray):
+        listed, thresholds = (list(thresholds), thresholds) if thresholds.ndim else (None, thresholds[()])
     values = [thresholds] if listed is None else listed
     if any(not is_real(t) or not 0 <= t <= 1 for t in values):
         raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
@@ -627,7 +627,7 @@ class AUC(ThresholdHistogramMetric):
         super().__init__(name=name, dtype=dtype, device=device)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:
-            if np.ndim(thresholds) != 1 or isinstance(thresholds, (str, bytes)):
+            if not isinstance(thresholds, (list, tuple, np.ndarray)) or np.asarray(thresholds, object).ndim != 1:
                 raise TypeError(f"thresholds must be a list of numbers (AUC takes no single threshold; Keras's "
                                 f"fails on one); got {thresholds!r}")
             inner = sorted(float(check_real(t, "thresholds")) for t in thresholds)
