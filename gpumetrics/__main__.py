@@ -52,10 +52,10 @@ def main(argv=None):
                       help="device to compile for (repeatable); default: the CPU and a GPU when one is usable")
     args = parser.parse_args(argv)
     if args.command == "warmup":
-        from gpumetrics._kernels._shared.compile import cache_dir
+        from gpumetrics._kernels._shared.compile import writable_cache_dir
 
         steps = gpumetrics.warmup(args.metrics or None, args.device)
-        print(f"compiled or loaded {steps} kernel signatures; cache: {cache_dir()}")
+        print(f"compiled or loaded {steps} kernel signatures; cache: {writable_cache_dir()}")
     else:
         demo()
 

@@ -2,9 +2,12 @@
 and a process after ``gpumetrics.warmup()`` compiles nothing for its first (grouped) updates."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
+
+from gpumetrics._kernels._shared import compile as compile_module
 
 COUNT = textwrap.dedent("""
     hits = misses = 0
@@ -95,3 +98,75 @@ def test_first_grouped_updates_after_warmup_compile_nothing(tmp_path):
     run_fresh(tmp_path, WARMUP)
     first = run_fresh(tmp_path, GROUPED_FIRST)
     assert first["misses"] == 0 and first["hits"] > 0, first
+
+
+#: one MSE update (the serial error_sums build), its value checked; ``WARM``: a cache the script's process must
+#: treat as unwritable (the tests run as root, whom file modes do not stop)
+MINI = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import numba
+    from gpumetrics._kernels._shared import compile
+
+    WARM = sys.argv[1]
+    if WARM:
+        compile._writable = lambda path, real=compile._writable: not path.startswith(WARM) and real(path)
+    import gpumetrics
+
+    m = gpumetrics.MeanSquaredError(dtype="float64")
+    m.update_state(np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]]))
+    assert float(m.result()) == 2.5, float(m.result())
+""") + COUNT
+
+
+def run_mini(tmp_path, cache, unwritable=""):
+    """MINI in a fresh process with ``cache`` as GPUMETRICS_CACHE_DIR and a temporary directory of its own:
+    (cache counts, stderr)."""
+    env = {**os.environ, "GPUMETRICS_CACHE_DIR": str(cache), "TMPDIR": str(tmp_path / "tmp"),
+           "PYTHONWARNINGS": "default"}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", MINI, str(unwritable)], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def kernel_source_indexes():
+    return set((pathlib.Path(compile_module.__file__).resolve().parent.parent).rglob("*.nbi"))
+
+
+def test_an_unwritable_warm_cache_still_serves_its_kernels(tmp_path):
+    """A cache warmed in an image build and read by another user (or on a read-only filesystem) was ignored: every
+    kernel was compiled again into ~/.cache/numba, or, without a writable home, every update raised Numba's "no
+    locator available". Its files now seed a writable per-user folder, with one warning."""
+    warm = tmp_path / "warm"
+    first, _ = run_mini(tmp_path, warm)
+    assert first["misses"] > 0
+    second, stderr = run_mini(tmp_path, warm, unwritable=warm)
+    assert second["misses"] == 0 and second["hits"] > 0, (first, second, stderr[-2000:])
+    assert f"the kernel cache {warm}" in stderr and "cannot be written; kernels are cached in" in stderr
+    assert any((tmp_path / "tmp").rglob("*.nbi"))
+
+
+def test_a_cache_path_that_is_a_file_falls_back_to_a_folder_of_ours(tmp_path):
+    """GPUMETRICS_CACHE_DIR naming a file sent kernels to Numba's own locations (the package's __pycache__), which
+    judge a kernel fresh by its own file alone: an edited rules file left a stale kernel running."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    before = kernel_source_indexes()
+    counts, stderr = run_mini(tmp_path, a_file)
+    assert "cannot be written; kernels are cached in" in stderr, stderr[-2000:]
+    assert any((tmp_path / "tmp").rglob("*.nbi")) and kernel_source_indexes() == before
+
+
+def test_a_damaged_cache_entry_is_compiled_again_not_an_error_in_every_process(tmp_path):
+    """An empty index raised EOFError, a data file of random bytes UnpicklingError, in every later process."""
+    run_mini(tmp_path, tmp_path / "cache")
+    for index in (tmp_path / "cache").rglob("*.nbi"):
+        index.write_bytes(b"")
+    for data in (tmp_path / "cache").rglob("*.nbc"):
+        data.write_bytes(os.urandom(64))
+    damaged, stderr = run_mini(tmp_path, tmp_path / "cache")
+    assert damaged["misses"] > 0 and "could not be read" in stderr and "compiling it again" in stderr, stderr[-2000:]
+    again, _ = run_mini(tmp_path, tmp_path / "cache")
+    assert again["misses"] == 0 and again["hits"] > 0, (damaged, again)

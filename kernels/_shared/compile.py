@@ -10,7 +10,14 @@ The cache lives in ``$GPUMETRICS_CACHE_DIR`` if set, else
 ``$XDG_CACHE_HOME/gpumetrics`` (``~/.cache/gpumetrics``): per user, so a
 read-only site-packages is no obstacle. Only this package's kernels go there;
 the caller's own Numba functions keep Numba's rules. Where that directory
-cannot be written, Numba's own locations are used.
+cannot be written (a warm cache built in an image for another user, a
+read-only filesystem, a path that is a file), kernels are cached in a per-user
+folder of the temporary directory instead, seeded with the unwritable cache's
+files so that its kernels still load, with one warning; not in Numba's own
+locations, which judge a kernel fresh by its own file alone (only when no
+temporary folder can be written either). An unreadable
+cache entry (a truncated or corrupted file) is a miss: compiled again and
+rewritten, with a warning.
 
 CPU kernels come in two builds of one source: ``serial`` (``prange`` runs as
 ``range``, no worker threads) and ``parallel``. :func:`cpu_builds` makes both;
@@ -20,7 +27,10 @@ import functools
 import hashlib
 import os
 import pathlib
+import shutil
+import tempfile
 import types
+import warnings
 
 import numba
 from numba.core import caching
@@ -46,6 +56,47 @@ def cache_dir():
     return os.path.join(root, f"numba-{numba.__version__}")
 
 
+def _writable(path):
+    """Whether ``path`` exists or can be made, and a file can be written in it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+        return True
+    except OSError:
+        return False
+
+
+@functools.cache
+def writable_cache_dir():
+    """Where kernels are cached in this process: ``cache_dir()`` when it can be written, else (one warning) a
+    per-user folder of the temporary directory; None when neither can be written (Numba then refuses to cache)."""
+    wanted = cache_dir()
+    if _writable(wanted):
+        return wanted
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    fallback = os.path.join(tempfile.gettempdir(), f"gpumetrics-{user}", os.path.basename(wanted))
+    usable = _writable(fallback)
+    warnings.warn(f"gpumetrics: the kernel cache {wanted} cannot be written; "
+                  + (f"kernels are cached in {fallback}, whose missing files are copied from {wanted} where it "
+                     f"can be read (set {CACHE_ENV} to a writable folder to keep them)" if usable else
+                     f"nor can {fallback}: set {CACHE_ENV} to a writable folder"), RuntimeWarning, stacklevel=2)
+    return fallback if usable else None
+
+
+def _seed(path, source):
+    """Copy the files of ``source`` that ``path`` lacks (a read-only warm cache's entries of one kernel folder)."""
+    try:
+        names = os.listdir(source)
+    except OSError:
+        return
+    for name in names:
+        if not os.path.exists(os.path.join(path, name)):
+            try:
+                shutil.copy2(os.path.join(source, name), os.path.join(path, name))
+            except OSError:
+                pass  # a file that cannot be read is a miss: compiled again
+
+
 @functools.cache
 def sources_stamp():
     """One stamp of every kernel source file (path, mtime, size): a kernel inlines rules from other files, and
@@ -65,16 +116,68 @@ class KernelCacheLocator(caching.UserProvidedCacheLocator):
     def __init__(self, py_func, py_file):
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = os.path.join(cache_dir(), self.get_suitable_cache_subpath(py_file))
+        self._subpath = self.get_suitable_cache_subpath(py_file)
+        self._cache_path = os.path.join(writable_cache_dir(), self._subpath)
 
     def get_source_stamp(self):
         return sources_stamp()
+
+    def ensure_cache_path(self):
+        super().ensure_cache_path()
+        if writable_cache_dir() != cache_dir():  # the fallback: seeded with what the wanted cache holds
+            _seed(self._cache_path, os.path.join(cache_dir(), self._subpath))
 
     @classmethod
     def from_function(cls, py_func, py_file):
         if not getattr(py_func, "__module__", "").startswith(KERNELS_PACKAGE + "."):
             return None
+        if writable_cache_dir() is None:  # not even a temporary folder: Numba's own rules
+            return None
         return caching._SourceFileBackedLocatorMixin.from_function.__func__(cls, py_func, py_file)
+
+
+def _load_or_miss(load):
+    """Numba's ``Cache.load_overload``, where an entry of this package's kernels that cannot be read (a truncated or
+    corrupted index or data file: ``EOFError``, ``UnpicklingError``, ...) is a miss, with a warning, instead of the
+    same error in every later process: its index is removed, so the kernel compiled now starts a new one."""
+
+    @functools.wraps(load)
+    def load_overload(self, sig, target_context):
+        if not isinstance(self._impl.locator, KernelCacheLocator):
+            return load(self, sig, target_context)
+        try:
+            return load(self, sig, target_context)
+        except Exception as error:  # an unpickling error can be of many types
+            warnings.warn(f"gpumetrics: the cached kernel {self._name} in {self._cache_path} could not be read "
+                          f"({type(error).__name__}: {error}); compiling it again", RuntimeWarning, stacklevel=2)
+            try:
+                os.remove(self._cache_file._index_path)
+            except OSError:
+                pass
+            return None
+
+    load_overload.reads_damaged_entries_as_misses = True
+    return load_overload
+
+
+def _save_or_warn(save):
+    """Numba's ``Cache.save_overload``, where a kernel of this package that cannot be written to the cache (a full
+    disk, a folder gone) still runs, compiled in this process, with a warning."""
+
+    @functools.wraps(save)
+    def save_overload(self, sig, data):
+        if not isinstance(self._impl.locator, KernelCacheLocator):
+            return save(self, sig, data)
+        try:
+            return save(self, sig, data)
+        except Exception as error:
+            warnings.warn(f"gpumetrics: the compiled kernel {self._name} could not be cached in {self._cache_path} "
+                          f"({type(error).__name__}: {error}); the next process compiles it again", RuntimeWarning,
+                          stacklevel=2)
+            return None
+
+    save_overload.reads_damaged_entries_as_misses = True
+    return save_overload
 
 
 def install_locator(impl=caching.CacheImpl):
@@ -87,6 +190,9 @@ def install_locator(impl=caching.CacheImpl):
 
 
 install_locator()
+if not getattr(caching.Cache.load_overload, "reads_damaged_entries_as_misses", False):
+    caching.Cache.load_overload = _load_or_miss(caching.Cache.load_overload)
+    caching.Cache.save_overload = _save_or_warn(caching.Cache.save_overload)
 
 
 def _load_tbb():
