@@ -29,6 +29,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import threading
 import types
 import warnings
 
@@ -225,6 +226,27 @@ def _renamed(fn, suffix):
     return copy
 
 
+@functools.cache
+def _workqueue_layer():
+    """Whether Numba's parallel builds run on its workqueue threading layer (started here, once, to tell: the layer
+    is chosen when the first parallel function runs, from ``NUMBA_THREADING_LAYER`` and what is installed)."""
+    from numba.np.ufunc import parallel
+
+    parallel._launch_threads()
+    return numba.threading_layer() == "workqueue"
+
+
+_WORKQUEUE = threading.Lock()
+
+
+def _one_at_a_time(dispatcher, *args):
+    """A parallel build's call under the workqueue layer, which is not thread-safe (two threads launching at once
+    abort the process: "Concurrent access has been detected"): calls from several threads (a thread pool, Dask's
+    threaded scheduler) wait for each other. TBB and OpenMP, the layers Numba prefers, need no lock."""
+    with _WORKQUEUE:
+        return dispatcher(*args)
+
+
 class CpuBuilds:
     """The serial and parallel builds of one CPU kernel source, and the rule that picks one per call."""
 
@@ -233,8 +255,11 @@ class CpuBuilds:
         self.parallel = numba.njit(parallel=True, **_FLAGS)(_renamed(fn, "_parallel"))
 
     def for_size(self, elements):
-        """The build for a call over ``elements`` elements (serial below ``PARALLEL_CUTOVER``)."""
-        return self.serial if elements < PARALLEL_CUTOVER else self.parallel
+        """The build for a call over ``elements`` elements (serial below ``PARALLEL_CUTOVER``); under Numba's
+        workqueue threading layer, the parallel build's calls one thread at a time (``_one_at_a_time``)."""
+        if elements < PARALLEL_CUTOVER:
+            return self.serial
+        return functools.partial(_one_at_a_time, self.parallel) if _workqueue_layer() else self.parallel
 
     @property
     def dispatchers(self):
