@@ -53,8 +53,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "warmup":
         from gpumetrics._kernels._shared.compile import writable_cache_dir
+        from gpumetrics._warmup import primitives_of
 
-        steps = gpumetrics.warmup(args.metrics or None, args.device)
+        try:
+            primitives_of(args.metrics or None)
+        except (ValueError, TypeError) as error:
+            warm.error(str(error))
+        try:
+            steps = gpumetrics.warmup(args.metrics or None, args.device)
+        except RuntimeError as error:  # a device that cannot be used here: its message says what to install
+            warm.exit(1, f"{warm.prog}: error: {error}\n")
         print(f"compiled or loaded {steps} kernel signatures; cache: {writable_cache_dir()}")
     else:
         demo()

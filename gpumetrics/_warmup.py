@@ -67,11 +67,14 @@ def primitives_of(metrics):
     """The primitives the given metrics (instances, classes or ``get`` identifiers) run on; all when None."""
     if metrics is None:
         return PRIMITIVES
-    from .registry import get
+    from .registry import _lookup, get
 
     found = []
     for metric in metrics:
-        cls = metric if isinstance(metric, type) else type(get(metric) if isinstance(metric, (str, dict)) else metric)
+        if isinstance(metric, str):  # the class alone: building it may need arguments (MeanMetricWrapper's fn)
+            cls = _lookup(metric, None)
+        else:
+            cls = metric if isinstance(metric, type) else type(get(metric) if isinstance(metric, dict) else metric)
         family = cls.__module__.rsplit(".", 1)[-1]
         for primitive in FAMILY_PRIMITIVES.get(family, PRIMITIVES):
             if primitive not in found:
@@ -81,7 +84,7 @@ def primitives_of(metrics):
 
 def _devices(device):
     if device is not None:
-        return [device] if isinstance(device, str) else list(device)
+        return [device] if isinstance(device, str) else list(dict.fromkeys(device))
     devices = ["cpu"]
     try:
         if not get_backend("cuda").simulated:  # the simulator compiles nothing worth caching

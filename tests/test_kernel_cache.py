@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from gpumetrics._kernels._shared import compile as compile_module
 
 COUNT = textwrap.dedent("""
@@ -170,3 +172,16 @@ def test_a_damaged_cache_entry_is_compiled_again_not_an_error_in_every_process(t
     assert damaged["misses"] > 0 and "could not be read" in stderr and "compiling it again" in stderr, stderr[-2000:]
     again, _ = run_mini(tmp_path, tmp_path / "cache")
     assert again["misses"] == 0 and again["hits"] > 0, (damaged, again)
+
+
+def test_warmup_command_refuses_what_it_cannot_warm_with_a_usage_error(capsys):
+    """An unknown name was a traceback (exit 1); MeanMetricWrapper was built without its fn (TypeError); a
+    device given twice ran every step twice."""
+    from gpumetrics.__main__ import main
+    from gpumetrics._warmup import PRIMITIVES, _devices, primitives_of
+
+    with pytest.raises(SystemExit) as exited:
+        main(["warmup", "nosuchmetric"])
+    assert exited.value.code == 2 and "unknown metric identifier 'nosuchmetric'" in capsys.readouterr().err
+    assert primitives_of(["mean_metric_wrapper"]) == PRIMITIVES  # any function: every primitive
+    assert _devices(["cpu", "cpu"]) == ["cpu"]
