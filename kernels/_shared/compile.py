@@ -137,48 +137,41 @@ class KernelCacheLocator(caching.UserProvidedCacheLocator):
         return caching._SourceFileBackedLocatorMixin.from_function.__func__(cls, py_func, py_file)
 
 
-def _load_or_miss(load):
-    """Numba's ``Cache.load_overload``, where an entry of this package's kernels that cannot be read (a truncated or
-    corrupted index or data file: ``EOFError``, ``UnpicklingError``, ...) is a miss, with a warning, instead of the
-    same error in every later process: its index is removed, so the kernel compiled now starts a new one."""
+def _tolerant(method, on_error):
+    """A method of Numba's ``Cache`` (``load_overload``, ``save_overload``): as it is for other functions; for this
+    package's kernels an exception goes to ``on_error(cache, error)`` and the call returns None (a miss; nothing
+    saved), so a damaged or unwritable entry costs a compile, not the same error in every later process."""
 
-    @functools.wraps(load)
-    def load_overload(self, sig, target_context):
+    @functools.wraps(method)
+    def call(self, *args):
         if not isinstance(self._impl.locator, KernelCacheLocator):
-            return load(self, sig, target_context)
+            return method(self, *args)
         try:
-            return load(self, sig, target_context)
+            return method(self, *args)
         except Exception as error:  # an unpickling error can be of many types
-            warnings.warn(f"gpumetrics: the cached kernel {self._name} in {self._cache_path} could not be read "
-                          f"({type(error).__name__}: {error}); compiling it again", RuntimeWarning, stacklevel=2)
-            try:
-                os.remove(self._cache_file._index_path)
-            except OSError:
-                pass
+            on_error(self, error)
             return None
 
-    load_overload.reads_damaged_entries_as_misses = True
-    return load_overload
+    call.tolerant = True
+    return call
 
 
-def _save_or_warn(save):
-    """Numba's ``Cache.save_overload``, where a kernel of this package that cannot be written to the cache (a full
-    disk, a folder gone) still runs, compiled in this process, with a warning."""
+def _unreadable(cache, error):
+    """A truncated or corrupted index or data file (``EOFError``, ``UnpicklingError``, ...): warn, and remove the
+    index so that the kernel compiled now starts a new one."""
+    warnings.warn(f"gpumetrics: the cached kernel {cache._name} in {cache._cache_path} could not be read "
+                  f"({type(error).__name__}: {error}); compiling it again", RuntimeWarning, stacklevel=3)
+    try:
+        os.remove(cache._cache_file._index_path)
+    except OSError:
+        pass
 
-    @functools.wraps(save)
-    def save_overload(self, sig, data):
-        if not isinstance(self._impl.locator, KernelCacheLocator):
-            return save(self, sig, data)
-        try:
-            return save(self, sig, data)
-        except Exception as error:
-            warnings.warn(f"gpumetrics: the compiled kernel {self._name} could not be cached in {self._cache_path} "
-                          f"({type(error).__name__}: {error}); the next process compiles it again", RuntimeWarning,
-                          stacklevel=2)
-            return None
 
-    save_overload.reads_damaged_entries_as_misses = True
-    return save_overload
+def _unsaved(cache, error):
+    """A kernel that cannot be written to the cache (a full disk, a folder gone) still runs, compiled here."""
+    warnings.warn(f"gpumetrics: the compiled kernel {cache._name} could not be cached in {cache._cache_path} "
+                  f"({type(error).__name__}: {error}); the next process compiles it again", RuntimeWarning,
+                  stacklevel=3)
 
 
 def install_locator(impl=caching.CacheImpl):
@@ -191,9 +184,9 @@ def install_locator(impl=caching.CacheImpl):
 
 
 install_locator()
-if not getattr(caching.Cache.load_overload, "reads_damaged_entries_as_misses", False):
-    caching.Cache.load_overload = _load_or_miss(caching.Cache.load_overload)
-    caching.Cache.save_overload = _save_or_warn(caching.Cache.save_overload)
+if not getattr(caching.Cache.load_overload, "tolerant", False):
+    caching.Cache.load_overload = _tolerant(caching.Cache.load_overload, _unreadable)
+    caching.Cache.save_overload = _tolerant(caching.Cache.save_overload, _unsaved)
 
 
 def _load_tbb():
