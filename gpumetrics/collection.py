@@ -262,7 +262,7 @@ class MetricCollection:
     def merge_state(self, collections):
         """Fold other collections of the same members (names, classes, configurations) into this one, member by
         member; all are checked first, and a merge that raises changes nothing."""
-        others = [collections] if isinstance(collections, MetricCollection) else merge_arguments(collections, self, MetricCollection)
+        others = merge_arguments(collections, self, MetricCollection)
         for other in others:
             self._check_same(other)
         with rolled_back(self._metrics.values(), values=self._metrics.values()):

@@ -580,7 +580,7 @@ class Metric:
         All are checked before any state changes. An unbuilt metric (``add_state``'s ``None`` dimensions) is
         built to the size of the first built metric of its class among them.
         """
-        others = [metrics] if isinstance(metrics, Metric) else merge_arguments(metrics, self, Metric)
+        others = merge_arguments(metrics, self, Metric)
         self._build_from({v.name: v.shape for v in o._variables} for o in others if type(o) is type(self))
         for other in others:
             self._check_compatible(other)

@@ -371,6 +371,13 @@ class HalvedPrecision(gpumetrics.Precision):
         return (y_true, y_pred * 0.5, *rest)
 
 
+class ImportingPrecision(gpumetrics.Precision):
+    """A user's subclass that changes how inputs are read (``Metric._import``, of the base class)."""
+
+    def _import(self, x, name):
+        return super()._import(np.asarray(x) + 0.25 if name == "y_pred" else x, name)
+
+
 class RenamedPrecision(gpumetrics.Precision):
     """A user's subclass that changes nothing of the update: it shares the pass."""
 
@@ -381,7 +388,7 @@ class RenamedPrecision(gpumetrics.Precision):
         return super().result() * 1.0
 
 
-@pytest.mark.parametrize("cls", [ShiftedPrecision, HalvedPrecision])
+@pytest.mark.parametrize("cls", [ShiftedPrecision, HalvedPrecision, ImportingPrecision])
 def test_a_subclass_that_changes_the_update_runs_its_own_pass(cls):
     """Overriding a step of the update (``_histogram_inputs``) shared the pass, led it, and gave the plain
     ``Precision`` 0.0 where alone it reads 0.22."""

@@ -302,12 +302,17 @@ def _is_method(value):
     return callable(value) or isinstance(value, (staticmethod, classmethod, property))
 
 
+def _ours(cls):
+    return cls.__module__.partition(".")[0] == __package__.partition(".")[0]  # gpumetrics, its base Metric included
+
+
 def _changes_the_update(cls):
     """The most derived class outside the package (between ``cls`` and the package's classes) that redefines a
-    method of the package's classes other than ``_OUTSIDE_THE_UPDATE``; None when there is none."""
-    own = [c for c in cls.__mro__ if c.__module__.startswith(__package__)]
+    method of the package's classes (``Metric``'s ``asarray`` too) other than ``_OUTSIDE_THE_UPDATE``; None when
+    there is none."""
+    own = [c for c in cls.__mro__ if _ours(c)]
     for c in cls.__mro__:
-        if c.__module__.startswith(__package__):
+        if _ours(c):
             return None
         if any(name not in _OUTSIDE_THE_UPDATE and _is_method(value) and any(name in p.__dict__ for p in own)
                for name, value in c.__dict__.items()):
