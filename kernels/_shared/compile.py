@@ -111,8 +111,8 @@ def sources_stamp():
 
 
 class KernelCacheLocator(caching.UserProvidedCacheLocator):
-    """Numba cache locator for this package's kernels alone: ``cache_dir()`` / one folder per source folder,
-    stale as soon as any kernel source changes."""
+    """Numba cache locator for this package's kernels alone: ``writable_cache_dir()`` / one folder per source
+    folder, stale as soon as any kernel source changes."""
 
     def __init__(self, py_func, py_file):
         self._py_file = py_file
@@ -138,7 +138,8 @@ class KernelCacheLocator(caching.UserProvidedCacheLocator):
 
 
 def _tolerant(method, on_error):
-    """A method of Numba's ``Cache`` (``load_overload``, ``save_overload``): as it is for other functions; for this
+    """A method of Numba's CPU ``Cache`` (``load_overload``, ``save_overload``; numba-cuda keeps its own ``Cache``
+    class, not wrapped): as it is for other functions; for this
     package's kernels an exception goes to ``on_error(cache, error)`` and the call returns None (a miss; nothing
     saved), so a damaged or unwritable entry costs a compile, not the same error in every later process."""
 
