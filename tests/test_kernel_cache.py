@@ -185,3 +185,37 @@ def test_warmup_command_refuses_what_it_cannot_warm_with_a_usage_error(capsys):
     assert exited.value.code == 2 and "unknown metric identifier 'nosuchmetric'" in capsys.readouterr().err
     assert primitives_of(["mean_metric_wrapper"]) == PRIMITIVES  # any function: every primitive
     assert _devices(["cpu", "cpu"]) == ["cpu"]
+
+
+def test_install_tolerance_wraps_a_cache_class_and_its_own_bases_once(tmp_path):
+    """numba-cuda's ``CUDACache`` has its own ``Cache`` base, which the CPU wrapping does not reach: the CUDA
+    launch module wraps it with ``install_tolerance``. A stand-in of that hierarchy: a damaged entry of our kernels
+    is a miss with a warning, anyone else's error is theirs, and a second install wraps nothing twice."""
+    class Base:
+        def load_overload(self, sig, target_context):
+            raise EOFError("Ran out of input")
+
+        def save_overload(self, sig, data):
+            raise OSError("disk full")
+
+    class CUDACache(Base):
+        def load_overload(self, sig, target_context):
+            return super().load_overload(sig, target_context)
+
+    def cache_of(locator):
+        cache = CUDACache()
+        cache._impl = type("Impl", (), {"locator": locator})()
+        cache._name, cache._cache_path = "kernel", str(tmp_path)
+        return cache
+
+    compile_module.install_tolerance(CUDACache)
+    compile_module.install_tolerance(CUDACache)
+    assert CUDACache.load_overload.tolerant and not getattr(CUDACache.load_overload.__wrapped__, "tolerant", False)
+    assert Base.load_overload.tolerant and Base.save_overload.tolerant
+    ours = cache_of(compile_module.KernelCacheLocator.__new__(compile_module.KernelCacheLocator))
+    with pytest.warns(RuntimeWarning, match="could not be read .*EOFError: Ran out of input"):
+        assert ours.load_overload(None, None) is None
+    with pytest.warns(RuntimeWarning, match="could not be cached .*OSError: disk full"):
+        assert ours.save_overload(None, None) is None
+    with pytest.raises(EOFError):
+        cache_of(object()).load_overload(None, None)

@@ -138,14 +138,13 @@ class KernelCacheLocator(caching.UserProvidedCacheLocator):
 
 
 def _tolerant(method, on_error):
-    """A method of Numba's CPU ``Cache`` (``load_overload``, ``save_overload``; numba-cuda keeps its own ``Cache``
-    class, not wrapped): as it is for other functions; for this
-    package's kernels an exception goes to ``on_error(cache, error)`` and the call returns None (a miss; nothing
-    saved), so a damaged or unwritable entry costs a compile, not the same error in every later process."""
+    """A method of a Numba cache class (``load_overload``, ``save_overload``): as it is for other functions; for
+    this package's kernels an exception goes to ``on_error(cache, error)`` and the call returns None (a miss;
+    nothing saved), so a damaged or unwritable entry costs a compile, not the same error in every later process."""
 
     @functools.wraps(method)
     def call(self, *args):
-        if not isinstance(self._impl.locator, KernelCacheLocator):
+        if not isinstance(getattr(getattr(self, "_impl", None), "locator", None), KernelCacheLocator):
             return method(self, *args)
         try:
             return method(self, *args)
@@ -164,7 +163,7 @@ def _unreadable(cache, error):
                   f"({type(error).__name__}: {error}); compiling it again", RuntimeWarning, stacklevel=3)
     try:
         os.remove(cache._cache_file._index_path)
-    except OSError:
+    except (AttributeError, OSError):
         pass
 
 
@@ -184,10 +183,19 @@ def install_locator(impl=caching.CacheImpl):
             classes.insert(0, KernelCacheLocator)
 
 
+def install_tolerance(cache_class):
+    """Wrap ``load_overload`` / ``save_overload`` (``_tolerant``) wherever a Numba cache class or one of its bases
+    defines them: Numba's CPU ``Cache`` here, numba-cuda's ``CUDACache`` (its own ``Cache`` base) from the CUDA
+    launch module."""
+    for cls in cache_class.__mro__:
+        for name, on_error in (("load_overload", _unreadable), ("save_overload", _unsaved)):
+            method = vars(cls).get(name)
+            if method is not None and not getattr(method, "tolerant", False):
+                setattr(cls, name, _tolerant(method, on_error))
+
+
 install_locator()
-if not getattr(caching.Cache.load_overload, "tolerant", False):
-    caching.Cache.load_overload = _tolerant(caching.Cache.load_overload, _unreadable)
-    caching.Cache.save_overload = _tolerant(caching.Cache.save_overload, _unsaved)
+install_tolerance(caching.Cache)
 
 
 def _load_tbb():

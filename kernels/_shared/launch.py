@@ -18,7 +18,7 @@ if not hasattr(np, "row_stack"):
 from numba import config, cuda  # noqa: E402
 
 from . import raw_launch, simulator
-from .compile import install_locator
+from .compile import install_locator, install_tolerance
 from .groups import no_group_ids_kept
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -35,11 +35,13 @@ if CUDA_LAUNCH not in ("raw", "numba"):
 
 
 def _install_cuda_locator():
-    """Send numba-cuda's cache of this package's kernels to the package's cache directory too."""
+    """Send numba-cuda's cache of this package's kernels to the package's cache directory too, where a damaged
+    entry is a miss as on the CPU."""
     if not SIMULATOR:  # the simulator compiles nothing, so caches nothing
-        from numba.cuda.dispatcher import CUDACacheImpl
+        from numba.cuda.dispatcher import CUDACache, CUDACacheImpl
 
         install_locator(CUDACacheImpl)
+        install_tolerance(CUDACache)
 
 
 _install_cuda_locator()
