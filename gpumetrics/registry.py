@@ -31,6 +31,12 @@ def check_custom_objects(custom_objects):
         raise TypeError(f"custom_objects must be a dict of name -> object; got {type(custom_objects).__name__}")
 
 
+def check_safe_mode(safe_mode):
+    """A bool: a falsy None or 0 would act as False and let a config's ``fn`` import any module."""
+    if not isinstance(safe_mode, bool):
+        raise TypeError(f"safe_mode must be True or False; got {safe_mode!r}")
+
+
 def _lookup(name, custom_objects=None):
     """The metric class ``name`` identifies: one of ``custom_objects`` or a registered class."""
     if not isinstance(name, str):
@@ -83,8 +89,7 @@ def deserialize(config, custom_objects=None, safe_mode=True):
     calls that function: use it only for configs you trust.
     """
     check_custom_objects(custom_objects)
-    if not isinstance(safe_mode, bool):  # a falsy None or 0 would let fn import anything
-        raise TypeError(f"safe_mode must be True or False; got {safe_mode!r}")
+    check_safe_mode(safe_mode)
     if isinstance(config, str):
         return _lookup(config, custom_objects)()
     if not isinstance(config, dict) or "class_name" not in config:

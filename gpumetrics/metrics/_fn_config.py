@@ -3,7 +3,7 @@ Keras's check of the keyword arguments given for it."""
 import importlib
 import inspect
 
-from ..registry import check_custom_objects
+from ..registry import check_custom_objects, check_safe_mode
 
 
 def function_path(fn):
@@ -37,8 +37,7 @@ def resolve_function(fn, custom_objects=None, safe_mode=True):
     ``TypeError`` naming ``fn``. Keras's serialised function (a dict whose ``"config"`` is the function's name)
     resolves by that name in the same way; its ``"module"`` is never imported.
     """
-    if not isinstance(safe_mode, bool):  # a falsy None or 0 would import anything
-        raise TypeError(f"safe_mode must be True or False; got {safe_mode!r}")
+    check_safe_mode(safe_mode)
     if callable(fn) and not isinstance(fn, str):
         return fn
     if isinstance(fn, dict) and fn.get("class_name") == "function" and isinstance(fn.get("config"), str):

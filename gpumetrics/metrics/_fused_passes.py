@@ -12,10 +12,10 @@ from typing import NamedTuple, Optional
 
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
+from .._masks import mask_of
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
 from ._keras_rules import keras_label_cast
-from .._masks import mask_of
 
 
 class Batch(NamedTuple):

@@ -36,29 +36,24 @@ def is_evenly_spaced(thresholds):
                                            atol=EPSILON))
 
 
-def parse_thresholds(thresholds, default):
-    """A float or a list of floats in [0, 1] (Keras's rule), or ``[default]`` when None."""
-    if thresholds is None:
-        return [default]
-    listed = given_thresholds(thresholds)
-    listed = listed if isinstance(listed, list) else [listed]
-    if not listed:
-        raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
-    return listed
-
-
 def given_thresholds(thresholds):
     """``thresholds`` as the user gave them, one number or a list, in plain Python floats (the config's form: a
-    NumPy scalar or array would not serialise to JSON); anything but real numbers in [0, 1] raises ``ValueError``."""
+    NumPy scalar or array would not serialise to JSON); anything but real numbers in [0, 1] (Keras's rule), or no
+    number at all, raises ``ValueError``."""
     if thresholds is None:
         return None
     listed = list(thresholds) if isinstance(thresholds, (list, tuple)) else None
     if isinstance(thresholds, np.ndarray):
         listed, thresholds = (list(thresholds), thresholds) if thresholds.ndim else (None, thresholds[()])
     values = [thresholds] if listed is None else listed
-    if any(not is_real(t) or not 0 <= t <= 1 for t in values):
+    if not values or any(not is_real(t) or not 0 <= t <= 1 for t in values):
         raise ValueError(f"thresholds must be floats in [0, 1]; got {thresholds!r}")
     return float(thresholds) if listed is None else [float(t) for t in listed]
+
+
+def parse_thresholds(given, default):
+    """``given_thresholds``' form as the list of thresholds: ``[default]`` when None."""
+    return [default] if given is None else list(given) if isinstance(given, list) else [given]
 
 
 def _check_fraction(name, value):
@@ -327,7 +322,7 @@ class _ConditionCount(ThresholdHistogramMetric):
     def __init__(self, thresholds=None, name=None, dtype=None, *, device="auto", num_groups=None):
         super().__init__(name=name, dtype=dtype, device=device)
         self.init_thresholds = given_thresholds(thresholds)
-        self.thresholds = parse_thresholds(thresholds, 0.5)
+        self.thresholds = parse_thresholds(self.init_thresholds, 0.5)
         self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
     _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
@@ -387,7 +382,7 @@ class _PrecisionOrRecall(ThresholdHistogramMetric):
         self.init_thresholds = given_thresholds(thresholds)
         self.top_k = top_k
         self.class_id = class_id
-        self.thresholds = parse_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
+        self.thresholds = parse_thresholds(self.init_thresholds, 0.5 if top_k is None else NEG_INF)
         self._init_histogram(self.thresholds, is_evenly_spaced(self.thresholds), num_groups=num_groups)
 
     def _histogram_options(self):

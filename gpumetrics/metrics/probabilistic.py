@@ -10,10 +10,10 @@ import math
 
 from .._arguments import CHECK_CLASS_ID, check_axis, check_real, keyword_checks
 from .._interop import any_array
+from .._masks import with_mask
 from ..registry import register
 from ._fused_passes import Elementwise, Rowwise
 from ._keras_rules import aligned_pair, epsilon_bounds, epsilon_param
-from .._masks import with_mask
 from ._mean import KerasMeanMetric, fused
 from .ratios import overflow_to_nan
 
