@@ -139,13 +139,21 @@ def _check_initializer(initializer):
         raise ValueError(f"initializer must be 'zeros', 'ones', a number or a callable; got {initializer!r}")
 
 
-def _initial_value(initializer, shape, dtype):
-    """A host array from a Keras-style initializer: "zeros", "ones", a number, or ``f(shape, dtype)``."""
+def _fill_value(initializer):
+    """The one value a "zeros" / "ones" / number initializer fills a state with; None for a callable."""
     if isinstance(initializer, str):
-        return np.full(shape, _FILLS[initializer.lower()], dtype=dtype)
-    if callable(initializer):
+        return _FILLS[initializer.lower()]
+    return None if callable(initializer) else initializer
+
+
+def _initial_value(initializer, shape, dtype):
+    """A host array from a Keras-style initializer: "zeros", "ones", a number, or ``f(shape, dtype)``. A constant
+    is its value broadcast to ``shape`` (read-only, one element of memory): a ``MeanIoU(num_classes=2**16)`` would
+    otherwise hold its 32 GiB confusion matrix a second time on the host from construction on."""
+    fill = _fill_value(initializer)
+    if fill is None:
         return np.asarray(initializer(shape, dtype=dtype), dtype=dtype).reshape(shape)
-    return np.full(shape, initializer, dtype=dtype)
+    return np.broadcast_to(np.asarray(fill, dtype=dtype), shape)
 
 
 class Variable:
@@ -169,19 +177,27 @@ class Variable:
         self._initializer = initializer
         sized = None not in self._declared
         self._initial = _initial_value(initializer, self._declared, self.dtype) if sized else None
+        fill = _fill_value(initializer)
+        self._fill = None if fill is None else np.asarray(fill, dtype=self.dtype)[()]
         self.merge = merge
         self.count = count
         self._array = None
 
     @property
     def initial(self):
-        """The initial value (a host array)."""
+        """The initial value (a read-only host array)."""
         return self._initial
+
+    def initial_on(self, xp):
+        """A new array of the initial value on ``xp``'s device; a constant is filled there, not copied from the host."""
+        if self._fill is None:
+            return xp.array(self._initial, copy=True)
+        return xp.full(self._initial.shape, self._fill, dtype=self.dtype)
 
     @property
     def initial_is_nonzero(self):
         """Whether a ``sum`` merge must take the initial value out of each part (a custom ``"ones"`` state)."""
-        return bool(np.any(self._initial != 0))
+        return bool(self._fill != 0) if self._fill is not None else bool(np.any(self._initial != 0))
 
     def _sized(self, size):
         """A new Variable of this declaration with every ``None`` dimension ``size``."""
@@ -201,7 +217,7 @@ class Variable:
 
     def allocate(self, backend):
         """Put the initial value on ``backend``'s device (its metric calls this when it is placed)."""
-        self._array = backend.xp.array(self._initial, copy=True)
+        self._array = self.initial_on(backend.xp)
 
 
     def writable(self):
@@ -250,7 +266,9 @@ class Variable:
         if self._array is None:
             return
         if self.merge == "concat":
-            self._array = self._metric.xp.array(self._initial, copy=True)
+            self._array = self.initial_on(self._metric.xp)
+        elif self._fill is not None:
+            self._array[...] = self._fill
         else:
             self._array[...] = self._metric.xp.asarray(self._initial)
 
@@ -593,7 +611,7 @@ class Metric:
                 if mine.merge == "sum":
                     array += theirs.value
                     if theirs.initial_is_nonzero:  # every part started from it; the total counts it once
-                        array -= xp.asarray(theirs.initial)
+                        array -= theirs.initial_on(xp)
                 elif mine.merge == "max":
                     xp.maximum(array, theirs.value, out=array)
                 elif mine.merge == "min":

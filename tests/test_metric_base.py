@@ -299,3 +299,43 @@ def test_merging_metrics_on_other_devices_is_refused():
     on_gpu.update_state([2.0])
     with pytest.raises(ValueError, match="cannot merge a metric on cuda into one on cpu"):
         on_cpu.merge_state(on_gpu)
+
+
+def test_a_constant_initial_value_holds_no_host_array():
+    """``MeanIoU(num_classes=2**16)`` (within the README's limit) declares a 32 GiB confusion matrix: building the
+    metric filled a host copy of its zeros (``MemoryError``), and placing or resetting it copied that host array to
+    the device. A constant initial value is one broadcast element; only the placed state takes memory."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        metric = gpumetrics.MeanIoU(num_classes=2**16)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**26 and metric.variables[0].shape == (2**16, 2**16)
+
+
+def test_a_callable_initial_value_places_resets_and_merges(device):
+    """An initializer ``f(shape, dtype)`` (not one constant) still starts, resets and merges every state from its
+    array, element by element."""
+
+    class Ramp(Metric):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.n = self.add_variable(shape=(3,), initializer=lambda shape, dtype: np.arange(3.0), name="n")
+
+        def update_state(self, values):
+            self.n.assign_add(self.xp.full(3, float(len(values))))
+
+        def result(self):
+            return self.n.value
+
+    a, b = Ramp(device=device), Ramp(device=device)
+    a.update_state([1, 2])
+    b.update_state([3])
+    np.testing.assert_array_equal(to_host(a.result()), [2.0, 3.0, 4.0])
+    a.merge_state([b])
+    np.testing.assert_array_equal(to_host(a.result()), [3.0, 4.0, 5.0])
+    a.reset_state()
+    np.testing.assert_array_equal(to_host(a.result()), [0.0, 1.0, 2.0])
