@@ -43,9 +43,13 @@ from .collection import MetricCollection
 from .metric import Metric
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
-#: id(metric) -> {group id: the fingerprint its ranks agreed on}; a metric whose entry matches skips the header
-#: check. Keyed by id, not by the metric, so that a subclass with ``__eq__`` (unhashable) syncs too.
+#: id(metric) -> {id(group key): (group key, the fingerprint its ranks agreed on)}; a metric whose entry matches
+#: skips the header check. Keyed by id, not by the metric, so that a subclass with ``__eq__`` (unhashable) syncs
+#: too. The group key is held, so that its id cannot name another group later: a rank that skipped the check
+#: while its peers ran it would send a buffer of another size (a raw MPI / gloo error, or a peer's numbers merged
+#: from a collective out of step).
 _verified = {}
+_VERIFIED_GROUPS = 8  # groups remembered per metric, first verified first forgotten (then checked again)
 _ALIGN = 8  # every state starts on an 8-byte boundary, so that it can be viewed in its dtype in place
 
 
@@ -151,6 +155,29 @@ def _verified_groups(metric):
         _verified[id(metric)] = {}
         weakref.finalize(metric, _verified.pop, id(metric), None)
     return _verified[id(metric)]
+
+
+def _group_key(group):
+    """What names ``group`` from one call to the next: the communicator that an engine of this module wraps (so
+    that ``MPI(comm, cuda_aware=True)`` written in every call is one group), else the object given."""
+    if type(group) in (MPI, NCCL):
+        return group.comm
+    if type(group) is Torch:
+        return group.group
+    return group
+
+
+def _is_verified(metric, key, digest):
+    entry = _verified_groups(metric).get(id(key))
+    return entry is not None and entry[0] is key and entry[1] == digest
+
+
+def _remember(metric, key, digest):
+    groups = _verified_groups(metric)
+    groups.pop(id(key), None)
+    groups[id(key)] = (key, digest)
+    while len(groups) > _VERIFIED_GROUPS:
+        groups.pop(next(iter(groups)))
 
 
 def engine_for(group):
@@ -282,15 +309,16 @@ def sync(metrics, group=None, *, in_place=False):
         raise ValueError(f"metrics synced together must share a device; got {sorted(devices)}")
     xp = metrics[0].xp
     digest = fingerprint(metrics)
-    key = id(group)
+    key = _group_key(group)
     buffer = _pack(metrics, xp, digest)
     if _concat_rows(metrics):  # lengths differ by rank: gather them, then every buffer padded to the longest
         longest = int(_check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics).max())
         buffer = xp.concatenate([buffer, xp.zeros(longest - buffer.size, dtype=xp.uint8)])
-    elif any(_verified_groups(m).get(key) != digest for m in metrics):
+    elif not all(_is_verified(m, key, digest) for m in metrics):
         _check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics)
-        for metric in metrics:
-            _verified_groups(metric)[key] = digest
+        if all(m.is_built for m in metrics):  # an unbuilt metric's fingerprint changes when its rank builds it
+            for metric in metrics:
+                _remember(metric, key, digest)
     gathered = engine.allgather(buffer)
     _check_headers(_to_host(gathered[:, :_HEADER]), metrics)
     merged = _merge_ranks(metrics, gathered)

@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -131,6 +132,108 @@ def test_sync_adds_the_r2_sample_counts_of_every_rank(device):
     halves[1].update_state(y[4:], y[4:] ** 0.5, sample_weight=weight[4:])
     synced = sync(halves[0], TwoRanks(_pack([halves[1]], halves[1].xp, fingerprint([halves[1]]))))
     assert int(synced.num_samples) == 3
+
+
+class ThreadRank(Engine):
+    """One of two ranks run as threads of this process. A collective out of step (buffers of two sizes) raises on
+    both ranks, as MPI ("Message truncated") and gloo ("collective mismatch") do."""
+
+    world = 2
+
+    def __init__(self, shared, rank):
+        self.shared, self.rank = shared, rank
+
+    def allgather(self, buffer):
+        slots, barrier = self.shared
+        slots[self.rank] = buffer.copy()
+        barrier.wait(timeout=60)
+        first, second = slots
+        barrier.wait(timeout=60)
+        if first.size != second.size:
+            raise RuntimeError(f"collective out of step: buffers of {first.size} and {second.size} bytes")
+        return np.stack([first, second])
+
+
+def run_thread_ranks(body):
+    """``body(rank, new_engine)`` on two threads; each rank's return value, or the exception it raised."""
+    shared, results = ([None, None], threading.Barrier(2)), [None, None]
+
+    def rank_main(rank):
+        try:
+            results[rank] = body(rank, lambda: ThreadRank(shared, rank))
+        except Exception as error:  # noqa: BLE001 - the test reads it
+            results[rank] = error
+
+    threads = [threading.Thread(target=rank_main, args=(rank,)) for rank in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_gets_the_error_on_every_rank():
+    """No rank had seen a batch at the first sync (agreed: R2Score unbuilt everywhere); then only rank 0 builds. The
+    unbuilt rank must run the header check again: it skipped it and sent its 24-byte buffer against rank 0's 16-byte
+    header (MPI: "Message truncated" on rank 0; gloo: SIGABRT)."""
+
+    def body(rank, new_engine):
+        metric, engine = gpumetrics.R2Score(device="cpu"), new_engine()
+        sync(metric, engine)
+        if rank == 0:
+            metric.update_state([[1.0], [2.0], [4.0]], [[1.5], [2.0], [3.0]])
+        try:
+            sync(metric, engine)
+        except ValueError as error:
+            return str(error)
+
+    results = run_thread_ranks(body)
+    assert all(isinstance(r, str) and "ranks disagree on the metrics to sync" in r for r in results), results
+
+
+def test_a_new_engine_at_a_freed_engines_address_is_checked_again():
+    """A new group object (here an ``Engine`` made for each sync) is checked again even when it lands at the address
+    of one verified before: rank 0 skipped the check where rank 1, whose new engine lay elsewhere, ran it, so the
+    collectives went out of step (in a training loop over ``mpirun -n 2``, rank 1 read MSE 36.91 for 42.17)."""
+
+    def body(rank, new_engine):
+        metric, kept, results = gpumetrics.MeanSquaredError(dtype="float64", device="cpu"), [], []
+        for step in range(4):
+            metric.update_state([[float(2 * step + rank)]], [[0.0]])
+            engine = new_engine()
+            results.append(float(sync(metric, engine).result()))
+            if rank == 1:  # another allocation pattern on one rank: its next engine gets another address
+                kept.append(engine)
+            del engine
+        return results
+
+    truth = [np.mean(np.arange(2 * step + 2.0) ** 2) for step in range(4)]
+    assert run_thread_ranks(body) == [truth, truth]
+
+
+class FakeComm:
+    """An mpi4py-like communicator of one rank that counts its all-gathers."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def Get_size(self):
+        return 1
+
+    def Allgather(self, send, receive):
+        self.calls += 1
+        receive[0] = send
+
+
+def test_an_mpi_engine_written_in_each_call_is_checked_once():
+    """``sync(m, MPI(comm, cuda_aware=True))`` in every step names one group: one collective after the first check."""
+    from gpumetrics.distributed import MPI
+
+    metric, comm = gpumetrics.MeanSquaredError(device="cpu"), FakeComm()
+    metric.update_state([[1.0]], [[0.0]])
+    for _ in range(3):
+        sync(metric, MPI(comm))
+    assert comm.calls == 2 + 1 + 1
 
 
 def test_one_process_sync_is_a_copy():
