@@ -691,6 +691,20 @@ class Metric:
         for variable, saved in variables:
             vars(variable).update(saved)
 
+    def __getstate__(self):
+        """What ``pickle`` keeps: the backend by its name (a process's backends are shared, and hold modules) and no
+        replays (a copy learns its own, as in ``__deepcopy__``)."""
+        state = dict(self.__dict__)
+        state.pop("_replays", None)
+        if state.get("_backend") is not None:
+            state["_backend"] = state["_backend"].name
+        return state
+
+    def __setstate__(self, state):
+        if state.get("_backend") is not None:
+            state = {**state, "_backend": backends.get_backend(state["_backend"])}
+        self.__dict__.update(state)
+
     def __deepcopy__(self, memo):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone

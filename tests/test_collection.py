@@ -425,3 +425,27 @@ def test_repeated_and_interleaved_thresholds(with_more, device, rng):
             metric.update_state(y_true, y_pred, sample_weight=weight)
     for metric in alone:
         assert_states(collection[metric.name], metric, bitwise=True)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_collection_that_ran_a_shared_pass_deep_copies_and_pickles(how, rng):
+    """A shared pass caches its thresholds per array module: ``copy.deepcopy`` and ``pickle`` of a collection
+    that ran one copy that cache too, and the copy continues the stream as the collection does."""
+    import copy
+    import pickle
+
+    def make():
+        return MetricCollection([gpumetrics.AUC(num_thresholds=7), gpumetrics.Precision(thresholds=[0.3, 0.5]),
+                                 gpumetrics.Recall(), gpumetrics.MeanIoU(2), gpumetrics.IoU(2, [1])])
+
+    drawn = [(rng.integers(0, 2, size=(30, 1)), rng.random((30, 1))) for _ in range(3)]
+    whole, part = make(), make()
+    for y_true, y_pred in drawn:
+        whole.update_state(y_true, y_pred)
+    part.update_state(*drawn[0])
+    copied = copy.deepcopy(part) if how == "deepcopy" else pickle.loads(pickle.dumps(part))
+    for y_true, y_pred in drawn[1:]:
+        copied.update_state(y_true, y_pred)
+    assert copied.passes() == whole.passes()
+    for name, value in whole.result().items():
+        np.testing.assert_array_equal(to_host(copied.result()[name]), to_host(value), err_msg=name)

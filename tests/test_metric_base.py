@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from cases import CASES
 from conftest import REAL_GPU, to_host
 
 import gpumetrics
@@ -299,6 +300,27 @@ def test_merging_metrics_on_other_devices_is_refused():
     on_gpu.update_state([2.0])
     with pytest.raises(ValueError, match="cannot merge a metric on cuda into one on cpu"):
         on_cpu.merge_state(on_gpu)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES], ids=lambda c: c.id)
+def test_a_pickled_metric_continues_the_stream(case, rng):
+    """``pickle`` round trips every metric mid-stream, as Keras's metrics do: the copy's result after the rest of
+    the stream is the single-stream result (the mean metrics keep their fused pass, which ``__setstate__``
+    derives from ``fn``)."""
+    import pickle
+
+    layout = case.layouts[0]
+    drawn = [case.batch(rng, layout, weighted=i == 1) for i in range(3)]
+    whole, part = case.make("cpu"), case.make("cpu")
+    for b in drawn:
+        case.update(whole, b)
+    case.update(part, drawn[0])
+    copied = pickle.loads(pickle.dumps(part))
+    assert copied._backend is part._backend  # a process's one backend of the kind, by name
+    for b in drawn[1:]:
+        case.update(copied, b)
+    assert copied.get_config() == whole.get_config()
+    np.testing.assert_array_equal(to_host(copied.result()), to_host(whole.result()))
 
 
 def test_a_constant_initial_value_holds_no_host_array():

@@ -134,8 +134,23 @@ class MeanMetricWrapper(Mean):
         self._fn = resolve_function(fn)
         check_fn_kwargs(self._fn, kwargs)
         self._fn_kwargs = checked_keywords(self._fn, kwargs)
+        self._form = self._fused_form()
+
+    def _fused_form(self):
+        """The fused pass ``fn`` declares for these keyword arguments, or None: ``fn`` is called."""
         form = getattr(self._fn, "fused", None)
-        self._form = form if form is not None and form.takes(self._fn_kwargs) else None  # None: fn is called
+        return form if form is not None and form.takes(self._fn_kwargs) else None
+
+    def __getstate__(self):
+        """Pickled without the fused pass (its kind choosers and parameter rules may be lambdas): ``__setstate__``
+        derives it again from ``fn``, which pickles by reference, as Keras pickles its functions."""
+        state = super().__getstate__()
+        state.pop("_form", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._form = self._fused_form()
 
     _replays_update = True  # checks and kernel passes only: a GPU may replay them (gpumetrics._replay)
 

@@ -109,10 +109,11 @@ class Segments:
 
     def on(self, xp):
         """The index arrays on ``xp``'s device (made once)."""
-        if xp not in self._device:
-            self._device[xp] = tuple(xp.asarray(a) for a in (self.starts, self.nonempty, self.extras,
-                                                               self.extra_buckets))
-        return self._device[xp]
+        key = xp.__name__  # a module is no key a deepcopy or pickle of a collection can copy
+        if key not in self._device:
+            self._device[key] = tuple(xp.asarray(a) for a in (self.starts, self.nonempty, self.extras,
+                                                                self.extra_buckets))
+        return self._device[key]
 
     def sum(self, xp, hist):
         """The member's ``(T + 1, L)`` histogram from the union's ``hist``."""
@@ -162,12 +163,13 @@ class _Union:
         """One ``threshold_histogram`` of the ``Checked`` batch into ``into`` (two ``(U + 1, G L)`` arrays) or fresh
         zeros (three when split: positive, negative, other); returns them."""
         xp = backend.xp
-        if xp not in self._device:
-            self._device[xp] = xp.asarray(self.thresholds)
+        key = xp.__name__  # a module is no key a deepcopy or pickle of a collection can copy
+        if key not in self._device:
+            self._device[key] = xp.asarray(self.thresholds)
         groups = 1 if self.members[0].num_groups is None else self.members[0].num_groups
         shape = (self.count + 1, groups * checked.batch[1].shape[1])
         planes = into or tuple(xp.zeros(shape) for _ in range(3 if self.split else 2))
-        backend.threshold_histogram(*checked.batch, self._device[xp], self.bucketing, transform, planes[0], planes[1],
+        backend.threshold_histogram(*checked.batch, self._device[key], self.bucketing, transform, planes[0], planes[1],
                                     group_ids=checked.groups.rows, out_other=planes[2] if self.split else None,
                                     extras=self.extras)
         return planes
