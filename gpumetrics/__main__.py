@@ -44,7 +44,7 @@ def demo():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gpumetrics", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gpumetrics", description=__doc__.splitlines()[0].replace("``", ""))
     commands = parser.add_subparsers(dest="command")
     warm = commands.add_parser("warmup", help="compile the common kernel signatures into the on-disk cache")
     warm.add_argument("metrics", nargs="*", help="metric identifiers (e.g. auc mse); all metrics when none")

@@ -212,6 +212,13 @@ def test_wider_scores_cannot_join_a_histogram_and_change_nothing(device):
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.bool_])
+def test_other_scores_refused_by_a_histogram_name_their_dtype(device, dtype):
+    metric = feed(exact(device), device, np.array([0, 1]), np.array([0.2, 0.7], np.float16), parts=1)
+    with pytest.raises(TypeError, match=f"got y_pred of dtype {np.dtype(dtype).name}: cast y_pred to float16"):
+        metric.update_state([0, 1], np.array([0, 1], dtype))
+
+
 def test_float16_scores_join_a_keys_metric_exactly(device, rng):
     labels, scores, weights = tied_stream(rng)
     metric = exact(device)

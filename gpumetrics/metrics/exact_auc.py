@@ -118,7 +118,7 @@ class ExactAUC(Metric):
                 raise ValueError(f"{self.name} holds {self._columns()} labels; got y_pred of shape {y_pred.shape}")
             if self.layout != "keys" and layout != self.layout:
                 raise TypeError(f"{self.name} holds a {self.layout} bit histogram (its first y_pred was "
-                                f"{self.layout}); got y_pred of dtype {layout if layout != 'keys' else 'wider'}: "
+                                f"{self.layout}); got y_pred of dtype {getattr(given, 'dtype', y_pred.dtype)}: "
                                 f"cast y_pred to {self.layout}, or use another ExactAUC")
             layout = self.layout
         elif self.multi_label and self.num_labels is not None and self.num_labels != y_pred.shape[1]:
