@@ -183,6 +183,8 @@ class Replays:
                                                          data.device_id)
             elif (cls is tensor and value.is_cuda and value.layout is torch.strided and not value.is_neg()
                   and not value._is_zerotensor()):  # its memory holds its values (see _interop.materialized)
+                if getattr(value, "_keras_mask", None) is not None:
+                    return None  # a Keras mask on y_pred is refused by the full update (_masks.refuse_keras_mask)
                 itemsize = value.element_size()
                 shape, strides, ptr = value.shape, tuple(map(itemsize.__mul__, value.stride())), value.data_ptr()
                 device = value.get_device()

@@ -42,8 +42,10 @@ import numpy as np
 
 from ._identity import STAMP_KEYS, describe
 from ._keras_guard import refuse_keras_function_wrappers
+from ._masks import refuse_keras_mask
 from .metric import Metric, merge_arguments, rolled_back
 from .metrics._groups import check_num_groups, with_num_groups
+from .metrics._mean import MeanMetricWrapper
 from .metrics._passes import group
 from .registry import check_custom_objects, deserialize, serialize
 
@@ -187,6 +189,9 @@ class MetricCollection:
         integer per sample, for members built with ``num_groups`` (all of them then; a grouped pass is shared as an
         ungrouped one is)."""
         members = list(self._metrics.values())
+        means = [name for name, m in self._metrics.items() if isinstance(m, MeanMetricWrapper)]
+        if means:  # their shared passes (a BinaryAccuracy riding a histogram) would not read the mask
+            refuse_keras_mask(f"MetricCollection (members {means})", y_pred)
         ungrouped = [name for name, m in self._metrics.items() if getattr(m, "num_groups", None) is None]
         if group_ids is not None and ungrouped:
             raise ValueError(f"group_ids given, but members {ungrouped} have no group axis (num_groups=None)")

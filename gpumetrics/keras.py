@@ -105,8 +105,11 @@ class KerasMetric(keras.metrics.Metric):
         if keras.backend.backend() == "torch":
             import torch
 
-            return torch.as_tensor(value)  # zero-copy from NumPy, and from CuPy through __cuda_array_interface__
-        return np.asarray(value)
+            # a copy on the metric's device: Keras keeps the training logs as these tensors until the epoch ends,
+            # after validation has reset and updated the metric, so a result that shares a state's memory (a
+            # user's result() returning self.total.value) must not change with it
+            return torch.as_tensor(value).clone()
+        return np.array(value, copy=True)
 
     def reset_state(self):
         if self._compiled:

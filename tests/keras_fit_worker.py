@@ -139,6 +139,31 @@ def check_torch_compile():
     np.testing.assert_allclose(logged[0], float(standalone.result()), rtol=RTOL, err_msg="torch.compile auc")
 
 
+class PositiveCount(gpumetrics.Metric):
+    """A user's subclass whose ``result()`` is a state's own array (as ``keras.metrics.Sum``-like code writes it)."""
+
+    def __init__(self, name="positives", **kwargs):
+        super().__init__(name=name, dtype="float32", **kwargs)
+        self.total = self.add_variable(shape=(), name="total", dtype="float32")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.total.assign_add(self.asarray(y_true, "y_true").sum())
+
+    def result(self):
+        return self.total.value
+
+
+def check_result_sharing_a_state_with_validation():
+    """The training logs of an epoch are read after its validation reset and updated the metric: a logged value
+    that shares the state's memory would show the validation's count."""
+    x, labels, _ = data(6, 30)
+    y = np.eye(3, dtype="float32")[labels]
+    net, _ = model(None)
+    net.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=[wrap(PositiveCount())])
+    history = net.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_data=(x[:7], y[:7])).history
+    assert history["positives"] == [30.0, 30.0] and history["val_positives"] == [7.0, 7.0], history
+
+
 def check_refused_without_adapter():
     """A gpumetrics metric handed to compile() as it is: a TypeError naming gpumetrics.keras, as metric or loss."""
     x, labels, _ = data(3, 8)
@@ -215,6 +240,7 @@ def main():
                   weighted=[wrap(gpumetrics.SparseCategoricalAccuracy(name="weighted_acc"))])
     if BACKEND == "torch":
         check_torch_compile()
+    check_result_sharing_a_state_with_validation()
     check_refused_without_adapter()
     check_float64_refused_on_jax_without_x64()
     check_refused_in_distributed_steps()

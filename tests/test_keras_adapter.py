@@ -122,3 +122,56 @@ def test_a_keras_mask_on_y_pred_is_refused():
     with pytest.raises(ValueError, match="Keras mask"):
         wrapped.update_state(np.array([[0.0], [1.0]]), y_pred)
     assert float(wrapped.metric.result()) == 0.0
+
+
+def test_a_keras_mask_outside_the_adapter_is_applied_or_refused_as_keras_reads_it():
+    """Direct updates: Keras's mean metrics weigh the masked samples of a masked ``y_pred`` 0, and ``Mean`` /
+    ``Sum`` do so for weighted masked values; gpumetrics must not silently ignore the mask (it refuses the former,
+    applies the latter). A torch tensor carries the mask as an attribute, a NumPy array in Keras's table by id."""
+    keras = pytest.importorskip("keras")
+    torch = pytest.importorskip("torch")
+    from keras.src.backend import set_keras_mask
+
+    y_true = np.array([[0.0], [1.0], [1.0], [0.0]], dtype="float32")
+    y_pred = np.array([[0.1], [0.9], [0.2], [0.8]], dtype="float32")
+    mask = np.array([True, True, False, False])
+    for make in (lambda a: torch.tensor(a), lambda a: a.copy()):
+        masked = make(y_pred)
+        set_keras_mask(masked, make(mask))
+        for metric in (gpumetrics.MeanSquaredError(), gpumetrics.BinaryAccuracy(),
+                       gpumetrics.MeanMetricWrapper(lambda t, p: abs(t - p).mean(axis=-1))):
+            with pytest.raises(ValueError, match="Keras mask"):
+                metric.update_state(make(y_true), masked)
+            assert float(metric.result()) == 0.0
+        auc = gpumetrics.AUC()  # Keras's confusion metrics do not read the mask: neither do we
+        auc.update_state(make(y_true), masked)
+        np.testing.assert_allclose(float(auc.result()), 0.75, rtol=1e-6)
+        values = make(np.array([1.0, 2.0, 3.0, 4.0], dtype="float32"))
+        set_keras_mask(values, make(mask))
+        weights = np.array([1.0, 2.0, 3.0, 1.0], dtype="float32")
+        for metric, expected in ((gpumetrics.Mean(), 5.0 / 3.0), (gpumetrics.Sum(), 5.0)):
+            metric.update_state(values, sample_weight=make(weights))
+            reference = getattr(keras.metrics, type(metric).__name__)()
+            reference.update_state(values, sample_weight=make(weights))  # Keras may scale its weights in place
+            np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-6)
+            np.testing.assert_allclose(float(metric.result()), float(reference.result()), rtol=1e-6)
+
+
+def test_a_keras_mask_reaches_a_collection_of_mean_metrics_as_a_refusal():
+    """A ``BinaryAccuracy`` in a collection rides the threshold histogram's shared pass, which reads no mask: the
+    collection refuses a masked ``y_pred`` when any member is a mean metric (Keras weighs masked samples 0 there),
+    changing no member, and takes it when every member ignores masks in Keras too (the confusion family)."""
+    pytest.importorskip("keras")
+    torch = pytest.importorskip("torch")
+    from keras.src.backend import set_keras_mask
+
+    y_true = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
+    y_pred = torch.tensor([[0.1], [0.9], [0.2], [0.8]])
+    set_keras_mask(y_pred, torch.tensor([True, True, False, False]))
+    mixed = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.BinaryAccuracy()])
+    with pytest.raises(ValueError, match=r"members \['binary_accuracy'\].*Keras mask"):
+        mixed.update_state(y_true, y_pred)
+    assert all(float(value) == 0.0 for value in mixed.result().values())
+    confusion = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.Precision()])
+    confusion.update_state(y_true, y_pred)
+    np.testing.assert_allclose(float(confusion.result()["auc"]), 0.75, rtol=1e-6)

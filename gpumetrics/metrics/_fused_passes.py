@@ -12,7 +12,7 @@ from typing import NamedTuple, Optional
 
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
-from .._masks import mask_of
+from .._masks import keras_mask_of, mask_of
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
 from ._keras_rules import keras_label_cast
@@ -166,6 +166,8 @@ def add_values(metric, values, sample_weight, reduce, group_ids=None):
     and ``metric.count`` (``Sum`` has none). Weighted values that carry Keras's mask (``_masks``) weigh their
     masked samples 0, as Keras's ``apply_mask``."""
     mask = mask_of(values)
+    if mask is None:
+        mask = keras_mask_of(values)  # a Keras layer's mask on the values themselves, as Keras's Mean reads it
     values = imported(metric, values, "values")
     if mask is not None and sample_weight is not None:
         sample_weight = masked_weight(metric, metric.asarray(mask, "the values' mask"),

@@ -10,6 +10,7 @@ here it is the same, with ``mean_squared_error`` declared
 import numpy as np
 
 from .._arguments import checked_keywords
+from .._masks import refuse_keras_mask
 from ..metric import Metric
 from ..registry import register
 from ._fn_config import check_fn_kwargs, function_path, resolve_function
@@ -157,6 +158,7 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
             raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
+        refuse_keras_mask(self.name, y_pred)
         if self._form is not None:
             self._form.update(self, y_true, y_pred, sample_weight, group_ids, **self._fn_kwargs)
         else:
