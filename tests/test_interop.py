@@ -563,3 +563,20 @@ def test_pandas_frames_of_nullable_columns_are_refused_with_the_way_out(device):
                                             r"y_true\.to_numpy\(dtype='float64', na_value=np\.nan\)"):
             metric.update_state(frame, Y_PRED)
     assert float(to_host(metric.result())) == EXPECTED
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_labels_are_cast_to_float32_predictions_of_either_byte_order(device, byteorder):
+    """Keras casts y_true to y_pred's dtype before an exact comparison: 0.1 (float64) equals float32(0.1), whatever
+    the byte order of the float32 predictions."""
+    y_true = np.array([[0.1], [0.2], [0.3]])
+    y_pred = np.array([[0.1], [0.2], [0.7]], np.float32).astype(byteorder + "f4")
+    cases = ((gpumetrics.Accuracy, {}, y_true, y_pred, 2 / 3),
+             (gpumetrics.SparseCategoricalAccuracy, {}, np.array([[1 + 1e-9], [2]]),
+              np.array([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]], np.float32).astype(byteorder + "f4"), 1.0),
+             (gpumetrics.SparseTopKCategoricalAccuracy, {"k": 1, "from_sorted_ids": True}, np.array([[1 + 1e-9], [2]]),
+              np.array([[1, 0], [2, 0]], np.float32).astype(byteorder + "f4"), 1.0))
+    for cls, kwargs, t, p, expected in cases:
+        metric = cls(device=device, **kwargs)
+        metric.update_state(t, p)
+        assert float(to_host(metric.result())) == pytest.approx(expected), cls.__name__

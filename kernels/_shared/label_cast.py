@@ -29,12 +29,13 @@ def cast_code(dtype):
     """The cast that makes a label compare as it would once Keras has cast it to ``dtype`` (the dtype of
     ``y_pred``). The kernels have no float16 rounding: with float16 predictions a label is compared as it is.
 
-    >>> cast_code(np.float32), cast_code(np.int64), cast_code(bool), cast_code(np.float64)
-    (1.0, 2.0, 3.0, 0.0)
+    >>> cast_code(np.float32), cast_code(np.int64), cast_code(bool), cast_code(np.float64), cast_code(">f4")
+    (1.0, 2.0, 3.0, 0.0, 1.0)
     """
-    kind = np.dtype(dtype).kind
+    dtype = np.dtype(dtype)
+    kind = dtype.kind
     if kind == "b":
         return CAST_BOOL
     if kind in "iu":
         return CAST_INTEGER
-    return CAST_FLOAT32 if np.dtype(dtype) == np.float32 else CAST_NONE
+    return CAST_FLOAT32 if kind == "f" and dtype.itemsize == 4 else CAST_NONE  # any byte order: ">f4" too
