@@ -580,3 +580,30 @@ def test_labels_are_cast_to_float32_predictions_of_either_byte_order(device, byt
         metric = cls(device=device, **kwargs)
         metric.update_state(t, p)
         assert float(to_host(metric.result())) == pytest.approx(expected), cls.__name__
+
+
+HALF_CASES = (  # (class, kwargs, y_true, y_pred, Keras 3.15's value for float16 / bfloat16 y_pred)
+    (gpumetrics.Accuracy, {}, [[0.1], [0.3], [0.7], [2049.0]], [[0.1], [0.3], [0.7], [2048.0]], 1.0),
+    (gpumetrics.SparseCategoricalAccuracy, {}, [[1.0000001], [2.0]], [[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]], 1.0),
+    (gpumetrics.SparseTopKCategoricalAccuracy, {"k": 1, "from_sorted_ids": True}, [[1.0000001], [2.0]],
+     [[1.0, 0.0], [2.0, 0.0]], 1.0),
+)
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16", "torch-bfloat16"])
+def test_labels_are_rounded_to_half_precision_predictions_before_an_exact_comparison(device, half):
+    """Keras casts y_true to y_pred's dtype before comparing exactly: beside float16 / bfloat16 scores, label 0.1
+    equals the score 0.1 and 2049 equals 2048. The kernels cast labels to float32 at most, and bfloat16 scores are
+    widened to float32 at import, so these read 0.0 to 0.5 before the labels were rounded first."""
+    if half == "torch-bfloat16":
+        torch = pytest.importorskip("torch")
+        make = lambda a: torch.tensor(np.asarray(a, np.float32)).to(torch.bfloat16)  # noqa: E731
+    else:
+        dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+        make = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    for cls, kwargs, y_true, y_pred, expected in HALF_CASES:
+        metric = cls(device=device, **kwargs)
+        metric.update_state(np.array(y_true), make(y_pred))
+        assert float(to_host(metric.result())) == expected, cls.__name__
+    values = gpumetrics.metrics.accuracy.accuracy(np.array([[0.1], [0.3]]), make([[0.1], [0.3]]))
+    np.testing.assert_array_equal(to_host(values), [[1.0], [1.0]])

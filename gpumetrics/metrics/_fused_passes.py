@@ -15,7 +15,7 @@ from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._masks import keras_mask_of, mask_of
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
-from ._keras_rules import keras_label_cast
+from ._keras_rules import half_precision, keras_label_cast, labels_in_half_precision
 
 
 class Batch(NamedTuple):
@@ -198,9 +198,15 @@ class Elementwise:
 
     ``takes(**fn_kwargs)``: whether the pass computes the function for those keyword arguments (binary
     crossentropy's: only over the last axis); a ``MeanMetricWrapper`` given others calls the function instead.
+
+    ``half_labels``: the kind compares labels exactly with ``y_pred``, so beside float16 / bfloat16 predictions the
+    labels are rounded to that type first, as Keras's cast does (``labels_in_half_precision``); the kernels' own
+    label cast covers the wider types.
     """
 
-    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None, keras_cast=True, takes=None):
+    def __init__(self, kind, params=no_params, last_axis="mean", device_params=None, keras_cast=True, takes=None,
+                 half_labels=False):
+        self.half_labels = half_labels
         self.choose_kind = kind if callable(kind) else fixed_kind(kind)
         self.params = params
         self.device_params = device_params
@@ -212,9 +218,12 @@ class Elementwise:
         return self._takes is None or self._takes(**fn_kwargs)
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
+        half = half_precision(y_pred) if self.half_labels else None
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
         if self.keras_cast:
             y_true = keras_label_cast(y_true, y_pred)
+        if half is not None:
+            y_true = labels_in_half_precision(metric.xp, y_true, half)
         ids, unchecked = import_group_ids(metric, group_ids, sample_count(y_pred))
         batch = elementwise_batch(metric, y_true, y_pred, sample_weight, self.last_axis, "mean")
         batch = grouped(metric, batch, ids, sample_count(y_pred))
@@ -243,7 +252,8 @@ class Rowwise:
     for functions Keras does not cast (the argmax and top-k accuracies).
     """
 
-    def __init__(self, kind, params=no_params, sparse=False, ignored=None, keras_cast=True):
+    def __init__(self, kind, params=no_params, sparse=False, ignored=None, keras_cast=True, half_labels=False):
+        self.half_labels = half_labels  # as Elementwise's; or f(**fn_kwargs) -> bool, for some arguments alone
         self.choose_kind = kind if callable(kind) else fixed_kind(kind)
         self.params = params
         self.sparse = sparse
@@ -256,9 +266,13 @@ class Rowwise:
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]
+        rounds = self.half_labels(**fn_kwargs) if callable(self.half_labels) else self.half_labels
+        half = half_precision(y_pred) if rounds else None
         y_true, y_pred = imported_pair(metric, y_true, y_pred)
         if self.keras_cast:
             y_true = keras_label_cast(y_true, y_pred)
+        if half is not None:
+            y_true = labels_in_half_precision(metric.xp, y_true, half)
         samples = sample_count(y_pred, row_family=True)
         ids, unchecked = import_group_ids(metric, group_ids, samples)
         axis = fn_kwargs.get("axis", -1)

@@ -64,12 +64,17 @@ def _sparse_top_k_kind(k=5, from_sorted_ids=False):
     return "sorted_ids_hit" if from_sorted_ids else "in_top_k"
 
 
+def _sorted_ids(k=5, from_sorted_ids=False):
+    """Sorted ids are compared with labels cast to ``y_pred``'s dtype; class ids are read as integers."""
+    return from_sorted_ids
+
+
 def _sparse_top_k_params(y_true, y_pred, k=5, from_sorted_ids=False):
     """``sorted_ids_hit`` compares labels cast to ``y_pred``'s dtype; ``in_top_k`` reads them as class ids."""
     return {"k": k, "cast": cast_code(y_pred.dtype)} if from_sorted_ids else {"k": k, "sparse": 1.0}
 
 
-@fused(Elementwise(_equal_kind, _equal_params, last_axis=None))
+@fused(Elementwise(_equal_kind, _equal_params, last_axis=None, half_labels=True))
 def accuracy(y_true, y_pred):
     """Per-element ``y_true == y_pred`` (1.0 or 0.0), ``y_true`` cast to ``y_pred``'s dtype, as Keras's ``accuracy``.
 
@@ -113,7 +118,7 @@ def _sparse_labels(y_true, y_pred):
     return y_true
 
 
-@fused(Rowwise("argmax_match", _sparse_match_params, sparse=True))
+@fused(Rowwise("argmax_match", _sparse_match_params, sparse=True, half_labels=True))
 def sparse_categorical_accuracy(y_true, y_pred):
     """Per-sample ``y_true == argmax(y_pred)`` for class ids ``y_true``, as
     ``keras.metrics.sparse_categorical_accuracy``.
@@ -150,7 +155,7 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     return _in_top_k(xp, y_pred, xp.argmax(y_true, axis=-1), k)
 
 
-@fused(Rowwise(_sparse_top_k_kind, _sparse_top_k_params, sparse=True))
+@fused(Rowwise(_sparse_top_k_kind, _sparse_top_k_params, sparse=True, half_labels=_sorted_ids))
 @keyword_checks(k=CHECK_K)
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
     """Per-sample: is class id ``y_true`` among the ``k`` largest scores (ties count), or, with

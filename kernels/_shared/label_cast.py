@@ -27,7 +27,8 @@ def cast_label(value, mode):
 
 def cast_code(dtype):
     """The cast that makes a label compare as it would once Keras has cast it to ``dtype`` (the dtype of
-    ``y_pred``). The kernels have no float16 rounding: with float16 predictions a label is compared as it is.
+    ``y_pred``). The kernels have no half-precision rounding: beside float16 / bfloat16 predictions the metric layer
+    rounds the labels first (``gpumetrics.metrics._keras_rules.labels_in_half_precision``).
 
     >>> cast_code(np.float32), cast_code(np.int64), cast_code(bool), cast_code(np.float64), cast_code(">f4")
     (1.0, 2.0, 3.0, 0.0, 1.0)
