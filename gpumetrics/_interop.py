@@ -144,9 +144,9 @@ def location(x, name=None):
 
 def _numeric(array, name):
     """``array`` itself when it holds bool, integer or real numbers; bfloat16 widened once to float32."""
-    if array.dtype.kind in _NUMERIC_KINDS:
+    if array.dtype.kind in _NUMERIC_KINDS and not (array.dtype.kind == "f" and array.dtype.itemsize < 2):
         return array
-    check_numeric(array, name)  # raises unless bfloat16
+    check_numeric(array, name)  # raises unless bfloat16 (ml_dtypes' float8_e5m2 says kind "f": refused there)
     return array.astype(np.float32)
 
 

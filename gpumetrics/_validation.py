@@ -12,8 +12,13 @@ _NUMERIC_KINDS = "biuf"
 def check_numeric(array, name):
     """Refuse strings, objects, complex numbers and dates, naming the argument and the dtype seen.
 
-    bfloat16 (``ml_dtypes``, NumPy kind ``V``) is a real floating-point type and passes.
+    bfloat16 (``ml_dtypes``, NumPy kind ``V``) is a real floating-point type and passes. 8-bit floats are refused,
+    ``float8_e5m2`` too (``ml_dtypes`` gives it NumPy kind ``f``, unlike its other float8 types): Keras and PyTorch
+    refuse them, and Keras's epsilon rounds to 0 in them.
     """
+    if array.dtype.kind == "f" and array.dtype.itemsize < 2:
+        raise TypeError(f"{name} has the 8-bit float dtype {array.dtype}, which a metric does not read; pass "
+                        f"{name}.astype('float32')")
     if array.dtype.kind not in _NUMERIC_KINDS and array.dtype.name != "bfloat16":
         raise TypeError(f"{name} must hold bool, integer or real floating-point numbers; got dtype {array.dtype}")
 

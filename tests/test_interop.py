@@ -607,3 +607,19 @@ def test_labels_are_rounded_to_half_precision_predictions_before_an_exact_compar
         assert float(to_host(metric.result())) == expected, cls.__name__
     values = gpumetrics.metrics.accuracy.accuracy(np.array([[0.1], [0.3]]), make([[0.1], [0.3]]))
     np.testing.assert_array_equal(to_host(values), [[1.0], [1.0]])
+def test_float8_e5m2_is_refused_like_the_other_float8_types(device):
+    """ml_dtypes gives float8_e5m2 (alone of its float8 types) NumPy kind "f"; Keras's epsilon rounds to 0 in it
+    (KLDivergence read NaN, MAPE inf), so it is refused like float8_e4m3fn, torch's float8 and Keras."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    y_true = np.array([[0.0, 1.0], [1.0, 0.0]])
+    y_pred = np.array([[0.25, 0.75], [0.5, 0.5]])
+    for cls in (gpumetrics.KLDivergence, gpumetrics.MeanAbsolutePercentageError, gpumetrics.AUC):
+        metric = cls(device=device)
+        metric.update_state(y_true, y_pred)
+        before = float(to_host(metric.result()))
+        for args, name in (((y_true, y_pred.astype(ml_dtypes.float8_e5m2)), "y_pred"),
+                           ((y_true.astype(ml_dtypes.float8_e5m2), y_pred), "y_true"),
+                           ((y_true, y_pred, np.ones(2, ml_dtypes.float8_e5m2)), "sample_weight")):
+            with pytest.raises(TypeError, match=f"{name} has the 8-bit float dtype float8_e5m2.*astype"):
+                metric.update_state(*args)
+        assert float(to_host(metric.result())) == before
