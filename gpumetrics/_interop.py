@@ -111,6 +111,14 @@ def _refuse_jax(x, name, error):
     raise TypeError(f"{name} is a JAX array that cannot be read ({type(error).__name__}: {error})")
 
 
+def _on_host_devices(x):
+    """Whether JAX array ``x`` (one that tells no DLPack device: a sharded one) lives on CPU devices only."""
+    try:
+        return not x.is_deleted() and all(device.platform == "cpu" for device in x.devices())
+    except (TypeError, ValueError, RuntimeError, AttributeError):
+        return False
+
+
 def location(x, name=None):
     """``"cuda"`` for an array in GPU memory, ``"cpu"`` for anything else; reads no data.
 
@@ -136,6 +144,8 @@ def location(x, name=None):
             device_type = x.__dlpack_device__()[0]
         except (TypeError, ValueError, RuntimeError, BufferError, AttributeError) as error:
             if kind == _JAX:
+                if _on_host_devices(x):  # sharded over CPU devices: no DLPack, but np.asarray gathers it
+                    return "cpu"
                 _refuse_jax(x, name, error)
             return "cuda" if hasattr(type(x), "__cuda_array_interface__") else "cpu"
         return "cuda" if device_type == _DL_CUDA or device_type == _DL_CUDA_MANAGED else "cpu"

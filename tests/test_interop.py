@@ -1,4 +1,5 @@
 """Inputs from anywhere: lists, scalars, NumPy, PyTorch, JAX, Numba; and the device-mismatch policy."""
+import os
 import warnings
 
 import numpy as np
@@ -623,3 +624,21 @@ def test_float8_e5m2_is_refused_like_the_other_float8_types(device):
             with pytest.raises(TypeError, match=f"{name} has the 8-bit float dtype float8_e5m2.*astype"):
                 metric.update_state(*args)
         assert float(to_host(metric.result())) == before
+
+
+def test_jax_arrays_sharded_over_cpu_devices_are_read_as_their_values():
+    """A JAX array sharded over several CPU devices has no DLPack export, but NumPy reads it (a gather); it was
+    refused as "a JAX array that cannot be read". Two CPU devices need XLA_FLAGS before JAX starts: a subprocess."""
+    pytest.importorskip("jax")
+    code = ("import numpy as np, jax, gpumetrics\n"
+            "from jax.sharding import Mesh, NamedSharding, PartitionSpec as P\n"
+            "mesh = Mesh(np.array(jax.devices()), ('d',))\n"
+            "x = jax.device_put(np.array([[0.5], [2.0]]), NamedSharding(mesh, P('d')))\n"
+            "assert len(x.devices()) == 2\n"
+            "m = gpumetrics.MeanSquaredError()\n"
+            "m.update_state(np.zeros((2, 1)), x)\n"
+            "print(float(m.result()), m.device)\n")
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str((0.25 + 4.0) / 2), "cpu"]
