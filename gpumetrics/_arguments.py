@@ -41,10 +41,11 @@ def is_real(value):
 def check_dtype(dtype, name="dtype", default="float32", extra=()):
     """The canonical name of a result dtype: None (``default``), ``"float16"`` / ``"float32"`` / ``"float64"``, a
     NumPy floating dtype or scalar type of those widths, Python ``float`` (``"float32"``, as Keras's
-    ``standardize_dtype``) or a Keras ``DTypePolicy`` (its compute dtype); ``extra`` names more accepted spellings.
+    ``standardize_dtype``) or a Keras ``DTypePolicy`` or policy name (its compute dtype: ``"mixed_float16"`` computes
+    in float16, as a Keras metric given it does); ``extra`` names more accepted spellings.
 
-    >>> check_dtype(None), check_dtype(np.float64), check_dtype(float)
-    ('float32', 'float64', 'float32')
+    >>> check_dtype(None), check_dtype(np.float64), check_dtype(float), check_dtype("mixed_float16")
+    ('float32', 'float64', 'float32', 'float16')
     """
     if dtype is None:
         return default
@@ -54,6 +55,7 @@ def check_dtype(dtype, name="dtype", default="float32", extra=()):
     if not isinstance(dtype, (str, np.dtype, type)) and isinstance(getattr(dtype, "compute_dtype", None), str):
         dtype = dtype.compute_dtype  # keras.DTypePolicy
     if isinstance(dtype, str):
+        dtype = dtype.removeprefix("mixed_")  # a Keras policy name: its compute dtype ("mixed_bfloat16" is refused)
         canonical = dtype if dtype in FLOAT_DTYPES + tuple(extra) else None
     elif isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
         canonical = np.dtype(dtype).name if np.dtype(dtype).name in FLOAT_DTYPES + tuple(extra) else None
