@@ -140,10 +140,11 @@ def _check_initializer(initializer):
 
 
 def _fill_value(initializer):
-    """The one value a "zeros" / "ones" / number initializer fills a state with; None for a callable."""
+    """The one value a "zeros" / "ones" / number initializer fills a state with; None for a callable or an array
+    (Keras's initial value given as it is)."""
     if isinstance(initializer, str):
         return _FILLS[initializer.lower()]
-    return None if callable(initializer) else initializer
+    return None if callable(initializer) or np.ndim(initializer) != 0 else initializer
 
 
 def _initial_value(initializer, shape, dtype):
@@ -151,8 +152,10 @@ def _initial_value(initializer, shape, dtype):
     is its value broadcast to ``shape`` (read-only, one element of memory): a ``MeanIoU(num_classes=2**16)`` would
     otherwise hold its 32 GiB confusion matrix a second time on the host from construction on."""
     fill = _fill_value(initializer)
-    if fill is None:
+    if fill is None and callable(initializer):
         return np.asarray(initializer(shape, dtype=dtype), dtype=dtype).reshape(shape)
+    if fill is None:  # an array of initial values, broadcast to the shape (as Keras's Variable takes it)
+        return np.array(np.broadcast_to(np.asarray(initializer, dtype=dtype), shape))
     return np.broadcast_to(np.asarray(fill, dtype=dtype), shape)
 
 
@@ -271,6 +274,19 @@ class Variable:
             self._array[...] = self._fill
         else:
             self._array[...] = self._metric.xp.asarray(self._initial)
+
+    def __getstate__(self):
+        """What ``pickle``, ``deepcopy`` and ``Metric.blank`` copy: a constant initial value by its shape alone (its
+        broadcast view would be copied as a full array, the 32 GiB of a ``MeanIoU(num_classes=2**16)``)."""
+        state = dict(self.__dict__)
+        if self._fill is not None and self._initial is not None:
+            state["_initial"] = self._initial.shape
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("_initial"), tuple):
+            state = {**state, "_initial": np.broadcast_to(state["_fill"], state["_initial"])}
+        self.__dict__.update(state)
 
     def numpy(self):
         """A NumPy copy of the state.  # synchronize!"""
@@ -587,8 +603,8 @@ class Metric:
             if a.merge is None:
                 raise ValueError(f"state {a.name!r} of {self.name} has no merge rule (Keras aggregation "
                                  f"'mean' or 'only_first_replica' cannot be merged exactly)")
-            if a.merge != "concat" and a.value.shape != b.value.shape:
-                raise ValueError(f"state {a.name!r} has shape {a.value.shape} here and {b.value.shape} in {other.name}")
+            if a.merge != "concat" and a.shape != b.shape:  # shape, not value: no host copy of an initial value
+                raise ValueError(f"state {a.name!r} has shape {a.shape} here and {b.shape} in {other.name}")
 
     @atomic
     def merge_state(self, metrics):
@@ -653,8 +669,8 @@ class Metric:
         arrays = {}
         for variable in self._variables:
             array = np.asarray(state[variable.name])
-            if variable.merge != "concat" and array.shape != variable.value.shape:
-                raise ValueError(f"state {variable.name!r} needs shape {variable.value.shape}; got {array.shape}")
+            if variable.merge != "concat" and array.shape != variable.shape:
+                raise ValueError(f"state {variable.name!r} needs shape {variable.shape}; got {array.shape}")
             if not np.can_cast(array.dtype, variable.dtype, casting="same_kind"):
                 raise TypeError(f"state {variable.name!r} is {variable.dtype}; got {array.dtype}")
             if variable.count:

@@ -361,3 +361,66 @@ def test_a_callable_initial_value_places_resets_and_merges(device):
     np.testing.assert_array_equal(to_host(a.result()), [3.0, 4.0, 5.0])
     a.reset_state()
     np.testing.assert_array_equal(to_host(a.result()), [0.0, 1.0, 2.0])
+
+
+def test_copies_and_checks_of_a_constant_initial_value_hold_no_host_array():
+    """``blank()`` (what Dask ships), ``copy()``, ``pickle`` and ``deepcopy`` copied a constant initial value's
+    broadcast view as a full host array (32 GiB for ``MeanIoU(num_classes=2**16)``), and ``merge_state`` /
+    ``load_state_dict`` of an unplaced metric read its shape from such a copy. Here 128 MiB of zeros stay one
+    element through all of them."""
+    import copy
+    import pickle
+    import tracemalloc
+
+    metric = gpumetrics.MeanIoU(num_classes=2**12)
+    state = gpumetrics.MeanIoU(num_classes=2**12, device="cpu").state_dict()  # the one 128 MiB array, placed
+    tracemalloc.start()
+    try:
+        blank, copied = metric.blank(), copy.deepcopy(metric)
+        pickled = pickle.loads(pickle.dumps(metric))
+        peak_copies = tracemalloc.get_traced_memory()[1]
+        blank.merge_state([copied, pickled])  # places blank: its state, and no copy of an initial value beside it
+        peak_merge = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_copies < 2**25 and peak_merge < 2**27 + 2**25
+    assert blank.variables[0].shape == pickled.variables[0].shape == (2**12, 2**12)
+    tracemalloc.start()
+    try:
+        metric.load_state_dict(state)  # allocates the state once, and no copy of the initial value beside it
+        peak_load = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_load < 2**27 + 2**25
+    del state, metric, blank
+    placed = gpumetrics.MeanIoU(num_classes=2**3)
+    placed.update_state([0, 1], [1, 1])
+    again = pickle.loads(pickle.dumps(placed))
+    again.update_state([2], [2])
+    again.reset_state()
+    assert float(again.result()) == 0.0 and again.variables[0].initial.shape == (8, 8)
+
+
+def test_an_array_initializer_places_resets_and_merges(device):
+    """Keras takes an array as a variable's initial value; a ``sum`` merge takes it out of each part once. Since
+    constant initial values became one broadcast element, ``merge_state`` raised NumPy's "truth value of an array
+    is ambiguous" for such a state."""
+
+    class Offset(Metric):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.n = self.add_variable(shape=(3,), initializer=np.array([1.0, 2.0, 3.0]), name="n")
+
+        def update_state(self, values):
+            self.n.assign_add(self.xp.full(3, float(len(values))))
+
+        def result(self):
+            return self.n.value
+
+    a, b = Offset(device=device), Offset(device=device)
+    a.update_state([1, 2])
+    b.update_state([3])
+    a.merge_state([b])
+    np.testing.assert_array_equal(to_host(a.result()), [4.0, 5.0, 6.0])
+    a.reset_state()
+    np.testing.assert_array_equal(to_host(a.result()), [1.0, 2.0, 3.0])
