@@ -172,6 +172,14 @@ def _is_verified(metric, key, digest):
     return entry is not None and entry[0] is key and entry[1] == digest
 
 
+def _settled(metric):
+    """Whether ``metric``'s states are all there for good, so that a verified fingerprint stays true on every rank:
+    built (an unbuilt one builds on the rank that sees a batch), and of this package's classes, whose states are
+    declared up front; a class of your own may add a variable at its first batch (Keras's own F1Score builds so),
+    which its ``is_built`` does not tell, so it is checked at every sync (one 16-byte all-gather more)."""
+    return metric.is_built and type(metric).__module__.startswith("gpumetrics.")
+
+
 def _remember(metric, key, digest):
     groups = _verified_groups(metric)
     groups.pop(id(key), None)
@@ -316,7 +324,7 @@ def sync(metrics, group=None, *, in_place=False):
         buffer = xp.concatenate([buffer, xp.zeros(longest - buffer.size, dtype=xp.uint8)])
     elif not all(_is_verified(m, key, digest) for m in metrics):
         _check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics)
-        if all(m.is_built for m in metrics):  # an unbuilt metric's fingerprint changes when its rank builds it
+        if all(_settled(m) for m in metrics):  # else its fingerprint may change on one rank alone
             for metric in metrics:
                 _remember(metric, key, digest)
     gathered = engine.allgather(buffer)

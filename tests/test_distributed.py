@@ -191,6 +191,43 @@ def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_gets_the_error_on_ever
     assert all(isinstance(r, str) and "ranks disagree on the metrics to sync" in r for r in results), results
 
 
+class LazySum(gpumetrics.Metric):
+    """A metric of your own in Keras's style: a count declared up front, a sum added at the first batch."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = self.add_variable(shape=(), name="seen")
+
+    def update_state(self, values):
+        values = self.asarray(values, "values")
+        if len(self.variables) == 1:
+            self.total = self.add_variable(shape=(values.shape[-1],), name="total")
+        self.total.assign_add(values.sum(axis=0))
+        self.seen.assign_add(values.shape[0])
+
+    def result(self):
+        return self.total.value if len(self.variables) > 1 else self.xp.zeros(0)
+
+
+def test_a_metric_that_adds_a_state_on_one_rank_after_a_sync_gets_the_error_on_every_rank():
+    """A subclass that adds a variable at its first batch is built (no ``None`` shape) from the start: the first
+    sync verified it; then only rank 0 added its state, and rank 1 skipped the header check and sent its 16-byte
+    state against rank 0's header (MPI: "Message truncated" and an abort on rank 0)."""
+
+    def body(rank, new_engine):
+        metric, engine = LazySum(device="cpu"), new_engine()
+        sync(metric, engine)
+        if rank == 0:
+            metric.update_state(np.ones((2, 3)))
+        try:
+            sync(metric, engine)
+        except ValueError as error:
+            return str(error)
+
+    results = run_thread_ranks(body)
+    assert all(isinstance(r, str) and "ranks disagree on the metrics to sync" in r for r in results), results
+
+
 def test_a_new_engine_at_a_freed_engines_address_is_checked_again():
     """A new group object (here an ``Engine`` made for each sync) is checked again even when it lands at the address
     of one verified before: rank 0 skipped the check where rank 1, whose new engine lay elsewhere, ran it, so the
