@@ -37,6 +37,8 @@ PYTHON_NUMBERS = [([[0.5, 1]], "float32"), (0.5, "float32"), ((0.5, 2.0), "float
     ([1e300], "float64"), ([2**40], "int64"),  # float32 / int32 would give inf / wrap: kept wide
     (np.float64(0.5), "float64"), (np.arange(2.0), "float64"), (np.arange(2), "int64"),  # NumPy keeps its dtype
 ], ids=repr)
+
+
 def test_python_numbers_are_read_as_keras_reads_them(x, dtype):
     assert host_array(x, "x").dtype == dtype
 
@@ -588,6 +590,7 @@ HALF_CASES = (  # (class, kwargs, y_true, y_pred, Keras 3.15's value for float16
     (gpumetrics.SparseCategoricalAccuracy, {}, [[1.0000001], [2.0]], [[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]], 1.0),
     (gpumetrics.SparseTopKCategoricalAccuracy, {"k": 1, "from_sorted_ids": True}, [[1.0000001], [2.0]],
      [[1.0, 0.0], [2.0, 0.0]], 1.0),
+    (gpumetrics.TopKCategoricalAccuracy, {"k": 1}, [[0.5, 0.50001, 0.0]], [[0.9, 0.1, 0.0]], 1.0),
 )
 
 
@@ -608,6 +611,26 @@ def test_labels_are_rounded_to_half_precision_predictions_before_an_exact_compar
         assert float(to_host(metric.result())) == expected, cls.__name__
     values = gpumetrics.metrics.accuracy.accuracy(np.array([[0.1], [0.3]]), make([[0.1], [0.3]]))
     np.testing.assert_array_equal(to_host(values), [[1.0], [1.0]])
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16", "torch-bfloat16"])
+def test_per_sample_accuracies_round_labels_to_half_precision_predictions(half):
+    """The per-sample functions give the classes' values: Keras casts y_true to y_pred's dtype first, also before
+    top_k_categorical_accuracy's argmax of y_true (0.5 and 0.50001 tie in float16 and bfloat16, the first wins).
+    Before, the top-k function and class read 0.0 beside both types, and sparse_categorical_accuracy and
+    sparse_top_k_categorical_accuracy(from_sorted_ids=True) read 0.0 beside bfloat16 (widened to float32 first)."""
+    if half == "torch-bfloat16":
+        torch = pytest.importorskip("torch")
+        make = lambda a: torch.tensor(np.asarray(a, np.float32)).to(torch.bfloat16)  # noqa: E731
+    else:
+        dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+        make = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    for cls, kwargs, y_true, y_pred, expected in HALF_CASES[1:]:
+        fn = getattr(gpumetrics, gpumetrics.metric.to_snake_case(cls.__name__))
+        values = to_host(fn(np.array(y_true), make(y_pred), **kwargs))
+        np.testing.assert_array_equal(values, np.full(values.shape, expected), err_msg=cls.__name__)
+
+
 def test_float8_e5m2_is_refused_like_the_other_float8_types(device):
     """ml_dtypes gives float8_e5m2 (alone of its float8 types) NumPy kind "f"; Keras's epsilon rounds to 0 in it
     (KLDivergence read NaN, MAPE inf), so it is refused like float8_e4m3fn, torch's float8 and Keras."""

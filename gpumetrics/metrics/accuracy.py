@@ -19,7 +19,7 @@ from ..registry import register
 from ._fused_passes import Elementwise, Rowwise, check_grouped_batch, elementwise_batch, imported_pair, \
     sample_count
 from ._groups import with_num_groups
-from ._keras_rules import aligned_pair
+from ._keras_rules import aligned_pair, half_precision, labels_in_half_precision
 from ._mean import KerasMeanMetric, fused
 from ._passes import HistogramPass
 
@@ -126,10 +126,13 @@ def sparse_categorical_accuracy(y_true, y_pred):
     >>> sparse_categorical_accuracy([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]]).tolist()
     [0.0, 1.0]
     """
+    half = half_precision(y_pred)  # bfloat16 scores are read as float32: their labels are rounded first
     y_pred, xp = any_array(y_pred, "y_pred")
     y_true, _ = any_array(y_true, "y_true")
-    labels = _sparse_labels(y_true, y_pred).astype(y_pred.dtype)
-    return (labels == xp.argmax(y_pred, axis=-1)).astype(np.float32)
+    labels = _sparse_labels(y_true, y_pred)
+    if half is not None:
+        labels = labels_in_half_precision(xp, labels, half)
+    return (labels.astype(y_pred.dtype) == xp.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
 def _in_top_k(xp, y_pred, labels, k):
@@ -141,7 +144,7 @@ def _in_top_k(xp, y_pred, labels, k):
     return (valid & (xp.sum(y_pred > target, axis=-1) < k)).astype(np.float32)
 
 
-@fused(Rowwise("in_top_k", _top_k_params, keras_cast=False))
+@fused(Rowwise("in_top_k", _top_k_params, keras_cast=False, half_labels=True))
 @keyword_checks(k=CHECK_K)
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """Per-sample: is ``argmax(y_true)`` among the ``k`` largest scores (ties count), as
@@ -150,8 +153,11 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     >>> top_k_categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=1).tolist()
     [0.0, 1.0]
     """
+    half = half_precision(y_pred)  # Keras casts y_true to y_pred's dtype before its argmax: ties in half precision
     y_pred, xp = any_array(y_pred, "y_pred")
     y_true, _ = any_array(y_true, "y_true")
+    if half is not None:
+        y_true = labels_in_half_precision(xp, y_true, half)
     return _in_top_k(xp, y_pred, xp.argmax(y_true, axis=-1), k)
 
 
@@ -164,9 +170,12 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     >>> sparse_top_k_categorical_accuracy([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], k=2).tolist()
     [1.0, 1.0]
     """
+    half = half_precision(y_pred) if from_sorted_ids else None  # as sparse_categorical_accuracy's
     y_pred, xp = any_array(y_pred, "y_pred")
     y_true, _ = any_array(y_true, "y_true")
     labels = _sparse_labels(y_true, y_pred)
+    if half is not None:
+        labels = labels_in_half_precision(xp, labels, half)
     if from_sorted_ids:
         return xp.any(labels.astype(y_pred.dtype)[..., None] == y_pred[..., :k], axis=-1).astype(np.float32)
     return _in_top_k(xp, y_pred, labels, k)
