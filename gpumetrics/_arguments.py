@@ -55,7 +55,8 @@ def check_dtype(dtype, name="dtype", default="float32", extra=()):
     if not isinstance(dtype, (str, np.dtype, type)) and isinstance(getattr(dtype, "compute_dtype", None), str):
         dtype = dtype.compute_dtype  # keras.DTypePolicy
     if isinstance(dtype, str):
-        dtype = dtype.removeprefix("mixed_")  # a Keras policy name: its compute dtype ("mixed_bfloat16" is refused)
+        if dtype in ("mixed_float16", "mixed_bfloat16"):  # Keras's two policy names: their compute dtype (bfloat16
+            dtype = dtype.removeprefix("mixed_")  # is refused); Keras refuses "mixed_float32", "mixed_int32", ...
         canonical = dtype if dtype in FLOAT_DTYPES + tuple(extra) else None
     elif isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
         canonical = np.dtype(dtype).name if np.dtype(dtype).name in FLOAT_DTYPES + tuple(extra) else None

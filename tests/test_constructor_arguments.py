@@ -115,6 +115,16 @@ def test_keras_dtype_policy_is_read_as_its_compute_dtype():
     assert M.Mean(dtype=Policy()).dtype == "float64"
 
 
+@pytest.mark.parametrize("name", ["mixed_float32", "mixed_float64", "mixed_int32", "mixed_", "mixed_bfloat16"])
+def test_only_kerass_mixed_policy_names_are_read_as_their_compute_dtype(name):
+    """Keras has two mixed policies, "mixed_float16" (float16) and "mixed_bfloat16", and refuses every other
+    "mixed_" name; stripping any "mixed_" read "mixed_float64" as float64 and gave the IoU family "mixed_int32"."""
+    assert M.Mean(dtype="mixed_float16").dtype == "float16"
+    for make in (M.Mean, M.AUC, lambda dtype: M.MeanIoU(3, dtype=dtype)):
+        with pytest.raises(ValueError, match=f"dtype={name!r}"):
+            make(dtype=name)
+
+
 def test_legal_integer_arguments_still_construct():
     assert M.Precision(top_k=np.int64(2), class_id=np.int32(1)).get_config()["top_k"] == 2
     assert M.AUC(num_thresholds=2 ** 20).num_thresholds == 2 ** 20
