@@ -174,10 +174,11 @@ def _is_verified(metric, key, digest):
 
 def _settled(metric):
     """Whether ``metric``'s states are all there for good, so that a verified fingerprint stays true on every rank:
-    built (an unbuilt one builds on the rank that sees a batch), and of this package's classes, whose states are
-    declared up front; a class of your own may add a variable at its first batch (Keras's own F1Score builds so),
-    which its ``is_built`` does not tell, so it is checked at every sync (one 16-byte all-gather more)."""
-    return metric.is_built and type(metric).__module__.startswith("gpumetrics.")
+    built (an unbuilt one builds on the rank that sees a batch), and updated by this package's ``update_state``,
+    whose states are declared up front; an ``update_state`` of your own may add a variable at its first batch
+    (Keras's own F1Score builds so), which ``is_built`` does not tell, so it is checked at every sync (one 16-byte
+    all-gather more)."""
+    return metric.is_built and type(metric).update_state.__module__.startswith("gpumetrics.")
 
 
 def _remember(metric, key, digest):
