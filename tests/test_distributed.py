@@ -172,16 +172,15 @@ def run_thread_ranks(body):
     return results
 
 
-def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_gets_the_error_on_every_rank():
-    """No rank had seen a batch at the first sync (agreed: R2Score unbuilt everywhere); then only rank 0 builds. The
-    unbuilt rank must run the header check again: it skipped it and sent its 24-byte buffer against rank 0's 16-byte
-    header (MPI: "Message truncated" on rank 0; gloo: SIGABRT)."""
+def assert_refused_on_every_rank_once_rank_0_updates(make, update):
+    """Both thread ranks sync ``make()`` once; then rank 0 alone runs ``update(metric)`` and both sync again: every
+    rank must get sync's ``ValueError``, none a collective out of step."""
 
     def body(rank, new_engine):
-        metric, engine = gpumetrics.R2Score(device="cpu"), new_engine()
+        metric, engine = make(), new_engine()
         sync(metric, engine)
         if rank == 0:
-            metric.update_state([[1.0], [2.0], [4.0]], [[1.5], [2.0], [3.0]])
+            update(metric)
         try:
             sync(metric, engine)
         except ValueError as error:
@@ -189,6 +188,16 @@ def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_gets_the_error_on_ever
 
     results = run_thread_ranks(body)
     assert all(isinstance(r, str) and "ranks disagree on the metrics to sync" in r for r in results), results
+
+
+def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_gets_the_error_on_every_rank():
+    """No rank had seen a batch at the first sync (agreed: R2Score unbuilt everywhere); then only rank 0 builds. The
+    unbuilt rank must run the header check again: it skipped it and sent its 24-byte buffer against rank 0's 16-byte
+    header (MPI: "Message truncated" on rank 0; gloo: SIGABRT)."""
+
+    assert_refused_on_every_rank_once_rank_0_updates(
+        lambda: gpumetrics.R2Score(device="cpu"),
+        lambda metric: metric.update_state([[1.0], [2.0], [4.0]], [[1.5], [2.0], [3.0]]))
 
 
 class LazySum(gpumetrics.Metric):
@@ -214,18 +223,8 @@ def test_a_metric_that_adds_a_state_on_one_rank_after_a_sync_gets_the_error_on_e
     sync verified it; then only rank 0 added its state, and rank 1 skipped the header check and sent its 16-byte
     state against rank 0's header (MPI: "Message truncated" and an abort on rank 0)."""
 
-    def body(rank, new_engine):
-        metric, engine = LazySum(device="cpu"), new_engine()
-        sync(metric, engine)
-        if rank == 0:
-            metric.update_state(np.ones((2, 3)))
-        try:
-            sync(metric, engine)
-        except ValueError as error:
-            return str(error)
-
-    results = run_thread_ranks(body)
-    assert all(isinstance(r, str) and "ranks disagree on the metrics to sync" in r for r in results), results
+    assert_refused_on_every_rank_once_rank_0_updates(lambda: LazySum(device="cpu"),
+                                                      lambda metric: metric.update_state(np.ones((2, 3))))
 
 
 def test_a_new_engine_at_a_freed_engines_address_is_checked_again():

@@ -594,17 +594,21 @@ HALF_CASES = (  # (class, kwargs, y_true, y_pred, Keras 3.15's value for float16
 )
 
 
+def half_maker(half):
+    """A function making an array of ``half`` ("float16", "bfloat16": ml_dtypes, "torch-bfloat16") from values."""
+    if half == "torch-bfloat16":
+        torch = pytest.importorskip("torch")
+        return lambda a: torch.tensor(np.asarray(a, np.float32)).to(torch.bfloat16)
+    dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+    return lambda a: np.asarray(a).astype(dtype)
+
+
 @pytest.mark.parametrize("half", ["float16", "bfloat16", "torch-bfloat16"])
 def test_labels_are_rounded_to_half_precision_predictions_before_an_exact_comparison(device, half):
     """Keras casts y_true to y_pred's dtype before comparing exactly: beside float16 / bfloat16 scores, label 0.1
     equals the score 0.1 and 2049 equals 2048. The kernels cast labels to float32 at most, and bfloat16 scores are
     widened to float32 at import, so these read 0.0 to 0.5 before the labels were rounded first."""
-    if half == "torch-bfloat16":
-        torch = pytest.importorskip("torch")
-        make = lambda a: torch.tensor(np.asarray(a, np.float32)).to(torch.bfloat16)  # noqa: E731
-    else:
-        dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
-        make = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    make = half_maker(half)
     for cls, kwargs, y_true, y_pred, expected in HALF_CASES:
         metric = cls(device=device, **kwargs)
         metric.update_state(np.array(y_true), make(y_pred))
@@ -619,12 +623,7 @@ def test_per_sample_accuracies_round_labels_to_half_precision_predictions(half):
     top_k_categorical_accuracy's argmax of y_true (0.5 and 0.50001 tie in float16 and bfloat16, the first wins).
     Before, the top-k function and class read 0.0 beside both types, and sparse_categorical_accuracy and
     sparse_top_k_categorical_accuracy(from_sorted_ids=True) read 0.0 beside bfloat16 (widened to float32 first)."""
-    if half == "torch-bfloat16":
-        torch = pytest.importorskip("torch")
-        make = lambda a: torch.tensor(np.asarray(a, np.float32)).to(torch.bfloat16)  # noqa: E731
-    else:
-        dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
-        make = lambda a: np.asarray(a).astype(dtype)  # noqa: E731
+    make = half_maker(half)
     for cls, kwargs, y_true, y_pred, expected in HALF_CASES[1:]:
         fn = getattr(gpumetrics, gpumetrics.metric.to_snake_case(cls.__name__))
         values = to_host(fn(np.array(y_true), make(y_pred), **kwargs))
