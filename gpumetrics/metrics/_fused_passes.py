@@ -119,6 +119,19 @@ def imported_pair(metric, y_true, y_pred):
     return imported(metric, y_true, "y_true"), y_pred
 
 
+def cast_pair(metric, y_true, y_pred, keras_cast, half_labels):
+    """``imported_pair`` with Keras's casts of ``y_true`` to ``y_pred``'s dtype where a fused form declares them:
+    beside integer predictions (``keras_cast``: ``keras_label_cast``) and beside float16 / bfloat16 ones
+    (``half_labels``: ``labels_in_half_precision``, asked of ``y_pred`` as given, before import widens bfloat16)."""
+    half = half_precision(y_pred) if half_labels else None
+    y_true, y_pred = imported_pair(metric, y_true, y_pred)
+    if keras_cast:
+        y_true = keras_label_cast(y_true, y_pred)
+    if half is not None:
+        y_true = labels_in_half_precision(metric.xp, y_true, half)
+    return y_true, y_pred
+
+
 def masked_weight(metric, mask, weight):
     """Keras's ``apply_mask``: ``weight`` times the mask, their ranks aligned first (``squeeze_or_expand``)."""
     mask_shape, weight_shape = squeeze_or_expand(mask.shape, weight.shape)
@@ -218,12 +231,7 @@ class Elementwise:
         return self._takes is None or self._takes(**fn_kwargs)
 
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
-        half = half_precision(y_pred) if self.half_labels else None
-        y_true, y_pred = imported_pair(metric, y_true, y_pred)
-        if self.keras_cast:
-            y_true = keras_label_cast(y_true, y_pred)
-        if half is not None:
-            y_true = labels_in_half_precision(metric.xp, y_true, half)
+        y_true, y_pred = cast_pair(metric, y_true, y_pred, self.keras_cast, self.half_labels)
         ids, unchecked = import_group_ids(metric, group_ids, sample_count(y_pred))
         batch = elementwise_batch(metric, y_true, y_pred, sample_weight, self.last_axis, "mean")
         batch = grouped(metric, batch, ids, sample_count(y_pred))
@@ -267,12 +275,7 @@ class Rowwise:
     def update(self, metric, y_true, y_pred, sample_weight, group_ids=None, **fn_kwargs):
         kind = ROW_KINDS[self.choose_kind(**fn_kwargs)]
         rounds = self.half_labels(**fn_kwargs) if callable(self.half_labels) else self.half_labels
-        half = half_precision(y_pred) if rounds else None
-        y_true, y_pred = imported_pair(metric, y_true, y_pred)
-        if self.keras_cast:
-            y_true = keras_label_cast(y_true, y_pred)
-        if half is not None:
-            y_true = labels_in_half_precision(metric.xp, y_true, half)
+        y_true, y_pred = cast_pair(metric, y_true, y_pred, self.keras_cast, rounds)
         samples = sample_count(y_pred, row_family=True)
         ids, unchecked = import_group_ids(metric, group_ids, samples)
         axis = fn_kwargs.get("axis", -1)
