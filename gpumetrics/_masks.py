@@ -2,9 +2,13 @@
 ignored sample the value 0 and marks it, and a mean or sum over marked values with sample weights gives those
 samples weight 0 (Keras's ``_keras_mask``, read by ``reduce_to_samplewise_values``). NumPy and CuPy arrays take no
 attributes, so the mark is kept here by ``id`` for as long as the array lives, as Keras's NumPy backend keeps it.
+A Keras layer's mask on ``y_pred`` (``keras_mask_of``) weighs a mean metric's samples the same way
+(``masked_weights``).
 """
 import sys
 import weakref
+
+from ._validation import broadcasts_to, squeeze_or_expand
 
 #: ``id(values) -> mask`` of the marked arrays alive (empty almost always: a replay's check is one truth test)
 MASKED = {}
@@ -34,10 +38,19 @@ def keras_mask_of(x):
     return mask
 
 
-def refuse_keras_mask(who, y_pred):
-    """``ValueError`` naming ``who`` if ``y_pred`` carries a Keras mask: Keras's mean metrics weigh the masked
-    samples 0 (``MeanMetricWrapper.update_state``), which this package's fused passes do not read."""
-    if keras_mask_of(y_pred) is not None:
-        raise ValueError(f"{who}: y_pred carries a Keras mask (_keras_mask, from a Masking layer or "
-                         f"mask_zero=True), which Keras's mean metrics apply as sample weights and gpumetrics does not "
-                         f"read; pass the mask as sample_weight (times your weights) and drop it from y_pred")
+def masked_weights(metric, sample_weight, mask):
+    """Keras's ``apply_mask(sample_weight, mask, reduction="sum")`` of a mean metric (``MeanMetricWrapper``): the
+    weights times ``y_pred``'s Keras mask, or the mask alone without weights, on ``metric``'s device. Keras
+    multiplies the weights by the mask in place, after its squeeze or expand of a trailing 1, so a mask that does
+    not broadcast to the weights' shape (a scalar weight, weights of shape ``(batch,)`` beside a mask of shape
+    ``(batch, steps)``) is refused, as Keras's NumPy and torch backends raise."""
+    mask = metric.asarray(mask, "y_pred's Keras mask")
+    if sample_weight is None:
+        return mask
+    weight = metric.asarray(sample_weight, "sample_weight")
+    mask_shape, weight_shape = squeeze_or_expand(mask.shape, weight.shape)
+    if not broadcasts_to(mask_shape, weight_shape):
+        raise ValueError(f"{metric.name}: sample_weight of shape {tuple(weight.shape)} does not take y_pred's Keras "
+                         f"mask of shape {tuple(mask.shape)}: Keras multiplies the weights by the mask in place, so "
+                         f"the mask must broadcast to the weights' shape; pass weights of the mask's shape")
+    return weight.reshape(weight_shape) * mask.reshape(mask_shape)

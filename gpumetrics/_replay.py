@@ -184,7 +184,7 @@ class Replays:
             elif (cls is tensor and value.is_cuda and value.layout is torch.strided and not value.is_neg()
                   and not value._is_zerotensor()):  # its memory holds its values (see _interop.materialized)
                 if getattr(value, "_keras_mask", None) is not None:
-                    return None  # a Keras mask on y_pred is refused by the full update (_masks.refuse_keras_mask)
+                    return None  # a Keras mask on y_pred weighs samples in the full update (_masks.masked_weights)
                 itemsize = value.element_size()
                 shape, strides, ptr = value.shape, tuple(map(itemsize.__mul__, value.stride())), value.data_ptr()
                 device = value.get_device()

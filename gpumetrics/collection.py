@@ -42,7 +42,7 @@ import numpy as np
 
 from ._identity import STAMP_KEYS, describe
 from ._keras_guard import refuse_keras_function_wrappers
-from ._masks import refuse_keras_mask
+from ._masks import keras_mask_of
 from .metric import Metric, merge_arguments, rolled_back
 from .metrics._groups import check_num_groups, with_num_groups
 from .metrics._mean import MeanMetricWrapper
@@ -189,13 +189,17 @@ class MetricCollection:
         integer per sample, for members built with ``num_groups`` (all of them then; a grouped pass is shared as an
         ungrouped one is)."""
         members = list(self._metrics.values())
-        means = [name for name, m in self._metrics.items() if isinstance(m, MeanMetricWrapper)]
-        if means:  # their shared passes (a BinaryAccuracy riding a histogram) would not read the mask
-            refuse_keras_mask(f"MetricCollection (members {means})", y_pred)
         ungrouped = [name for name, m in self._metrics.items() if getattr(m, "num_groups", None) is None]
         if group_ids is not None and ungrouped:
             raise ValueError(f"group_ids given, but members {ungrouped} have no group axis (num_groups=None)")
         grouped = {} if group_ids is None else {"group_ids": group_ids}
+        if keras_mask_of(y_pred) is not None and any(isinstance(m, MeanMetricWrapper) for m in members):
+            # the mean members weigh the masked samples 0 and the others ignore the mask, as Keras's do: a shared
+            # pass (a BinaryAccuracy riding a histogram) reads no mask, so each member updates on its own
+            with rolled_back(members, values=members):
+                for metric in members:
+                    metric.update_state(y_true, y_pred, sample_weight=sample_weight, **grouped)
+            return
         with rolled_back(members, values=self._own if len(self._own) > 1 or self._groups else ()):
             batches = [g.check(y_true, y_pred, sample_weight, group_ids) for g in self._groups]
             for metric in self._own:

@@ -17,7 +17,9 @@ evaluation, so the logged numbers are the ones the metric gives standalone on th
 - Other backends are refused (``ValueError``).
 
 Keras symbolic builds (metrics called on placeholder tensors to learn their output shapes) update nothing.
-Keras masks on ``y_pred`` are refused: Keras's own metrics disagree on how to apply them.
+A Keras mask on ``y_pred`` (a ``Masking`` layer, ``mask_zero=True``) is read as Keras's own metrics read it: the
+mean metrics weigh the masked samples 0 (on the compiled backends, Keras's ``apply_mask`` runs in the traced step,
+since the host copies carry no mask), the others ignore it.
 
 Imported only when used: Keras stays an optional dependency.
 """
@@ -27,11 +29,13 @@ from functools import partial
 import keras
 import numpy as np
 from keras.src.backend import get_keras_mask, in_symbolic_scope
+from keras.src.losses.loss import apply_mask
 
 from . import _keras_callbacks as callbacks
 from .backends import resolve
 from .collection import MetricCollection
 from .metric import Metric
+from .metrics import MeanMetricWrapper
 from .registry import deserialize, get, serialize
 
 _SUPPORTED_BACKENDS = ("torch", "numpy", *callbacks.COMPILED_BACKENDS)
@@ -76,9 +80,10 @@ class KerasMetric(keras.metrics.Metric):
             self._eager_result = torch.compiler.disable(self._eager_result)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        if get_keras_mask(y_pred) is not None:
-            raise ValueError(f"{self.name}: y_pred carries a Keras mask, which gpumetrics.keras does not apply; "
-                             f"pass the mask as sample_weight (weighted_metrics=) or drop it")
+        mask = get_keras_mask(y_pred)
+        if mask is not None and self._compiled and isinstance(self.metric, MeanMetricWrapper):
+            # the callback gets host copies, which carry no mask: Keras's own rule, in the traced step
+            sample_weight = apply_mask(sample_weight, mask, dtype=self.dtype, reduction="sum")
         if self._compiled:
             self._spec = self._result_spec(tuple(_input_spec(x) for x in (y_true, y_pred, sample_weight)))
             if not in_symbolic_scope():

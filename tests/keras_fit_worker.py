@@ -164,6 +164,39 @@ def check_result_sharing_a_state_with_validation():
     assert history["positives"] == [30.0, 30.0] and history["val_positives"] == [7.0, 7.0], history
 
 
+def check_masked_sequence_model():
+    """A Masking layer's mask on y_pred, side by side with Keras's own metrics in one model: the mean metrics weigh
+    the masked steps 0 (with and without weights of the mask's shape), AUC ignores the mask, as Keras's do. On
+    JAX, Keras's training step loses the mask for its own metrics too; evaluate keeps it."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(24, 5, 3)).astype("float32")
+    x[rng.random((24, 5)) < 0.4] = 0.0  # masked steps
+    y = (rng.random((24, 5, 2)) < 0.5).astype("float32")
+    w = rng.uniform(0.5, 2.0, size=(24, 5)).astype("float32")
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((5, 3)), keras.layers.Masking(0.0),
+                            keras.layers.Dense(2, activation="sigmoid")])
+    pairs = [(keras.metrics.MeanSquaredError(name=f"k_mse{t}"), wrap(gpumetrics.MeanSquaredError(), name=f"g_mse{t}"))
+             for t in ("", "_w")]
+    pairs += [(keras.metrics.BinaryAccuracy(name=f"k_acc{t}"), wrap(gpumetrics.BinaryAccuracy(), name=f"g_acc{t}"))
+              for t in ("", "_w")]
+    pairs += [(keras.metrics.AUC(name="k_auc"), wrap(gpumetrics.AUC(), name="g_auc"))]
+    plain, weighted = [pairs[0], pairs[2], pairs[4]], [pairs[1], pairs[3]]
+    net.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse", metrics=[m for p in plain for m in p],
+                weighted_metrics=[m for p in weighted for m in p])
+    history = net.fit(x, y, sample_weight=w, batch_size=8, epochs=2, verbose=0,
+                      validation_data=(x[:16], y[:16], w[:16])).history
+    evaluated = net.evaluate(x, y, sample_weight=w, batch_size=12, verbose=0, return_dict=True)
+    for ours, theirs in [(g.name, k.name) for k, g in pairs]:
+        np.testing.assert_allclose(history[ours], history[theirs], rtol=1e-5, err_msg=f"{BACKEND} {ours}")
+        np.testing.assert_allclose(history[f"val_{ours}"], history[f"val_{theirs}"], rtol=1e-5,
+                                   err_msg=f"{BACKEND} val_{ours}")
+        np.testing.assert_allclose(evaluated[ours], evaluated[theirs], rtol=1e-5, err_msg=f"{BACKEND} {ours}")
+    unmasked = wrap(gpumetrics.MeanSquaredError()).metric
+    unmasked.update_state(y, net.predict(x, verbose=0))
+    assert abs(evaluated["g_mse"] - float(unmasked.result())) > 1e-4, "the mask should change the number"
+
+
 def check_refused_without_adapter():
     """A gpumetrics metric handed to compile() as it is: a TypeError naming gpumetrics.keras, as metric or loss."""
     x, labels, _ = data(3, 8)
@@ -241,6 +274,7 @@ def main():
     if BACKEND == "torch":
         check_torch_compile()
     check_result_sharing_a_state_with_validation()
+    check_masked_sequence_model()
     check_refused_without_adapter()
     check_float64_refused_on_jax_without_x64()
     check_refused_in_distributed_steps()

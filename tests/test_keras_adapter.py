@@ -109,69 +109,88 @@ def test_keras_is_a_lazy_attribute_of_the_package():
     assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
 
 
-def test_a_keras_mask_on_y_pred_is_refused():
-    pytest.importorskip("keras")
-    from gpumetrics.keras import wrap
+def masked_batches(seed, make, weights):
+    """Three batches of a sequence model's output (batch, steps, 2) with a Keras mask over (batch, steps), as a
+    ``Masking`` layer attaches it; ``weights``: None, "steps" (batch, steps) or "steps1" (batch, steps, 1)."""
+    from keras.src.backend import set_keras_mask
 
-    class Masked(np.ndarray):
-        """An array that carries a Keras mask, as Keras layers with masking attach it to their outputs."""
-
-    y_pred = np.array([[0.2], [0.9]]).view(Masked)
-    y_pred._keras_mask = np.array([True, False])
-    wrapped = wrap(gpumetrics.AUC())
-    with pytest.raises(ValueError, match="Keras mask"):
-        wrapped.update_state(np.array([[0.0], [1.0]]), y_pred)
-    assert float(wrapped.metric.result()) == 0.0
+    rng = np.random.default_rng(seed)
+    for size in (4, 1, 6):
+        y_true = (rng.random((size, 5, 2)) < 0.5).astype("float32")
+        y_pred = make(rng.random((size, 5, 2)).astype("float32"))
+        set_keras_mask(y_pred, make(rng.random((size, 5)) < 0.6))
+        shape = {None: None, "steps": (size, 5), "steps1": (size, 5, 1)}[weights]
+        yield y_true, y_pred, None if shape is None else rng.uniform(0.5, 2.0, shape).astype("float32")
 
 
-def test_a_keras_mask_outside_the_adapter_is_applied_or_refused_as_keras_reads_it():
-    """Direct updates: Keras's mean metrics weigh the masked samples of a masked ``y_pred`` 0, and ``Mean`` /
-    ``Sum`` do so for weighted masked values; gpumetrics must not silently ignore the mask (it refuses the former,
-    applies the latter). A torch tensor carries the mask as an attribute, a NumPy array in Keras's table by id."""
+def masked_mean_oracle(values, batches):
+    """float64 masked weighted mean of per-step ``values(y_true, y_pred)`` over the batches (the mask's meaning)."""
+    total = weight = 0.0
+    for y_true, y_pred, sample_weight in batches:
+        from gpumetrics._masks import keras_mask_of
+
+        mask = np.asarray(keras_mask_of(y_pred), dtype="float64")
+        w = mask if sample_weight is None else mask * np.asarray(sample_weight, dtype="float64").reshape(mask.shape)
+        total += float((values(np.asarray(y_true, "float64"), np.asarray(y_pred, "float64")) * w).sum())
+        weight += float(w.sum())
+    return total / weight
+
+
+@pytest.mark.parametrize("weights", [None, "steps", "steps1"])
+@pytest.mark.parametrize("make", ["numpy", "torch"])
+def test_a_keras_mask_on_y_pred_weighs_mean_metrics_as_keras(make, weights, device):
+    """Keras's ``MeanMetricWrapper.update_state`` multiplies the weights by ``y_pred``'s Keras mask (or takes the
+    mask as the weights); its confusion metrics ignore the mask. A torch tensor carries the mask as an attribute,
+    a NumPy array in Keras's table by id. Checked against a float64 oracle and against Keras's own metrics, over
+    several updates, for fused classes, a plain function and a collection."""
     keras = pytest.importorskip("keras")
     torch = pytest.importorskip("torch")
-    from keras.src.backend import set_keras_mask
+    make = {"numpy": lambda a: a.copy(), "torch": torch.tensor}[make]
+    batches = list(masked_batches(3, make, weights))
+    oracles = {"MeanSquaredError": lambda t, p: ((t - p) ** 2).mean(axis=-1),
+               "BinaryAccuracy": lambda t, p: (t == (p > 0.5)).mean(axis=-1)}
+    plain = gpumetrics.MeanMetricWrapper(lambda t, p: abs(t - p).mean(axis=-1), name="mae_fn", device=device)
+    collection = gpumetrics.MetricCollection([gpumetrics.MeanSquaredError(device=device),
+                                              gpumetrics.BinaryAccuracy(device=device), gpumetrics.AUC(device=device)])
+    for name, oracle in oracles.items():
+        ours, theirs = getattr(gpumetrics, name)(device=device), getattr(keras.metrics, name)()
+        for y_true, y_pred, sample_weight in batches:
+            ours.update_state(y_true, y_pred, sample_weight=sample_weight)
+            theirs.update_state(y_true, y_pred, sample_weight=sample_weight)
+        np.testing.assert_allclose(float(ours.result()), masked_mean_oracle(oracle, batches), rtol=1e-6)
+        np.testing.assert_allclose(float(ours.result()), float(theirs.result()), rtol=1e-5)
+    auc, keras_auc = gpumetrics.AUC(device=device), keras.metrics.AUC()
+    for y_true, y_pred, sample_weight in batches:
+        plain.update_state(y_true, y_pred, sample_weight=sample_weight)
+        collection.update_state(y_true, y_pred, sample_weight=sample_weight)
+        auc.update_state(y_true, y_pred, sample_weight=sample_weight)
+        keras_auc.update_state(y_true, y_pred, sample_weight=sample_weight)
+    np.testing.assert_allclose(float(plain.result()), masked_mean_oracle(lambda t, p: abs(t - p).mean(axis=-1),
+                                                                           batches), rtol=1e-6)
+    np.testing.assert_allclose(float(auc.result()), float(keras_auc.result()), rtol=1e-5)  # the mask ignored
+    results = collection.result()
+    for name, oracle in oracles.items():
+        key = {"MeanSquaredError": "mean_squared_error", "BinaryAccuracy": "binary_accuracy"}[name]
+        np.testing.assert_allclose(float(results[key]), masked_mean_oracle(oracle, batches), rtol=1e-6)
+    assert float(results["auc"]) == float(auc.result())
 
-    y_true = np.array([[0.0], [1.0], [1.0], [0.0]], dtype="float32")
-    y_pred = np.array([[0.1], [0.9], [0.2], [0.8]], dtype="float32")
-    mask = np.array([True, True, False, False])
-    for make in (lambda a: torch.tensor(a), lambda a: a.copy()):
-        masked = make(y_pred)
-        set_keras_mask(masked, make(mask))
-        for metric in (gpumetrics.MeanSquaredError(), gpumetrics.BinaryAccuracy(),
-                       gpumetrics.MeanMetricWrapper(lambda t, p: abs(t - p).mean(axis=-1))):
-            with pytest.raises(ValueError, match="Keras mask"):
-                metric.update_state(make(y_true), masked)
-            assert float(metric.result()) == 0.0
-        auc = gpumetrics.AUC()  # Keras's confusion metrics do not read the mask: neither do we
-        auc.update_state(make(y_true), masked)
-        np.testing.assert_allclose(float(auc.result()), 0.75, rtol=1e-6)
-        values = make(np.array([1.0, 2.0, 3.0, 4.0], dtype="float32"))
-        set_keras_mask(values, make(mask))
-        weights = np.array([1.0, 2.0, 3.0, 1.0], dtype="float32")
-        for metric, expected in ((gpumetrics.Mean(), 5.0 / 3.0), (gpumetrics.Sum(), 5.0)):
-            metric.update_state(values, sample_weight=make(weights))
-            reference = getattr(keras.metrics, type(metric).__name__)()
-            reference.update_state(values, sample_weight=make(weights))  # Keras may scale its weights in place
-            np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-6)
-            np.testing.assert_allclose(float(metric.result()), float(reference.result()), rtol=1e-6)
 
-
-def test_a_keras_mask_reaches_a_collection_of_mean_metrics_as_a_refusal():
-    """A ``BinaryAccuracy`` in a collection rides the threshold histogram's shared pass, which reads no mask: the
-    collection refuses a masked ``y_pred`` when any member is a mean metric (Keras weighs masked samples 0 there),
-    changing no member, and takes it when every member ignores masks in Keras too (the confusion family)."""
-    pytest.importorskip("keras")
+@pytest.mark.parametrize("make", ["numpy", "torch"])
+def test_weights_that_do_not_take_the_keras_mask_are_refused_unchanged(make):
+    """Keras multiplies the weights by the mask in place: a scalar weight or weights of shape (batch,) beside a
+    mask of shape (batch, steps) raise there (NumPy and torch backends); here a ValueError naming both shapes,
+    with every state as it was, alone or in a collection."""
     torch = pytest.importorskip("torch")
-    from keras.src.backend import set_keras_mask
-
-    y_true = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
-    y_pred = torch.tensor([[0.1], [0.9], [0.2], [0.8]])
-    set_keras_mask(y_pred, torch.tensor([True, True, False, False]))
-    mixed = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.BinaryAccuracy()])
-    with pytest.raises(ValueError, match=r"members \['binary_accuracy'\].*Keras mask"):
-        mixed.update_state(y_true, y_pred)
-    assert all(float(value) == 0.0 for value in mixed.result().values())
-    confusion = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.Precision()])
-    confusion.update_state(y_true, y_pred)
-    np.testing.assert_allclose(float(confusion.result()["auc"]), 0.75, rtol=1e-6)
+    make = {"numpy": lambda a: a.copy(), "torch": torch.tensor}[make]
+    (y_true, y_pred, _), *_ = masked_batches(5, make, None)
+    for sample_weight in (0.5, np.ones(4, dtype="float32")):
+        metric = gpumetrics.MeanSquaredError()
+        collection = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.MeanSquaredError()])
+        metric.update_state(y_true, y_pred.clone() if make is torch.tensor else y_pred.copy())  # unmasked copy
+        before = metric.state_dict()
+        with pytest.raises(ValueError, match=r"sample_weight of shape .* Keras mask of shape \(4, 5\)"):
+            metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        with pytest.raises(ValueError, match=r"sample_weight of shape"):  # AUC refuses (4,) weights by itself
+            collection.update_state(y_true, y_pred, sample_weight=sample_weight)
+        assert all(np.array_equal(before[k], v) for k, v in metric.state_dict().items())
+        assert all(float(value) == 0.0 for value in collection.result().values())

@@ -10,7 +10,7 @@ here it is the same, with ``mean_squared_error`` declared
 import numpy as np
 
 from .._arguments import checked_keywords
-from .._masks import refuse_keras_mask
+from .._masks import keras_mask_of, masked_weights
 from ..metric import Metric
 from ..registry import register
 from ._fn_config import check_fn_kwargs, function_path, resolve_function
@@ -158,7 +158,19 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         if y_true is None:  # refused before anything is placed or counted (Mean's plain values are not this)
             raise TypeError(f"{self.name}: y_true is None; update_state needs y_true and y_pred")
-        refuse_keras_mask(self.name, y_pred)
+        mask = keras_mask_of(y_pred)
+        if mask is None:
+            self._update_unmasked(y_true, y_pred, sample_weight, group_ids)
+            return
+        weight = masked_weights(self, sample_weight, mask)  # as Keras: the masked samples weigh 0
+        try:
+            self._update_unmasked(y_true, y_pred, weight, group_ids)
+        except (ValueError, TypeError) as error:
+            given = "" if sample_weight is None else " times the sample_weight given"
+            raise _same_kind(error)(f"{error} (the weights are y_pred's Keras mask of shape "
+                                    f"{tuple(weight.shape)}{given})") from error
+
+    def _update_unmasked(self, y_true, y_pred, sample_weight, group_ids):
         if self._form is not None:
             self._form.update(self, y_true, y_pred, sample_weight, group_ids, **self._fn_kwargs)
         else:
