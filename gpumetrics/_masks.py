@@ -8,7 +8,7 @@ A Keras layer's mask on ``y_pred`` (``keras_mask_of``) weighs a mean metric's sa
 import sys
 import weakref
 
-from ._validation import broadcasts_to, squeeze_or_expand
+from ._validation import broadcast_shape, squeeze_or_expand
 
 #: ``id(values) -> mask`` of the marked arrays alive (empty almost always: a replay's check is one truth test)
 MASKED = {}
@@ -38,19 +38,23 @@ def keras_mask_of(x):
     return mask
 
 
-def masked_weights(metric, sample_weight, mask):
-    """Keras's ``apply_mask(sample_weight, mask, reduction="sum")`` of a mean metric (``MeanMetricWrapper``): the
-    weights times ``y_pred``'s Keras mask, or the mask alone without weights, on ``metric``'s device. Keras
-    multiplies the weights by the mask in place, after its squeeze or expand of a trailing 1, so a mask that does
-    not broadcast to the weights' shape (a scalar weight, weights of shape ``(batch,)`` beside a mask of shape
-    ``(batch, steps)``) is refused, as Keras's NumPy and torch backends raise."""
-    mask = metric.asarray(mask, "y_pred's Keras mask")
+def masked_weights(metric, sample_weight, mask, what):
+    """Keras's ``apply_mask(sample_weight, mask, reduction="sum")``: the weights times ``mask`` (named ``what`` in
+    errors), or the mask alone without weights, on ``metric``'s device, their ranks aligned first as Keras aligns
+    them (a trailing 1 squeezed or added). Weights and a mask of two ranks other than a scalar's, such as weights
+    ``(batch,)`` beside a mask ``(batch, steps)``, are refused: broadcasting pairs their axes from the right (a
+    weight per step, not per sample), and Keras raises there (on JAX unless ``batch == steps``). A scalar weight
+    and weights ``(batch, 1)`` beside ``(batch, steps)`` broadcast, as on Keras's JAX backend; its NumPy and torch
+    backends raise there, multiplying in place."""
+    mask = metric.asarray(mask, what)
     if sample_weight is None:
         return mask
     weight = metric.asarray(sample_weight, "sample_weight")
     mask_shape, weight_shape = squeeze_or_expand(mask.shape, weight.shape)
-    if not broadcasts_to(mask_shape, weight_shape):
-        raise ValueError(f"{metric.name}: sample_weight of shape {tuple(weight.shape)} does not take y_pred's Keras "
-                         f"mask of shape {tuple(mask.shape)}: Keras multiplies the weights by the mask in place, so "
-                         f"the mask must broadcast to the weights' shape; pass weights of the mask's shape")
+    if len(mask_shape) != len(weight_shape) and mask_shape and weight_shape:
+        raise ValueError(f"{metric.name}: sample_weight of shape {tuple(weight.shape)} and {what} of shape "
+                         f"{tuple(mask.shape)} differ in rank: broadcasting would pair their axes from the right "
+                         f"(a weight per step, not per sample), and Keras raises; pass weights of the mask's "
+                         f"shape, or (batch, 1, ...) for one weight per sample")
+    broadcast_shape(mask_shape, weight_shape, what, "sample_weight")
     return weight.reshape(weight_shape) * mask.reshape(mask_shape)

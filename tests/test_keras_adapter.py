@@ -109,13 +109,13 @@ def test_keras_is_a_lazy_attribute_of_the_package():
     assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
 
 
-def masked_batches(seed, make, weights):
+def masked_batches(seed, make, weights, size=None):
     """Three batches of a sequence model's output (batch, steps, 2) with a Keras mask over (batch, steps), as a
     ``Masking`` layer attaches it; ``weights``: None, "steps" (batch, steps) or "steps1" (batch, steps, 1)."""
     from keras.src.backend import set_keras_mask
 
     rng = np.random.default_rng(seed)
-    for size in (4, 1, 6):
+    for size in (4, 1, 6) if size is None else (size,):
         y_true = (rng.random((size, 5, 2)) < 0.5).astype("float32")
         y_pred = make(rng.random((size, 5, 2)).astype("float32"))
         set_keras_mask(y_pred, make(rng.random((size, 5)) < 0.6))
@@ -125,10 +125,10 @@ def masked_batches(seed, make, weights):
 
 def masked_mean_oracle(values, batches):
     """float64 masked weighted mean of per-step ``values(y_true, y_pred)`` over the batches (the mask's meaning)."""
+    from gpumetrics._masks import keras_mask_of
+
     total = weight = 0.0
     for y_true, y_pred, sample_weight in batches:
-        from gpumetrics._masks import keras_mask_of
-
         mask = np.asarray(keras_mask_of(y_pred), dtype="float64")
         w = mask if sample_weight is None else mask * np.asarray(sample_weight, dtype="float64").reshape(mask.shape)
         total += float((values(np.asarray(y_true, "float64"), np.asarray(y_pred, "float64")) * w).sum())
@@ -176,21 +176,52 @@ def test_a_keras_mask_on_y_pred_weighs_mean_metrics_as_keras(make, weights, devi
 
 
 @pytest.mark.parametrize("make", ["numpy", "torch"])
-def test_weights_that_do_not_take_the_keras_mask_are_refused_unchanged(make):
-    """Keras multiplies the weights by the mask in place: a scalar weight or weights of shape (batch,) beside a
-    mask of shape (batch, steps) raise there (NumPy and torch backends); here a ValueError naming both shapes,
-    with every state as it was, alone or in a collection."""
+def test_weights_of_another_rank_than_the_keras_mask_are_refused_unchanged(make):
+    """Weights (batch,) beside a (batch, steps) mask would broadcast along the wrong axis (a weight per step):
+    Keras raises (on JAX unless batch == steps); here a ValueError naming both shapes, with every state as it
+    was, alone or in a collection. A scalar weight and (batch, 1) weights broadcast (Keras's JAX backend takes
+    them; its NumPy and torch backends raise, multiplying in place)."""
     torch = pytest.importorskip("torch")
     make = {"numpy": lambda a: a.copy(), "torch": torch.tensor}[make]
     (y_true, y_pred, _), *_ = masked_batches(5, make, None)
-    for sample_weight in (0.5, np.ones(4, dtype="float32")):
+    y_square, p_square, _ = next(masked_batches(6, make, None, size=5))  # batch == steps: NumPy would broadcast
+    for truth, scores in ((y_true, y_pred), (y_square, p_square)):
+        size = truth.shape[0]
         metric = gpumetrics.MeanSquaredError()
-        collection = gpumetrics.MetricCollection([gpumetrics.AUC(), gpumetrics.MeanSquaredError()])
-        metric.update_state(y_true, y_pred.clone() if make is torch.tensor else y_pred.copy())  # unmasked copy
+        metric.update_state(truth, scores.clone() if make is torch.tensor else scores.copy())  # an unmasked copy
         before = metric.state_dict()
-        with pytest.raises(ValueError, match=r"sample_weight of shape .* Keras mask of shape \(4, 5\)"):
-            metric.update_state(y_true, y_pred, sample_weight=sample_weight)
-        with pytest.raises(ValueError, match=r"sample_weight of shape"):  # AUC refuses (4,) weights by itself
-            collection.update_state(y_true, y_pred, sample_weight=sample_weight)
+        collection = gpumetrics.MetricCollection([gpumetrics.MeanSquaredError(), gpumetrics.AUC()])
+        weights = np.linspace(0.5, 2.0, size, dtype="float32")
+        with pytest.raises(ValueError, match=rf"sample_weight of shape \({size},\) and y_pred's Keras mask of "
+                                             rf"shape \({size}, 5\) differ in rank"):
+            metric.update_state(truth, scores, sample_weight=weights)
+        with pytest.raises(ValueError, match=r"sample_weight of shape"):
+            collection.update_state(truth, scores, sample_weight=weights)
         assert all(np.array_equal(before[k], v) for k, v in metric.state_dict().items())
         assert all(float(value) == 0.0 for value in collection.result().values())
+        mse = lambda t, p: ((t - p) ** 2).mean(axis=-1)  # noqa: E731
+        for taken in (0.5, weights[:, None]):
+            metric = gpumetrics.MeanSquaredError()
+            metric.update_state(truth, scores, sample_weight=taken)
+            rows = np.broadcast_to(np.asarray(taken, "float32").reshape(-1, 1), (size, 5))
+            np.testing.assert_allclose(float(metric.result()),
+                                       masked_mean_oracle(mse, [(truth, scores, rows)]), rtol=1e-6)
+@pytest.mark.parametrize("cls", ["Mean", "Sum"])
+def test_mean_and_sum_refuse_weights_of_another_rank_than_their_values_mask(cls):
+    """``Mean`` / ``Sum`` apply a mask on their values by the same rule: weights of shape (3,) beside a (3, 3)
+    mask would broadcast along the wrong axis (a weight per step), where Keras raises; so do we, naming both
+    shapes and leaving the state. Weights of the mask's shape are taken and equal Keras's."""
+    keras = pytest.importorskip("keras")
+    from keras.src.backend import set_keras_mask
+
+    values = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], dtype="float32")
+    set_keras_mask(values, np.array([[1, 1, 0], [0, 1, 1], [1, 0, 0]], dtype=bool))
+    metric = getattr(gpumetrics, cls)()
+    with pytest.raises(ValueError, match=r"sample_weight of shape \(3,\) and the values' mask of shape \(3, 3\)"):
+        metric.update_state(values, sample_weight=np.array([1.0, 2.0, 3.0], dtype="float32"))
+    assert float(metric.result()) == 0.0
+    weights = np.arange(1.0, 10.0, dtype="float32").reshape(3, 3)
+    reference = getattr(keras.metrics, cls)()
+    metric.update_state(values, sample_weight=weights)
+    reference.update_state(values, sample_weight=weights)
+    np.testing.assert_allclose(float(metric.result()), float(reference.result()), rtol=1e-6)

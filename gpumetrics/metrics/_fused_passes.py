@@ -12,7 +12,7 @@ from typing import NamedTuple, Optional
 
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
-from .._masks import keras_mask_of, mask_of
+from .._masks import keras_mask_of, mask_of, masked_weights
 from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
 from ._keras_rules import half_precision, keras_label_cast, labels_in_half_precision
@@ -132,13 +132,6 @@ def cast_pair(metric, y_true, y_pred, keras_cast, half_labels):
     return y_true, y_pred
 
 
-def masked_weight(metric, mask, weight):
-    """Keras's ``apply_mask``: ``weight`` times the mask, their ranks aligned first (``squeeze_or_expand``)."""
-    mask_shape, weight_shape = squeeze_or_expand(mask.shape, weight.shape)
-    broadcast_shape(mask_shape, weight_shape, "the values' mask", "sample_weight")
-    return weight.reshape(weight_shape) * mask.reshape(mask_shape)
-
-
 def imported_weight(metric, sample_weight):
     return None if sample_weight is None else metric.asarray(sample_weight, "sample_weight")
 
@@ -183,8 +176,7 @@ def add_values(metric, values, sample_weight, reduce, group_ids=None):
         mask = keras_mask_of(values)  # a Keras layer's mask on the values themselves, as Keras's Mean reads it
     values = imported(metric, values, "values")
     if mask is not None and sample_weight is not None:
-        sample_weight = masked_weight(metric, metric.asarray(mask, "the values' mask"),
-                                      imported_weight(metric, sample_weight))
+        sample_weight = masked_weights(metric, sample_weight, mask, "the values' mask")
     ids, unchecked = import_group_ids(metric, group_ids, sample_count(values))
     batch = grouped(metric, elementwise_batch(metric, values, values, sample_weight, None, reduce), ids,
                     sample_count(values))

@@ -162,7 +162,7 @@ class MeanMetricWrapper(Mean):
         if mask is None:
             self._update_unmasked(y_true, y_pred, sample_weight, group_ids)
             return
-        weight = masked_weights(self, sample_weight, mask)  # as Keras: the masked samples weigh 0
+        weight = masked_weights(self, sample_weight, mask, "y_pred's Keras mask")  # as Keras: the masked samples weigh 0
         try:
             self._update_unmasked(y_true, y_pred, weight, group_ids)
         except (ValueError, TypeError) as error:
