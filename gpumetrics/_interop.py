@@ -206,11 +206,20 @@ def host_array(x, name):
             raise ValueError(f"{name} is not a rectangular array of numbers ({error})") from None
         if isinstance(x, _PYTHON_NUMBERS) and not isinstance(x, np.generic):
             array = _as_keras_reads(array)
-        elif array.dtype == object and hasattr(x, "to_numpy"):  # pandas frames of nullable / Arrow columns
-            raise TypeError(f"{name} is a {type(x).__name__} that NumPy reads as Python objects (nullable or "
-                            f"Arrow-backed columns are); pass {name}.to_numpy(dtype='float64', na_value=np.nan) "
-                            f"or another numeric dtype")
+    if array.dtype == object and hasattr(x, "to_numpy"):
+        _refuse_object_columns(x, name)
     return _numeric(array, name)
+
+
+def _refuse_object_columns(x, name):
+    """``TypeError`` for a pandas or Arrow container that NumPy reads as Python objects (nullable or Arrow-backed
+    pandas columns, Arrow arrays with nulls), with the conversion its own library offers."""
+    if type(x).__module__.startswith("pyarrow"):
+        way = f"{name}.fill_null(value) (an Arrow null has no numeric value), or cast it to a numeric type"
+    else:
+        way = f"{name}.to_numpy(dtype='float64', na_value=np.nan) or another numeric dtype"
+    raise TypeError(f"{name} is a {type(x).__name__} that NumPy reads as Python objects (nullable or Arrow-backed "
+                    f"columns, Arrow arrays with nulls are); pass {way}")
 
 
 def _plain_ndarray(x, name):

@@ -568,6 +568,19 @@ def test_pandas_frames_of_nullable_columns_are_refused_with_the_way_out(device):
     assert float(to_host(metric.result())) == EXPECTED
 
 
+def test_arrow_arrays_with_nulls_are_refused_with_arrows_own_way_out(device):
+    """An Arrow array or chunked array of booleans with a null reads as Python objects: refused naming the argument
+    and Arrow's ``fill_null`` (pandas's ``to_numpy(dtype=, na_value=)`` does not exist there); filled, it is read."""
+    pa = pytest.importorskip("pyarrow")
+    metric = _updated_metric(device)
+    y_true = [[0.0], [1.0], [1.0]]
+    for labels in (pa.array([False, None, True]), pa.chunked_array([[False, None], [True]])):
+        with pytest.raises(TypeError, match=r"y_true is a (BooleanArray|ChunkedArray) that NumPy reads as Python "
+                                            r"objects.*y_true\.fill_null\(value\)"):
+            metric.update_state(labels, np.asarray(y_true, dtype="float32").ravel())
+    assert float(to_host(metric.result())) == EXPECTED
+
+
 @pytest.mark.parametrize("byteorder", ["<", ">"])
 def test_labels_are_cast_to_float32_predictions_of_either_byte_order(device, byteorder):
     """Keras casts y_true to y_pred's dtype before an exact comparison: 0.1 (float64) equals float32(0.1), whatever
