@@ -162,7 +162,7 @@ class MeanMetricWrapper(Mean):
         if mask is None:
             self._update_unmasked(y_true, y_pred, sample_weight, group_ids)
             return
-        weight = masked_weights(self, sample_weight, mask, "y_pred's Keras mask")  # as Keras: the masked samples weigh 0
+        weight = masked_weights(self, sample_weight, mask, "y_pred's Keras mask")  # as Keras: masked samples weigh 0
         try:
             self._update_unmasked(y_true, y_pred, weight, group_ids)
         except (ValueError, TypeError) as error:
@@ -177,8 +177,12 @@ class MeanMetricWrapper(Mean):
             self._update_with_fn(y_true, y_pred, sample_weight, group_ids)
 
     def _replayable(self):
-        """Only a fused function's updates are kernel passes alone; a plain ``fn`` computes with CuPy."""
-        return super()._replayable() and self._form is not None
+        """Only a fused function's updates are kernel passes alone; a plain ``fn`` computes with CuPy. A form with
+        ``device_params`` (hinge's count of other labels) is not either: it zeroes its device scratch with CuPy
+        (``count[...] = 0.0``) before its passes, a step a replay, which re-sends the kernel launches alone, would
+        skip, so the count would add up over the batches."""
+        return (super()._replayable() and self._form is not None
+                and getattr(self._form, "device_params", None) is None)
 
     def _update_with_fn(self, y_true, y_pred, sample_weight, group_ids):
         """``fn``'s per-sample values of the batch, averaged as ``Mean``'s values; an error names ``fn``."""
