@@ -309,7 +309,11 @@ def _keep_top_k(xp, y_pred, k):
                          f"scores; got y_pred of shape ()")
     if not 0 < k <= y_pred.shape[-1]:
         raise ValueError(f"top_k={k} must be in [1, {y_pred.shape[-1]}] (the last axis of y_pred)")
-    order = xp.argsort(xp.negative(y_pred, dtype=xp.float64), axis=-1, kind="stable")
+    keys = xp.negative(y_pred, dtype=xp.float64)
+    # one NaN with its sign bit clear: NumPy sorts every NaN last, but CuPy 14 radix-sorts 1-D float arrays by their
+    # bits, where a NaN with the sign bit set (the negation of a plain NaN score) comes first, before -inf
+    keys = xp.where(xp.isnan(keys), np.nan, keys)
+    order = xp.argsort(keys, axis=-1, kind="stable")
     rank = xp.argsort(order, axis=-1, kind="stable")
     return xp.where(rank < k, y_pred, NEG_INF)
 

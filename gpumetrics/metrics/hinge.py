@@ -35,7 +35,9 @@ def _count_other_labels(metric, batch):
     xp = metric.xp
     counts = xp.zeros(metric.num_groups, dtype=xp.float64)
     add_sums(metric, ERROR_KINDS["non_binary"], labels, counts, None)
-    in_range = xp.clip(batch.ids, 0, metric.num_groups - 1)  # device ids out of range are dropped by the pass
+    # device ids out of range are dropped by the pass; widened first: CuPy 14 (NEP 50) packs the Python int bound
+    # into the ids' own dtype and raises OverflowError for uint8 / int8 / int16 ids beside a G past their range
+    in_range = xp.clip(batch.ids.astype(xp.int64, copy=False), 0, metric.num_groups - 1)
     binary = (counts[in_range] == 0.0)[:, None]
     y_true = xp.where(binary, 2.0 * batch.y_true - 1.0, batch.y_true)
     return batch._replace(y_true=y_true), metric.device_constant("hinge_labels_mapped", [1.0])
