@@ -114,7 +114,7 @@ class KerasMetric(keras.metrics.Metric):
             # after validation has reset and updated the metric, so a result that shares a state's memory (a
             # user's result() returning self.total.value) must not change with it
             return torch.as_tensor(value).clone()
-        return np.array(value, copy=True)
+        return _to_host(value)  # a host copy of a CuPy result too (np.array refuses one)
 
     def reset_state(self):
         if self._compiled:
