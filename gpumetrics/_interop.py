@@ -8,9 +8,10 @@ tensors that require grad; ``detach()`` is free and is used instead).
 GPU inputs come in through DLPack first: ``cupy.from_dlpack`` hands the
 producer CuPy's current stream and the producer (PyTorch, JAX, CuPy) orders its
 own stream before it on the device, so the host never waits. Objects with only
-``__cuda_array_interface__`` come in through ``cupy.asarray``, which honours the
-interface's ``stream`` field. A GPU array on another device than the current one
-is refused (``ValueError``).
+``__cuda_array_interface__`` (Numba device arrays) are viewed from it, and the
+interface's ``stream`` is ordered before CuPy's current stream by an event, on the
+device too (``cupy.asarray`` would wait on the host). A GPU array on another
+device than the current one is refused (``ValueError``).
 
 bfloat16 (PyTorch, JAX, ``ml_dtypes``) is widened once to float32 where it
 lives: on the host by NumPy/``ml_dtypes``, on a GPU by CuPy on its current
@@ -33,6 +34,7 @@ naming the argument. Other NumPy subclasses (``np.matrix``,
 """
 import ctypes
 import sys
+import threading
 
 import numpy as np
 
@@ -330,6 +332,56 @@ def _check_device(device_id, name, cupy):
                          f"{current})")
 
 
+def _from_interface(x, name, cupy):
+    """A CuPy view of ``x``'s ``__cuda_array_interface__``, with the producer's ``stream`` (version 3: work on it
+    may still be writing the data) ordered before CuPy's current stream on the device. ``cupy.asarray`` would
+    wait on the host for that stream (``streamSynchronize``), which an update must never do."""
+    desc = x.__cuda_array_interface__
+    if desc.get("mask") is not None:
+        raise ValueError(f"{name} is a masked GPU array (its __cuda_array_interface__ has a mask); a metric reads "
+                         f"every entry: pass the entries to count, or weigh the masked ones 0 with sample_weight")
+    dtype, shape, strides = np.dtype(desc["typestr"]), tuple(desc["shape"]), desc.get("strides")
+    if dtype.byteorder == ">":
+        raise ValueError(f"{name} is a big-endian GPU array ({dtype}), which CuPy cannot read; pass it in native "
+                         f"byte order")
+    if 0 in shape:
+        nbytes = 0
+    elif strides is None:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+    else:
+        nbytes = sum((n - 1) * abs(s) for n, s in zip(shape, strides)) + dtype.itemsize
+    # a null pointer (an empty array) names no device: the current one; else the pointer's own
+    device = cupy.cuda.runtime.getDevice() if nbytes == 0 else -1
+    memory = cupy.cuda.UnownedMemory(desc["data"][0], nbytes, x, device)
+    array = cupy.ndarray(shape, dtype, memptr=cupy.cuda.MemoryPointer(memory, 0), strides=strides)
+    stream = desc.get("stream")
+    if stream is not None:
+        _check_device(array.data.device_id, name, cupy)  # before an event of this device meets its stream
+        _after_stream(stream, cupy)
+    return array
+
+
+#: per thread, ``{device id: event handle}``: the event ``_after_stream`` records (one thread's record and wait
+#: pair must not interleave with another's)
+_EVENTS = threading.local()
+
+
+def _after_stream(stream, cupy):
+    """Order the work queued on the ``stream`` handle (1: the legacy default stream, 2: the per-thread one, else a
+    ``cudaStream_t``) before what CuPy's current stream runs next: an event recorded on the one and waited on by
+    the other, on the device, without a host wait."""
+    current = cupy.cuda.get_current_stream().ptr
+    if stream == current or (stream in (0, 1) and current == 0):  # CuPy's null stream is the legacy default
+        return
+    runtime = cupy.cuda.runtime
+    events = _EVENTS.__dict__
+    device = runtime.getDevice()
+    if device not in events:
+        events[device] = runtime.eventCreateWithFlags(runtime.eventDisableTiming)
+    runtime.eventRecord(events[device], stream)
+    runtime.streamWaitEvent(current, events[device])
+
+
 def cuda_array(x, name):
     """A CuPy view of a GPU input (DLPack first, then ``__cuda_array_interface__``), never a host round trip.
 
@@ -364,9 +416,9 @@ def cuda_array(x, name):
         except (TypeError, BufferError, NotImplementedError):
             if not hasattr(type(x), "__cuda_array_interface__"):
                 raise
-            array = cupy.asarray(x)
+            array = _from_interface(x, name, cupy)
     else:
-        array = cupy.asarray(x)  # __cuda_array_interface__: CuPy honours its stream field
+        array = _from_interface(x, name, cupy)
     _check_device(array.data.device_id, name, cupy)
     return _numeric(array, name)
 

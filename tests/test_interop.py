@@ -141,6 +141,7 @@ def test_gpu_inputs_zero_copy():
 # -- every framework's inputs: requires_grad, bfloat16, tracers, byte order, DLPack first (issue 10) -----------
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import types  # noqa: E402
 
 from gpumetrics import _interop  # noqa: E402
@@ -240,6 +241,14 @@ class _Capsule:
 class FakeCupyArray(np.ndarray):
     device_id = 0
 
+    def __new__(cls, shape, dtype=float, memptr=None, strides=None):
+        """CuPy's ``ndarray(shape, dtype, memptr, strides)`` over memory it does not own: zeros here, the call
+        recorded by the stand-in module (``fake_cupy``)."""
+        sys.modules["cupy"].calls.append(("ndarray", shape, np.dtype(dtype).str, memptr, strides))
+        array = np.zeros(shape, dtype).view(cls)
+        array.device_id = memptr.memory.device
+        return array
+
     @property
     def data(self):
         return types.SimpleNamespace(device_id=self.device_id)
@@ -287,13 +296,27 @@ def fake_cupy(monkeypatch):
         return array
 
     def asarray(x):
-        cupy.calls.append("asarray")
+        cupy.calls.append("asarray")  # CuPy's import of an interface waits on the host for its stream
         return np.zeros((2, 2), np.float32).view(FakeCupyArray)
 
+    def unowned(ptr, size, owner, device_id=-1):  # the pointer's device is asked when none is given
+        return types.SimpleNamespace(ptr=ptr, size=size, owner=owner,
+                                     device=cupy.pointer_device if device_id < 0 else device_id)
+
+    runtime = types.SimpleNamespace(
+        getDevice=lambda: cupy.current_device, eventDisableTiming=2,
+        eventCreateWithFlags=lambda flags: cupy.calls.append(("eventCreate", flags)) or 0xE7 + len(cupy.calls),
+        eventRecord=lambda event, stream: cupy.calls.append(("eventRecord", event, stream)),
+        streamWaitEvent=lambda stream, event, flags=0: cupy.calls.append(("streamWaitEvent", stream, event)))
+    cupy.pointer_device = 0
     cupy.from_dlpack, cupy.asarray = from_dlpack, asarray
-    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: cupy.current_device),
-                                      get_current_stream=lambda: types.SimpleNamespace(ptr=cupy.stream_ptr))
+    cupy.cuda = types.SimpleNamespace(runtime=runtime,
+                                      get_current_stream=lambda: types.SimpleNamespace(ptr=cupy.stream_ptr),
+                                      UnownedMemory=unowned,
+                                      MemoryPointer=lambda memory, offset: types.SimpleNamespace(memory=memory,
+                                                                                                 offset=offset))
     monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setattr(_interop, "_EVENTS", threading.local(), raising=False)  # fresh events per test
     return cupy
 
 
@@ -304,8 +327,57 @@ def test_gpu_inputs_come_in_through_dlpack_first_with_the_consumer_stream(fake_c
     assert fake_cupy.calls == ["from_dlpack"] and producer.streams == [fake_cupy.stream_ptr]
     assert array.tolist() == Y_PRED
     assert location(FakeInterfaceOnly()) == "cuda"
+    fake_cupy.calls.clear()
     cuda_array(FakeInterfaceOnly(), "y_true")
-    assert fake_cupy.calls == ["from_dlpack", "asarray"]
+    assert [call[0] for call in fake_cupy.calls] == ["ndarray"]  # viewed from the interface: no host wait
+
+
+class InterfaceOnStream:
+    """A GPU array offering only ``__cuda_array_interface__`` (version 3), as a Numba device array does."""
+
+    def __init__(self, stream, shape=(3, 2), strides=None, typestr="<f4", ptr=0xA000, mask=None):
+        self.__cuda_array_interface__ = {"shape": shape, "strides": strides, "typestr": typestr, "version": 3,
+                                         "data": (ptr, False), "stream": stream, "mask": mask}
+
+
+def test_an_interface_stream_is_ordered_before_ours_on_the_device_without_a_host_wait(fake_cupy):
+    """The interface's ``stream`` (the producer may still be writing there) comes before CuPy's current stream by
+    an event recorded on the one and waited on by the other; ``cupy.asarray`` would synchronise the host. No event
+    where the streams are one (the same handle; 1 and CuPy's null stream are both the legacy default) or where the
+    interface names none. One event per thread and device, recorded again for every input."""
+    for stream in (0x51, 0x52, 2):
+        cuda_array(InterfaceOnStream(stream), "y_pred")
+    records = [c for c in fake_cupy.calls if c[0] == "eventRecord"]
+    waits = [c for c in fake_cupy.calls if c[0] == "streamWaitEvent"]
+    assert [c[2] for c in records] == [0x51, 0x52, 2] and len({c[1] for c in records}) == 1
+    assert waits == [("streamWaitEvent", fake_cupy.stream_ptr, records[0][1])] * 3
+    assert sum(c[0] == "eventCreate" for c in fake_cupy.calls) == 1 and "asarray" not in fake_cupy.calls
+    fake_cupy.calls.clear()
+    cuda_array(InterfaceOnStream(fake_cupy.stream_ptr), "y_pred")
+    cuda_array(InterfaceOnStream(None), "y_pred")
+    fake_cupy.stream_ptr = 0
+    cuda_array(InterfaceOnStream(1), "y_pred")
+    assert [c[0] for c in fake_cupy.calls] == ["ndarray"] * 3
+
+
+def test_an_interface_view_covers_its_memory_and_refuses_what_cupy_cannot_read(fake_cupy):
+    """The view's memory spans every element (a stride may be negative), an empty array names the current device,
+    and a masked, big-endian or other-device interface is refused naming the argument, before any event."""
+    fake_cupy.calls.clear()
+    cuda_array(InterfaceOnStream(None, shape=(3, 2), strides=(-8, 4)), "y_pred")
+    (_, shape, dtype, memptr, strides), = fake_cupy.calls
+    assert (shape, dtype, strides, memptr.memory.size, memptr.offset) == ((3, 2), "<f4", (-8, 4), 2 * 8 + 4 + 4, 0)
+    fake_cupy.calls.clear()
+    fake_cupy.current_device, fake_cupy.pointer_device = 0, 5  # a null pointer names no device: not asked
+    assert cuda_array(InterfaceOnStream(None, shape=(0, 2), ptr=0), "y_pred").shape == (0, 2)
+    assert fake_cupy.calls[0][3].memory.device == 0
+    for interface, message in ((InterfaceOnStream(0x51, mask=object()), "y_pred is a masked GPU array"),
+                               (InterfaceOnStream(0x51, typestr=">f4"), "y_pred is a big-endian GPU array"),
+                               (InterfaceOnStream(0x51), "y_pred lives on GPU 5 but the current device is GPU 0")):
+        fake_cupy.calls.clear()
+        with pytest.raises(ValueError, match=message):
+            cuda_array(interface, "y_pred")
+        assert not [c for c in fake_cupy.calls if c[0] in ("eventRecord", "streamWaitEvent")]
 
 
 def test_gpu_array_on_another_device_is_refused(fake_cupy):
@@ -470,6 +542,23 @@ def test_torch_lazy_tensors_are_read_as_the_values_they_mean(device):
     auc.update_state([1, 0], _negated_view([0.9, 0.1]))  # its memory, -0.9 and -0.1, would clip to 0: AUC 0.5
     assert float(to_host(auc.result())) == 1.0
     assert mse(_zero_tensor((2, 2)), Y_PRED, device) == (1.0 + 14.5) / 2
+
+
+@pytest.mark.skipif(not REAL_GPU, reason="needs a GPU")
+def test_numba_arrays_written_on_their_own_stream_are_read_after_it():
+    """A Numba device array filled on a stream of its own exports that stream in its interface: the update orders
+    it before CuPy's stream with an event (no host wait) and reads the values written there."""
+    import cupy
+    from numba import cuda
+
+    stream = cuda.stream()
+    y_pred = cuda.device_array((2, 2), np.float64, stream=stream)
+    y_pred.copy_to_device(np.array(Y_PRED), stream=stream)
+    assert y_pred.__cuda_array_interface__["stream"] not in (None, 0, 1, 2)  # a stream of its own
+    for _ in range(3):
+        metric = gpumetrics.MeanSquaredError(device="cuda")
+        metric.update_state(cupy.asarray(Y_TRUE), y_pred)
+        assert float(metric.result()) == EXPECTED
 
 
 def test_torch_lazy_tensors_on_the_gpu_route_are_materialised_first(fake_cupy):
