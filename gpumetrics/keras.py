@@ -113,6 +113,8 @@ class KerasMetric(keras.metrics.Metric):
             # a copy on the metric's device: Keras keeps the training logs as these tensors until the epoch ends,
             # after validation has reset and updated the metric, so a result that shares a state's memory (a
             # user's result() returning self.total.value) must not change with it
+            if type(value).__module__.startswith("cupy"):  # DLPack orders CuPy's stream before torch's current one
+                return torch.from_dlpack(value).clone()
             return torch.as_tensor(value).clone()
         return _to_host(value)  # a host copy of a CuPy result too (np.array refuses one)
 
