@@ -65,7 +65,8 @@ def main():
         sampler = threading.Thread(target=peak_worker_memory, args=(client, stop, peaks), daemon=True)
         sampler.start()
         start = time.perf_counter()
-        auc, brier = evaluate([gpumetrics.AUC(), gpumetrics.MeanSquaredError()], labels, scores, progress=True)
+        auc, brier = evaluate([gpumetrics.AUC(), gpumetrics.MeanSquaredError()], labels[:, None], scores[:, None],
+                              progress=True)  # (N, 1): one squared error per sample
         seconds = time.perf_counter() - start
         stop.set()
         sampler.join()

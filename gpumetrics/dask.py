@@ -139,6 +139,26 @@ def _check_groups(metrics, group_ids):
                          f"of one integer per sample, partitioned like y_pred)")
 
 
+def _check_one_sample_rows(metrics, y_pred):
+    """Refuse (``ValueError``, before any task runs) a 1-D ``y_pred`` in several non-empty partitions for metrics
+    whose per-sample value reduces over its last axis: Keras reads a 1-D batch as one sample (MSE's mean of every
+    element, a crossentropy's one class row), which the partitions would split into one sample each, each weighing
+    as much as the whole."""
+    if getattr(y_pred, "ndim", None) != 1:
+        return
+    chunks = getattr(y_pred, "chunks", None)
+    parts = ([c for c in chunks[0] if c != 0] if chunks is not None else [None] * y_pred.npartitions)
+    if len(parts) < 2:
+        return
+    members = [pair for m in metrics for pair in (m.metrics.items() if isinstance(m, MetricCollection)
+                                                  else [(m.name, m)])]
+    reducing = [name for name, m in members if getattr(m, "one_value_per_row", None)]
+    if reducing:
+        raise ValueError(f"metrics {reducing} reduce over y_pred's last axis, so a 1-D y_pred is one sample (Keras's "
+                         f"rule), which its {len(parts)} partitions would split into {len(parts)} samples: pass "
+                         f"y_true and y_pred of shape (N, 1) (y[:, None]) for one value per element, or one chunk")
+
+
 def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, split_every=8, progress=False):
     """The whole-collection value of ``metrics`` over Dask arrays or DataFrame columns.
 
@@ -178,6 +198,7 @@ def evaluate(metrics, y_true, y_pred, sample_weight=None, *, group_ids=None, spl
         raise TypeError("y_pred is None; dask.evaluate needs y_true and y_pred")
     split_every = check_int(split_every, "split_every", 2)
     _check_groups(given, group_ids)
+    _check_one_sample_rows(given, y_pred)
     blanks = [m.blank() for m in given]
     named = _aligned({"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight, "group_ids": group_ids})
     parts = {k: _partitions(a, k) for k, a in named.items()}

@@ -398,7 +398,8 @@ def test_dask_partitions_of_unequal_rows_are_refused_not_broadcast(short):
         match = r"partition [01] has rows y_true: 1, y_pred: 10;"
     else:
         x = da.from_array(p, chunks=10)
-        frames = {"y_true": da.from_array(t, chunks=10)[x > 0.3], "y_pred": x[x > 0.6], "sample_weight": None}
+        frames = {"y_true": da.from_array(t, chunks=10)[x > 0.3][:, None], "y_pred": x[x > 0.6][:, None],
+                  "sample_weight": None}  # (N, 1): MSE reads a 1-D y_pred as one sample
         match = r"partition [01] has rows y_true: (4|10), y_pred: (0|8);"  # 4 and 0 rows, then 10 and 8
     with pytest.raises(ValueError, match=match):
         gpumetrics.dask.evaluate(gpumetrics.MeanSquaredError(), frames["y_true"], frames["y_pred"],
@@ -465,3 +466,28 @@ def test_dask_and_distributed_are_lazy_attributes_of_the_package():
             "try:\n    gpumetrics.no_such_thing\nexcept AttributeError as e:\n    print('no_such_thing' in str(e))\n")
     done = sp.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["True"] * 5, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("make", [gpumetrics.MeanSquaredError, gpumetrics.BinaryCrossentropy,
+                                  gpumetrics.CategoricalCrossentropy, gpumetrics.CosineSimilarity])
+def test_dask_evaluate_refuses_a_1d_sample_split_over_partitions(make):
+    """A 1-D y_pred is one sample of the mean metrics that reduce its last axis (Keras's rule): chunked in two it
+    gave the mean of the two chunks' values (MSE 0.42 for 0.304 in memory; a crossentropy of half rows, NaN)."""
+    da = pytest.importorskip("dask.array")
+    y_true, y_pred = np.array([0., 1., 0., 1., 1.]), np.array([0.5, 0.5, 0.1, 0.9, 0.0])
+    chunked = [da.from_array(a, chunks=2) for a in (y_true, y_pred)]
+    with pytest.raises(ValueError, match=r"a 1-D y_pred is one sample .* pass y_true and y_pred of shape \(N, 1\)"):
+        gpumetrics.dask.evaluate(make(), *chunked)
+    with pytest.raises(ValueError, match="reduce over y_pred's last axis"):  # in a collection beside a metric of elements
+        gpumetrics.dask.evaluate(gpumetrics.MetricCollection([gpumetrics.AUC(), make()]), *chunked)
+    one_chunk = gpumetrics.dask.evaluate(make(), *(da.from_array(a, chunks=5) for a in (y_true, y_pred)))
+    whole = make()
+    whole.update_state(y_true, y_pred)
+    assert float(one_chunk.result()) == float(whole.result())
+    if make is gpumetrics.MeanSquaredError:  # (N, 1): one value per element, the same number in any chunks
+        columns = gpumetrics.dask.evaluate(make(), *(a[:, None] for a in chunked))
+        np.testing.assert_allclose(float(columns.result()), float(whole.result()), rtol=1e-6)
+    for elementwise in (gpumetrics.AUC(), gpumetrics.BinaryAccuracy(), gpumetrics.RootMeanSquaredError()):
+        alone = elementwise.blank()
+        alone.update_state(y_true, y_pred)
+        assert float(gpumetrics.dask.evaluate(elementwise, *chunked).result()) == pytest.approx(float(alone.result()))

@@ -142,6 +142,15 @@ class MeanMetricWrapper(Mean):
         form = getattr(self._fn, "fused", None)
         return form if form is not None and form.takes(self._fn_kwargs) else None
 
+    @property
+    def one_value_per_row(self):
+        """Whether a batch's per-sample value reduces over ``y_pred``'s last axis (a mean or sum over it, or a
+        function of a class row), so that a 1-D batch is one sample (Keras's rule); False for a function of each
+        element, None for a plain ``fn`` (unknown)."""
+        if self._form is None:
+            return None
+        return getattr(self._form, "last_axis", "row") is not None
+
     def __getstate__(self):
         """Pickled without the fused pass (its kind choosers and parameter rules may be lambdas): ``__setstate__``
         derives it again from ``fn``, which pickles by reference, as Keras pickles its functions."""
