@@ -14,15 +14,31 @@ own shard into the states of the whole stream, on every rank:
    them in rank order with the metrics' own merge rules (``sum``, ``max``,
    ``min``, ``concat``, ``moments``), so every rank gets the same bits.
 
-The first sync of a metric over a group first all-gathers the 16-byte headers
-alone and raises ``ValueError`` on every rank when they disagree (another
-configuration, another number of labels, a state not built yet), instead of
-running a collective of mismatched sizes; from then on a sync is one collective.
-Metrics with a ``concat`` state (``ExactAUC``'s stored keys) hold as many rows
-as each rank saw, so their buffers differ in length: the row count of every
-such state travels in a table after the header, and each such sync is two
-collectives, the 16-byte headers (digests and lengths) and then every rank's
-buffer padded to the longest (an all-gather moves equal sizes).
+The first sync of a metric over a group first all-gathers a 32-byte record
+alone (the fingerprint, the payload length, the length of a description of
+the metrics, and whether they are settled) and, when the fingerprints agree,
+the buffers follow; from then on a sync is one collective. Metrics with a
+``concat`` state (``ExactAUC``'s stored keys) hold as many rows as each rank
+saw, so their buffers differ in length: the row count of every such state
+travels in a table after the header, and each such sync is two collectives,
+the records and then every rank's buffer padded to the longest (an all-gather
+moves equal sizes).
+
+When the fingerprints differ (all ranks see it in the records), every rank
+appends its description (JSON: per metric the digest of its class and
+configuration, whether it is built, and its states' names, merge rules, dtypes
+and shapes) to its buffer, and the buffers go padded to the longest: still two
+collectives, a few hundred bytes more. Each rank then reads every rank's
+description, and where ranks differ in anything but whether a metric is built
+(a metric that builds its states from its first batch, such as ``R2Score``,
+the F-scores, ``AUC(multi_label=True)`` or ``ExactAUC``, on a rank that saw no
+batch) every rank raises the same ``ValueError``. Otherwise a rank whose metric
+is unbuilt contributes nothing to it: the synced metric is the merge of the
+ranks that built it, all of one size (the other states of an unbuilt metric,
+declared up front, are left out with it: it saw no batch), built on the ranks
+that had not built it (``in_place=True`` builds the local metric); a metric
+unbuilt on every rank stays unbuilt, as a merge of unbuilt metrics does. Such
+a sync is never remembered: the next one checks the ranks again.
 All ranks must call ``sync`` with the same metrics in the same order, as for
 any collective.
 
@@ -34,6 +50,7 @@ local metrics instead (then reset them before the next round of updates).
 An all-gather moves ``world size x state bytes`` to each rank: a few KiB for
 most metrics (AUC(200) is 3.2 KiB, MeanIoU(C) ``8 C^2`` bytes).
 """
+import json
 import weakref
 
 import numpy as np
@@ -42,7 +59,7 @@ from ._identity import describe, digest
 from .collection import MetricCollection
 from .metric import Metric
 
-_HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes)
+_HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes): the head of every buffer
 #: id(metric) -> {id(group key): (group key, the fingerprint its ranks agreed on)}; a metric whose entry matches
 #: skips the header check. Keyed by id, not by the metric, so that a subclass with ``__eq__`` (unhashable) syncs
 #: too. The group key is held, so that its id cannot name another group later: a rank that skipped the check
@@ -176,7 +193,7 @@ def _settled(metric):
     """Whether ``metric``'s states are all there for good, so that a verified fingerprint stays true on every rank:
     built (an unbuilt one builds on the rank that sees a batch), and updated by this package's ``update_state``,
     whose states are declared up front; an ``update_state`` of your own may add a variable at its first batch
-    (Keras's own F1Score builds so), which ``is_built`` does not tell, so it is checked at every sync (one 16-byte
+    (Keras's own F1Score builds so), which ``is_built`` does not tell, so it is checked at every sync (one 32-byte
     all-gather more)."""
     return metric.is_built and type(metric).update_state.__module__.startswith("gpumetrics.")
 
@@ -214,7 +231,12 @@ def engine_for(group):
 # -- packing ------------------------------------------------------------------------------------------------------
 def _structure(metric):
     """Everything ranks must agree on for one metric (the states' shapes included, but a concat state's rows)."""
-    return {**describe(metric), "states": [(v.name, v.merge, v.dtype, _agreed_shape(v)) for v in metric.variables]}
+    return {**describe(metric), "states": _states(metric)}
+
+
+def _states(metric):
+    """``[[name, merge rule, dtype, shape]]`` of ``metric``'s states in layout order (a concat state's rows None)."""
+    return [[v.name, v.merge, v.dtype, _agreed_shape(v)] for v in metric.variables]
 
 
 def _agreed_shape(variable):
@@ -236,19 +258,19 @@ def _padded(nbytes):
     return -(-nbytes // _ALIGN) * _ALIGN
 
 
-def _layout(metrics, rows=None):
-    """``[(metric index, variable, byte offset, shape)]`` and the payload length. ``rows``: the row counts of the
-    ``concat`` states on the rank described (default: this rank's), which sit in a table after the header."""
+def _layout(metrics, rows=None, states=None):
+    """``[(metric index, state name, dtype, byte offset, shape)]`` and the payload length. ``rows``: the row counts
+    of the ``concat`` states on the rank described (default: this rank's), which sit in a table after the header;
+    ``states``: that rank's ``_states`` of each metric (default: this rank's)."""
     rows = list(_concat_rows(metrics) if rows is None else rows)
+    states = [_states(m) for m in metrics] if states is None else states
     layout, offset = [], _HEADER + 8 * len(rows)
     rows = iter(rows)
-    for i, metric in enumerate(metrics):
-        for variable in metric.variables:
-            shape = variable.value.shape
-            if variable.merge == "concat":
-                shape = (int(next(rows)),) + shape[1:]
-            layout.append((i, variable, offset, shape))
-            offset += _padded(int(np.prod(shape)) * np.dtype(variable.dtype).itemsize)
+    for i, described in enumerate(states):
+        for name, merge, dtype, shape in described:
+            shape = tuple((int(next(rows)),) + tuple(shape[1:]) if merge == "concat" else shape)
+            layout.append((i, name, dtype, offset, shape))
+            offset += _padded(int(np.prod(shape)) * np.dtype(dtype).itemsize)
     return layout, offset
 
 
@@ -263,8 +285,8 @@ def _pack(metrics, xp, digest):
     buffer = xp.zeros(length, dtype=xp.uint8)
     buffer[:_HEADER] = _header(xp, digest, length)
     buffer[_HEADER:_HEADER + 8 * len(rows)] = xp.asarray(np.array(rows, dtype="<i8").view(np.uint8))
-    for _, variable, offset, _ in layout:
-        raw = xp.ascontiguousarray(variable.value).reshape(-1).view(xp.uint8)
+    for i, name, _, offset, _ in layout:
+        raw = xp.ascontiguousarray(metrics[i]._state_of(name).value).reshape(-1).view(xp.uint8)
         buffer[offset:offset + raw.size] = raw
     return buffer
 
@@ -279,9 +301,7 @@ def _check_headers(headers, metrics):
         odd = [int(r) for r in np.nonzero((digests != digests[0]) | odd_length)[0]]
         names = [type(m).__name__ for m in metrics]
         raise ValueError(f"ranks disagree on the metrics to sync: ranks {odd} differ from rank 0 in class, "
-                         f"configuration, order or state shapes of {names} (a metric that builds its state from "
-                         f"its first batch, such as R2Score or AUC(multi_label=True), must have seen a batch on "
-                         f"every rank before it is synced)")
+                         f"configuration, order or state shapes of {names}")
     return lengths
 
 
@@ -297,6 +317,11 @@ def sync(metrics, group=None, *, in_place=False):
             (torch's default group when initialised, else this process alone).
         in_place: False (default): return synced copies and leave ``metrics``
             as they are; True: overwrite ``metrics`` with the global states.
+
+    A metric that builds its states from its first batch and is unbuilt on a rank that saw none contributes nothing
+    from that rank: every rank gets the merge of the ranks that built it (an unbuilt local metric is built to their
+    size when ``in_place``). Such a sync costs two collectives (records, then buffers with descriptions) and is
+    checked again next time; once every rank has built, a sync is one collective again.
 
     Returns:
         The synced metric(s), in the form given (one metric or a list).
@@ -320,20 +345,36 @@ def sync(metrics, group=None, *, in_place=False):
     digest = fingerprint(metrics)
     key = _group_key(group)
     buffer = _pack(metrics, xp, digest)
-    if _concat_rows(metrics):  # lengths differ by rank: gather them, then every buffer padded to the longest
-        longest = int(_check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics).max())
+    described = None  # every rank's description, when the ranks' fingerprints differ
+    if _concat_rows(metrics) or not all(_is_verified(m, key, digest) for m in metrics):
+        # An unverified rank checks; every rank does, since a rank is verified only where all were settled
+        # (built, with declared states) and agreed: no rank's fingerprint can have changed alone since.
+        description = _description(metrics)  # sent only when the fingerprints differ; its length goes ahead
+        record = np.array([digest, buffer.size, len(description), _settled_all(metrics)], dtype="<i8")  # 32 bytes
+        records = _to_host(engine.allgather(xp.asarray(record.view(np.uint8)))).copy().view("<i8")
+        digests, lengths, sizes, settled = (records[:, k] for k in range(4))
+        if (digests == digests[0]).all():
+            if settled.all() and not _concat_rows(metrics):  # decided from every rank's record: the same on all
+                for metric in metrics:
+                    _remember(metric, key, digest)
+            longest = int(lengths.max())
+        else:  # built on some ranks only, or a mismatch: every buffer carries its rank's description
+            buffer = xp.concatenate([buffer, xp.asarray(np.frombuffer(description, np.uint8))])
+            longest = int((lengths + sizes).max())
+            described = (lengths, sizes)
         buffer = xp.concatenate([buffer, xp.zeros(longest - buffer.size, dtype=xp.uint8)])
-    elif not all(_is_verified(m, key, digest) for m in metrics):
-        _check_headers(_to_host(engine.allgather(buffer[:_HEADER].copy())), metrics)
-        if all(_settled(m) for m in metrics):  # else its fingerprint may change on one rank alone
-            for metric in metrics:
-                _remember(metric, key, digest)
     gathered = engine.allgather(buffer)
-    _check_headers(_to_host(gathered[:, :_HEADER]), metrics)
-    merged = _merge_ranks(metrics, gathered)
+    if described is None:
+        _check_headers(_to_host(gathered[:, :_HEADER]), metrics)
+        merged = _merge_ranks(metrics, gathered)
+    else:
+        states, contributing = _agreed_states(_read_descriptions(gathered, xp, *described), metrics)
+        merged = _merge_ranks(metrics, gathered, states, contributing)
     if not in_place:
         return merged[0] if single else merged
     for metric, result in zip(metrics, merged):
+        if result.is_built and not metric.is_built:  # unbuilt here, built elsewhere: built to their size first
+            _built_to(metric, _states(result))
         for mine, theirs in zip(metric.variables, result.variables):
             mine.assign(theirs.value)
     return metrics[0] if single else metrics
@@ -343,20 +384,91 @@ def _to_host(array):
     return array if isinstance(array, np.ndarray) else array.get()  # synchronize! a sync ends on the host
 
 
-def _merge_ranks(metrics, gathered):
-    """Each rank's states as a copy of the local metric, merged in rank order into a fresh copy."""
-    count = len(_concat_rows(metrics))
-    tables = _to_host(gathered[:, _HEADER:_HEADER + 8 * count]).copy().view("<i8")  # synchronize! (rows per rank)
-    peers = [[m.copy() for m in metrics] for _ in range(gathered.shape[0])]
-    for rank, copies in enumerate(peers):
-        for i, variable, offset, shape in _layout(metrics, tables[rank])[0]:
-            nbytes = int(np.prod(shape)) * np.dtype(variable.dtype).itemsize
-            view = gathered[rank, offset:offset + nbytes].view(variable.dtype)
-            copies[i]._state_of(variable.name).assign(view.reshape(shape))
-    merged = []
+def _settled_all(metrics):
+    return int(all(_settled(m) for m in metrics))
+
+
+# -- ranks that differ: descriptions ------------------------------------------------------------------------------
+def _description(metrics):
+    """What each rank says of its metrics when fingerprints differ, as JSON bytes: per metric the digest of its
+    class and configuration, whether it is built, and its ``_states`` (plain data: a peer's is read, never run)."""
+    return json.dumps([[digest(describe(m)), bool(m.is_built), _states(m)] for m in metrics]).encode()
+
+
+def _read_descriptions(gathered, xp, lengths, sizes):
+    """Every rank's description, read from behind its payload in the gathered buffers (one copy of those bytes
+    alone to the host: a peer's payload may be large)."""
+    columns = np.minimum(lengths[:, None] + np.arange(int(sizes.max())), gathered.shape[1] - 1)
+    host = _to_host(gathered[xp.arange(gathered.shape[0])[:, None], xp.asarray(columns)])  # synchronize!
+    return [json.loads(host[r, :int(sizes[r])].tobytes()) for r in range(host.shape[0])]
+
+
+def _agreed_states(descriptions, metrics):
+    """Every rank's ``_states`` of every metric, and per metric the ranks that merge: those that built it (all when
+    none did). Raise the same ``ValueError`` on every rank (all read the same descriptions) when ranks differ in
+    anything but whether a metric is built: class, configuration, order, or the states of built ranks."""
+    names = [type(m).__name__ for m in metrics]
+    first = [entry[0] for entry in descriptions[0]]
+    odd = [r for r, d in enumerate(descriptions) if [entry[0] for entry in d] != first]
+    if odd:
+        raise ValueError(f"ranks disagree on the metrics to sync: ranks {odd} differ from rank 0 in class, "
+                         f"configuration or order of {names}")
+    contributing = []
+    for i, name in enumerate(names):
+        built = [r for r, d in enumerate(descriptions) if d[i][1]]
+        for ranks in (built, [r for r in range(len(descriptions)) if r not in built]):
+            odd = [r for r in ranks if descriptions[r][i][2] != descriptions[ranks[0]][i][2]]
+            if odd:
+                raise ValueError(
+                    f"ranks disagree on the metrics to sync: ranks {odd} hold other states than rank {ranks[0]} for "
+                    f"{name} (metric {i} of {names}): {descriptions[odd[0]][i][2]} against "
+                    f"{descriptions[ranks[0]][i][2]} (a metric sized by its first batch, such as R2Score or "
+                    f"AUC(multi_label=True), needs batches of one size on every rank, ExactAUC one score layout; "
+                    f"a metric of your own that adds states at its first batch must have seen a batch on every "
+                    f"rank)")
+        contributing.append(built or list(range(len(descriptions))))
+    return [[d[2] for d in description] for description in descriptions], contributing
+
+
+def _built_to(metric, states):
+    """``metric``, unbuilt, built to ``states`` (a peer's names, dtypes and shapes) and reset: by
+    ``load_state_dict``, which every metric class builds by, from zeros of those shapes (no rows for concat)."""
+    metric.load_state_dict({name: np.zeros([0 if d is None else d for d in shape], np.dtype(dtype))
+                            for name, _, dtype, shape in states}, strict=False)
+    metric.reset_state()
+    if _states(metric) != states:
+        raise ValueError(f"{metric.name} ({type(metric).__name__}) cannot be built to its peers' states {states} "
+                         f"by load_state_dict; it holds {_states(metric)}")
+    return metric
+
+
+def _merge_ranks(metrics, gathered, states=None, contributing=None):
+    """Each contributing rank's states as a copy of a metric of their layout (the local metric, or a copy built to
+    it), merged in rank order into a fresh copy. ``states``: every rank's ``_states`` of each metric (default: the
+    local ones); ``contributing``: the ranks merged per metric (default: all)."""
+    world = gathered.shape[0]
+    states = [[_states(m) for m in metrics]] * world if states is None else states
+    contributing = [list(range(world))] * len(metrics) if contributing is None else contributing
+    counts = [sum(merge == "concat" for described in mine for _, merge, _, _ in described) for mine in states]
+    tables = _to_host(gathered[:, _HEADER:_HEADER + 8 * max(counts)]).copy().view("<i8")  # synchronize! (rows)
+    bases = []
     for i, metric in enumerate(metrics):
-        total = metric.copy()
+        reference = states[contributing[i][0]][i]
+        bases.append(metric if _states(metric) == reference else _built_to(metric.copy(), reference))
+    peers = {}
+    for rank in range(world):
+        for i, name, dtype, offset, shape in _layout(metrics, tables[rank][:counts[rank]], states[rank])[0]:
+            if rank not in contributing[i]:
+                continue
+            if (rank, i) not in peers:
+                peers[rank, i] = bases[i].copy()
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            view = gathered[rank, offset:offset + nbytes].view(dtype)
+            peers[rank, i]._state_of(name).assign(view.reshape(shape))
+    merged = []
+    for i, base in enumerate(bases):
+        total = base.copy()
         total.reset_state()
-        total.merge_state([copies[i] for copies in peers])
+        total.merge_state([peers[rank, i] if (rank, i) in peers else bases[i].copy() for rank in contributing[i]])
         merged.append(total)
     return merged

@@ -8,7 +8,9 @@ also counts the collectives of each sync. ``mismatch``: rank 1 builds AUC with
 other thresholds, and every rank must get a ValueError instead of a hang.
 ``exact``: ExactAUC (ROC weighted, PR, multi-label) beside AUC: ranks hold
 concat states of different lengths. ``collection``: a ``MetricCollection`` of
-five binary metrics.
+five binary metrics. ``empty``: metrics that build their states from their
+first batch (and MSE); rank 1 sees no batch, then every rank sees a slice of
+the last batches.
 Writes one JSON report per rank, ``<out>/<rank>.json``.
 """
 import json
@@ -58,6 +60,35 @@ def update_exact(metrics, b):
     pr.update_state(b["labels"], b["scores"])
     multi.update_state(b["y_true"] > 1e3, b["y_pred"], sample_weight=b["weight"])
     auc.update_state(b["labels"], b["scores"], sample_weight=b["weight"])
+
+
+def make_lazy_metrics():
+    """Metrics that build their states from their first batch (ExactAUC of float16 scores: a bit histogram), and MSE."""
+    return [gpumetrics.R2Score(dtype="float64", device="cpu"),
+            gpumetrics.F1Score(threshold=0.5, dtype="float64", device="cpu"),
+            gpumetrics.AUC(num_thresholds=50, multi_label=True, dtype="float64", device="cpu"),
+            gpumetrics.ExactAUC(dtype="float64", device="cpu"),
+            gpumetrics.ExactAUC(curve="PR", dtype="float64", device="cpu"),
+            gpumetrics.MeanSquaredError(dtype="float64", device="cpu")]
+
+
+def update_lazy(metrics, b, which=range(6)):
+    """Batch ``b`` into the metrics of ``make_lazy_metrics`` whose indices are in ``which``."""
+    w = b["weight"]
+    labels, scores = b["y_true"] > 1e3, 1 / (1 + np.exp(1e3 - b["y_pred"]))
+    feeds = [lambda m: m.update_state(b["y_true"], b["y_pred"], sample_weight=w),
+             lambda m: m.update_state(labels, scores, sample_weight=w),
+             lambda m: m.update_state(labels, scores, sample_weight=w),
+             lambda m: m.update_state(b["labels"], b["scores"], sample_weight=w),
+             lambda m: m.update_state(b["labels"], b["scores"].astype(np.float16)),
+             lambda m: m.update_state(b["y_true"], b["y_pred"], sample_weight=w)]
+    for i in which:
+        feeds[i](metrics[i])
+
+
+def rows(b, start, step):
+    """The rows ``start::step`` of every array of batch ``b``."""
+    return {k: v[start::step] for k, v in b.items()}
 
 
 def batches():
@@ -127,6 +158,8 @@ def run(engine_name, mode, out):
     data = list(batches())
     if mode == "collection":
         return run_collection(engine, rank, data, report, out)
+    if mode == "empty":
+        return run_empty(engine, rank, data, report, out)
     make, feed = (make_exact_metrics, update_exact) if mode == "exact" else (make_metrics, update)
     local = make(auc_thresholds=100 if mode == "mismatch" and rank == 1 else 200)
     for b in data[rank::engine.world]:
@@ -180,6 +213,32 @@ def run_collection(engine, rank, data, report, out):
     report["wrong"] = compare([first[n] for n in names], [reference[n] for n in names])
     report["results"] = [x for n in names for x in np.ravel(first.result()[n]).tolist()]
     report["reference"] = [x for n in names for x in np.ravel(reference.result()[n]).tolist()]
+    (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
+
+
+def run_empty(engine, rank, data, report, out):
+    """Rank 1 sees no batch of the first five (its lazy metrics stay unbuilt): every rank's synced metrics must be
+    the others' merge (in place: rank 1's built), twice; then each rank sees a slice of the last two batches."""
+    local, reference, busy = make_lazy_metrics(), make_lazy_metrics(), [r for r in range(engine.world) if r != 1]
+    for i, b in enumerate(data[:5]):
+        update_lazy(reference, b)
+        if busy[i % len(busy)] == rank:
+            update_lazy(local, b)
+    report["built"] = [m.is_built for m in local]
+    first, second = sync(local, engine), sync(local, engine)
+    in_place = sync([m.copy() for m in local], engine, in_place=True)
+    report["wrong"] = [f"{when}:{name}" for when, synced in (("first", first), ("second", second),
+                                                              ("in_place", in_place))
+                       for name in (compare(synced, reference) if all(m.is_built for m in synced) else ["unbuilt"])]
+    report["results"] = [np.ravel(m.result()).tolist() for m in first]
+    report["reference"] = [np.ravel(m.result()).tolist() for m in reference]
+    for b in data[5:]:
+        update_lazy(reference, b)
+        update_lazy(local, rows(b, rank, engine.world))
+    later = sync(local, engine)
+    report["wrong"] += [f"later:{name}" for name in compare(later, reference)]
+    report["later_results"] = [np.ravel(m.result()).tolist() for m in later]
+    report["later_reference"] = [np.ravel(m.result()).tolist() for m in reference]
     (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
 
 

@@ -145,7 +145,7 @@ def test_sync_checks_the_headers_once_per_metric_and_group(device, rng):
     metric.update_state(on_device(t, device), on_device(p, device), sample_weight=on_device(w, device))
     group = _CountingLocal()
     first = sync(metric, group)
-    assert group.calls == 2  # the 16-byte headers, then the states
+    assert group.calls == 2  # the 32-byte records, then the states
     second = sync(metric, group)
     assert group.calls == 3
     expected = np.sum(w[:, None] * (t - p) ** 2) / (2 * w.sum())

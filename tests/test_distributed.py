@@ -91,6 +91,23 @@ def test_a_synced_collection_equals_one_process(command, ranks, tmp_path):
         assert report["results"] == reports[0]["results"]
 
 
+@pytest.mark.parametrize("command,ranks", LAUNCHES[1:2])
+def test_a_rank_that_saw_no_batch_contributes_nothing_over_mpi(command, ranks, tmp_path):
+    """``mpirun -n 3``: rank 1 sees no batch, so its R2Score, F1Score, multi-label AUC and ExactAUCs stay unbuilt;
+    every rank's synced metrics equal one process's (twice, and in place), then again once every rank has built."""
+    reports = run_ranks(command(ranks, "empty"), tmp_path)
+    assert len(reports) == ranks
+    assert reports[1]["built"] == [False] * 5 + [True] and reports[0]["built"] == [True] * 6
+    for report in reports:
+        assert report["wrong"] == [], report
+        for got, want in [(report["results"], report["reference"]),
+                          (report["later_results"], report["later_reference"])]:
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g, w, rtol=1e-12)
+        assert report["results"] == reports[0]["results"]
+        assert report["later_results"] == reports[0]["later_results"]
+
+
 class TwoRanks(Engine):
     """Two ranks in one process: rank 1's buffer is given; the all-gather stacks it under this rank's."""
 
@@ -135,28 +152,29 @@ def test_sync_adds_the_r2_sample_counts_of_every_rank(device):
 
 
 class ThreadRank(Engine):
-    """One of two ranks run as threads of this process. A collective out of step (buffers of two sizes) raises on
-    both ranks, as MPI ("Message truncated") and gloo ("collective mismatch") do."""
-
-    world = 2
+    """One of the ranks run as threads of this process (two unless told). A collective out of step (buffers of two
+    sizes) raises on every rank, as MPI ("Message truncated") and gloo ("collective mismatch") do."""
 
     def __init__(self, shared, rank):
         self.shared, self.rank = shared, rank
+        self.world = len(shared[0])
+        self.calls = 0
 
     def allgather(self, buffer):
         slots, barrier = self.shared
+        self.calls += 1
         slots[self.rank] = buffer.copy()
         barrier.wait(timeout=60)
-        first, second = slots
+        parts = list(slots)
         barrier.wait(timeout=60)
-        if first.size != second.size:
-            raise RuntimeError(f"collective out of step: buffers of {first.size} and {second.size} bytes")
-        return np.stack([first, second])
+        if len({part.size for part in parts}) != 1:
+            raise RuntimeError(f"collective out of step: buffers of {[part.size for part in parts]} bytes")
+        return np.stack(parts)
 
 
-def run_thread_ranks(body):
-    """``body(rank, new_engine)`` on two threads; each rank's return value, or the exception it raised."""
-    shared, results = ([None, None], threading.Barrier(2)), [None, None]
+def run_thread_ranks(body, ranks=2):
+    """``body(rank, new_engine)`` on ``ranks`` threads; each rank's return value, or the exception it raised."""
+    shared, results = ([None] * ranks, threading.Barrier(ranks)), [None] * ranks
 
     def rank_main(rank):
         try:
@@ -164,7 +182,7 @@ def run_thread_ranks(body):
         except Exception as error:  # noqa: BLE001 - the test reads it
             results[rank] = error
 
-    threads = [threading.Thread(target=rank_main, args=(rank,)) for rank in range(2)]
+    threads = [threading.Thread(target=rank_main, args=(rank,)) for rank in range(ranks)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -190,14 +208,25 @@ def assert_refused_on_every_rank_once_rank_0_updates(make, update):
     assert all(isinstance(r, str) and "ranks disagree on the metrics to sync" in r for r in results), results
 
 
-def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_gets_the_error_on_every_rank():
+def test_a_metric_built_on_one_rank_after_an_unbuilt_sync_is_synced_on_every_rank():
     """No rank had seen a batch at the first sync (agreed: R2Score unbuilt everywhere); then only rank 0 builds. The
-    unbuilt rank must run the header check again: it skipped it and sent its 24-byte buffer against rank 0's 16-byte
-    header (MPI: "Message truncated" on rank 0; gloo: SIGABRT)."""
+    unbuilt rank must run the check again (it once skipped it and sent its 24-byte buffer against rank 0's 16-byte
+    header: MPI "Message truncated" on rank 0; gloo SIGABRT), and both ranks get rank 0's states."""
+    y_true, y_pred = [[1.0], [2.0], [4.0]], [[1.5], [2.0], [3.0]]
 
-    assert_refused_on_every_rank_once_rank_0_updates(
-        lambda: gpumetrics.R2Score(device="cpu"),
-        lambda metric: metric.update_state([[1.0], [2.0], [4.0]], [[1.5], [2.0], [3.0]]))
+    def body(rank, new_engine):
+        metric, engine = gpumetrics.R2Score(device="cpu"), new_engine()
+        sync(metric, engine)
+        if rank == 0:
+            metric.update_state(y_true, y_pred)
+        return sync(metric, engine).state_dict()
+
+    alone = gpumetrics.R2Score(device="cpu")
+    alone.update_state(y_true, y_pred)
+    results = run_thread_ranks(body)
+    for state in results:
+        assert isinstance(state, dict), results
+        assert all(np.array_equal(state[k], v) for k, v in alone.state_dict().items())
 
 
 class LazySum(gpumetrics.Metric):
@@ -225,6 +254,161 @@ def test_a_metric_that_adds_a_state_on_one_rank_after_a_sync_gets_the_error_on_e
 
     assert_refused_on_every_rank_once_rank_0_updates(lambda: LazySum(device="cpu"),
                                                       lambda metric: metric.update_state(np.ones((2, 3))))
+
+
+def _lazy_tools():
+    sys.path.insert(0, str(WORKER.parent))
+    import distributed_worker
+
+    return distributed_worker
+
+
+#: world size, and the ranks that see no batch of metric ``i`` of ``make_lazy_metrics`` (a function of ``i``)
+UNBUILT_RANKS = {"2-ranks-rank-1-empty": (2, lambda i: {1}), "3-ranks-rank-1-empty": (3, lambda i: {1}),
+                 "2-ranks-rank-0-empty": (2, lambda i: {0}), "3-ranks-rank-0-empty": (3, lambda i: {0}),
+                 "2-ranks-all-empty": (2, lambda i: {0, 1}), "3-ranks-all-empty": (3, lambda i: {0, 1, 2}),
+                 "3-ranks-each-unbuilt-for-some": (3, lambda i: {i % 3})}
+
+
+def _same_states(got, want):
+    """Whether each synced metric is built as ``want`` is and holds its states (``compare``'s rules), and reads the
+    same result."""
+    worker = _lazy_tools()
+    assert [m.is_built for m in got] == [m.is_built for m in want]
+    assert worker.compare(got, want) == []
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g.result()), np.asarray(w.result()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scenario", list(UNBUILT_RANKS))
+def test_a_rank_that_saw_no_batch_contributes_nothing(scenario):
+    """R2Score, F1Score, multi-label AUC, ExactAUC (keys; a float16 bit histogram) and MSE, where some ranks saw no
+    batch of a metric (which stays unbuilt there): every rank gets the merge of the ranks that built it, equal to one
+    process that saw every batch (unbuilt where no rank built it), the same bits on every rank; again on a second
+    sync, in place (the unbuilt local metric built), after more batches on the built ranks, and once every rank has
+    built its metrics."""
+    worker = _lazy_tools()
+    world, empty = UNBUILT_RANKS[scenario]
+    data = list(worker.batches())
+
+    def owner(i, b):
+        busy = [r for r in range(world) if r not in empty(i)]
+        return busy[b % len(busy)] if busy else None
+
+    def body(rank, new_engine):
+        local, engine, synced = worker.make_lazy_metrics(), new_engine(), {}
+        for phase, (start, stop) in enumerate([(0, 3), (3, 5)]):
+            for b in range(start, stop):
+                worker.update_lazy(local, data[b], [i for i in range(6) if owner(i, b) == rank])
+            synced[phase] = [sync(local, engine), sync(local, engine)]
+        synced["in_place"] = sync([m.copy() for m in local], engine, in_place=True)
+        for b in data[5:]:  # every rank sees a slice: all built
+            worker.update_lazy(local, worker.rows(b, rank, world))
+        synced["all_built"] = [sync(local, engine), sync(local, engine)]
+        return synced
+
+    def reference(stop):
+        metrics = worker.make_lazy_metrics()
+        for b in range(stop):
+            worker.update_lazy(metrics, data[b], [i for i in range(6) if b >= 5 or owner(i, b) is not None])
+        return metrics
+
+    results = run_thread_ranks(body, world)
+    assert all(isinstance(r, dict) for r in results), results
+    for synced in results:
+        for got in synced[0]:
+            _same_states(got, reference(3))
+        for got in synced[1] + [synced["in_place"]]:
+            _same_states(got, reference(5))
+        for got in synced["all_built"]:
+            _same_states(got, reference(7))
+    for key in (0, 1, "all_built"):  # the same bits on every rank
+        for synced in results[1:]:
+            for got, first in zip(synced[key][0], results[0][key][0]):
+                assert np.asarray(got.result()).tobytes() == np.asarray(first.result()).tobytes()
+
+
+def test_in_place_builds_the_unbuilt_local_metric():
+    """``in_place=True`` on a rank that saw no batch: its own R2Score object, built to the peer's size, holds the
+    peer's states."""
+
+    def body(rank, new_engine):
+        metric = gpumetrics.R2Score(device="cpu")
+        if rank == 0:
+            metric.update_state([[1.0, 2.0], [2.0, 0.0], [4.0, 1.0]], [[1.5, 2.0], [2.0, 1.0], [3.0, 1.0]])
+        synced = sync(metric, new_engine(), in_place=True)
+        return synced is metric, metric.is_built, metric.state_dict(), metric.result().tolist()
+
+    (same_0, built_0, state_0, result_0), (same_1, built_1, state_1, result_1) = run_thread_ranks(body)
+    assert same_0 and same_1 and built_0 and built_1 and result_0 == result_1
+    assert all(np.array_equal(state_0[k], state_1[k]) for k in state_0)
+
+
+def test_a_sync_with_an_unbuilt_rank_is_two_collectives_until_every_rank_has_built():
+    """Rank 1 sees no batch for two syncs (the records, then the buffers with descriptions: two collectives, nothing
+    remembered), then both ranks see batches: the next sync checks and remembers, the one after is one collective."""
+
+    def body(rank, new_engine):
+        metrics = [gpumetrics.R2Score(device="cpu"), gpumetrics.AUC(num_thresholds=20, multi_label=True, device="cpu"),
+                   gpumetrics.MeanSquaredError(device="cpu")]
+        engine, calls = new_engine(), []
+        for step in range(4):
+            if rank == 0 or step >= 2:
+                y_true, y_pred = np.array([[0.0, 1.0], [1.0, 1.0]]) + step, np.array([[0.2, 0.9], [0.6, 0.3]])
+                for metric in metrics:
+                    metric.update_state(y_true > step, y_pred) if metric.name == "auc" else metric.update_state(
+                        y_true, y_pred)
+            before = engine.calls
+            sync(metrics, engine)
+            calls.append(engine.calls - before)
+        return calls
+
+    assert run_thread_ranks(body) == [[2, 2, 2, 1]] * 2
+
+
+def _differing_metrics(case, rank):
+    """Three ranks' metrics for ``case``; rank 1 saw no batch."""
+    y = np.arange(6.0).reshape(3, 2)
+    if case == "sizes":  # R2Score of 2 outputs on rank 0, 3 on rank 2
+        metric = gpumetrics.R2Score(device="cpu")
+        if rank != 1:
+            metric.update_state(np.arange(3.0 * (2 + rank // 2)).reshape(3, -1), np.ones((3, 2 + rank // 2)))
+        return [metric]
+    if case == "layouts":  # ExactAUC of float32 scores (keys) on rank 0, float16 (a bit histogram) on rank 2
+        metric = gpumetrics.ExactAUC(device="cpu")
+        if rank != 1:
+            metric.update_state([0, 1, 1], np.array([0.2, 0.7, 0.4], np.float16 if rank == 2 else np.float32))
+        return [metric]
+    if case == "configuration":  # rank 1's unbuilt R2Score of another class_aggregation
+        metric = gpumetrics.R2Score(class_aggregation="variance_weighted_average" if rank == 1 else "uniform_average",
+                                    device="cpu")
+        if rank != 1:
+            metric.update_state(y, y + 1)
+        return [metric]
+    metrics = [gpumetrics.R2Score(device="cpu")] + [gpumetrics.MeanSquaredError(device="cpu")] * (rank != 2)
+    if rank != 1:  # "count": rank 2 syncs one metric of the others' two
+        metrics[0].update_state(y, y + 1)
+    return metrics
+
+
+@pytest.mark.parametrize("case", ["sizes", "layouts", "configuration", "count"])
+def test_ranks_that_differ_in_more_than_being_built_get_the_same_error_on_every_rank(case):
+    """Beside a rank that saw no batch, ranks that built other sizes or layouts, or hold another configuration or
+    number of metrics: every rank raises the same ``ValueError``, none a collective out of step, none merges."""
+
+    def body(rank, new_engine):
+        try:
+            sync(_differing_metrics(case, rank), new_engine(), in_place=True)
+        except ValueError as error:
+            return str(error)
+
+    results = run_thread_ranks(body, 3)
+    said = {"sizes": "ranks [2] hold other states than rank 0 for R2Score",
+            "layouts": "ranks [2] hold other states than rank 0 for ExactAUC",
+            "configuration": "ranks [1] differ from rank 0 in class, configuration or order of",
+            "count": "ranks [2] differ from rank 0 in class, configuration or order of"}[case]
+    assert all(isinstance(r, str) and f"ranks disagree on the metrics to sync: {said}" in r for r in results), results
+    assert len({r.split(" of [")[0] for r in results}) == 1, results  # the same but for each rank's own metric names
 
 
 def test_a_new_engine_at_a_freed_engines_address_is_checked_again():
@@ -478,7 +662,7 @@ def test_dask_evaluate_refuses_a_1d_sample_split_over_partitions(make):
     chunked = [da.from_array(a, chunks=2) for a in (y_true, y_pred)]
     with pytest.raises(ValueError, match=r"a 1-D y_pred is one sample .* pass y_true and y_pred of shape \(N, 1\)"):
         gpumetrics.dask.evaluate(make(), *chunked)
-    with pytest.raises(ValueError, match="reduce over y_pred's last axis"):  # in a collection beside a metric of elements
+    with pytest.raises(ValueError, match="reduce over y_pred's last axis"):  # in a collection, beside AUC
         gpumetrics.dask.evaluate(gpumetrics.MetricCollection([gpumetrics.AUC(), make()]), *chunked)
     one_chunk = gpumetrics.dask.evaluate(make(), *(da.from_array(a, chunks=5) for a in (y_true, y_pred)))
     whole = make()
