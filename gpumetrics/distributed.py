@@ -73,9 +73,12 @@ _ALIGN = 8  # every state starts on an 8-byte boundary, so that it can be viewed
 # -- engines: a world size and an all-gather of one uint8 buffer ------------------------------------------------
 class Engine:
     """A communicator reduced to what ``sync`` needs: ``world`` and ``allgather(buffer) -> (world, n)`` on the
-    buffer's device. Subclass it to sync over another transport."""
+    buffer's device. Subclass it to sync over another transport. ``device``: where the transport needs the
+    states (``"cuda"`` for NCCL), so that a rank's metric that saw nothing is placed there rather than on the CPU;
+    None where either goes."""
 
     world = 1
+    device = None
 
     def allgather(self, buffer):
         raise NotImplementedError
@@ -118,6 +121,8 @@ class MPI(Engine):
 class NCCL(Engine):
     """A ``cupy.cuda.nccl.NcclCommunicator``: GPU buffers only, the all-gather runs on CuPy's current stream."""
 
+    device = "cuda"
+
     def __init__(self, comm):
         self.comm = comm
         self.world = comm.size()
@@ -147,6 +152,7 @@ class Torch(Engine):
         self.dist = dist
         self.group = group
         self.world = dist.get_world_size(group)
+        self.device = "cuda" if dist.get_backend(group) == "nccl" else None
 
     def allgather(self, buffer):
         import torch
@@ -338,6 +344,10 @@ def sync(metrics, group=None, *, in_place=False):
     single = isinstance(metrics, Metric)
     metrics = [metrics] if single else list(metrics)
     engine = engine_for(group)
+    if engine.device is not None:  # a metric that saw nothing on this rank goes where its peers' states are
+        for metric in metrics:
+            if not metric.is_placed:
+                metric.place(engine.device)
     devices = {m.backend.device for m in metrics}  # asking places an auto metric that saw nothing on the CPU
     if len(devices) != 1:
         raise ValueError(f"metrics synced together must share a device; got {sorted(devices)}")

@@ -528,6 +528,15 @@ class Metric:
                 variable.allocate(self._backend)
         return self._backend
 
+    def place(self, device):
+        """Place an ``auto`` metric that has seen nothing on ``device`` (``"cpu"`` or ``"cuda"``) and allocate its
+        states, as a first batch there would (``distributed.sync`` places a rank's unused metric where its engine
+        moves states: NCCL's on the GPU). A placed metric stays where it is; another device is a ``ValueError``."""
+        backend = self._place(backend=backends.resolve(device))
+        if backend.device != device:
+            raise ValueError(f"{self.name} lives on {backend.device!r}; it cannot be placed on {device!r}")
+        return self
+
     def _replayable(self):
         """Whether this instance's updates are only checks and kernel passes (its class's ``_replays_update`` says
         so for the class): not grouped, whose ``dropped_samples`` count is a CuPy step outside any kernel."""

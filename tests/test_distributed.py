@@ -15,7 +15,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import REAL_GPU
+from conftest import REAL_GPU, to_host
 
 import gpumetrics
 from gpumetrics.distributed import Engine, Local, sync
@@ -675,3 +675,31 @@ def test_dask_evaluate_refuses_a_1d_sample_split_over_partitions(make):
         alone = elementwise.blank()
         alone.update_state(y_true, y_pred)
         assert float(gpumetrics.dask.evaluate(elementwise, *chunked).result()) == pytest.approx(float(alone.result()))
+
+
+class GpuOnlyLocal(Local):
+    """One process over a transport that carries GPU states only (as NCCL, or torch's nccl backend)."""
+
+    device = "cuda"
+
+
+def test_a_metric_that_saw_nothing_is_placed_where_the_engine_moves_states():
+    """A rank whose ``auto`` metric saw no batch placed it on the CPU when asked its device, so over NCCL that rank
+    raised "GPU states only" while its peers waited in the all-gather (a hang); it is placed on the GPU now, built
+    or not, and syncs there. A metric placed by its batches stays where it is."""
+    for make in (gpumetrics.MeanSquaredError, gpumetrics.R2Score):
+        metric = make()
+        synced = sync(metric, GpuOnlyLocal())
+        assert metric.device == "cuda" and synced.device == "cuda"
+        assert float(to_host(synced.result())) == 0.0
+    cpu = gpumetrics.MeanSquaredError()
+    cpu.update_state([[1.0]], [[0.5]])
+    assert sync(cpu, GpuOnlyLocal()).device == "cpu"
+
+
+def test_place_fixes_an_auto_metric_and_refuses_another_device():
+    metric = gpumetrics.AUC().place("cpu")
+    assert metric.device == "cpu" and metric.is_placed
+    assert metric.place("cpu") is metric
+    with pytest.raises(ValueError, match=r"auc lives on 'cpu'; it cannot be placed on 'cuda'"):
+        metric.place("cuda")
