@@ -124,11 +124,16 @@ def _aligned(named):
     return {k: rechunk(k, a) for k, a in named.items()}
 
 
+def _members(metrics):
+    """``[(name, metric)]`` of the metrics given, a collection's members in its place."""
+    return [pair for m in metrics for pair in (m.metrics.items() if isinstance(m, MetricCollection)
+                                               else [(m.name, m)])]
+
+
 def _check_groups(metrics, group_ids):
     """Refuse (``ValueError``, before any task runs) ``group_ids`` for ungrouped metrics and their absence for
     grouped ones; ``metrics``: the metrics and collections given."""
-    members = [pair for m in metrics for pair in (m.metrics.items() if isinstance(m, MetricCollection)
-                                                  else [(m.name, m)])]
+    members = _members(metrics)
     grouped = [name for name, m in members if getattr(m, "num_groups", None) is not None]
     ungrouped = [name for name, m in members if getattr(m, "num_groups", None) is None]
     if group_ids is not None and ungrouped:
@@ -150,8 +155,7 @@ def _check_one_sample_rows(metrics, y_pred):
     parts = ([c for c in chunks[0] if c != 0] if chunks is not None else [None] * y_pred.npartitions)
     if len(parts) < 2:
         return
-    members = [pair for m in metrics for pair in (m.metrics.items() if isinstance(m, MetricCollection)
-                                                  else [(m.name, m)])]
+    members = _members(metrics)
     reducing = [name for name, m in members if getattr(m, "one_value_per_row", None)]
     if reducing:
         raise ValueError(f"metrics {reducing} reduce over y_pred's last axis, so a 1-D y_pred is one sample (Keras's "
