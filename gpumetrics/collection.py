@@ -43,7 +43,7 @@ import numpy as np
 from ._identity import STAMP_KEYS, describe
 from ._keras_guard import refuse_keras_function_wrappers
 from ._masks import keras_mask_of
-from .metric import Metric, merge_arguments, rolled_back
+from .metric import UNPLACED, Metric, Variable, merge_arguments, rolled_back
 from .metrics._groups import check_num_groups, with_num_groups
 from .metrics._mean import MeanMetricWrapper
 from .metrics._passes import group
@@ -109,7 +109,8 @@ def _holds_data(metric):
 def _grouped(name, metric, num_groups):
     """``metric`` with a group axis of ``num_groups``: itself when it has one, else rebuilt from its configuration
     with ``num_groups`` (on its device). Refuses another ``num_groups``, a metric that holds data (a rebuild would
-    lose it) and a class that takes no ``num_groups``."""
+    lose it), a class that takes no ``num_groups`` and one whose attributes its configuration does not restore (a
+    subclass's own constructor argument: the rebuild would silently drop it)."""
     current = getattr(metric, "num_groups", None)
     if current == num_groups:
         return metric
@@ -123,10 +124,50 @@ def _grouped(name, metric, num_groups):
     if "fn" in config:  # a MeanMetricWrapper: its own function object (the config names it; a user's cannot resolve)
         config["fn"] = metric._fn
     try:
-        return type(metric)(**config, num_groups=num_groups, device=metric.device)
+        lost = _lost_settings(metric, type(metric)(**config, device=metric.device))
+        rebuilt = type(metric)(**config, num_groups=num_groups, device=metric.device)
     except TypeError as error:
         raise ValueError(f"metrics[{name!r}] ({type(metric).__name__}) cannot be rebuilt with "
                          f"num_groups={num_groups}: {error}") from error
+    if lost:
+        raise ValueError(f"metrics[{name!r}] ({type(metric).__name__}) cannot be rebuilt with num_groups="
+                         f"{num_groups}: rebuilt from its get_config(), it would not keep {', '.join(lost)} "
+                         f"(a constructor argument its config does not carry?). Build it with "
+                         f"num_groups={num_groups} yourself, or return that argument from get_config()")
+    return rebuilt
+
+
+#: attributes that say where a metric is and what it holds, not how it was built
+_NOT_SETTINGS = {"_variables", "_unbuilt", *UNPLACED}
+
+
+def _settings(metric, states):
+    """``metric``'s attributes other than ``states`` (names) and its placement (what its constructor set)."""
+    return {key: value for key, value in vars(metric).items()
+            if key not in _NOT_SETTINGS and key not in states and not isinstance(value, Variable)}
+
+
+def _same(a, b):
+    """Whether two settings are alike (host values: arrays by dtype and elements, NaN equal to NaN)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    try:
+        return bool(a == b)
+    except Exception:  # a comparison that raises or has no truth value: not known to be alike
+        return False
+
+
+def _lost_settings(metric, twin):
+    """The attributes of ``metric`` that ``twin``, built from its configuration, does not have alike: what a
+    rebuild from ``get_config()`` would silently drop."""
+    states = {variable.name for m in (metric, twin) for variable in m._variables + m._unbuilt}
+    mine, theirs = _settings(metric, states), _settings(twin, states)
+    return [f"{key}={mine.get(key, '<unset>')!r}" for key in sorted(mine.keys() | theirs.keys())
+            if key not in mine or key not in theirs or not _same(mine[key], theirs[key])]
 
 
 class MetricCollection:
@@ -136,7 +177,8 @@ class MetricCollection:
         metrics: a list of metrics (results keyed by each metric's ``name``, which must differ) or a dict
             ``{name: metric}``. The collection owns them: update them through it.
         num_groups: None, or ``G``: every member then has a group axis of ``G`` (a member without one is rebuilt
-            from its configuration with ``num_groups=G``; one that already holds data is refused), ``update_state``
+            from its configuration with ``num_groups=G``; one that holds data, or that its configuration does not
+            rebuild alike, is refused), ``update_state``
             takes ``group_ids`` (one integer per sample) and grouped passes are shared as ungrouped ones are.
 
     >>> import gpumetrics

@@ -26,7 +26,7 @@ MERGE_RULES = ("sum", "max", "min", "concat", "moments")
 _ATOMIC_METHODS = ("update_state", "merge_state", "load_state_dict")
 _KERAS_AGGREGATIONS = {"sum": "sum", "none": "sum", "mean": None, "only_first_replica": None}
 #: what ``Metric.blank`` gives a copy in place of the device-bound attributes
-_UNPLACED = {"_backend": lambda: None, "_device": lambda: "auto", "_device_arrays": dict, "_copied_to_device": set,
+UNPLACED = {"_backend": lambda: None, "_device": lambda: "auto", "_device_arrays": dict, "_copied_to_device": set,
              "_replays": lambda: None}
 
 
@@ -699,7 +699,7 @@ class Metric:
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone  # the states' device arrays copy to None: unallocated
         for key, value in self.__dict__.items():
-            clone.__dict__[key] = _UNPLACED[key]() if key in _UNPLACED else _copy.deepcopy(value, memo)
+            clone.__dict__[key] = UNPLACED[key]() if key in UNPLACED else _copy.deepcopy(value, memo)
         return clone
 
     def _snapshot(self):

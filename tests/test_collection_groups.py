@@ -118,6 +118,48 @@ def test_members_are_rebuilt_with_the_group_axis_or_refused():
         MetricCollection([gpumetrics.AUC()]).grouped_mean()
 
 
+class Shifted(gpumetrics.MeanAbsoluteError):
+    """A user's subclass: its own constructor argument, which its config does not carry."""
+
+    def __init__(self, shift=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.shift = shift
+
+    def update_state(self, y_true, y_pred, sample_weight=None, **kwargs):
+        return super().update_state(y_true, to_host(y_pred) + self.shift, sample_weight, **kwargs)
+
+
+class ShiftedInConfig(Shifted):
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift}
+
+
+def test_a_rebuild_that_would_drop_a_setting_is_refused(device, rng):
+    """A member rebuilt from get_config() alone lost ``shift``: the collection's MAE read the unshifted errors."""
+    with pytest.raises(ValueError, match=r"would not keep shift=2\.0"):
+        MetricCollection({"shifted": Shifted(shift=2.0, device=device)}, num_groups=G)
+    kept = MetricCollection({"shifted": ShiftedInConfig(shift=2.0, device=device),
+                             "plain": gpumetrics.Precision(thresholds=[0.3, 0.7], device=device)}, num_groups=G)
+    y_true, y_pred, ids = rng.random((40, 1)), rng.random((40, 1)), np.arange(40) % G
+    kept.update_state(on_device(y_true, device), on_device(y_pred, device), group_ids=ids)
+    np.testing.assert_allclose(to_host(kept.result()["shifted"]),
+                               [abs(y_true - y_pred - 2.0)[ids == g].mean() for g in range(G)], rtol=1e-6)
+
+
+def test_settings_of_every_grouped_class_survive_the_rebuild(device):
+    """The refusal above compares attributes: no package class may trip it (nor one used and reset)."""
+    used = gpumetrics.AUC(num_thresholds=7, multi_label=True, device=device)
+    used.update_state(on_device(np.eye(3), device), on_device(np.eye(3) / 2, device))
+    used.reset_state()
+    fresh = [cls(**args, device=device) for cls, args in [
+        (gpumetrics.AUC, {"curve": "PR", "from_logits": True}), (gpumetrics.Precision, {"thresholds": [0.2, 0.9]}),
+        (gpumetrics.RecallAtPrecision, {"precision": 0.5}), (gpumetrics.F1Score, {"threshold": 0.4}),
+        (gpumetrics.MeanIoU, {"num_classes": 3, "ignore_class": 0}), (gpumetrics.R2Score, {}),
+        (gpumetrics.MeanMetricWrapper, {"fn": largest_error}), (gpumetrics.TopKCategoricalAccuracy, {"k": 2})]]
+    for metric in [used, *fresh]:
+        MetricCollection([metric], num_groups=G)
+
+
 def largest_error(y_true, y_pred):
     return abs(y_true - y_pred).max(axis=-1)
 
