@@ -235,9 +235,15 @@ def engine_for(group):
 
 
 # -- packing ------------------------------------------------------------------------------------------------------
+def _identity(metric):
+    """``describe(metric)`` and what its configuration cannot name but ranks must agree on (``_peer_identity``: a
+    lambda's code)."""
+    return {**describe(metric), **metric._peer_identity()}
+
+
 def _structure(metric):
     """Everything ranks must agree on for one metric (the states' shapes included, but a concat state's rows)."""
-    return {**describe(metric), "states": _states(metric)}
+    return {**_identity(metric), "states": _states(metric)}
 
 
 def _states(metric):
@@ -402,7 +408,7 @@ def _settled_all(metrics):
 def _description(metrics):
     """What each rank says of its metrics when fingerprints differ, as JSON bytes: per metric the digest of its
     class and configuration, whether it is built, and its ``_states`` (plain data: a peer's is read, never run)."""
-    return json.dumps([[digest(describe(m)), bool(m.is_built), _states(m)] for m in metrics]).encode()
+    return json.dumps([[digest(_identity(m)), bool(m.is_built), _states(m)] for m in metrics]).encode()
 
 
 def _read_descriptions(gathered, xp, lengths, sizes):
@@ -422,7 +428,8 @@ def _agreed_states(descriptions, metrics):
     odd = [r for r, d in enumerate(descriptions) if [entry[0] for entry in d] != first]
     if odd:
         raise ValueError(f"ranks disagree on the metrics to sync: ranks {odd} differ from rank 0 in class, "
-                         f"configuration or order of {names}")
+                         f"configuration or order of {names} (a MeanMetricWrapper's lambda or local function counts by its "
+                         f"code and the values it closes over)")
     contributing = []
     for i, name in enumerate(names):
         built = [r for r, d in enumerate(descriptions) if d[i][1]]

@@ -599,6 +599,10 @@ class Metric:
     def _state_of(self, name):
         return next(v for v in self._variables if v.name == name)
 
+    def _peer_identity(self):
+        """What ranks must agree on beyond ``describe`` (plain data; ``distributed.sync`` compares it): nothing."""
+        return {}
+
     def _check_compatible(self, other):
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")

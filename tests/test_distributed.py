@@ -411,6 +411,49 @@ def test_ranks_that_differ_in_more_than_being_built_get_the_same_error_on_every_
     assert len({r.split(" of [")[0] for r in results}) == 1, results  # the same but for each rank's own metric names
 
 
+def scaled(factor):
+    def error(y_true, y_pred):
+        return factor * abs(y_true - y_pred).mean(axis=-1)
+    return error
+
+
+@pytest.mark.parametrize("case", ["closure value", "lambda constant", "default", "module global"])
+def test_wrappers_of_different_lambdas_are_refused_on_every_rank(case):
+    """Their configs both name ``fn`` '...scaled.<locals>.error' (or '<lambda>'): rank 0's 1 x error and rank 1's
+    100 x error merged into 50.5 x error on both ranks."""
+
+    def make(rank):
+        return {"closure value": lambda: scaled(1.0 if rank == 0 else 100.0),
+                "lambda constant": lambda: ((lambda t, p: abs(t - p).mean(axis=-1)) if rank == 0
+                                            else (lambda t, p: 100 * abs(t - p).mean(axis=-1))),
+                "default": lambda: (lambda t, p, k=1.0 + 99 * rank: k * abs(t - p).mean(axis=-1)),
+                "module global": lambda: eval(  # one source, as in two processes' modules
+                    "lambda t, p: SCALE * abs(t - p).mean(axis=-1)", {"SCALE": 1.0 + 99 * rank})}[case]()
+
+    def body(rank, new_engine):
+        metric = gpumetrics.MeanMetricWrapper(make(rank), name="scaled", device="cpu")
+        metric.update_state([[0.0]], [[1.0]])
+        try:
+            return float(sync(metric, new_engine()).result())
+        except ValueError as error:
+            return str(error)
+
+    results = run_thread_ranks(body)
+    said = "ranks [1] differ from rank 0 in class, configuration or order of ['MeanMetricWrapper']"
+    assert all(isinstance(r, str) and said in r for r in results), results
+
+
+def test_wrappers_of_alike_closures_made_on_each_rank_sync():
+    """Each rank makes its own closure of the same code and value (a SPMD script): they sync as one function."""
+
+    def body(rank, new_engine):
+        metric = gpumetrics.MeanMetricWrapper(scaled(np.float32(3.0)), name="scaled", device="cpu")
+        metric.update_state([[0.0], [1.0]], [[1.0 + rank], [1.0]])
+        return float(sync(metric, new_engine()).result())
+
+    assert run_thread_ranks(body) == [pytest.approx(3 * (1 + 0 + 2 + 0) / 4)] * 2
+
+
 def test_a_new_engine_at_a_freed_engines_address_is_checked_again():
     """A new group object (here an ``Engine`` made for each sync) is checked again even when it lands at the address
     of one verified before: rank 0 skipped the check where rank 1, whose new engine lay elsewhere, ran it, so the

@@ -1,7 +1,13 @@
 """Which per-sample function a ``MeanMetricWrapper`` config's ``fn`` names, resolved without running code, and
 Keras's check of the keyword arguments given for it."""
+import dis
+import functools
+import hashlib
 import importlib
 import inspect
+import types
+
+import numpy as np
 
 from ..registry import check_custom_objects, check_safe_mode
 
@@ -9,6 +15,56 @@ from ..registry import check_custom_objects, check_safe_mode
 def function_path(fn):
     """The ``"module:qualname"`` path of ``fn`` that ``get_config`` writes."""
     return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def _plain(value, depth):
+    """``value`` as plain data when it is a setting a function can close over (a number, a string, a NumPy array,
+    a tuple / list / dict of those, another function); else its type's name, the most that can be said of it."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return repr(value)
+    if isinstance(value, np.generic):
+        return f"{value.dtype}:{value!r}"
+    if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+        return [str(value.dtype), list(value.shape), hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()]
+    if isinstance(value, (tuple, list)) and depth < 4:
+        return [type(value).__name__, *(_plain(v, depth + 1) for v in value)]
+    if isinstance(value, dict) and depth < 4:
+        return {repr(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, types.CodeType) and depth < 8:
+        return _code(value, depth + 1)
+    if isinstance(value, types.FunctionType) and depth < 8:
+        return function_identity(value, depth + 1)
+    if isinstance(value, functools.partial) and depth < 8:
+        return ["partial", _plain(value.func, depth + 1), _plain(value.args, depth + 1),
+                _plain(value.keywords, depth + 1)]
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+
+def _code(code, depth):
+    return [code.co_code.hex(), [_plain(c, depth) for c in code.co_consts], list(code.co_names)]
+
+
+def function_identity(fn, depth=0):
+    """What a lambda or local function computes, as plain data for ``distributed.sync`` to compare across ranks
+    (their configs name them alike): its bytecode and constants, its defaults, the values it closes over and the
+    plain module globals it reads. Not for state files: bytecode changes with the Python version."""
+    if not isinstance(fn, types.FunctionType):
+        return _plain(fn, depth)
+    read = {i.argval for i in dis.get_instructions(fn.__code__) if i.opname == "LOAD_GLOBAL"}
+    named = {name: _plain(fn.__globals__[name], 0) for name in sorted(read) if name in fn.__globals__
+             and not isinstance(fn.__globals__[name], (types.ModuleType, types.FunctionType, type))}
+    return {"code": _code(fn.__code__, depth), "defaults": _plain(fn.__defaults__, depth),
+            "keyword_defaults": _plain(fn.__kwdefaults__, depth), "globals": named,
+            "closure": [_plain(cell.cell_contents, depth) for cell in fn.__closure__ or ()
+                        if _filled(cell)]}
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell: a name the enclosing function had not bound yet
+        return False
+    return True
 
 
 def registered_functions():

@@ -13,7 +13,7 @@ from .._arguments import checked_keywords
 from .._masks import keras_mask_of, masked_weights
 from ..metric import Metric
 from ..registry import register
-from ._fn_config import check_fn_kwargs, function_path, resolve_function
+from ._fn_config import check_fn_kwargs, function_identity, function_path, resolve_function
 from ._fused_passes import add_values
 from ._groups import add_dropped_state, check_grouped, check_num_groups, group_axis, mean_of_results, with_num_groups
 from .ratios import divide_no_nan
@@ -211,6 +211,10 @@ class MeanMetricWrapper(Mean):
 
     def get_config(self):
         return {**super().get_config(), "fn": function_path(self._fn), **self._fn_kwargs}
+
+    def _peer_identity(self):
+        """A lambda's or local function's code, values and defaults: ranks' configs name them all alike."""
+        return {"fn_code": function_identity(self._fn)} if "<" in function_path(self._fn) else {}
 
     def _check_compatible(self, other):
         """Beyond the config: lambdas and local functions share a path (``scaled.<locals>.fn`` for every closure
