@@ -180,13 +180,15 @@ def _verified_groups(metric):
     return _verified[id(metric)]
 
 
-def _group_key(group):
+def _group_key(group, engine):
     """What names ``group`` from one call to the next: the communicator that an engine of this module wraps (so
-    that ``MPI(comm, cuda_aware=True)`` written in every call is one group), else the object given."""
+    that ``MPI(comm, cuda_aware=True)`` written in every call is one group); for torch's default group (None) the
+    group object torch holds now, which a destroyed and re-made default group (elastic training) replaces; else the
+    object given."""
     if type(group) in (MPI, NCCL):
         return group.comm
-    if type(group) is Torch:
-        return group.group
+    if type(engine) is Torch:
+        return engine.dist.group.WORLD if engine.group is None else engine.group
     return group
 
 
@@ -359,7 +361,7 @@ def sync(metrics, group=None, *, in_place=False):
         raise ValueError(f"metrics synced together must share a device; got {sorted(devices)}")
     xp = metrics[0].xp
     digest = fingerprint(metrics)
-    key = _group_key(group)
+    key = _group_key(group, engine)
     buffer = _pack(metrics, xp, digest)
     described = None  # every rank's description, when the ranks' fingerprints differ
     if _concat_rows(metrics) or not all(_is_verified(m, key, digest) for m in metrics):

@@ -10,10 +10,12 @@ other thresholds, and every rank must get a ValueError instead of a hang.
 concat states of different lengths. ``collection``: a ``MetricCollection`` of
 five binary metrics. ``empty``: metrics that build their states from their
 first batch (and MSE); rank 1 sees no batch, then every rank sees a slice of
-the last batches.
+the last batches. ``regroup`` (torch): the default group made again between syncs.
 Writes one JSON report per rank, ``<out>/<rank>.json``.
 """
+import datetime
 import json
+import os
 import pathlib
 import sys
 
@@ -134,9 +136,9 @@ def main(engine_name, mode, out):
     if engine_name == "torch":
         import torch.distributed as dist
 
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
         try:
-            run(engine_name, mode, out)
+            (run_regroup if mode == "regroup" else run)(engine_name, mode, out)
         finally:
             dist.barrier()
             dist.destroy_process_group()
@@ -190,6 +192,28 @@ def run(engine_name, mode, out):
     in_place = sync(local, engine, in_place=True)
     report["in_place_is_local"] = all(a is b for a, b in zip(in_place, local))
     report["wrong"] += compare(local, reference)
+    (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
+
+
+def run_regroup(engine_name, mode, out):
+    """The default torch group destroyed and made again (elastic training): rank 1 comes back with a copy of its
+    metric (as a restarted process restores one), which no group has verified, while rank 0 keeps its own, verified
+    under the old group. Both must check again, or rank 0 sends its states against rank 1's check (gloo: an error or
+    a hang)."""
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    metric = gpumetrics.MeanSquaredError(dtype="float64", device="cpu")
+    metric.update_state([[float(rank)]], [[0.0]])
+    sync(metric), sync(metric)  # the second is one collective: the default group verified
+    dist.barrier()
+    dist.destroy_process_group()
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False)
+    dist.init_process_group("gloo", store=dist.PrefixStore("made again", store), rank=rank,
+                            world_size=int(os.environ["WORLD_SIZE"]), timeout=datetime.timedelta(seconds=30))
+    if rank == 1:
+        metric = metric.copy()
+    report = {"rank": rank, "result": float(sync(metric).result())}
     (pathlib.Path(out) / f"{rank}.json").write_text(json.dumps(report))
 
 

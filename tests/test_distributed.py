@@ -70,6 +70,13 @@ def test_synced_metrics_equal_one_process(command, ranks, tmp_path):
         assert report["results"] == reports[0]["results"]  # the same bits on every rank
 
 
+def test_a_default_torch_group_made_again_is_checked_again(tmp_path):
+    """The verified groups keyed the default torch group as None, the same across a destroy and a new
+    ``init_process_group``: a rank that kept its metric skipped the check while a restarted one ran it."""
+    reports = run_ranks(torch_command(2, "regroup"), tmp_path)
+    assert [r["result"] for r in reports] == [0.5, 0.5]
+
+
 @pytest.mark.parametrize("command,ranks", LAUNCHES[:1] + LAUNCHES[2:])
 def test_a_rank_with_another_configuration_gets_an_error_not_a_hang(command, ranks, tmp_path):
     reports = run_ranks(command(ranks, "mismatch"), tmp_path)
