@@ -71,17 +71,32 @@ def test_exact_auc_lies_in_the_bounds(kind, curve, device, rng):
                                    rtol=1e-12)
 
 
-@pytest.mark.parametrize("scale", [1e-165, 1e-162, 1e155])
+@pytest.mark.parametrize("scale", [1e-165, 1e-162, 1e155, 1e306])
 def test_bounds_do_not_change_when_every_weight_is_scaled(scale, device, rng):
     """Each class's total stays a normal float64, but P * N underflows (1e-165: it gave NaN; 1e-162: a zero-width
-    interval without the truth) or overflows (1e155: NaN) unless the classes are scaled first."""
+    interval without the truth) or overflows (1e155: NaN) unless the classes are scaled first. At 1e306 each class's
+    total overflows too: both curves' bounds read NaN (or worse, below)."""
     y = (rng.random(400) < 0.4).astype(np.float64)
     score, weight = rng.random(400), rng.uniform(0.1, 3.0, 400)
     plain, scaled = (batches(gpumetrics.AUC(num_thresholds=T, device=device), device, y, score, w)
                      for w in (weight, weight * scale))
-    np.testing.assert_allclose(bounds(scaled), bounds(plain), rtol=1e-12)
-    low, high = bounds(scaled)
-    assert low - 1e-12 <= roc_auc_score(y, score, sample_weight=weight) <= high + 1e-12
+    for curve in ("ROC", "PR"):
+        np.testing.assert_allclose(bounds(scaled, curve), bounds(plain, curve), rtol=1e-12)
+        low, high = bounds(scaled, curve)
+        assert low - 1e-12 <= exact(curve, y, score, weight) <= high + 1e-12
+
+
+def test_bounds_of_a_class_whose_total_overflows_are_the_truth_not_zero(device):
+    """Two positives of weight 1e308 (their total overflows float64): the ROC bounds read (0, 0) around an AUC of
+    0.7, since the class was scaled by the power of 2 of an infinite total (none)."""
+    y, score = np.array([0.0, 1.0, 0.0, 1.0, 0.0]), np.array([0.1, 0.4, 0.35, 0.8, 0.5])
+    weight = np.array([1.0, 1e308, 1.0, 1e308, 3.0])
+    huge, scaled = (batches(gpumetrics.AUC(num_thresholds=T, device=device), device, y, score, w)
+                    for w in (weight, weight / 1e308))
+    for curve in ("ROC", "PR"):
+        np.testing.assert_allclose(bounds(huge, curve), bounds(scaled, curve), rtol=1e-12)
+        low, high = bounds(huge, curve)
+        assert low - 1e-12 <= exact(curve, y, score, weight / 1e308) <= high + 1e-12
 
 
 def test_bounds_hold_under_heavy_skew(device, rng):

@@ -57,7 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .ratios import divide_no_nan, unit_scaled
+from .ratios import divide_no_nan, overflow_to_nan, unit_scaled
 
 
 class RocCurve(NamedTuple):
@@ -130,8 +130,9 @@ def operating_point(xp, rates, thresholds, constrained, dependent, value):
 
 
 def _pairs_ratio(xp, numerator, denominator):
-    """``numerator / denominator``, NaN where the denominator (a class's total weight) is 0."""
-    return xp.where(denominator > 0, numerator / xp.where(denominator > 0, denominator, 1.0), np.nan)
+    """``numerator / denominator``, NaN where the denominator (a class's total weight) is 0 or overflowed."""
+    return overflow_to_nan(xp, xp.where(denominator > 0, numerator / xp.where(denominator > 0, denominator, 1.0),
+                                        np.nan), denominator)
 
 
 def _exclusive_cumsum(xp, histogram, reverse=False):
@@ -164,6 +165,8 @@ def average_precision_bounds(xp, positive, negative):
     >>> round(float(low), 4), float(high)  # 1 - log 2 (negative first, positive split ever finer); positive first
     (0.3069, 1.0)
     """
+    both = unit_scaled(xp, xp.concatenate([positive, negative], axis=0))  # one power of 2: the ratios keep their bits
+    positive, negative = both[:positive.shape[0]], both[positive.shape[0]:]
     above_pos = _exclusive_cumsum(xp, positive, reverse=True)
     above_neg = _exclusive_cumsum(xp, negative, reverse=True)
     reached = above_pos + positive

@@ -25,10 +25,23 @@ def divide_no_nan(xp, a, b):
 def unit_scaled(xp, weights):
     """``weights`` times the power of 2 that brings their sum (along axis 0) into [0.5, 1): exact, so a ratio of
     products of such sums keeps its bits, and the product of two classes' sums (the ROC area's ``P * N``) neither
-    underflows nor overflows where each sum is a normal float64 (weights of 1e-165 or 1e155).
+    underflows nor overflows (weights of 1e-165, 1e155, or two of 1e308, whose sum overflows float64).
+
+    Scaled first by the largest weight's power of 2 (so that the sum is finite), then by the sum's. An inf or NaN
+    weight is left as it is (``frexp`` of one leaves its exponent unspecified in CUDA: read as 0, NumPy's).
 
     >>> unit_scaled(np, np.array([3.0, 1.0])).tolist(), unit_scaled(np, np.array([1e-165, 1e-165])).sum() > 0.5
     ([0.375, 0.125], np.True_)
+    >>> unit_scaled(np, np.array([1e308, 1e308])).sum() < 1
+    np.True_
     """
-    _, exponent = xp.frexp(xp.sum(weights, axis=0))
-    return xp.ldexp(weights, -exponent)
+    if weights.shape[0] == 0:
+        return weights
+    weights = xp.ldexp(weights, -_exponent(xp, xp.max(weights, axis=0)))
+    return xp.ldexp(weights, -_exponent(xp, xp.sum(weights, axis=0)))
+
+
+def _exponent(xp, x):
+    """``frexp(x)``'s exponent; 0 where ``x`` is inf or NaN."""
+    _, exponent = xp.frexp(x)
+    return xp.where(xp.isfinite(x), exponent, 0)
