@@ -430,8 +430,8 @@ def _agreed_states(descriptions, metrics):
     odd = [r for r, d in enumerate(descriptions) if [entry[0] for entry in d] != first]
     if odd:
         raise ValueError(f"ranks disagree on the metrics to sync: ranks {odd} differ from rank 0 in class, "
-                         f"configuration or order of {names} (a MeanMetricWrapper's lambda or local function counts by its "
-                         f"code and the values it closes over)")
+                         f"configuration or order of {names} (a MeanMetricWrapper's lambda or local function counts "
+                         f"by its code and the values it closes over)")
     contributing = []
     for i, name in enumerate(names):
         built = [r for r, d in enumerate(descriptions) if d[i][1]]
