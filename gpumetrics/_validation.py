@@ -3,6 +3,7 @@
 Every check runs before a kernel touches state, so bad input raises
 ``ValueError`` / ``TypeError`` and leaves the metric unchanged.
 """
+import functools
 import math
 from typing import NamedTuple, Optional, Tuple
 
@@ -59,6 +60,18 @@ def broadcasts_to(shape, target):
     return len(shape) <= len(target) and all(s in (1, t) for s, t in zip(shape[::-1], target[::-1]))
 
 
+def broadcast(xp, array, shape):
+    """``array`` broadcast to ``shape`` (a view), or itself when it has that shape: ``broadcast_to`` costs a few
+    microseconds even then, a fifth of a small weighted update.
+
+    >>> import numpy as np
+    >>> a = np.ones((4, 1))
+    >>> broadcast(np, a, (4, 1)) is a, broadcast(np, a, (4, 3)).shape
+    (True, (4, 3))
+    """
+    return array if array.shape == tuple(shape) else xp.broadcast_to(array, shape)
+
+
 def broadcast_shape(shape_1, shape_2, name_1, name_2):
     """NumPy broadcasting of two shapes, or a ValueError naming both arguments and shapes."""
     result = []
@@ -82,6 +95,7 @@ class ReductionPlan(NamedTuple):
     weight_scale: float
 
 
+@functools.lru_cache(maxsize=256)  # a function of shapes alone, asked at every update: one lookup per repeated batch
 def plan_reduction(element_shape, value_ndim, weight_shape, reduce):
     """Keras's ``reduce_to_samplewise_values`` for one batch, worked out on shapes alone.
 

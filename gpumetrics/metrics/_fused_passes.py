@@ -13,7 +13,7 @@ from typing import NamedTuple, Optional
 from .._kernels.error_sums.rules import KINDS as ERROR_KINDS
 from .._kernels.row_sums.rules import KINDS as ROW_KINDS
 from .._masks import keras_mask_of, mask_of, masked_weights
-from .._validation import broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
+from .._validation import broadcast, broadcast_shape, check_not_empty, plan_reduction, squeeze_or_expand
 from ._groups import count_dropped, import_group_ids
 from ._keras_rules import half_precision, keras_label_cast, labels_in_half_precision
 
@@ -140,14 +140,12 @@ def weights_per_row(xp, weight, plan):
     """``sample_weight`` as one weight per row of ``plan`` (a broadcast view, flattened), or None."""
     if weight is None:
         return None
-    return xp.broadcast_to(weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
+    return broadcast(xp, weight.reshape(plan.weight_shape), plan.weight_cells).reshape(plan.rows)
 
 
 def rows_by_cols(xp, array, shape, plan):
     """``array`` (read as ``shape``) broadcast to the plan's element shape, as a ``(rows, cols)`` view."""
-    if tuple(shape) != tuple(plan.element_shape):
-        array = xp.broadcast_to(array.reshape(shape), plan.element_shape)
-    return array.reshape(plan.rows, plan.cols)
+    return broadcast(xp, array.reshape(shape), plan.element_shape).reshape(plan.rows, plan.cols)
 
 
 def elementwise_batch(metric, y_true, y_pred, sample_weight, last_axis, reduce):

@@ -11,7 +11,7 @@ Python or builds an ``N x T`` array.
 import numpy as np
 
 from .._arguments import MAX_INDEX, MAX_NUM_THRESHOLDS, check_int, check_real, is_real
-from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
+from .._validation import broadcast, broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 from . import curves
@@ -105,7 +105,7 @@ class ThresholdHistogramMetric(Metric):
         if not broadcasts_to(weight_shape, pred_shape):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_pred of shape "
                              f"{pred_shape}")
-        return self.xp.broadcast_to(weight.reshape(weight_shape), pred_shape)
+        return broadcast(self.xp, weight.reshape(weight_shape), pred_shape)
 
     def _count_labels(self, y_pred):
         """Multi-label: build the label axis from the first batch (a call refused later unbuilds: ``Metric``'s
@@ -154,7 +154,7 @@ class ThresholdHistogramMetric(Metric):
                                      f"shape {y_pred.shape}: give one weight per label (y_pred's last axis)")
                 label_weights = self.device_constant("label_weights", label_weights)
                 weight = label_weights if weight is None else weight * label_weights
-                weight = xp.broadcast_to(weight, y_pred.shape)
+                weight = broadcast(xp, weight, y_pred.shape)
             y_true, y_pred = y_true.reshape(-1, 1), y_pred.reshape(-1, 1)
             weight = None if weight is None else weight.reshape(-1, 1)
         return y_true, y_pred, weight

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._arguments import INT64_MAX, INT64_MIN, MAX_NUM_CLASSES, check_axis, check_dtype, check_int, check_real
 from .._kernels.weighted_bincount.rules import RULES
-from .._validation import check_not_empty
+from .._validation import broadcast, check_not_empty
 from ..metric import Metric
 from ..registry import register
 from ._passes import MatrixPass
@@ -191,7 +191,7 @@ class _IoUBase(Metric):
         if flat.ndim == 1 and flat.shape[0] not in (1, count):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to the {count} class ids of "
                              f"y_true of shape {true_shape} (weights of rank > 1 are flattened first)")
-        return self.xp.broadcast_to(flat, (count,))
+        return broadcast(self.xp, flat, (count,))
 
     def result(self):
         """The mean IoU over ``target_class_ids`` (repeats count twice), over the classes that occur at all; grouped,

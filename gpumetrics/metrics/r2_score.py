@@ -5,7 +5,7 @@ import numpy as np
 
 from .._arguments import check_int
 from .._kernels.weighted_bincount.rules import RULES
-from .._validation import broadcasts_to, check_not_empty, squeeze_or_expand
+from .._validation import broadcast, broadcasts_to, check_not_empty, squeeze_or_expand
 from ..metric import Metric
 from ..registry import register
 from ._groups import add_dropped_state, check_grouped, check_num_groups, count_dropped, group_axis, \
@@ -119,7 +119,7 @@ class R2Score(Metric):
             raise ValueError(f"sample_weight of shape {weight.shape} does not broadcast to y_true of shape {shape}; "
                              f"R2Score takes a scalar or weights of shape (batch_size,), (batch_size, 1) or "
                              f"(batch_size, outputs)")
-        return self.xp.broadcast_to(weight.reshape(weight_shape), shape)
+        return broadcast(self.xp, weight.reshape(weight_shape), shape)
 
     def update_state(self, y_true, y_pred, sample_weight=None, group_ids=None):
         """Fold one batch ``(batch_size, outputs)`` into the moments (grouped: each row into its group's); all checks
