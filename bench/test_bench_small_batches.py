@@ -13,6 +13,9 @@ sparse_cat_acc: int64, (n,10)  ``SparseCategoricalAccuracy``     ``MulticlassAcc
 mean_iou: int64 ids x2         ``MeanIoU(num_classes=10)``       ``MulticlassJaccardIndex(10)``               ``keras.metrics.MeanIoU(num_classes=10)``
 =============================  ================================  ===========================================  ==========================================
 
+``mse_weighted`` / ``auc_weighted``: the same with ``sample_weight`` float32 ``(n,)`` in [0, 1) (torchmetrics'
+classes take no weights: skipped).
+
 Two untimed updates come first (Numba loads or compiles, JAX traces). Keras
 on JAX dispatches asynchronously: each timed update waits for its variables.
 Rounds follow pytest-benchmark's own options, so keep a run short with
@@ -35,16 +38,28 @@ from conftest import busy_mode, small_batch_rows
 SIZES = (256, 4096)
 NUM_CLASSES = 10
 NUM_THRESHOLDS = 200
-CASES = ("mse", "auc", "sparse_cat_acc", "mean_iou")
+CASES = ("mse", "auc", "sparse_cat_acc", "mean_iou", "mse_weighted", "auc_weighted")
 PEERS = ("gpumetrics", "torchmetrics", "keras")
 #: results after the same number of identical updates; AUC is binned differently (gpumetrics and Keras
 #: share thresholds, torchmetrics' linspace(0, 1, 200) differs a little)
-TOLERANCE = {"mse": 1e-5, "auc": 1e-2, "sparse_cat_acc": 1e-6, "mean_iou": 1e-5}
+TOLERANCE = {"mse": 1e-5, "auc": 1e-2, "sparse_cat_acc": 1e-6, "mean_iou": 1e-5, "mse_weighted": 1e-5,
+             "auc_weighted": 1e-2}
+
+
+def unweighted(case):
+    return case.removesuffix("_weighted")
 
 
 @functools.lru_cache(maxsize=None)
 def inputs(case, n):
-    """(y_true, y_pred) as NumPy arrays, seeded by (case, n)."""
+    """(y_true, y_pred, sample_weight or None) as NumPy arrays, seeded by (case, n)."""
+    if case != unweighted(case):
+        rng = np.random.default_rng([CASES.index(case), n])
+        return (*inputs(unweighted(case), n)[:2], rng.random(n, dtype=np.float32))
+    return (*_pair(case, n), None)
+
+
+def _pair(case, n):
     rng = np.random.default_rng([CASES.index(case), n])
     if case == "mse":
         y_true = rng.normal(size=(n, 1)).astype(np.float32)
@@ -61,17 +76,19 @@ def inputs(case, n):
     return y_true, np.where(hit, y_true, rng.integers(0, NUM_CLASSES, n, dtype=np.int64))
 
 
-def gpumetrics_peer(case, y_true, y_pred):
+def gpumetrics_peer(case, y_true, y_pred, weight):
     import gpumetrics
 
     m = {"mse": lambda: gpumetrics.MeanSquaredError(device="cpu"),
          "auc": lambda: gpumetrics.AUC(num_thresholds=NUM_THRESHOLDS, device="cpu"),
          "sparse_cat_acc": lambda: gpumetrics.SparseCategoricalAccuracy(device="cpu"),
-         "mean_iou": lambda: gpumetrics.MeanIoU(num_classes=NUM_CLASSES, device="cpu")}[case]()
-    return (lambda: m.update_state(y_true, y_pred)), (lambda: float(m.result()))
+         "mean_iou": lambda: gpumetrics.MeanIoU(num_classes=NUM_CLASSES, device="cpu")}[unweighted(case)]()
+    return (lambda: m.update_state(y_true, y_pred, weight)), (lambda: float(m.result()))
 
 
-def torchmetrics_peer(case, y_true, y_pred):
+def torchmetrics_peer(case, y_true, y_pred, weight):
+    if weight is not None:
+        pytest.skip("torchmetrics' MeanSquaredError and BinaryAUROC take no sample weights")
     torch = pytest.importorskip("torch")
     torchmetrics = pytest.importorskip("torchmetrics")
     from torchmetrics import classification
@@ -84,16 +101,16 @@ def torchmetrics_peer(case, y_true, y_pred):
     return (lambda: m.update(preds, target)), (lambda: float(m.compute()))
 
 
-def keras_peer(case, y_true, y_pred):
+def keras_peer(case, y_true, y_pred, weight):
     keras = pytest.importorskip("keras")
     m = {"mse": lambda: keras.metrics.MeanSquaredError(),
          "auc": lambda: keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS),
          "sparse_cat_acc": lambda: keras.metrics.SparseCategoricalAccuracy(),
-         "mean_iou": lambda: keras.metrics.MeanIoU(num_classes=NUM_CLASSES)}[case]()
+         "mean_iou": lambda: keras.metrics.MeanIoU(num_classes=NUM_CLASSES)}[unweighted(case)]()
     jax_backend = keras.backend.backend() == "jax"
 
     def update():
-        m.update_state(y_true, y_pred)
+        m.update_state(y_true, y_pred, sample_weight=weight)
         if jax_backend:  # asynchronous dispatch: wait until the state is written
             for variable in m.variables:
                 variable.value.block_until_ready()
