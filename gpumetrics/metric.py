@@ -77,9 +77,10 @@ def replayed(method):
 @contextlib.contextmanager
 def rolled_back(metrics, values=()):
     """A block that updates several metrics (``MetricCollection``) changes none of them when it raises: each
-    metric's structure comes back as ``atomic`` restores it, and the state values of the placed metrics in
-    ``values`` (the ones the block may write before it raises) from device copies taken on entry."""
-    saved = [(m, m._snapshot()) for m in metrics]
+    metric's structure comes back as ``atomic`` restores it (only a metric not yet placed and built has any to
+    change, as ``atomic`` reads it), and the state values of the placed metrics in ``values`` (the ones the block
+    may write before it raises) from device copies taken on entry."""
+    saved = [(m, m._snapshot()) for m in metrics if not (m.is_placed and m.is_built)]
     copies = [(m, [v.value.copy() for v in m._variables]) for m in values if m.is_placed]
     try:
         yield
