@@ -93,7 +93,8 @@ class MatrixPass(NamedTuple):
 class Segments:
     """Where a member's buckets lie in a union's: member bucket ``k`` is the sum of union buckets
     ``[start_k, end_k)``, ``start_k = idx[k - 1] + 1`` (``idx``: positions of its thresholds in the union).
-    Summed left to right as gather + scatter-add, so a one-bucket segment is copied bit for bit."""
+    Summed left to right, so a one-bucket segment is copied bit for bit: on the CPU one ``bincount`` of the union
+    buckets by their member bucket (sequential from 0.0, in bucket order), on a GPU gather + scatter-add."""
 
     def __init__(self, thresholds, union):
         idx = np.searchsorted(union, np.asarray(thresholds, dtype=np.float64))
@@ -105,7 +106,9 @@ class Segments:
         lengths = np.maximum(ends - starts, 0)
         self.extras = np.concatenate([np.arange(s + 1, e) for s, e in zip(starts, ends)] + [np.zeros(0, np.int64)])
         self.extra_buckets = np.repeat(np.arange(len(starts)), np.maximum(lengths - 1, 0))
+        self.bucket_of = np.repeat(np.arange(len(starts)), lengths)  # each union bucket's member bucket
         self._device = {}
+        self._flat = {}
 
     def on(self, xp):
         """The index arrays on ``xp``'s device (made once)."""
@@ -119,6 +122,12 @@ class Segments:
         """The member's ``(T + 1, L)`` histogram from the union's ``hist``."""
         if self.identity:
             return hist
+        if xp is np:  # a NumPy gather + add.at costs 8-11 us a plane, a fifth of a small collection update
+            cols = hist.shape[1]
+            if cols not in self._flat:
+                self._flat[cols] = (self.bucket_of[:, None] * cols + np.arange(cols)).reshape(-1)
+            return np.bincount(self._flat[cols], weights=hist.reshape(-1),
+                               minlength=len(self.starts) * cols).reshape(-1, cols)
         starts, nonempty, extras, buckets = self.on(xp)
         out = xp.where(nonempty[:, None], hist[starts], 0.0)
         if self.extras.size:
