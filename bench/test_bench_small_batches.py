@@ -14,7 +14,9 @@ mean_iou: int64 ids x2         ``MeanIoU(num_classes=10)``       ``MulticlassJac
 =============================  ================================  ===========================================  ==========================================
 
 ``mse_weighted`` / ``auc_weighted``: the same with ``sample_weight`` float32 ``(n,)`` in [0, 1) (torchmetrics'
-classes take no weights: skipped).
+classes take no weights: skipped). ``five_binary``: AUC, Precision, Recall, F1Score (0.5), BinaryAccuracy on the
+``auc`` inputs (shaped ``(n, 1)``), as a ``MetricCollection`` (one shared pass), a torchmetrics ``MetricCollection`` of their binary
+classes, and the five Keras metrics one by one; its result is the sum of the five.
 
 Two untimed updates come first (Numba loads or compiles, JAX traces). Keras
 on JAX dispatches asynchronously: each timed update waits for its variables.
@@ -38,12 +40,12 @@ from conftest import busy_mode, small_batch_rows
 SIZES = (256, 4096)
 NUM_CLASSES = 10
 NUM_THRESHOLDS = 200
-CASES = ("mse", "auc", "sparse_cat_acc", "mean_iou", "mse_weighted", "auc_weighted")
+CASES = ("mse", "auc", "sparse_cat_acc", "mean_iou", "mse_weighted", "auc_weighted", "five_binary")
 PEERS = ("gpumetrics", "torchmetrics", "keras")
 #: results after the same number of identical updates; AUC is binned differently (gpumetrics and Keras
 #: share thresholds, torchmetrics' linspace(0, 1, 200) differs a little)
 TOLERANCE = {"mse": 1e-5, "auc": 1e-2, "sparse_cat_acc": 1e-6, "mean_iou": 1e-5, "mse_weighted": 1e-5,
-             "auc_weighted": 1e-2}
+             "auc_weighted": 1e-2, "five_binary": 1e-2}
 
 
 def unweighted(case):
@@ -53,6 +55,9 @@ def unweighted(case):
 @functools.lru_cache(maxsize=None)
 def inputs(case, n):
     """(y_true, y_pred, sample_weight or None) as NumPy arrays, seeded by (case, n)."""
+    if case == "five_binary":  # (n, 1): F1Score takes 2-D inputs
+        y_true, y_pred, _ = inputs("auc", n)
+        return y_true.reshape(-1, 1), y_pred.reshape(-1, 1), None
     if case != unweighted(case):
         rng = np.random.default_rng([CASES.index(case), n])
         return (*inputs(unweighted(case), n)[:2], rng.random(n, dtype=np.float32))
@@ -76,8 +81,20 @@ def _pair(case, n):
     return y_true, np.where(hit, y_true, rng.integers(0, NUM_CLASSES, n, dtype=np.int64))
 
 
+def first_sum(results):
+    """The sum of each result's first value (F1Score's is one per label)."""
+    return sum(float(np.asarray(r).reshape(-1)[0]) for r in results)
+
+
 def gpumetrics_peer(case, y_true, y_pred, weight):
     import gpumetrics
+
+    if case == "five_binary":
+        c = gpumetrics.MetricCollection([
+            gpumetrics.AUC(num_thresholds=NUM_THRESHOLDS, device="cpu"), gpumetrics.Precision(device="cpu"),
+            gpumetrics.Recall(device="cpu"), gpumetrics.F1Score(threshold=0.5, device="cpu"),
+            gpumetrics.BinaryAccuracy(device="cpu")])
+        return (lambda: c.update_state(y_true, y_pred)), (lambda: first_sum(c.result().values()))
 
     m = {"mse": lambda: gpumetrics.MeanSquaredError(device="cpu"),
          "auc": lambda: gpumetrics.AUC(num_thresholds=NUM_THRESHOLDS, device="cpu"),
@@ -93,6 +110,13 @@ def torchmetrics_peer(case, y_true, y_pred, weight):
     torchmetrics = pytest.importorskip("torchmetrics")
     from torchmetrics import classification
 
+    if case == "five_binary":
+        c = torchmetrics.MetricCollection([
+            classification.BinaryAUROC(thresholds=NUM_THRESHOLDS), classification.BinaryPrecision(),
+            classification.BinaryRecall(), classification.BinaryF1Score(), classification.BinaryAccuracy()])
+        target, preds = torch.from_numpy(y_true), torch.from_numpy(y_pred)
+        return (lambda: c.update(preds, target)), (lambda: first_sum(c.compute().values()))
+
     m = {"mse": lambda: torchmetrics.MeanSquaredError(),
          "auc": lambda: classification.BinaryAUROC(thresholds=NUM_THRESHOLDS),
          "sparse_cat_acc": lambda: classification.MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro"),
@@ -103,6 +127,8 @@ def torchmetrics_peer(case, y_true, y_pred, weight):
 
 def keras_peer(case, y_true, y_pred, weight):
     keras = pytest.importorskip("keras")
+    if case == "five_binary":
+        return keras_five(keras, y_true, y_pred)
     m = {"mse": lambda: keras.metrics.MeanSquaredError(),
          "auc": lambda: keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS),
          "sparse_cat_acc": lambda: keras.metrics.SparseCategoricalAccuracy(),
@@ -116,6 +142,23 @@ def keras_peer(case, y_true, y_pred, weight):
                 variable.value.block_until_ready()
 
     return update, (lambda: float(m.result()))
+
+
+def keras_five(keras, y_true, y_pred):
+    ms = [keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS), keras.metrics.Precision(), keras.metrics.Recall(),
+          keras.metrics.F1Score(threshold=0.5), keras.metrics.BinaryAccuracy()]
+    jax_backend = keras.backend.backend() == "jax"
+    labels = y_true.astype(np.float32)  # Keras's F1Score casts y_pred's dtype to labels; int32 ones fail on JAX
+
+    def update():
+        for m in ms:
+            m.update_state(labels, y_pred)
+        if jax_backend:
+            for m in ms:
+                for variable in m.variables:
+                    variable.value.block_until_ready()
+
+    return update, (lambda: first_sum(m.result() for m in ms))
 
 
 PEER_FACTORIES = {"gpumetrics": gpumetrics_peer, "torchmetrics": torchmetrics_peer, "keras": keras_peer}
