@@ -3,6 +3,7 @@
 On a GPU a metric's ``xp`` is CuPy, which differs from NumPy where these tests put a stand-in module in the
 backend's ``xp``: NumPy itself, with one of CuPy 14's rules (read in CuPy's source) in place of NumPy's.
 """
+import sys
 import types
 
 import numpy as np
@@ -77,3 +78,20 @@ def test_top_k_of_one_row_ranks_nan_scores_last_as_numpy_does(nan, monkeypatch):
         np.testing.assert_array_equal(metric.state_dict()["positive_histogram"],
                                       expected.state_dict()["positive_histogram"])
         np.testing.assert_array_equal(metric.result(), expected.result())
+
+
+@pytest.mark.parametrize("cols", [1, 3])
+def test_a_shared_pass_sums_member_buckets_on_cupy_as_on_numpy(cols, monkeypatch):
+    """A member's buckets of a shared histogram: the CPU sums them with one ``bincount``, CuPy with a gather and
+    ``cupyx.scatter_add`` (here NumPy's ``add.at``, which adds in order as the CPU does: the same bits). Members
+    at a subset of the union, at one threshold, at the whole union (the histogram itself), over fractional sums."""
+    from gpumetrics.metrics._passes import Segments
+
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=np.add.at))
+    rng = np.random.default_rng(1)
+    union = np.sort(rng.random(40))
+    hist = rng.normal(size=(41, cols)) * 10 ** rng.uniform(-3, 3, (41, cols))
+    for thresholds in (union[::3], union[17:18], union, union[[0, 1, 2, 39]]):
+        segments = Segments(thresholds, union)
+        np.testing.assert_array_equal(segments.sum(_CupyRules(), hist), segments.sum(np, hist))
+        assert segments.sum(np, hist).shape == (len(thresholds) + 1, cols)
