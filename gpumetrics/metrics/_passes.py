@@ -128,21 +128,13 @@ class Segments:
                 self._flat[cols] = (self.bucket_of[:, None] * cols + np.arange(cols)).reshape(-1)
             return np.bincount(self._flat[cols], weights=hist.reshape(-1),
                                minlength=len(self.starts) * cols).reshape(-1, cols)
+        import cupyx
+
         starts, nonempty, extras, buckets = self.on(xp)
         out = xp.where(nonempty[:, None], hist[starts], 0.0)
         if self.extras.size:
-            scatter_add(xp, out, buckets, hist[extras])
+            cupyx.scatter_add(out, buckets, hist[extras])  # float64 atomics: their order is the device's
         return out
-
-
-def scatter_add(xp, out, index, values):
-    """``out[index[i]] += values[i]`` in order (NumPy) or atomically (CuPy)."""
-    if xp is np:
-        np.add.at(out, index, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_add(out, index, values)
 
 
 class _Union:
