@@ -27,8 +27,9 @@ def unit_scaled(xp, weights):
     products of such sums keeps its bits, and the product of two classes' sums (the ROC area's ``P * N``) neither
     underflows nor overflows (weights of 1e-165, 1e155, or two of 1e308, whose sum overflows float64).
 
-    Scaled first by the largest weight's power of 2 (so that the sum is finite), then by the sum's. An inf or NaN
-    weight is left as it is (``frexp`` of one leaves its exponent unspecified in CUDA: read as 0, NumPy's).
+    Scaled first by the power of 2 of the largest weight in magnitude (so that the sum is finite), then by the
+    sum's. An inf or NaN weight is left as it is (``frexp`` of one leaves its exponent unspecified in CUDA: read as
+    0, NumPy's).
 
     >>> unit_scaled(np, np.array([3.0, 1.0])).tolist(), unit_scaled(np, np.array([1e-165, 1e-165])).sum() > 0.5
     ([0.375, 0.125], np.True_)
@@ -37,7 +38,7 @@ def unit_scaled(xp, weights):
     """
     if weights.shape[0] == 0:
         return weights
-    weights = xp.ldexp(weights, -_exponent(xp, xp.max(weights, axis=0)))
+    weights = xp.ldexp(weights, -_exponent(xp, xp.max(xp.abs(weights), axis=0)))
     return xp.ldexp(weights, -_exponent(xp, xp.sum(weights, axis=0)))
 
 
