@@ -268,6 +268,29 @@ def test_ignore_class_values_carry_kerass_mask_into_a_weighted_mean(how, shape, 
     np.testing.assert_allclose(float(to_host(metric.result())), expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(12,), (12, 3)])
+def test_a_scalar_weight_beside_the_ignore_class_mask_weighs_each_value(shape, device, rng):
+    """Keras's ``apply_mask`` multiplies a scalar weight ``w`` by the ignore_class mask (JAX's backend; NumPy and
+    torch raise, multiplying in place), so the batch counts ``w`` per kept value, as ``np.full(shape, w)`` would,
+    and as a ``MeanMetricWrapper`` of a function returning the masked values does. The fused pass counted
+    ``w`` times the kept fraction: a batch's share in a mean over batches was ``1 / shape[0]`` of Keras's."""
+    batches = [(rng.integers(0, 4, shape), rng.normal(size=shape + (4,)), weight) for weight in (2.5, None, 0.5)]
+    total = count = 0.0
+    for labels, scores, weight in batches:  # float64 oracle: Keras's Mean of (values, w * mask), T values per row
+        log_probs = scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
+        values = np.where(labels != 2, -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0], 0.0)
+        w = np.ones(shape) if weight is None else weight * (labels != 2)
+        total, count = total + (w * values).sum() / np.prod(shape[1:]), count + w.sum() / np.prod(shape[1:])
+    fused = gpumetrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2, dtype="float64", device=device)
+    plain = gpumetrics.MeanMetricWrapper(lambda t, p: gpumetrics.sparse_categorical_crossentropy(
+        t, p, from_logits=True, ignore_class=2), dtype="float64", device=device)
+    for metric in (fused, plain):
+        for labels, scores, weight in batches:
+            metric.update_state(on_device(labels, device), on_device(scores, device), sample_weight=weight)
+        np.testing.assert_allclose(float(to_host(metric.count.value)), count, rtol=1e-12)
+        np.testing.assert_allclose(float(to_host(metric.result())), total / count, rtol=1e-12)
+
+
 def test_a_mask_that_does_not_broadcast_with_the_weights_is_refused_and_changes_nothing(device, rng):
     """Sequence values ``(N, T)`` with one weight per sequence: Keras multiplies the ``(N,)`` weights by the
     ``(N, T)`` mask and fails; here a ``ValueError`` names both shapes."""

@@ -244,7 +244,9 @@ class Rowwise:
 
     ``ignored(**fn_kwargs)``, when given, names a label (or None) whose samples Keras masks: their value is 0,
     and when sample weights are given their weight is 0 too, so they leave the count as well (Keras applies the
-    mask to sample weights only). The masked weights are one array of a weight per row, made on the device.
+    mask to sample weights only). The masked weights are one array of a weight per row, made on the device; a
+    scalar weight is first spread over the values, as Keras's ``apply_mask`` multiplies it by the mask, so that the
+    batch counts ``w`` per unmasked sample (its count would otherwise grow by ``w`` times the unmasked fraction).
 
     ``keras_cast``: as ``Elementwise``'s, for rows of the same shape (class ids, ``sparse``, are never cast); False
     for functions Keras does not cast (the argmax and top-k accuracies).
@@ -273,10 +275,11 @@ class Rowwise:
             raise ValueError(f"{metric.name} has num_groups={metric.num_groups}, which needs one value per sample; "
                              f"axis={axis} reduces over y_pred's sample axis (shape {tuple(y_pred.shape)}), so no "
                              f"sample has a value of its own to put in a group")
-        batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, axis)
-        batch = grouped(metric, batch, ids, samples)  # before masking spreads a scalar weight over the rows
-        if self.ignored is not None:
-            batch, group = masked(metric.xp, batch, group, self.ignored(**fn_kwargs))
+        ignored = None if self.ignored is None else self.ignored(**fn_kwargs)
+        spread = ignored is not None and ids is None  # unspread, a grouped metric's scalar weight is refused
+        batch, group = row_batch(metric, y_true, y_pred, sample_weight, self.sparse, axis, spread)
+        batch = grouped(metric, batch, ids, samples)
+        batch, group = masked(metric.xp, batch, group, ignored)
         params = packed_params(metric, kind, self.params(batch.y_true, batch.y_pred, **fn_kwargs))
         add_grouped_sums(metric, kind, batch, ids if unchecked else None, params, group)
 
@@ -290,9 +293,10 @@ def masked(xp, batch, group, ignored):
     return batch._replace(weight=weight, weight_scale=batch.weight_scale / group), 1
 
 
-def row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):
+def row_batch(metric, y_true, y_pred, sample_weight, sparse, axis, spread_scalar=False):
     """Keras's shape rules for class-row functions: ``(R, C)`` / ``(R, 1)`` views with one weight per ``group``
-    rows; returns ``(batch, group)``."""
+    rows; returns ``(batch, group)``. ``spread_scalar``: a scalar weight is read as that weight for every value
+    (Keras's ``apply_mask`` of a mask on the values), not as one weight for the whole batch."""
     if y_pred.ndim == 0:
         raise ValueError(f"{metric.name} needs y_pred with a class axis; got a scalar")
     if not -y_pred.ndim <= axis < y_pred.ndim:
@@ -305,6 +309,8 @@ def row_batch(metric, y_true, y_pred, sample_weight, sparse, axis):
     values_shape, classes = y_pred.shape[:-1], y_pred.shape[-1]
     check_row_labels(y_true.shape, y_pred.shape, sparse)
     weight = imported_weight(metric, sample_weight)
+    if spread_scalar and weight is not None and weight.ndim == 0:
+        weight = xp.broadcast_to(weight, values_shape)
     plan = plan_reduction(values_shape, len(values_shape), None if weight is None else weight.shape, "mean")
     rows = math.prod(values_shape)
     batch = Batch(y_true.reshape(rows, 1 if sparse else classes), y_pred.reshape(rows, classes),
