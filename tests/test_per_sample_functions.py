@@ -291,6 +291,32 @@ def test_a_scalar_weight_beside_the_ignore_class_mask_weighs_each_value(shape, d
         np.testing.assert_allclose(float(to_host(metric.result())), total / count, rtol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(12,), (12, 3)])
+def test_a_scalar_weight_beside_ignore_class_weighs_each_label_across_batches(shape, device, rng):
+    """Keras's ``apply_mask`` broadcasts a scalar weight over ``ignore_class``'s mask: each counted label weighs
+    that scalar, as a weight per label would (Keras on JAX; its NumPy and torch backends raise). The fused class
+    counted the batch's one weight instead, each label a share of it: one batch gave the same mean, but beside a
+    batch of per-sample weights the scalar batch weighed 1/N of what it should (N its samples; with 4 samples,
+    1.19 where Keras gives 0.93); ``Mean`` of the function's masked values was right."""
+    batches = [(rng.integers(0, 4, shape), rng.normal(size=shape + (4,)), w)
+               for w in (np.float64(1.5), rng.uniform(0.5, 2, shape[:1] + (1,) * (len(shape) - 1)))]
+    values, weights = [], []
+    for labels, scores, w in batches:
+        log_probs = scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
+        values.append(-np.take_along_axis(log_probs, labels[..., None], -1)[..., 0])
+        weights.append(np.broadcast_to(w, shape) * (labels != 2))
+    expected = sum((v * w).sum() for v, w in zip(values, weights)) / sum(w.sum() for w in weights)
+    fused = gpumetrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2, dtype="float64", device=device)
+    mean = gpumetrics.Mean(dtype="float64", device=device)
+    for labels, scores, w in batches:
+        y_true, y_pred = on_device(labels, device), on_device(scores, device)
+        fused.update_state(y_true, y_pred, sample_weight=on_device(w, device))
+        mean.update_state(gpumetrics.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True, ignore_class=2),
+                          sample_weight=on_device(w, device))
+    np.testing.assert_allclose(float(to_host(fused.result())), expected, rtol=1e-12)
+    np.testing.assert_allclose(float(to_host(mean.result())), expected, rtol=1e-12)
+
+
 def test_a_mask_that_does_not_broadcast_with_the_weights_is_refused_and_changes_nothing(device, rng):
     """Sequence values ``(N, T)`` with one weight per sequence: Keras multiplies the ``(N,)`` weights by the
     ``(N, T)`` mask and fails; here a ``ValueError`` names both shapes."""

@@ -235,7 +235,8 @@ class SparseCategoricalCrossentropy(KerasMeanMetric):
 
     A sample whose label is ``ignore_class`` adds 0 to the total; as in
     Keras, it still counts when no sample weights are given, and its weight
-    becomes 0 when they are (Keras masks sample weights only; with weights of
+    becomes 0 when they are (Keras masks sample weights only; a scalar weight
+    becomes each label's weight, as on Keras's JAX backend; with weights of
     lower rank than the labels, where Keras raises, each label's share of its
     weight is masked).
 
