@@ -291,13 +291,14 @@ def test_a_scalar_weight_beside_the_ignore_class_mask_weighs_each_value(shape, d
         np.testing.assert_allclose(float(to_host(metric.result())), total / count, rtol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(12,), (12, 3)])
-def test_a_scalar_weight_beside_ignore_class_weighs_each_label_across_batches(shape, device, rng):
+@pytest.mark.parametrize("shape, axis", [((12,), -1), ((12, 3), -1), ((12,), 0)])
+def test_a_scalar_weight_beside_ignore_class_weighs_each_label_across_batches(shape, axis, device, rng):
     """Keras's ``apply_mask`` broadcasts a scalar weight over ``ignore_class``'s mask: each counted label weighs
     that scalar, as a weight per label would (Keras on JAX; its NumPy and torch backends raise). The fused class
     counted the batch's one weight instead, each label a share of it: one batch gave the same mean, but beside a
     batch of per-sample weights the scalar batch weighed 1/N of what it should (N its samples; with 4 samples,
-    1.19 where Keras gives 0.93); ``Mean`` of the function's masked values was right."""
+    1.19 where Keras gives 0.93); ``Mean`` of the function's masked values was right. With ``axis=0`` the samples
+    are the values' first axis, not ``y_pred``'s."""
     batches = [(rng.integers(0, 4, shape), rng.normal(size=shape + (4,)), w)
                for w in (np.float64(1.5), rng.uniform(0.5, 2, shape[:1] + (1,) * (len(shape) - 1)))]
     values, weights = [], []
@@ -306,13 +307,14 @@ def test_a_scalar_weight_beside_ignore_class_weighs_each_label_across_batches(sh
         values.append(-np.take_along_axis(log_probs, labels[..., None], -1)[..., 0])
         weights.append(np.broadcast_to(w, shape) * (labels != 2))
     expected = sum((v * w).sum() for v, w in zip(values, weights)) / sum(w.sum() for w in weights)
-    fused = gpumetrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2, dtype="float64", device=device)
+    fused = gpumetrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2, axis=axis, dtype="float64",
+                                                     device=device)
     mean = gpumetrics.Mean(dtype="float64", device=device)
     for labels, scores, w in batches:
-        y_true, y_pred = on_device(labels, device), on_device(scores, device)
+        y_true, y_pred = on_device(labels, device), on_device(np.moveaxis(scores, -1, axis), device)
         fused.update_state(y_true, y_pred, sample_weight=on_device(w, device))
-        mean.update_state(gpumetrics.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True, ignore_class=2),
-                          sample_weight=on_device(w, device))
+        mean.update_state(gpumetrics.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True, ignore_class=2,
+                                                                     axis=axis), sample_weight=on_device(w, device))
     np.testing.assert_allclose(float(to_host(fused.result())), expected, rtol=1e-12)
     np.testing.assert_allclose(float(to_host(mean.result())), expected, rtol=1e-12)
 
