@@ -57,6 +57,8 @@ def broadcasts_to(shape, target):
     >>> broadcasts_to((4, 1), (4, 3)), broadcasts_to((3,), (4, 1))
     (True, False)
     """
+    if shape == target:  # the common case, without the generator's cost
+        return True
     return len(shape) <= len(target) and all(s in (1, t) for s, t in zip(shape[::-1], target[::-1]))
 
 
@@ -74,6 +76,8 @@ def broadcast(xp, array, shape):
 
 def broadcast_shape(shape_1, shape_2, name_1, name_2):
     """NumPy broadcasting of two shapes, or a ValueError naming both arguments and shapes."""
+    if shape_1 == shape_2:  # the common case, every axis its own broadcast
+        return tuple(shape_1)
     result = []
     for a, b in zip(reversed((1,) * (len(shape_2) - len(shape_1)) + shape_1),
                     reversed((1,) * (len(shape_1) - len(shape_2)) + shape_2)):

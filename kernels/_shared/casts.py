@@ -19,6 +19,8 @@ Every array then travels as :func:`flat`: a read-only 1-D view over its memory
 and its strides in elements, so C, Fortran, sliced and broadcast (stride 0)
 inputs share one compiled signature and are read in place. Imports no Numba.
 """
+import functools
+
 import numpy as np
 
 F32, F64, I32, I64 = (np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
@@ -78,6 +80,20 @@ def _as_strided(a, shape, strides):
     return cupy.lib.stride_tricks.as_strided(a, shape, strides)
 
 
+@functools.lru_cache(maxsize=256)  # asked for every input of every pass: one lookup per repeated shape
+def _c_strides(shape):
+    """The element strides of a C-contiguous array of ``shape`` (0 along an axis of length 1).
+
+    >>> _c_strides((3, 1, 4))
+    (4, 0, 1)
+    """
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step if n > 1 else 0)
+        step *= n
+    return tuple(reversed(strides))
+
+
 def flat(a):
     """``(base, strides)``: a read-only 1-D view over ``a``'s memory from its first element, and ``a``'s strides
     in elements (0 along an axis of length 1). Arrays with negative or misaligned strides are copied first.
@@ -86,17 +102,16 @@ def flat(a):
     >>> base, strides = flat(a)
     >>> strides, bool(base[1 * strides[0] + 1 * strides[1]] == a[1, 1])
     ((4, 1), True)
+    >>> c = np.zeros((2, 1))
+    >>> base, strides = flat(c)  # a contiguous array: its view is read-only, the array itself is not
+    >>> strides, base.flags.writeable, c.flags.writeable
+    ((1, 0), False, True)
     """
     if a.flags.c_contiguous:  # the common case, without as_strided's Python cost: a reshaped view
         base = a.reshape(-1)
-        strides, step = [], 1
-        for n in reversed(a.shape):
-            strides.append(step if n > 1 else 0)
-            step *= n
-        strides.reverse()
-        if isinstance(base, np.ndarray) and base.flags.writeable:
-            base.flags.writeable = False  # this view only: one compiled type whatever the caller's flags
-        return base, tuple(strides)
+        if isinstance(base, np.ndarray):
+            base.setflags(write=False)  # this view only: one compiled type whatever the caller's flags
+        return base, _c_strides(a.shape)
     item = a.itemsize
     if any(n > 1 and (s < 0 or s % item) for n, s in zip(a.shape, a.strides)):
         a = a.copy()
