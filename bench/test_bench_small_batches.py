@@ -128,32 +128,20 @@ def torchmetrics_peer(case, y_true, y_pred, weight):
 def keras_peer(case, y_true, y_pred, weight):
     keras = pytest.importorskip("keras")
     if case == "five_binary":
-        return keras_five(keras, y_true, y_pred)
-    m = {"mse": lambda: keras.metrics.MeanSquaredError(),
-         "auc": lambda: keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS),
-         "sparse_cat_acc": lambda: keras.metrics.SparseCategoricalAccuracy(),
-         "mean_iou": lambda: keras.metrics.MeanIoU(num_classes=NUM_CLASSES)}[unweighted(case)]()
+        ms = [keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS), keras.metrics.Precision(), keras.metrics.Recall(),
+              keras.metrics.F1Score(threshold=0.5), keras.metrics.BinaryAccuracy()]
+        y_true = y_true.astype(np.float32)  # Keras's F1Score casts y_pred's dtype to labels; int32 ones fail on JAX
+    else:
+        ms = [{"mse": lambda: keras.metrics.MeanSquaredError(),
+               "auc": lambda: keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS),
+               "sparse_cat_acc": lambda: keras.metrics.SparseCategoricalAccuracy(),
+               "mean_iou": lambda: keras.metrics.MeanIoU(num_classes=NUM_CLASSES)}[unweighted(case)]()]
     jax_backend = keras.backend.backend() == "jax"
-
-    def update():
-        m.update_state(y_true, y_pred, sample_weight=weight)
-        if jax_backend:  # asynchronous dispatch: wait until the state is written
-            for variable in m.variables:
-                variable.value.block_until_ready()
-
-    return update, (lambda: float(m.result()))
-
-
-def keras_five(keras, y_true, y_pred):
-    ms = [keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS), keras.metrics.Precision(), keras.metrics.Recall(),
-          keras.metrics.F1Score(threshold=0.5), keras.metrics.BinaryAccuracy()]
-    jax_backend = keras.backend.backend() == "jax"
-    labels = y_true.astype(np.float32)  # Keras's F1Score casts y_pred's dtype to labels; int32 ones fail on JAX
 
     def update():
         for m in ms:
-            m.update_state(labels, y_pred)
-        if jax_backend:
+            m.update_state(y_true, y_pred, sample_weight=weight)
+        if jax_backend:  # asynchronous dispatch: wait until the states are written
             for m in ms:
                 for variable in m.variables:
                     variable.value.block_until_ready()
