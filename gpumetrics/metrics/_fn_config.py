@@ -17,6 +17,12 @@ def function_path(fn):
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
+def named_alike(fn):
+    """Whether ``fn`` is a lambda or a local function, whose path names every other one of its kind alike
+    (``'module:<lambda>'``, ``'...factory.<locals>.fn'``)."""
+    return "<" in function_path(fn)
+
+
 def _plain(value, depth):
     """``value`` as plain data when it is a setting a function can close over (a number, a string, a NumPy array,
     a tuple / list / dict of those, another function); else its type's name, the most that can be said of it."""

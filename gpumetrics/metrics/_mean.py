@@ -13,7 +13,7 @@ from .._arguments import checked_keywords
 from .._masks import keras_mask_of, masked_weights
 from ..metric import Metric
 from ..registry import register
-from ._fn_config import check_fn_kwargs, function_identity, function_path, resolve_function
+from ._fn_config import check_fn_kwargs, function_identity, function_path, named_alike, resolve_function
 from ._fused_passes import add_values
 from ._groups import add_dropped_state, check_grouped, check_num_groups, group_axis, mean_of_results, with_num_groups
 from .ratios import divide_no_nan
@@ -214,13 +214,13 @@ class MeanMetricWrapper(Mean):
 
     def _peer_identity(self):
         """A lambda's or local function's code, values and defaults: ranks' configs name them all alike."""
-        return {"fn_code": function_identity(self._fn)} if "<" in function_path(self._fn) else {}
+        return {"fn_code": function_identity(self._fn)} if named_alike(self._fn) else {}
 
     def _check_compatible(self, other):
         """Beyond the config: lambdas and local functions share a path (``scaled.<locals>.fn`` for every closure
         a factory makes), so two metrics of different such function objects are refused in one process."""
         super()._check_compatible(other)
-        if other._fn is not self._fn and "<" in function_path(self._fn):
+        if other._fn is not self._fn and named_alike(self._fn):
             raise ValueError(f"cannot merge {other.name} into {self.name}: their fn are two function objects named "
                              f"{function_path(self._fn)!r} (lambdas or local functions), which their configs cannot "
                              f"tell apart; build the metrics with the same function object")
