@@ -144,6 +144,23 @@ def test_argmax_takes_the_first_maximum_and_nan_as_largest(twin):
     assert twin.run("argmax_match", labels, scores, [1.0, 0.0])[0] == 3.0
 
 
+@pytest.mark.parametrize("sparse", [True, False], ids=["class-ids", "one-hot"])
+def test_a_label_matches_exactly_where_numpy_argmax_is_it(twin, sparse):
+    """Each row of ties, NaNs, infinities and signed zeros against each of its labels: a hit exactly where
+    ``np.argmax`` of the row is the label. Row ``i``'s weight is ``2 ** i``, so the weighted total spells every
+    row's hit in its bits (exact in float64)."""
+    nan, inf = math.nan, math.inf
+    rows = np.array([[0.7, 0.3, 0.7, 0.7], [0.1, nan, 0.9, nan], [nan, nan, 0.1, 0.2], [-0.0, 0.0, -1.0, 0.0],
+                     [-inf, -inf, -inf, -inf], [inf, 1.0, inf, nan], [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.4]])
+    labels = np.tile(np.arange(4), len(rows))
+    y_pred = np.repeat(rows, 4, axis=0)
+    y_true = labels[:, None].astype(np.float64) if sparse else np.eye(4)[labels]
+    weight = 2.0 ** np.arange(len(labels))
+    total, _ = twin.run("argmax_match", y_true, y_pred, [1.0 if sparse else 0.0, 0.0], weight=weight)
+    hits = [(int(total) >> i) & 1 for i in range(len(labels))]
+    assert hits == [int(np.argmax(p) == label) for p, label in zip(y_pred, labels)]
+
+
 def test_top_k_counts_ties_as_hits_and_a_nan_label_score_as_lowest(twin):
     scores = np.array([[0.5, 0.5, 0.5], [0.1, np.nan, 0.9], [0.2, 0.3, 0.1]])
     labels = np.array([[2.0], [1.0], [0.0]])

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .._shared.argmax import argmax, argmax_step
+from .._shared.argmax import argmax, is_argmax
 from .._shared.kinds import declare
 from .._shared.label_cast import cast_label
 
@@ -97,20 +97,17 @@ def crossentropy_from_logits(t, t_at, t_cs, p, p_at, p_cs, cols, params):
 
 
 def argmax_match(t, t_at, t_cs, p, p_at, p_cs, cols, params):
-    """1 when ``argmax(p)`` equals ``argmax(t)`` (both found in one pass, ``argmax.argmax_step``), or, sparse, the
-    label cast to ``y_pred``'s dtype; params ``sparse``, ``cast``."""
-    sparse = params[0] != 0.0
-    best_t = np.float64(t[t_at])
-    best_p = np.float64(p[p_at])
-    at_t = 0
-    at_p = 0
-    for j in range(1, cols):
-        best_p, at_p = argmax_step(best_p, at_p, np.float64(p[p_at + j * p_cs]), j)
-        if not sparse:
-            best_t, at_t = argmax_step(best_t, at_t, np.float64(t[t_at + j * t_cs]), j)
-    if sparse:
-        return 1.0 if cast_label(best_t, params[1]) == at_p else 0.0
-    return 1.0 if at_t == at_p else 0.0
+    """1 when ``argmax(p)`` is the true class: ``argmax(t)``, or, sparse, the label cast to ``y_pred``'s dtype
+    (a class only when it is a whole number in ``[0, cols)``); checked by ``argmax.is_argmax``. params ``sparse``,
+    ``cast``."""
+    if params[0] != 0.0:
+        label = cast_label(np.float64(t[t_at]), params[1])
+        if not (label >= 0.0 and label < cols and label == math.floor(label)):
+            return 0.0
+        at = int(label)
+    else:
+        at = argmax(t, t_at, t_cs, cols)
+    return 1.0 if is_argmax(p, p_at, p_cs, cols, at) else 0.0
 
 
 def in_top_k(t, t_at, t_cs, p, p_at, p_cs, cols, params):
