@@ -77,10 +77,10 @@ def replayed(method):
 @contextlib.contextmanager
 def rolled_back(metrics, values=()):
     """A block that updates several metrics (``MetricCollection``) changes none of them when it raises: each
-    metric's structure comes back as ``atomic`` restores it (only a metric not yet placed and built has any to
-    change, as ``atomic`` reads it), and the state values of the placed metrics in ``values`` (the ones the block
-    may write before it raises) from device copies taken on entry."""
-    saved = [(m, m._snapshot()) for m in metrics if not (m.is_placed and m.is_built)]
+    metric's structure comes back as ``atomic`` restores it (only a metric not yet placed and built, or one whose
+    update, merge or load is a user's own, has any to change: ``_structure_fixed``), and the state values of the
+    placed metrics in ``values`` (the ones the block may write before it raises) from device copies taken on entry."""
+    saved = [(m, m._snapshot()) for m in metrics if not _structure_fixed(m)]
     copies = [(m, [v.value.copy() for v in m._variables]) for m in values if m.is_placed]
     try:
         yield
@@ -91,6 +91,15 @@ def rolled_back(metrics, values=()):
             for variable, array in zip(metric._variables, arrays):
                 variable.assign(array)
         raise
+
+
+def _structure_fixed(metric):
+    """Whether a call that another member's raise undoes cannot have changed ``metric``'s structure: placed, built,
+    and its ``update_state`` / ``merge_state`` / ``load_state_dict`` this package's own. A user's own may add a state
+    or set an attribute on any call (Keras's F1Score builds at its first batch), and in a collection it returns
+    before a later member raises, so ``is_built`` alone does not tell (``distributed._settled`` reads it so too)."""
+    return metric.is_placed and metric.is_built and all(
+        getattr(type(metric), method).__module__.startswith("gpumetrics.") for method in _ATOMIC_METHODS)
 
 
 def merge_arguments(given, into, kind):

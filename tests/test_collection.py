@@ -225,6 +225,41 @@ def test_bad_input_changes_no_member(device, rng, monkeypatch):
             np.testing.assert_array_equal(value, before[name][key], err_msg=f"{name}/{key}")
 
 
+class LazyHits(gpumetrics.Metric):
+    """A user's subclass in Keras's style: its state is made at its first batch (Keras's own F1Score builds so), and
+    it counts its batches in an attribute."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hits, self.batches = None, 0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.hits is None:
+            self.hits = self.add_variable(shape=(), name="hits")
+        self.hits.assign_add((self.asarray(y_pred, "y_pred") > 0.5).sum())
+        self.batches += 1
+
+    def result(self):
+        return self.xp.asarray(0.0 if self.hits is None else self.hits.value / self.batches)
+
+
+def test_a_users_member_written_before_another_refuses_is_put_back(device):
+    """The user's metric (placed: device given) took the batch, then MeanSquaredError refused its shapes: the
+    refused update left the user's new state holding the batch's 4 hits (and a batch counted), since a member
+    placed and built was not snapshotted, though a user's update_state may add states and set attributes."""
+    collection = MetricCollection({"hits": LazyHits(device=device),
+                                   "mse": gpumetrics.MeanSquaredError(device=device)})
+    y_true, y_pred = on_device(np.zeros(3), device), on_device(np.array([0.9, 0.8, 0.7, 0.6]), device)
+    with pytest.raises(ValueError, match="broadcast"):
+        collection.update_state(y_true, y_pred)
+    assert collection["hits"].hits is None and collection["hits"].batches == 0
+    assert collection["hits"].variables == [] and float(to_host(collection.result()["hits"])) == 0.0
+    collection.update_state(on_device(np.zeros(2), device), on_device(np.array([0.9, 0.1]), device))
+    with pytest.raises(ValueError, match="broadcast"):  # now placed and built by its first batch
+        collection.update_state(y_true, y_pred)
+    assert collection["hits"].batches == 1 and float(to_host(collection.result()["hits"])) == 1.0
+
+
 def test_unplaced_members_stay_unplaced_when_refused():
     collection = MetricCollection([gpumetrics.F1Score(threshold=0.5), gpumetrics.AUC(multi_label=True)])
     with pytest.raises(ValueError):
