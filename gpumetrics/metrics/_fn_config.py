@@ -56,13 +56,23 @@ def function_identity(fn, depth=0):
     plain module globals it reads. Not for state files: bytecode changes with the Python version."""
     if not isinstance(fn, types.FunctionType):
         return _plain(fn, depth)
-    read = {i.argval for i in dis.get_instructions(fn.__code__) if i.opname == "LOAD_GLOBAL"}
+    read = _globals_read(fn.__code__)
     named = {name: _plain(fn.__globals__[name], 0) for name in sorted(read) if name in fn.__globals__
              and not isinstance(fn.__globals__[name], (types.ModuleType, types.FunctionType, type))}
     return {"code": _code(fn.__code__, depth), "defaults": _plain(fn.__defaults__, depth),
             "keyword_defaults": _plain(fn.__kwdefaults__, depth), "globals": named,
             "closure": [_plain(cell.cell_contents, depth) for cell in fn.__closure__ or ()
                         if _filled(cell)]}
+
+
+def _globals_read(code, depth=0):
+    """The global names ``code`` loads, its nested code's too (a comprehension's or generator expression's, a
+    lambda's within: they read the function's globals)."""
+    read = {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType) and depth < 8:
+            read |= _globals_read(const, depth + 1)
+    return read
 
 
 def _filled(cell):
