@@ -99,6 +99,23 @@ def test_bounds_of_a_class_whose_total_overflows_are_the_truth_not_zero(device):
         assert low - 1e-12 <= exact(curve, y, score, weight / 1e308) <= high + 1e-12
 
 
+@pytest.mark.parametrize("score, weight", [
+    ([0.1, 0.5, 0.9], [2e-300, 1e21, 1e-300]),  # 4636094: [0.33268, 0.33268], without 1/3
+    ([0.1, 0.2, 0.8, 0.9], [1e30, 1e30, 1e-300, 1e-300]),  # 4636094: NaN for 1
+    ([0.1, 0.5, 0.9], [2e-300, 1e30, 1e-300]),  # before it too: low 1 above high 1/3
+], ids=["subnormal", "zero", "share-underflows"])
+def test_pr_bounds_of_a_far_lighter_class_hold_the_truth(score, weight, device):
+    """Positives of 1e-300 beside negatives of 1e21 or 1e30, one class per bucket. The PR bounds scaled both classes
+    to the heavier's unit sum, so the positives fell to subnormals or 0; and where a positive bucket's share of the
+    weight reached underflowed, the low bound took none of its weight as lost to the negatives above it."""
+    y, score, weight = np.array([1.0, 0.0, 1.0] if len(score) == 3 else [0.0, 0.0, 1.0, 1.0]), np.array(score), \
+        np.array(weight)
+    metric = gpumetrics.AUC(curve="PR", thresholds=[0.3, 0.7], device=device)
+    metric.update_state(on_device(y, device), on_device(score, device), on_device(weight, device))
+    low, high = bounds(metric)
+    assert low - 1e-12 <= exact("PR", y, score, weight) <= high + 1e-12
+
+
 def test_bounds_hold_under_heavy_skew(device, rng):
     y = np.zeros(2000)
     y[rng.choice(2000, 2, replace=False)] = 1

@@ -157,6 +157,20 @@ def roc_auc_bounds(xp, positive, negative):
     return AucBounds(_pairs_ratio(xp, determined, pairs), _pairs_ratio(xp, determined + shared, pairs))
 
 
+_TINY = np.finfo(np.float64).tiny  # the smallest normal float64
+
+
+def _below_overflow(xp, positive, negative):
+    """Both classes times one power of 2 (their ratios keep their bits), 1 unless a weight is within 2**64 of
+    float64's largest, where a class's total could overflow: then the largest weight is brought to 2**960. Not
+    ``unit_scaled``'s unit sum: against a far heavier class, a light class's weights would fall to subnormals or 0
+    (positives of 1e-300 beside negatives of 1e21 read an interval without the truth; of 1e30, NaN)."""
+    largest = xp.maximum(xp.max(xp.abs(positive), axis=0), xp.max(xp.abs(negative), axis=0))
+    _, exponent = xp.frexp(largest)
+    shift = xp.where(xp.isfinite(largest), xp.maximum(exponent - 960, 0), 0)
+    return xp.ldexp(positive, -shift), xp.ldexp(negative, -shift)
+
+
 def average_precision_bounds(xp, positive, negative):
     """Bounds on scikit-learn's average precision of the data behind bucket-order ``positive`` / ``negative``
     histograms (the derivation is the module's docstring).
@@ -165,15 +179,17 @@ def average_precision_bounds(xp, positive, negative):
     >>> round(float(low), 4), float(high)  # 1 - log 2 (negative first, positive split ever finer); positive first
     (0.3069, 1.0)
     """
-    both = unit_scaled(xp, xp.concatenate([positive, negative], axis=0))  # one power of 2: the ratios keep their bits
-    positive, negative = both[:positive.shape[0]], both[positive.shape[0]:]
+    positive, negative = _below_overflow(xp, positive, negative)
     above_pos = _exclusive_cumsum(xp, positive, reverse=True)
     above_neg = _exclusive_cumsum(xp, negative, reverse=True)
     reached = above_pos + positive
     best = positive * divide_no_nan(xp, reached, reached + above_neg)
     worst_fp = above_neg + negative
     start = above_pos + worst_fp
-    worst = positive - worst_fp * xp.log1p(positive / xp.where(start > 0, start, 1.0))
+    start = xp.where(start > 0, start, 1.0)
+    share = positive / start  # below normal floats, worst_fp * log1p(share) is worst_fp * share: taken so, not as
+    lost = xp.where(share < _TINY, positive * (worst_fp / start), worst_fp * xp.log1p(share))  # 0 (low 1 > high)
+    worst = positive - lost
     worst = xp.where(worst_fp > 0, worst, positive)
     total = xp.sum(positive, axis=0)
     return AucBounds(_pairs_ratio(xp, xp.sum(worst, axis=0), total), _pairs_ratio(xp, xp.sum(best, axis=0), total))
