@@ -35,8 +35,10 @@ their own pass are put back from copies when a later one raises
 fails on checked input (a device error) in a lone member's in-place launch can
 leave the members written before it updated.
 """
+import functools
 import inspect
 import sys
+import types
 
 import numpy as np
 
@@ -147,18 +149,49 @@ def _settings(metric, states):
             if key not in _NOT_SETTINGS and key not in states and not isinstance(value, Variable)}
 
 
-def _same(a, b):
-    """Whether two settings are alike (host values: arrays by dtype and elements, NaN equal to NaN)."""
+def _same(a, b, owners, depth=0):
+    """Whether two settings are alike (host values: arrays by dtype and elements, NaN equal to NaN). ``owners`` is
+    ``(metric, twin)``: where ``a`` is the metric, ``b`` must be the twin, so that a function or bound method made
+    in ``__init__`` over ``self`` compares alike by code and by what else it holds; any other object must compare
+    equal (by identity when it defines no ``==``: not known to be alike)."""
+    if a is owners[0] or b is owners[1]:
+        return a is owners[0] and b is owners[1]
     if a is b:
         return True
-    if type(a) is not type(b):
+    if type(a) is not type(b) or depth > 8:
         return False
     if isinstance(a, np.ndarray):
         return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if isinstance(a, types.MethodType):  # ``self.read = self._host``: each instance's own
+        return a.__func__ is b.__func__ and _same(a.__self__, b.__self__, owners, depth + 1)
+    if isinstance(a, types.FunctionType):  # a lambda over self made in __init__: one code, cells alike
+        cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
+        return (a.__code__ == b.__code__ and a.__globals__ is b.__globals__ and len(cells_a) == len(cells_b)
+                and _same(a.__defaults__, b.__defaults__, owners, depth + 1)
+                and _same(a.__kwdefaults__, b.__kwdefaults__, owners, depth + 1)
+                and all(_same(_cell(x), _cell(y), owners, depth + 1) for x, y in zip(cells_a, cells_b)))
+    if isinstance(a, functools.partial):
+        return all(_same(x, y, owners, depth + 1) for x, y in ((a.func, b.func), (a.args, b.args),
+                                                              (a.keywords, b.keywords)))
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y, owners, depth + 1) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], owners, depth + 1) for k in a)
     try:
         return bool(a == b)
     except Exception:  # a comparison that raises or has no truth value: not known to be alike
         return False
+
+
+def _cell(cell):
+    """A closure cell's value; an empty cell as a marker that only another empty cell matches."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY_CELL
+
+
+_EMPTY_CELL = object()
 
 
 def _lost_settings(metric, twin):
@@ -167,7 +200,7 @@ def _lost_settings(metric, twin):
     states = {variable.name for m in (metric, twin) for variable in m._variables + m._unbuilt}
     mine, theirs = _settings(metric, states), _settings(twin, states)
     return [f"{key}={mine.get(key, '<unset>')!r}" for key in sorted(mine.keys() | theirs.keys())
-            if key not in mine or key not in theirs or not _same(mine[key], theirs[key])]
+            if key not in mine or key not in theirs or not _same(mine[key], theirs[key], (metric, twin))]
 
 
 class MetricCollection:

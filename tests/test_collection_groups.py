@@ -146,6 +146,74 @@ def test_a_rebuild_that_would_drop_a_setting_is_refused(device, rng):
                                [abs(y_true - y_pred - 2.0)[ids == g].mean() for g in range(G)], rtol=1e-6)
 
 
+class Clipped(gpumetrics.MeanAbsoluteError):
+    """A user's subclass whose config carries its one argument, and whose __init__ keeps helpers made per instance:
+    a lambda over ``self`` and a bound method. The rebuild compared them by identity and refused the member."""
+
+    def __init__(self, clip=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.clip = clip
+        self._clip = lambda x: np.clip(x, -self.clip, self.clip)
+        self._read = self._host
+
+    def _host(self, x):
+        return to_host(x)
+
+    def update_state(self, y_true, y_pred, sample_weight=None, **kwargs):
+        return super().update_state(y_true, self._clip(self._read(y_pred)), sample_weight, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "clip": self.clip}
+
+
+class ClippedByLocal(Clipped):
+    """Its lambda closes over the argument itself, which the config does not carry: still refused."""
+
+    def __init__(self, bound=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self._clip = lambda x: np.clip(x, -bound, bound)
+
+
+class Bound:
+    """A helper object without ``==`` (so two are alike only when they are one)."""
+
+    def __init__(self, bound=1.0):
+        self.bound = bound
+
+    def clip(self, x):
+        return np.clip(x, -self.bound, self.bound)
+
+
+class ClippedByObject(Clipped):
+    """Its lambda closes over an object the config does not carry: refused, whatever the object's type."""
+
+    def __init__(self, bound=None, **kwargs):
+        super().__init__(**kwargs)
+        bound = bound or Bound()
+        self._clip = lambda x: bound.clip(x)
+
+
+class ClippedByMethod(Clipped):
+    """A bound method of an object the config does not carry (not of the metric itself): refused."""
+
+    def __init__(self, bound=None, **kwargs):
+        super().__init__(**kwargs)
+        self._clip = (bound or Bound()).clip
+
+
+def test_helpers_made_per_instance_do_not_refuse_the_rebuild(device, rng):
+    collection = MetricCollection({"clipped": Clipped(clip=0.5, device=device)}, num_groups=G)
+    y_true, y_pred, ids = rng.random((40, 1)), 3 * rng.random((40, 1)) - 1.5, np.arange(40) % G
+    collection.update_state(on_device(y_true, device), on_device(y_pred, device), group_ids=ids)
+    errors = abs(y_true - np.clip(y_pred, -0.5, 0.5))
+    np.testing.assert_allclose(to_host(collection.result()["clipped"]), [errors[ids == g].mean() for g in range(G)],
+                               rtol=1e-6)
+    for dropped in (ClippedByLocal(bound=0.5, device=device), ClippedByObject(Bound(0.5), device=device),
+                    ClippedByMethod(Bound(0.5), device=device)):
+        with pytest.raises(ValueError, match="would not keep _clip="):
+            MetricCollection({"clipped": dropped}, num_groups=G)
+
+
 def test_settings_of_every_grouped_class_survive_the_rebuild(device):
     """The refusal above compares attributes: no package class may trip it (nor one used and reset)."""
     used = gpumetrics.AUC(num_thresholds=7, multi_label=True, device=device)
