@@ -67,6 +67,18 @@ def make_switch(kinds, jit, arity, helper_jit=None, switch_jit=None, inline=()):
     keeps (the code is uniform over a launch, so the branch predictor or the
     warp takes one path). The kernels that call it are module-level functions,
     so Numba's on-disk cache stores them with this switch inlined.
+
+    >>> def double(x):
+    ...     return 2 * x
+    >>> def half(x):
+    ...     return x / 2
+    >>> evaluate = make_switch(declare((double, ()), (half, ())), lambda f: f, 1, inline=("half",))
+    >>> evaluate(0, 3.0), evaluate(1, 3.0)
+    (6.0, 1.5)
+    >>> make_switch(declare((double, ())), lambda f: f, 1, inline=("dobule",))
+    Traceback (most recent call last):
+    ...
+    ValueError: make_switch: inline names ['dobule'], which are not kinds ['double']
     """
     ordered = sorted(kinds.values(), key=lambda kind: kind.code)
     compiled = {}
