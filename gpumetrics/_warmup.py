@@ -27,8 +27,6 @@ FAMILY_PRIMITIVES = {
     "r2_score": ("moments",), "exact_auc": ("threshold_histogram",),
 }
 PRIMITIVES = ("error_sums", "row_sums", "threshold_histogram", "weighted_bincount", "moments")
-#: the primitives whose representative metric takes ``num_groups``: warmed grouped as well (R2Score has no groups)
-GROUPED = ("error_sums", "row_sums", "threshold_histogram", "weighted_bincount")
 _F32, _F64, _I32, _I64 = np.float32, np.float64, np.int32, np.int64
 #: the common input dtypes warmed per primitive: (labels or targets, predictions, weights or None).
 COMMON = {
@@ -105,7 +103,7 @@ def warmup(metrics=None, device=None, progress=True):
 
     steps = [(d, p, dtypes, rows, grouped) for d in _devices(device) for p in primitives_of(metrics)
              for dtypes in COMMON[p] for rows in ((64, PARALLEL_CUTOVER) if d == "cpu" else (64,))
-             for grouped in ((False, True) if p in GROUPED else (False,))]
+             for grouped in (False, True)]  # every representative metric takes num_groups
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for done, (dev, primitive, (labels, scores, weights), rows, grouped) in enumerate(steps, 1):

@@ -49,7 +49,7 @@ SCRIPT = textwrap.dedent("""
         gpumetrics.AUC(num_groups=3).update_state(labels, scores, group_ids=ids)
         gpumetrics.MeanSquaredError(num_groups=3).update_state(labels[:, None], scores[:, None], group_ids=ids)
 """) + COUNT
-#: ``gpumetrics.warmup`` of AUC's and MSE's primitives, at one common dtype each (the loop over COMMON is the same
+#: ``gpumetrics.warmup`` of AUC's, MSE's and R2Score's primitives, at one common dtype each (the loop over COMMON is the same
 #: for all: fewer compiles, the same code path), then nothing else
 WARMUP = textwrap.dedent("""
     import numpy as np
@@ -58,9 +58,9 @@ WARMUP = textwrap.dedent("""
 
     _warmup.COMMON = {p: [(np.int64 if p == "threshold_histogram" else np.float32, np.float32, None)]
                       for p in _warmup.COMMON}
-    gpumetrics.warmup(["auc", "mean_squared_error"], device="cpu", progress=False)
+    gpumetrics.warmup(["auc", "mean_squared_error", "r2_score"], device="cpu", progress=False)
 """)
-#: a fresh process's first grouped AUC and grouped MSE updates at those dtypes (serial and parallel builds)
+#: a fresh process's first grouped AUC, MSE and R2Score updates at those dtypes (serial and parallel builds)
 GROUPED_FIRST = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -73,6 +73,7 @@ GROUPED_FIRST = textwrap.dedent("""
         gpumetrics.AUC(num_groups=5).update_state(labels, scores, group_ids=ids)
         gpumetrics.MeanSquaredError(num_groups=5).update_state(scores[:, None], scores[:, None] * 0.5,
                                                                group_ids=ids.astype(np.int32))
+        gpumetrics.R2Score(num_groups=5).update_state(scores[:, None], scores[:, None] * 0.5, group_ids=ids)
 """) + COUNT
 
 
@@ -95,8 +96,9 @@ def test_second_process_compiles_nothing(tmp_path):
 
 
 def test_first_grouped_updates_after_warmup_compile_nothing(tmp_path):
-    """Grouped sums are kernels of their own (the grouped histogram shares the ungrouped CPU kernel): warmup
-    compiles them too, so a new process's first grouped AUC and MSE load everything from the cache."""
+    """Grouped sums and moments are kernels of their own (the grouped histogram shares the ungrouped CPU kernel):
+    warmup compiles them too, so a new process's first grouped AUC, MSE and R2Score load everything from the
+    cache (R2Score's grouped moments were not warmed until 2026-11-29)."""
     run_fresh(tmp_path, WARMUP)
     first = run_fresh(tmp_path, GROUPED_FIRST)
     assert first["misses"] == 0 and first["hits"] > 0, first
