@@ -295,9 +295,11 @@ class MetricCollection:
         """The older name of :meth:`reset_state`."""
         self.reset_state()
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, group_ids=None):
+        """``update_state`` (with ``group_ids`` for a grouped collection, as ``Metric.__call__`` passes them), then
+        ``result()``."""
         refuse_keras_function_wrappers(self, sys._getframe(1))
-        self.update_state(y_true, y_pred, sample_weight)
+        self.update_state(y_true, y_pred, sample_weight, group_ids)
         return self.result()
 
     def grouped_mean(self, weighting="samples"):

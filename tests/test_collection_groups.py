@@ -266,3 +266,18 @@ def test_merge_state_dict_and_config_keep_the_groups(device, rng):
     assert clone.num_groups == G and clone.passes() == single.passes()
     for name in single:
         np.testing.assert_array_equal(to_host(clone.result()[name]), to_host(single.result()[name]), err_msg=name)
+
+
+def test_calling_a_grouped_collection_takes_group_ids(device, rng):
+    """``collection(y_true, y_pred, sample_weight, group_ids=...)`` is ``update_state`` then ``result()``, as
+    ``metric(..., group_ids=...)`` is for each member alone: ``__call__`` had no ``group_ids``, so a grouped
+    collection could not be called at all (a ``TypeError`` with the ids, a ``ValueError`` from every member
+    without them)."""
+    collection = MetricCollection(members(device), num_groups=G)
+    alone = {name: m.copy() for name, m in collection.metrics.items()}
+    y_true, y_pred, weight, ids = draw(rng, device)
+    got = collection(y_true, y_pred, weight, group_ids=ids)
+    for name, metric in alone.items():
+        want = metric(y_true, y_pred, sample_weight=weight, group_ids=ids)
+        np.testing.assert_allclose(to_host(got[name]), to_host(want), rtol=1e-12, err_msg=name)
+    assert set(got) == set(collection.result())
