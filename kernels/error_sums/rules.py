@@ -91,8 +91,11 @@ def kl_divergence(y_true, y_pred, params):
 
 
 def poisson(y_true, y_pred, params):
-    """``p - t log(p + eps)``; ``params[0]`` = eps."""
-    return y_pred - y_true * math.log(y_pred + params[0])
+    """``p - t log(p + eps)``; ``params[0]`` = eps. The logarithm of a negative ``p + eps`` is NaN and of 0 is -inf,
+    as NumPy's (Keras's) and the compiled twins' ``log`` give; Python's ``math.log``, which the CUDA simulator
+    runs, raises there instead."""
+    x = y_pred + params[0]
+    return y_pred - y_true * (math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan))
 
 
 def hinge(y_true, y_pred, params):

@@ -6,6 +6,9 @@ import warnings
 import numpy as np
 import pytest
 
+import gpumetrics
+from conftest import on_device, to_host
+
 from . import attack
 
 #: families whose oracle reads NaN / inf as the README says the metric does
@@ -107,3 +110,23 @@ def test_a_non_finite_weight_in_a_counted_iou_cell_makes_the_result_nan(name, de
         y_true, y_pred = np.array([1, 1, 0, 0, 1]), np.array([0.9, 0.2, 0.1, 0.3, 0.8])
     metric.update_state(y_true, y_pred, sample_weight=np.array([value, 1.0, 1.0, 1.0, 1.0]))
     assert np.isnan(attack.result64(metric)), f"{name}: a {value} weight on class 1 was dropped"
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["ungrouped", "grouped"])
+def test_poisson_of_a_negative_prediction_is_nan_on_every_backend(device, grouped):
+    """``log(p + eps)`` of a negative ``p + eps`` is NaN, as NumPy's (Keras's): the CUDA simulator ran Python's
+    ``math.log``, which raised "math domain error" (and left a grouped state half written)."""
+    y_true, y_pred, ids = np.array([1.0, 2.0, 1.0, 0.0]), np.array([-0.5, 1.0, 0.5, 3.0]), np.array([0, 1, 1, 1])
+    with np.errstate(invalid="ignore"):
+        values = y_pred - y_true * np.log(y_pred + 1e-7)
+    if grouped:
+        metric = gpumetrics.Poisson(num_groups=2, device=device)
+        metric.update_state(on_device(y_true[:, None], device), on_device(y_pred[:, None], device), group_ids=ids)
+        want = [values[ids == g].mean() for g in range(2)]
+    else:
+        metric = gpumetrics.Poisson(device=device)
+        metric.update_state(on_device(y_true, device), on_device(y_pred, device))
+        want = values.mean()
+    got = np.asarray(to_host(metric.result()), np.float64)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert np.isnan(got).any()
