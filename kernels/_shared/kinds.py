@@ -56,37 +56,19 @@ def declare(*entries, primitive=None):
     return kinds
 
 
-def make_switch(kinds, jit, arity, helper_jit=None, switch_jit=None, inline=()):
+def make_switch(kinds, jit, arity, helper_jit=None, switch_jit=None):
     """``evaluate(code, a1, ..., a_arity)``: calls the rule of ``code``, each rule compiled by ``jit``, the helpers
     the rules call by ``helper_jit`` and the switch itself by ``switch_jit`` (both default to ``jit``: an inlining
-    one suits what runs per element, a plain one keeps large rules from being compiled into every caller). The
-    rules named in ``inline`` are compiled by ``helper_jit`` instead: small rules, whose call would cost more than
-    their work.
+    one suits what runs per element, a plain one keeps large rules from being compiled into every caller).
 
     Generated once per twin: a chain of ``if code == k`` branches the compiler
     keeps (the code is uniform over a launch, so the branch predictor or the
     warp takes one path). The kernels that call it are module-level functions,
     so Numba's on-disk cache stores them with this switch inlined.
-
-    >>> def double(x):
-    ...     return 2 * x
-    >>> def half(x):
-    ...     return x / 2
-    >>> evaluate = make_switch(declare((double, ()), (half, ())), lambda f: f, 1, inline=("half",))
-    >>> evaluate(0, 3.0), evaluate(1, 3.0)
-    (6.0, 1.5)
-    >>> make_switch(declare((double, ())), lambda f: f, 1, inline=("dobule",))
-    Traceback (most recent call last):
-    ...
-    ValueError: make_switch: inline names ['dobule'], which are not kinds ['double']
     """
     ordered = sorted(kinds.values(), key=lambda kind: kind.code)
     compiled = {}
-    unknown = set(inline) - set(kinds)
-    if unknown:
-        raise ValueError(f"make_switch: inline names {sorted(unknown)}, which are not kinds {sorted(kinds)}")
-    namespace = {f"rule_{kind.code}": retarget(kind.rule, helper_jit or jit if kind.name in inline else jit, compiled,
-                                                helper_jit) for kind in ordered}
+    namespace = {f"rule_{kind.code}": retarget(kind.rule, jit, compiled, helper_jit) for kind in ordered}
     args = ", ".join(f"a{i}" for i in range(arity))
     lines = [f"def evaluate(code, {args}):"]
     for kind in ordered[:-1]:

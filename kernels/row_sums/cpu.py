@@ -34,11 +34,9 @@ from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
 from .rules import KINDS
 
 _inline = numba.njit(inline="always", error_model="numpy")
-#: the rules of a comparison or an add per value run inline: a call passes three arrays (about 25 words) and cost
-#: them more than their loop (over fresh 4,096 x 10 float32 rows: argmax_match, in_top_k, sparse crossentropy
-#: 1.6-1.8x faster inline; the from_logits crossentropy, bound by its exp per value, 1.1x: left a call)
-evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 8, helper_jit=_inline, switch_jit=_inline,
-                       inline=("argmax_match", "in_top_k", "crossentropy"))
+#: the rules stay calls: inlining the argmax, top-k and sparse crossentropy rules ran them 1.6-1.8x faster over
+#: fresh 4,096 x 10 rows, but cost 40-60 s more to warm row_sums into an empty cache (125 -> 164-182 s)
+evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 8, helper_jit=_inline, switch_jit=_inline)
 _NO_PARAMS = flat(np.zeros(1))[0]
 
 
