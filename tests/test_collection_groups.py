@@ -154,10 +154,10 @@ class Clipped(gpumetrics.MeanAbsoluteError):
         super().__init__(**kwargs)
         self.clip = clip
         self._clip = lambda x: np.clip(x, -self.clip, self.clip)
-        self._read = self._host
+        self._read = self._as_given
 
-    def _host(self, x):
-        return to_host(x)
+    def _as_given(self, x):  # a bound method kept as an attribute (on a GPU the input stays a CuPy array)
+        return x
 
     def update_state(self, y_true, y_pred, sample_weight=None, **kwargs):
         return super().update_state(y_true, self._clip(self._read(y_pred)), sample_weight, **kwargs)
