@@ -57,7 +57,7 @@ import numpy as np
 
 from ._identity import describe, digest
 from .collection import MetricCollection
-from .metric import Metric
+from .metric import Metric, package_defines
 
 _HEADER = 16  # fingerprint (8 bytes) + payload length (8 bytes): the head of every buffer
 #: id(metric) -> {id(group key): (group key, the fingerprint its ranks agreed on)}; a metric whose entry matches
@@ -203,7 +203,7 @@ def _settled(metric):
     whose states are declared up front; an ``update_state`` of your own may add a variable at its first batch
     (Keras's own F1Score builds so), which ``is_built`` does not tell, so it is checked at every sync (one 32-byte
     all-gather more)."""
-    return metric.is_built and type(metric).update_state.__module__.startswith("gpumetrics.")
+    return metric.is_built and package_defines(metric, "update_state")
 
 
 def _remember(metric, key, digest):

@@ -98,8 +98,13 @@ def _structure_fixed(metric):
     and its ``update_state`` / ``merge_state`` / ``load_state_dict`` this package's own. A user's own may add a state
     or set an attribute on any call (Keras's F1Score builds at its first batch), and in a collection it returns
     before a later member raises, so ``is_built`` alone does not tell (``distributed._settled`` reads it so too)."""
-    return metric.is_placed and metric.is_built and all(
-        getattr(type(metric), method).__module__.startswith("gpumetrics.") for method in _ATOMIC_METHODS)
+    return metric.is_placed and metric.is_built and package_defines(metric, *_ATOMIC_METHODS)
+
+
+def package_defines(metric, *methods):
+    """Whether each of ``methods`` on ``metric``'s class is this package's own, not a user's override (which may
+    add states or set attributes on any call)."""
+    return all(getattr(type(metric), method).__module__.startswith("gpumetrics.") for method in methods)
 
 
 def merge_arguments(given, into, kind):
