@@ -41,6 +41,16 @@ def test_top_k_default_threshold_makes_exactly_the_top_k_positive(device):
     assert value(m) == 0.5
 
 
+def test_top_k_up_to_every_column_is_valid(device):
+    # top_k = the column count keeps every score (the boundary of the range [1, columns]): all four count positive
+    values = []
+    for k in (3, 4):
+        m = gpumetrics.Precision(top_k=k, device=device)
+        m.update_state([[0, 1, 1, 1]], [[0.1, 0.2, 0.3, 0.05]])
+        values.append(float(value(m)))
+    assert values == [np.float32(2 / 3), 0.75]  # float32 results; top 3: {0.3, 0.2, 0.1} holds two positives; all four: three
+
+
 def test_class_id_slices_after_the_top_k_filter(device):
     dropped = gpumetrics.Recall(top_k=1, class_id=3, device=device)
     dropped.update_state([[0, 0, 0, 1]], [[0.9, 0.0, 0.0, 0.8]])  # column 3 is not the top 1: it becomes -1e10
