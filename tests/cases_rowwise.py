@@ -32,6 +32,11 @@ def ids(rng, shape):
     return rng.integers(0, shape[-1], size=shape[:-1])
 
 
+def ids_column(rng, shape):
+    """Class ids with a trailing axis of 1, ``(N, 1)`` beside ``(N, C)`` scores: Keras squeezes it."""
+    return ids(rng, shape)[..., None]
+
+
 def draw(y_true, y_pred):
     return lambda rng, shape: {"y_true": y_true(rng, shape), "y_pred": y_pred(rng, shape)}
 
@@ -116,6 +121,8 @@ ROWWISE_CASES = [
         cce_logits, class_scores, logits),
     row("SparseCategoricalCrossentropy", lambda d: gpumetrics.SparseCategoricalCrossentropy(device=d), sparse_cce,
         ids, class_scores),
+    row("SparseCategoricalCrossentropy-ids_column", lambda d: gpumetrics.SparseCategoricalCrossentropy(device=d),
+        sparse_cce, ids_column, class_scores),
     Case("SparseCategoricalCrossentropy-logits-ignore_class",
          lambda d: gpumetrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=1, device=d),
          lambda bs: masked_mean_of(bs, per_row(
@@ -125,10 +132,14 @@ ROWWISE_CASES = [
         lambda t, p: float(t.argmax() == p.argmax()), one_hot, class_scores),
     row("SparseCategoricalAccuracy", lambda d: gpumetrics.SparseCategoricalAccuracy(device=d),
         lambda t, p: float(t[0] == p.argmax()), ids, class_scores),
+    row("SparseCategoricalAccuracy-ids_column", lambda d: gpumetrics.SparseCategoricalAccuracy(device=d),
+        lambda t, p: float(t[0] == p.argmax()), ids_column, class_scores),
     row("TopKCategoricalAccuracy", lambda d: gpumetrics.TopKCategoricalAccuracy(k=2, device=d),
         lambda t, p: in_top_k(t.argmax(), p, 2), one_hot, class_scores),
     row("SparseTopKCategoricalAccuracy", lambda d: gpumetrics.SparseTopKCategoricalAccuracy(k=2, device=d),
         lambda t, p: in_top_k(int(t[0]), p, 2), ids, class_scores),
+    row("SparseTopKCategoricalAccuracy-ids_column", lambda d: gpumetrics.SparseTopKCategoricalAccuracy(k=2, device=d),
+        lambda t, p: in_top_k(int(t[0]), p, 2), ids_column, class_scores),
     row("SparseTopKCategoricalAccuracy-sorted_ids",
         lambda d: gpumetrics.SparseTopKCategoricalAccuracy(k=2, from_sorted_ids=True, device=d),
         lambda t, p: float(t[0] in p[:2]), ids,
