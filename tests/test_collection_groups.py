@@ -146,6 +146,26 @@ def test_a_rebuild_that_would_drop_a_setting_is_refused(device, rng):
                                [abs(y_true - y_pred - 2.0)[ids == g].mean() for g in range(G)], rtol=1e-6)
 
 
+class Scaled(gpumetrics.MeanAbsoluteError):
+    """An array setting the config does not carry (same dtype as the default, other values)."""
+
+    def __init__(self, scale=(1.0,), **kwargs):
+        super().__init__(**kwargs)
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+
+class ScaledInConfig(Scaled):
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale.tolist()}
+
+
+def test_array_settings_compare_by_elements(device):
+    with pytest.raises(ValueError, match="would not keep scale="):
+        MetricCollection({"scaled": Scaled(scale=[2.0], device=device)}, num_groups=G)
+    kept = MetricCollection({"scaled": ScaledInConfig(scale=[np.nan, 2.0], device=device)}, num_groups=G)
+    np.testing.assert_array_equal(kept["scaled"].scale, [np.nan, 2.0])  # NaN alike NaN: kept, not refused
+
+
 class Clipped(gpumetrics.MeanAbsoluteError):
     """A user's subclass whose config carries its one argument, and whose __init__ keeps helpers made per instance:
     a lambda over ``self`` and a bound method. The rebuild compared them by identity and refused the member."""
