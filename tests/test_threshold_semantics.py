@@ -88,3 +88,19 @@ def test_keras_docstring_example(device):
     m.reset_state()
     m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9], sample_weight=[1, 0, 0, 1])
     assert value(m) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("thresholds", [[1.2, -0.3, 0.5], [-0.3, 0.5], [0.5, 1.2], [0.7, 0.2, 0.5]])
+def test_auc_config_keeps_thresholds_outside_0_1(thresholds, device):
+    """AUC takes thresholds outside [0, 1] (as Keras does); get_config() returned the sorted thresholds less the
+    first and last, so it dropped -0.3 / 1.2 and kept the -1e-7 / 1 + 1e-7 end thresholds, and from_config built
+    another metric (0.3735 instead of 0.3663 here)."""
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 2, 200), (rng.uniform(size=200) * 1.6 - 0.3).astype(np.float32)
+    metric = gpumetrics.AUC(thresholds=thresholds, device=device)
+    assert metric.get_config()["thresholds"] == sorted(thresholds)
+    assert metric.thresholds == [-1e-7] + sorted(thresholds) + [1 + 1e-7]  # Keras's order: the ends first and last
+    rebuilt = gpumetrics.AUC.from_config(metric.get_config())
+    for m in (metric, rebuilt):
+        m.update_state(y_true, y_pred)
+    assert float(to_host(rebuilt.result())) == float(to_host(metric.result()))

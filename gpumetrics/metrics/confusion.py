@@ -651,7 +651,10 @@ class AUC(ThresholdHistogramMetric):
 
     @property
     def thresholds(self):
-        return list(self._sorted_thresholds)
+        """Keras's: ``[-1e-7] + sorted(given) + [1 + 1e-7]``, the ends first and last even where a given threshold
+        lies outside [0, 1] (the config's thresholds are the ones between)."""
+        given = self._sorted_thresholds if self._result_order is None else self._sorted_thresholds[self._result_order]
+        return list(given)
 
     def build_states(self, size):
         """Multi-label AUC averages its labels with ``label_weights``: the label count it learns must match."""
