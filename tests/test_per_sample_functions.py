@@ -343,6 +343,17 @@ def test_a_wrapper_of_binary_crossentropy_over_another_axis_calls_the_function(d
     assert not metric._replayable()
 
 
+@pytest.mark.parametrize("axis", [0, -3])
+def test_a_class_axis_down_to_minus_rank_names_that_axis(axis, device, rng):
+    """``axis`` may be any of ``-rank .. rank - 1``: ``-3`` on rank-3 scores is axis 0, the classes first."""
+    labels, scores = rng.integers(0, 4, (6, 5)), rng.uniform(0.05, 1.0, (6, 5, 4))
+    metric = gpumetrics.SparseCategoricalCrossentropy(axis=axis, dtype="float64", device=device)
+    metric.update_state(on_device(labels, device), on_device(np.moveaxis(scores, -1, 0), device))
+    probs = scores / scores.sum(axis=-1, keepdims=True)
+    expected = -np.log(np.take_along_axis(probs, labels[..., None], -1)).mean()
+    np.testing.assert_allclose(float(to_host(metric.result())), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("scale", [1e-80, 1e150])
 def test_pearson_correlation_is_the_same_at_any_scale_whose_squares_are_finite(scale, rng):
     """The function divided by sqrt(sum dt^2 * sum dp^2): that product underflowed at 1e-80 (digits lost; inf at
