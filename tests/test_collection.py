@@ -199,6 +199,21 @@ def test_state_dict_and_config_round_trips(device, rng):
     np.testing.assert_array_equal(host_states(clone["a"])["positive_histogram"], before["positive_histogram"])
 
 
+def test_a_state_dict_of_an_unbuilt_lazy_member_round_trips(device, rng):
+    """F1Score learns its state's shape from its first batch: before one, its part of the state dict holds stamps
+    only, which is complete; a built member's part without states is refused."""
+    def make():
+        return MetricCollection({"f1": gpumetrics.F1Score(device=device),
+                                 "mse": gpumetrics.MeanSquaredError(device=device)})
+    collection, clone = make(), make()
+    collection["mse"].update_state(on_device(rng.random(8), device), on_device(rng.random(8), device))
+    clone.load_state_dict(collection.state_dict())
+    np.testing.assert_array_equal(to_host(clone.result()["mse"]), to_host(collection.result()["mse"]))
+    stamps_only = {k: v for k, v in collection.state_dict().items() if not k.startswith("mse/") or "__" in k}
+    with pytest.raises(ValueError, match=r"holds no states for \[.*'mse'\]"):
+        clone.load_state_dict(stamps_only)
+
+
 REFUSING = {"on": False}
 
 
