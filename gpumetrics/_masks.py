@@ -50,11 +50,20 @@ def masked_weights(metric, sample_weight, mask, what):
     if sample_weight is None:
         return mask
     weight = metric.asarray(sample_weight, "sample_weight")
-    mask_shape, weight_shape = squeeze_or_expand(mask.shape, weight.shape)
-    if len(mask_shape) != len(weight_shape) and mask_shape and weight_shape:
-        raise ValueError(f"{metric.name}: sample_weight of shape {tuple(weight.shape)} and {what} of shape "
-                         f"{tuple(mask.shape)} differ in rank: broadcasting would pair their axes from the right "
-                         f"(a weight per step, not per sample), and Keras raises; pass weights of the mask's "
-                         f"shape, or (batch, 1, ...) for one weight per sample")
+    mask_shape, weight_shape = aligned_mask_shapes(metric, weight.shape, mask.shape, what)
     broadcast_shape(mask_shape, weight_shape, what, "sample_weight")
     return weight.reshape(weight_shape) * mask.reshape(mask_shape)
+
+
+def aligned_mask_shapes(metric, weight_shape, mask_shape, what):
+    """The shapes of a mask and its weights with their ranks aligned as Keras aligns them, or the ``ValueError`` of
+    ``masked_weights`` for weights and a mask of two ranks (other than a scalar weight). Shapes only, so
+    ``gpumetrics.keras`` runs the same check on the traced shapes of a compiled step."""
+    weight_shape, mask_shape = tuple(weight_shape), tuple(mask_shape)
+    aligned_mask, aligned_weight = squeeze_or_expand(mask_shape, weight_shape)
+    if len(aligned_mask) != len(aligned_weight) and aligned_mask and aligned_weight:
+        raise ValueError(f"{metric.name}: sample_weight of shape {weight_shape} and {what} of shape "
+                         f"{mask_shape} differ in rank: broadcasting would pair their axes from the right "
+                         f"(a weight per step, not per sample), and Keras raises; pass weights of the mask's "
+                         f"shape, or (batch, 1, ...) for one weight per sample")
+    return aligned_mask, aligned_weight

@@ -32,6 +32,7 @@ from keras.src.backend import get_keras_mask, in_symbolic_scope
 from keras.src.losses.loss import apply_mask
 
 from . import _keras_callbacks as callbacks
+from ._masks import aligned_mask_shapes
 from .backends import resolve
 from .collection import MetricCollection
 from .metric import Metric
@@ -82,7 +83,11 @@ class KerasMetric(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         mask = get_keras_mask(y_pred)
         if mask is not None and self._compiled and isinstance(self.metric, MeanMetricWrapper):
-            # the callback gets host copies, which carry no mask: Keras's own rule, in the traced step
+            # the callback gets host copies, which carry no mask: Keras's own rule, in the traced step, after the
+            # rank check the eager path makes (Keras's apply_mask broadcasts (batch,) weights over a (batch, steps)
+            # mask from the right, a weight per step, where batch == steps)
+            if sample_weight is not None:
+                aligned_mask_shapes(self.metric, tuple(sample_weight.shape), tuple(mask.shape), "y_pred's Keras mask")
             sample_weight = apply_mask(sample_weight, mask, dtype=self.dtype, reduction="sum")
         if self._compiled:
             self._spec = self._result_spec(tuple(_input_spec(x) for x in (y_true, y_pred, sample_weight)))
@@ -121,6 +126,7 @@ class KerasMetric(keras.metrics.Metric):
     def reset_state(self):
         if self._compiled:
             callbacks.barrier(keras.backend.backend())  # updates of steps still queued land before the reset
+            self._latest = None  # an eager update's result, which result() would otherwise hand back after the reset
         self.metric.reset_state()
 
     def get_config(self):

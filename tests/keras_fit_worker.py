@@ -261,6 +261,37 @@ def check_refused_in_distributed_steps():
         raise AssertionError(f"a distributed fit ran with gpumetrics.keras on {BACKEND}")
 
 
+def check_weights_of_another_rank_than_the_mask_refused():
+    """Weights (batch,) beside a Masking layer's (batch, steps) mask: refused as the standalone metric refuses them,
+    also where batch == steps, on which Keras's apply_mask (run in JAX's traced step) would broadcast them from the
+    right, a weight per step, and log a number silently. (Eagerly, on torch, Keras's loss raises first; the metric's
+    own refusal is tested in test_keras_adapter.py.)"""
+    if BACKEND != "jax":
+        return
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(10, 5, 3)).astype("float32")
+    x[rng.random((10, 5)) < 0.4] = 0.0
+    y = (rng.random((10, 5, 2)) < 0.5).astype("float32")
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((5, 3)), keras.layers.Masking(0.0), keras.layers.Dense(2, activation="sigmoid")])
+    net.compile(loss=None, weighted_metrics=[wrap(gpumetrics.MeanSquaredError())])
+    try:
+        net.evaluate(x, y, sample_weight=np.linspace(0.5, 2.0, 10, dtype="float32"), batch_size=5, verbose=0)
+    except ValueError as error:
+        assert "differ in rank" in str(error), error
+    else:
+        raise AssertionError(f"(batch,) weights beside a (batch, steps) mask were taken on {BACKEND}")
+
+
+def check_result_after_reset_is_the_reset_value():
+    """An update outside a step (eagerly), then reset_state: result() is the reset metric's, not the update's."""
+    wrapped = wrap(gpumetrics.BinaryAccuracy())
+    wrapped.update_state(np.array([[1.0], [0.0]], "float32"), np.array([[0.9], [0.2]], "float32"))
+    wrapped.reset_state()
+    value = float(wrapped.result())
+    assert value == 0.0, f"{BACKEND}: result() after reset_state gave {value}"
+
+
 def main():
     one_hot = lambda labels: np.eye(3, dtype="float32")[labels]  # noqa: E731
     fit_and_check("categorical_crossentropy", one_hot,
@@ -275,6 +306,8 @@ def main():
         check_torch_compile()
     check_result_sharing_a_state_with_validation()
     check_masked_sequence_model()
+    check_weights_of_another_rank_than_the_mask_refused()
+    check_result_after_reset_is_the_reset_value()
     check_refused_without_adapter()
     check_float64_refused_on_jax_without_x64()
     check_refused_in_distributed_steps()
