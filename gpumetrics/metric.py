@@ -647,23 +647,27 @@ class Metric:
         for other in others:
             self._check_compatible(other)
         xp = self.xp
-        for other in others:
-            if not other.is_placed:  # an unplaced auto metric holds only initial values
-                continue
-            for mine, theirs in zip(self._variables, other.variables):
+        # this metric itself (or a shallow copy sharing its states) may be among ``others``, once or more: each
+        # fold must read the state it had on entry, not the one the previous folds already changed
+        own = {id(v._array) for v in self._variables if v._array is not None}
+        parts = [[(theirs, xp.copy(theirs.value) if id(theirs.value) in own else theirs.value)
+                  for theirs in other.variables]
+                 for other in others if other.is_placed]  # an unplaced auto metric holds only initial values
+        for part in parts:
+            for mine, (theirs, value) in zip(self._variables, part):
                 array = mine.writable()
                 if mine.merge == "sum":
-                    array += theirs.value
+                    array += value
                     if theirs.initial_is_nonzero:  # every part started from it; the total counts it once
                         array -= theirs.initial_on(xp)
                 elif mine.merge == "max":
-                    xp.maximum(array, theirs.value, out=array)
+                    xp.maximum(array, value, out=array)
                 elif mine.merge == "min":
-                    xp.minimum(array, theirs.value, out=array)
+                    xp.minimum(array, value, out=array)
                 elif mine.merge == "moments":  # Chan et al.'s pairwise update, by the kernel twin of the device
-                    self.backend.merge_moments(array, theirs.value)
+                    self.backend.merge_moments(array, value)
                 else:
-                    mine.assign(xp.concatenate([array, theirs.value]))
+                    mine.assign(xp.concatenate([array, value]))
 
     def state_dict(self):
         """``{state name: NumPy array}`` plus ``"__class__"`` and ``"__fingerprint__"`` (which class and
