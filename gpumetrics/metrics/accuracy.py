@@ -25,9 +25,12 @@ from ._passes import HistogramPass
 
 
 def _label_cast(y_true, y_pred):
-    """How labels compare with ``y_pred`` once cast to its dtype: integer and bool labels need no cast, except to
-    bool (a label of 2 is True); beside integer ``y_pred`` the pass has cast them already (``keras_label_cast``)."""
-    if y_true.dtype.kind in "biu" and (y_true.dtype.kind == "b" or y_pred.dtype.kind != "b"):
+    """How labels compare with ``y_pred`` once cast to its dtype: bool labels and integer labels that ``y_pred``'s
+    dtype holds exactly need no cast, except to bool (a label of 2 is True); int32 / int64 labels beside float32
+    predictions are rounded to float32 (2**24 + 1 equals a float32 2**24, as in Keras); beside integer ``y_pred``
+    the pass has cast them already (``keras_label_cast``)."""
+    if y_true.dtype.kind == "b" or (y_true.dtype.kind in "iu" and y_pred.dtype.kind != "b" and (
+            y_pred.dtype.kind != "f" or np.can_cast(y_true.dtype, y_pred.dtype, "safe"))):
         return CAST_NONE
     return cast_code(y_pred.dtype)
 
