@@ -518,6 +518,25 @@ def test_masked_arrays_with_masked_entries_are_refused_and_change_nothing(device
     assert mse(np.ma.masked_array(Y_TRUE), unmasked, device) == EXPECTED
 
 
+def test_arrays_inside_python_lists_are_read_by_the_same_rules(device):
+    """NumPy reads a list of arrays through each array's memory: a masked array inside a list or tuple (a batch
+    built from masked rows) was read with the value it hides (here 1000), and a list of tensors that require grad
+    or hold bfloat16 raised torch's own errors, naming no argument."""
+    metric = _updated_metric(device)
+    row = np.ma.masked_array([2.0, 1000.0], mask=[False, True])
+    for y_pred in ([Y_PRED[0], row], (Y_PRED[0], row), [[np.float64(1.0), 1.0], row], [np.asarray(Y_PRED[0]), row]):
+        with pytest.raises(ValueError, match=r"y_pred is a masked array with 1 masked of 2 entries"):
+            metric.update_state(Y_TRUE, y_pred)
+    with pytest.raises(ValueError, match=r"sample_weight is a masked array"):
+        metric.update_state(Y_TRUE, Y_PRED, [1.0, np.ma.masked_array(2.0, mask=True)])
+    assert float(to_host(metric.result())) == EXPECTED
+    assert mse(Y_TRUE, [np.ma.masked_array(Y_PRED[0], mask=False), Y_PRED[1]], device) == EXPECTED
+    torch = pytest.importorskip("torch")
+    rows = [torch.tensor(r, requires_grad=True) for r in Y_PRED]
+    assert mse(Y_TRUE, rows, device) == EXPECTED
+    assert mse(Y_TRUE, [[torch.tensor(v, dtype=torch.bfloat16) for v in r] for r in Y_PRED], device) == EXPECTED
+
+
 def test_numpy_subclasses_are_read_as_the_plain_array_they_hold(device, tmp_path):
     assert mse(np.asmatrix(Y_TRUE), np.asmatrix(Y_PRED), device) == EXPECTED
     assert type(host_array(np.asmatrix(Y_TRUE), "y_true")) is np.ndarray
