@@ -81,6 +81,14 @@ def _named(metrics):
             raise ValueError(f"metric names must be non-empty strings without {_SEPARATOR!r}; got {name!r}")
     if len({id(m) for m in named.values()}) != len(named):
         raise ValueError("a metric appears twice in the collection: give each entry its own metric")
+    owners = {}
+    for name, metric in named.items():  # a shallow copy (copy.copy) shares its original's states, as in Keras
+        for state in [metric._variables, *metric._variables]:
+            other = owners.setdefault(id(state), name)
+            if other != name:
+                raise ValueError(f"metrics {other!r} and {name!r} share their states (a shallow copy, copy.copy, "
+                                 f"of one metric): each batch would count twice; give each entry its own metric "
+                                 f"(metric.copy() is an independent one)")
     devices = {m.device for m in named.values()}
     if len(devices) > 1:
         raise ValueError(f"the metrics of a collection must share a device; got {sorted(devices)}")

@@ -1,5 +1,6 @@
 """``MetricCollection`` against its members run alone (the oracle): every row of ``cases.py``, mixed collections,
 launches per update, merges, state dicts, configs, sync, Dask, and bad input that changes no member."""
+import copy
 import io
 import math
 
@@ -328,6 +329,22 @@ def test_names_and_devices_are_checked():
         MetricCollection({"x": object()})
     with pytest.raises(TypeError, match=r"holds a MetricCollection \(\['auc'\]\): collections do not nest"):
         MetricCollection([MetricCollection([gpumetrics.AUC()])])
+
+
+@pytest.mark.parametrize("updated", [False, True])
+def test_entries_that_share_states_are_refused(updated):
+    """A shallow copy shares its original's states (as in Keras): two such entries counted each batch twice
+    (TruePositives read 4 for 2)."""
+    metric = gpumetrics.TruePositives()
+    if updated:
+        metric.update_state([1, 1], [0.9, 0.8])
+    with pytest.raises(ValueError, match="a metric appears twice"):
+        MetricCollection({"a": metric, "b": metric})
+    with pytest.raises(ValueError, match=r"metrics 'a' and 'b' share their states \(a shallow copy"):
+        MetricCollection({"a": metric, "b": copy.copy(metric)})
+    collection = MetricCollection({"a": metric, "b": metric.copy()})
+    collection.update_state([1, 1, 0], [0.9, 0.8, 0.7])
+    assert {k: float(v) for k, v in collection.result().items()} == {"a": 2.0 * (1 + updated), "b": 2.0 * (1 + updated)}
 
 
 @pytest.mark.parametrize("make", [gpumetrics.Mean, gpumetrics.Sum])
