@@ -528,7 +528,8 @@ def test_arrays_inside_python_lists_are_read_by_the_same_rules(device):
         with pytest.raises(ValueError, match=r"y_pred is a masked array with 1 masked of 2 entries"):
             metric.update_state(Y_TRUE, y_pred)
     with pytest.raises(ValueError, match=r"sample_weight is a masked array"):
-        metric.update_state(Y_TRUE, Y_PRED, [1.0, np.ma.masked_array(2.0, mask=True)])
+        weights = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+        metric.update_state(Y_TRUE, Y_PRED, [w for w in weights])  # its masked entry is np.ma.masked: NumPy reads NaN
     assert float(to_host(metric.result())) == EXPECTED
     assert mse(Y_TRUE, [np.ma.masked_array(Y_PRED[0], mask=False), Y_PRED[1]], device) == EXPECTED
     torch = pytest.importorskip("torch")
