@@ -700,7 +700,11 @@ class Metric:
                              f"{unknown})")
         arrays = {}
         for variable in self._variables:
-            array = np.asarray(state[variable.name])
+            try:
+                array = np.asarray(state[variable.name])
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise TypeError(f"state {variable.name!r} is a {type(state[variable.name]).__name__} that NumPy "
+                                f"cannot read ({error}); pass NumPy arrays, as state_dict() gives them") from None
             if variable.merge != "concat" and array.shape != variable.shape:
                 raise ValueError(f"state {variable.name!r} needs shape {variable.shape}; got {array.shape}")
             if not np.can_cast(array.dtype, variable.dtype, casting="same_kind"):

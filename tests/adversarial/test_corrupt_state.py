@@ -30,6 +30,16 @@ def other_class(state):
     return gpumetrics.Mean().state_dict()["__class__"] if state["__class__"] == sum_stamp else sum_stamp
 
 
+class Unreadable:
+    """An array-like NumPy cannot read, as a bfloat16 torch tensor is (``np.asarray`` raises its own TypeError)."""
+
+    def __init__(self, shape):
+        self.shape, self.ndim = shape, len(shape)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Got unsupported ScalarType BFloat16")
+
+
 def corruptions(state):
     """``(what, corrupted state dict, the text the error must contain)`` for a good ``state``."""
     name = array_states(state)[0]
@@ -42,6 +52,7 @@ def corruptions(state):
     yield "strings", {**state, name: a.astype(str)}, name
     yield "objects", {**state, name: a.astype(object)}, name
     yield "None", {**state, name: None}, name
+    yield "unreadable", {**state, name: Unreadable(a.shape)}, name
     yield "other class", {**state, "__class__": other_class(state)}, "saved by"
     yield "other fingerprint", {**state, "__fingerprint__": state["__fingerprint__"] + 1}, "configuration"
     yield "fingerprint as float", {**state, "__fingerprint__": np.float64(1.5)}, "__fingerprint__"
