@@ -638,7 +638,8 @@ class Metric:
     def merge_state(self, metrics):
         """Fold the states of other metrics of the same configuration into this one, in place.
 
-        ``metrics`` is one metric or an iterable of them; each is left unchanged.
+        ``metrics`` is one metric or an iterable of them; each is left unchanged (this metric itself, or a shallow
+        copy of it, may be among them: each such entry adds the state it had on entry).
         All are checked before any state changes. An unbuilt metric (``add_state``'s ``None`` dimensions) is
         built to the size of the first built metric of its class among them.
         """
