@@ -72,6 +72,18 @@ def test_scaling_every_weight_changes_nothing(scale, curve, device, rng):
                                expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("curve", ["ROC", "PR"])
+def test_weights_whose_totals_overflow_or_are_subnormal_change_nothing(curve, device, rng):
+    """Whole weights 1..4 times 2**-1070 (subnormal, exact) or times 1e306 (600 of them overflow float64): the
+    PR area summed unscaled cumulative weights, so it read NaN (1e306) or lost digits (2**-1070)."""
+    labels, scores, _ = tied_stream(rng)
+    weights = rng.integers(1, 5, len(labels)).astype(np.float64)
+    expected = ORACLES[curve](labels, scores, sample_weight=weights)
+    for scale in (2.0 ** -1070, 2.0 ** 1017):
+        np.testing.assert_allclose(value(feed(exact(device, curve=curve), device, labels, scores, weights * scale)),
+                                   expected, rtol=1e-12)
+
+
 def test_unweighted_counts_are_exact_to_the_last_bit(device, rng):
     """Whole counts: the Mann-Whitney sum is an exact multiple of 1/2, so the area is the correctly rounded ratio."""
     labels, scores, _ = tied_stream(rng, n=2000, levels=7)

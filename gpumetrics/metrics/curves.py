@@ -57,7 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .ratios import divide_no_nan, overflow_to_nan, unit_scaled
+from .ratios import divide_no_nan, largest_to_2_960, overflow_to_nan, unit_scaled
 
 
 class RocCurve(NamedTuple):
@@ -161,14 +161,12 @@ _TINY = np.finfo(np.float64).tiny  # the smallest normal float64
 
 
 def _below_overflow(xp, positive, negative):
-    """Both classes times one power of 2 (their ratios keep their bits), 1 unless a weight is within 2**64 of
-    float64's largest, where a class's total could overflow: then the largest weight is brought to 2**960. Not
+    """Both classes times one power of 2 (their ratios keep their bits) that brings the largest weight to 2**960:
+    no class's total can overflow, and subnormal weights (1e-320) become normal floats before products. Not
     ``unit_scaled``'s unit sum: against a far heavier class, a light class's weights would fall to subnormals or 0
     (positives of 1e-300 beside negatives of 1e21 read an interval without the truth; of 1e30, NaN)."""
     largest = xp.maximum(xp.max(xp.abs(positive), axis=0), xp.max(xp.abs(negative), axis=0))
-    _, exponent = xp.frexp(largest)
-    shift = xp.where(xp.isfinite(largest), xp.maximum(exponent - 960, 0), 0)
-    return xp.ldexp(positive, -shift), xp.ldexp(negative, -shift)
+    return largest_to_2_960(xp, positive, largest), largest_to_2_960(xp, negative, largest)
 
 
 def average_precision_bounds(xp, positive, negative):

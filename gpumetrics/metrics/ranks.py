@@ -9,7 +9,7 @@ included: ROC = the weighted Mann-Whitney statistic with ½ per tied
 positive-negative pair (``roc_auc_score``); PR = average precision, a step sum
 without interpolation (``average_precision_score``).
 """
-from .ratios import divide_no_nan, unit_scaled
+from .ratios import divide_no_nan, largest_to_2_960, unit_scaled
 
 #: bins of the 16-bit path: one per bit pattern of a float16 or bfloat16 score
 BINS = 2 ** 16
@@ -74,7 +74,8 @@ def grouped(xp, packed, weights=None):
         pos_total = xp.cumsum(labels)[ends]
         neg_total = (ends + 1) - pos_total
     else:
-        positive_weights = weights * labels
+        weights = largest_to_2_960(xp, weights, xp.max(xp.abs(weights)))  # the areas are ratios: same bits; the
+        positive_weights = weights * labels  # totals neither overflow (1e307) nor lose bits to subnormals (1e-320)
         pos_total = xp.cumsum(positive_weights)[ends]
         neg_total = xp.cumsum(weights - positive_weights)[ends]
     return (xp.diff(pos_total, prepend=0).astype(xp.float64),

@@ -42,6 +42,20 @@ def unit_scaled(xp, weights):
     return xp.ldexp(weights, -_exponent(xp, xp.sum(weights, axis=0)))
 
 
+def largest_to_2_960(xp, weights, largest):
+    """``weights`` times the power of 2 that brings ``largest`` (their largest magnitude, per column) into
+    [2**959, 2**960): exact whether it scales up or down, so ratios keep their bits, subnormal weights (1e-320)
+    become normal floats, and a sum of up to 2**63 of them stays finite (weights of 1e307). Unchanged where
+    ``largest`` is 0, inf or NaN.
+
+    >>> scaled = largest_to_2_960(np, np.array([1e-320, 2e-320]), np.float64(2e-320))
+    >>> bool(2.0 ** 959 <= scaled[1] < 2.0 ** 960), float(scaled[1] / scaled[0])  # the ratio of the subnormals
+    (True, 2.0)
+    """
+    shift = xp.where(xp.isfinite(largest) & (largest > 0), 960 - _exponent(xp, largest), 0)
+    return xp.ldexp(weights, shift)
+
+
 def _exponent(xp, x):
     """``frexp(x)``'s exponent; 0 where ``x`` is inf or NaN."""
     _, exponent = xp.frexp(x)
