@@ -33,25 +33,33 @@ _NO_PARAMS = flat(np.zeros(1))[0]
 
 
 @cpu_function
-def chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
-    """Chunk ``k``'s ``(sum w f, sum w)``: its ``CHUNK`` elements, row segment by row segment."""
-    n = rows * cols
-    i = k * CHUNK
-    stop = min(i + CHUNK, n)
-    r = i // cols
-    c = i - r * cols
+def flat_sums(code, t, t_s, p, p_s, w, w_s, weighted, start, stop, params):
+    """``(sum w f, sum w)`` over elements ``start:stop`` of a one-column batch (a flat sum, or a dot product with
+    the weights). A function of its own: compiled as one function with the row-segment loop, this loop ran 2.5-3.5x
+    slower (33-35 against 10-14 ms over 1e7 float32 on one thread; the same bits)."""
     acc_t = 0.0
     acc_w = 0.0
-    if cols == 1:  # one value per row: a flat sum (or dot product with the weights)
-        for j in range(i, stop):
-            v = evaluate(code, np.float64(t[j * t_rs]), np.float64(p[j * p_rs]), params)
-            if weighted:
-                wj = np.float64(w[j * w_s])
-                acc_t += wj * v
-                acc_w += wj
-            else:
-                acc_t += v
-        return acc_t, acc_w
+    if weighted:
+        for j in range(start, stop):
+            wj = np.float64(w[j * w_s])
+            acc_t += wj * evaluate(code, np.float64(t[j * t_s]), np.float64(p[j * p_s]), params)
+            acc_w += wj
+    else:
+        for j in range(start, stop):
+            acc_t += evaluate(code, np.float64(t[j * t_s]), np.float64(p[j * p_s]), params)
+    return acc_t, acc_w
+
+
+@cpu_function
+def segment_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, start, stop, params):
+    """``(sum_r w_r sum_c f, sum_r w_r)`` over elements ``start:stop`` of a ``(rows, cols)`` batch, row segment by
+    row segment: each segment summed in float64, then multiplied by its row's weight once; a row's weight
+    counts in the chunk that holds its first column."""
+    acc_t = 0.0
+    acc_w = 0.0
+    i = start
+    r = i // cols
+    c = i - r * cols
     while i < stop:
         seg = min(cols - c, stop - i)
         s = 0.0
@@ -65,6 +73,16 @@ def chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, co
         r += 1
         c = 0
     return acc_t, acc_w
+
+
+@cpu_function
+def chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
+    """Chunk ``k``'s ``(sum w f, sum w)``: its ``CHUNK`` elements."""
+    start = k * CHUNK
+    stop = min(start + CHUNK, rows * cols)
+    if cols == 1:
+        return flat_sums(code, t, t_rs, p, p_rs, w, w_s, weighted, start, stop, params)
+    return segment_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, start, stop, params)
 
 
 @cpu_builds
