@@ -443,6 +443,40 @@ def test_other_plane_with_groups(twin, groups, weighted):
         np.testing.assert_array_equal(neg[:, sub], want_neg)
 
 
+
+def run_grouped(twin, y, p, w, t, bucketing, groups, ids, split):
+    """The states of one grouped call (``G * L`` columns), with the ``OTHER`` plane when ``split``, on the host."""
+    shape = (len(t) + 1, groups * y.shape[1])
+    states = [twin.put(np.zeros(shape)) for _ in range(3 if split else 2)]
+    twin.module.threshold_histogram(twin.put(y), twin.put(p), twin.put(w), twin.put(np.asarray(t, np.float64)),
+                                    bucketing, CLIP, *states[:2], group_ids=twin.put(ids),
+                                    out_other=states[2] if split else None)
+    return [twin.host(state) for state in states]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["two-planes", "split"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("bucketing", [EVENLY, SEARCH])
+@pytest.mark.parametrize("cols", [1, 2])
+def test_broadcast_group_ids_add_like_their_copy_and_drop_outside_ids(twin, split, weighted, bucketing, cols):
+    """One id for every row as a stride-0 view (``np.broadcast_to``): the CPU twin reads it once and must still drop
+    it outside ``[0, G)``: ``G`` itself and -1 add nothing, ``G - 1`` adds as the same ids materialised."""
+    g = _rng(41)
+    rows, groups = 300, 4
+    y, p = g.choice(LABELS, (rows, cols)), g.random((rows, cols))
+    w = g.random((rows, cols)) if weighted else None
+    t = keras_thresholds(20)
+    for value in (groups, -1, groups - 1):
+        ids = np.broadcast_to(np.int64(value), (rows,))
+        got = run_grouped(twin, y, p, w, t, bucketing, groups, ids, split)
+        want = run_grouped(twin, y, p, w, t, bucketing, groups, np.array(ids), split)
+        for a, b in zip(got, want):
+            if twin.name == "cpu" or not weighted:  # CUDA's weighted sums add in the atomics' order
+                assert a.tobytes() == b.tobytes()
+            else:
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+        assert got[0].any() == (value == groups - 1)
+
 def test_cuda_tiles_count_three_planes(twin, monkeypatch):
     """Split, one label's three planes do not fit the budget: the buckets are tiled, every plane still exact."""
     if twin.name != "cuda":

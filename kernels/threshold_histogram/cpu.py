@@ -47,7 +47,9 @@ Memory picture: the rows are cut into ``parts`` contiguous partitions, a
 number fixed by the shapes alone; each partition walks its elements in
 batches of ``BATCH``: transform, bucket (binary searches run in lockstep over
 the batch, so their load-compare chains overlap), then one add per element
-into its own ``[P, T + 1, L]`` histogram (label plane, bucket, column; ``P`` = 3
+(a one-column batch under ``evenly_spaced`` bucketing goes element by element
+instead, ``fill_column``: AUC's 200 thresholds over 1e7 rows on one thread
+in 39 against 76 ms) into its own ``[P, T + 1, L]`` histogram (label plane, bucket, column; ``P`` = 3
 with ``out_other``, else 2), no branch on the label (``float64`` sums weighted; ``uint32`` counts unweighted, half the
 bytes, so a grouped histogram stays in cache longer: about 35% less time for
 the random adds of 1e7 rows into a 1,000-group, 201-bucket histogram here; no
@@ -79,7 +81,7 @@ import numba
 import numpy as np
 
 from .._shared.compile import cpu_builds, cpu_function
-from .._shared.kinds import make_switch
+from .._shared.kinds import make_switch, retarget
 from .._shared.groups import group_view
 from .rules import BUCKETINGS, TRANSFORMS, OTHER, check_other, count_groups, pass_arguments
 
@@ -94,12 +96,14 @@ HIST_BUDGET = 32 << 20
 #: predictions bucketed together (binary searches run in lockstep over a batch).
 BATCH = 32
 _BINARY_SEARCH = BUCKETINGS["binary_search"].code
+_EVENLY_SPACED = BUCKETINGS["evenly_spaced"].code
 #: the group ids of an ungrouped call: every row in group 0 (stride 0), so one compiled signature serves both
 _NO_GROUPS = group_view(np.zeros(1, np.int64))[0]
 
 _jit = numba.njit(inline="always", error_model="numpy")
 transformed = make_switch(TRANSFORMS, _jit, 1)
 bucket = make_switch(BUCKETINGS, _jit, 4)
+evenly_spaced = retarget(BUCKETINGS["evenly_spaced"].rule, _jit)
 
 
 @_jit
@@ -174,6 +178,45 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
         left -= m
 
 
+@cpu_function
+def fill_column(h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs, groups, split, r,
+                stop):
+    """``fill`` for a one-column batch under ``evenly_spaced`` bucketing (O(1) per element, nothing to batch):
+    element by element, one small loop per case. Rows of one group (``g_rs == 0``: every ungrouped call) without
+    ``split`` read no group id and no label beyond its sign. The same adds in the same order as ``fill``, so the
+    same bits."""
+    extras = thresholds.shape[0] - count
+    if g_rs == 0 and not split:
+        g = gid[0]
+        if g < 0 or g >= groups:
+            return
+        if weighted:
+            for i in range(r, stop):
+                k = evenly_spaced(transformed(transform, np.float64(p[i * p_rs])), thresholds, count, extras)
+                h[1 if t[i * t_rs] != 0 else 0, k, g] += np.float64(w[i * w_rs])
+        else:
+            for i in range(r, stop):
+                k = evenly_spaced(transformed(transform, np.float64(p[i * p_rs])), thresholds, count, extras)
+                n[1 if t[i * t_rs] != 0 else 0, k, g] += np.uint32(1)
+        return
+    for i in range(r, stop):
+        g = gid[i * g_rs]
+        if g >= 0 and g < groups:
+            k = evenly_spaced(transformed(transform, np.float64(p[i * p_rs])), thresholds, count, extras)
+            tv = t[i * t_rs]
+            label = 1 if tv != 0 else 0
+            other = split and label == 1 and tv != 1
+            if weighted:
+                wv = np.float64(w[i * w_rs])
+                h[label, k, g] += wv
+                if other:
+                    h[OTHER, k, g] += wv
+            else:
+                n[label, k, g] += np.uint32(1)
+                if other:
+                    n[OTHER, k, g] += np.uint32(1)
+
+
 @cpu_builds
 def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, count,
                           bucketing, transform, gid, g_rs, groups, parts, out_pos, out_neg, split, out_other):
@@ -183,6 +226,10 @@ def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted,
     hist = np.zeros(shape if weighted else unused)
     counts = np.zeros(unused if weighted else shape, np.uint32)
     for q in numba.prange(parts):
+        if cols == 1 and bucketing == _EVENLY_SPACED:
+            fill_column(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid,
+                        g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
+            continue
         fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
              bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
     for b in numba.prange(count + 1):
