@@ -212,6 +212,29 @@ def test_stride_zero_broadcast_inputs_and_weights(twin):
     check(twin, np.broadcast_to(np.int8(3), (40, 1)), scores, np.broadcast_to(g.random(1), (40,)), VALUE, ARGMAX)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("pred_rule", [VALUE, ARGMAX])
+def test_broadcast_group_ids_add_like_their_copy_and_drop_outside_ids(twin, weighted, pred_rule):
+    """One id for every row as a stride-0 view (``np.broadcast_to``): the CPU twin reads it once and must still drop
+    it outside ``[0, G)``: ``G`` itself and -1 add nothing, ``G - 1`` adds as the same ids materialised."""
+    g = _rng(29)
+    rows, groups, classes = 300, 3, 4
+    t = column(g.integers(-1, classes + 1, rows))
+    p = column(g.integers(0, classes, rows)) if pred_rule == VALUE else g.random((rows, classes))
+    w = g.random(rows) if weighted else None
+    for value in (groups, -1, groups - 1):
+        ids = np.broadcast_to(np.int64(value), (rows,))
+        got, want = (twin.put(np.zeros((groups, classes, classes))) for _ in range(2))
+        for out, group_ids in ((got, ids), (want, np.array(ids))):
+            twin.module.weighted_bincount(twin.put(t), twin.put(p), twin.put(w), VALUE, pred_rule, 0.5, 2, out,
+                                          group_ids=twin.put(group_ids))
+        got, want = twin.host(got), twin.host(want)
+        if twin.name == "cpu" or not weighted:  # CUDA's weighted sums add in the atomics' order
+            assert got.tobytes() == want.tobytes()
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+        assert got.any() == (value == groups - 1)
+
 @pytest.mark.parametrize("rows", [1, 31, 33, 127, 129, 250])
 def test_ragged_grid_tails(twin, rows):
     g = _rng(rows)
