@@ -101,7 +101,17 @@ def chunked_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, col
 def part_group_sums(acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, params, gid, g_rs, groups, start,
                     stop):
     """Rows ``start:stop`` into one partition's ``acc[0 / 1, group]`` (weighted total, weight); rows whose id is
-    outside ``[0, groups)`` add nothing."""
+    outside ``[0, groups)`` add nothing. One-column rows take a loop of their own, with no column loop inside: each
+    row adds the same values, so the same bits; a grouped MSE over 1e7 rows in 1,000 groups on one thread, 62-73 ->
+    35-38 ms unweighted (weighted 58-66 -> 44-46), its first compile about 1 s longer."""
+    if cols == 1:
+        for r in range(start, stop):
+            g = gid[r * g_rs]
+            if g >= 0 and g < groups:
+                wr = np.float64(w[r * w_s]) if weighted else 1.0
+                acc[0, g] += wr * evaluate(code, np.float64(t[r * t_rs]), np.float64(p[r * p_rs]), params)
+                acc[1, g] += wr
+        return
     for r in range(start, stop):
         g = gid[r * g_rs]
         if g >= 0 and g < groups:
