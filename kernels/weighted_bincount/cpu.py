@@ -86,7 +86,7 @@ def histogram(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs,
     (``fill``, compiled once and shared by both builds: the parallel loop body stays small)."""
     parts = hist.shape[0]
     for q in numba.prange(parts):
-        if t_cols == 1 and p_cols == 1 and g_rs == 0:  # ungrouped: every row in group gid[0]
+        if t_cols == 1 and p_cols == 1 and g_rs == 0:  # one id for every row: ungrouped, or broadcast ids
             if 0 <= gid[0] < groups:
                 classes = hist.shape[2]
                 fill_one_group(hist[q, gid[0] * classes:(gid[0] + 1) * classes], q * rows // parts,
