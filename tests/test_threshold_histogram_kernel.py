@@ -443,7 +443,6 @@ def test_other_plane_with_groups(twin, groups, weighted):
         np.testing.assert_array_equal(neg[:, sub], want_neg)
 
 
-
 def run_grouped(twin, y, p, w, t, bucketing, groups, ids, split):
     """The states of one grouped call (``G * L`` columns), with the ``OTHER`` plane when ``split``, on the host."""
     shape = (len(t) + 1, groups * y.shape[1])
@@ -476,6 +475,7 @@ def test_broadcast_group_ids_add_like_their_copy_and_drop_outside_ids(twin, spli
             else:
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
         assert got[0].any() == (value == groups - 1)
+
 
 def test_cuda_tiles_count_three_planes(twin, monkeypatch):
     """Split, one label's three planes do not fit the budget: the buckets are tiled, every plane still exact."""

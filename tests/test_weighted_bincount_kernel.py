@@ -235,6 +235,7 @@ def test_broadcast_group_ids_add_like_their_copy_and_drop_outside_ids(twin, weig
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
         assert got.any() == (value == groups - 1)
 
+
 @pytest.mark.parametrize("rows", [1, 31, 33, 127, 129, 250])
 def test_ragged_grid_tails(twin, rows):
     g = _rng(rows)
