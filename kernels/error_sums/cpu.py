@@ -28,7 +28,12 @@ from .._shared.groups import grouped_sum_arguments, partition_count
 from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
 from .rules import KINDS
 
-evaluate = make_switch(KINDS, numba.njit(inline="always", error_model="numpy"), 3)
+#: the switch is inlined into each loop, its rules are compiled once as functions of their own and left to LLVM to
+#: inline. Rules inlined by Numba made ``binary_accuracy`` branchy (83 against 12 ms over 1e7 float32 on one thread:
+#: a mispredicted branch per element) and were compiled again into every loop and every signature (the first
+#: ``chunked_sums`` build 5.6 -> 3.6 s, each further dtype signature 5.9 -> 1.8 s); other kinds run as fast.
+evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 3,
+                       switch_jit=numba.njit(inline="always", error_model="numpy"))
 _NO_PARAMS = flat(np.zeros(1))[0]
 
 
