@@ -23,9 +23,7 @@ setup(
         *(f"gpumetrics._kernels.{room}" for room in KERNEL_ROOMS),
     ],
     package_dir={"gpumetrics._kernels": "kernels"},
-    # tbb: Numba's TBB threading layer, which does not stall when another process holds a core (_shared/compile.py)
-    install_requires=["numpy>=1.24", "numba>=0.59",
-                      "tbb>=2021.6,<2022; platform_system == 'Linux' and platform_machine == 'x86_64'"],
+    install_requires=["numpy>=1.24", "numba>=0.59"],
     extras_require={
         "cuda12": ["cupy-cuda12x", "numba-cuda[cu12]"],
         "cuda13": ["cupy-cuda13x", "numba-cuda[cu13]"],

@@ -3,9 +3,8 @@
 Every metric runs on one of five kernel primitives, and every kind of a
 primitive (MSE, crossentropy, hinge, ...) shares one compiled kernel per input
 signature. So warming a primitive means one small update of one representative
-metric per common dtype combination, once below and once above the CPU's
-serial/parallel cutover (both builds), on every device asked for, and once
-more grouped (``num_groups``, ``group_ids``) where the representative metric
+metric per common dtype combination, on every device asked for (a CPU kernel
+is one build whatever the batch size), and once more grouped (``num_groups``, ``group_ids``) where the representative metric
 has a group axis: grouped sums and the grouped CUDA histogram are kernels of
 their own. Later processes load the kernels from the cache (see
 ``compile.cache_dir()``).
@@ -96,22 +95,19 @@ def warmup(metrics=None, device=None, progress=True):
     """Compile the common signatures of the kernels behind ``metrics`` (all metrics when None) into the cache.
 
     ``device``: ``"cpu"``, ``"cuda"`` or a list; by default the CPU and, when
-    one is usable, the GPU. Returns the number of (primitive, dtypes, build,
+    one is usable, the GPU. Returns the number of (device, primitive, dtypes,
     grouped or not) steps run. ``progress`` draws a bar on stderr.
     """
-    from ._kernels._shared.compile import PARALLEL_CUTOVER
-
-    steps = [(d, p, dtypes, rows, grouped) for d in _devices(device) for p in primitives_of(metrics)
-             for dtypes in COMMON[p] for rows in ((64, PARALLEL_CUTOVER) if d == "cpu" else (64,))
-             for grouped in (False, True)]  # every representative metric takes num_groups
+    steps = [(d, p, dtypes, grouped) for d in _devices(device) for p in primitives_of(metrics)
+             for dtypes in COMMON[p] for grouped in (False, True)]  # every representative metric takes num_groups
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    for done, (dev, primitive, (labels, scores, weights), rows, grouped) in enumerate(steps, 1):
-        _run(dev, grouped, *_batch(primitive, labels, scores, weights, rows, rng))
+    for done, (dev, primitive, (labels, scores, weights), grouped) in enumerate(steps, 1):
+        _run(dev, grouped, *_batch(primitive, labels, scores, weights, 64, rng))
         if progress:
             _draw(done, len(steps), time.perf_counter() - start,
                   f"{dev} {primitive} {np.dtype(labels).name}/{np.dtype(scores).name}"
-                  f"{'' if weights is None else '/w:' + np.dtype(weights).name}{' parallel' if rows > 64 else ''}"
+                  f"{'' if weights is None else '/w:' + np.dtype(weights).name}"
                   f"{' grouped' if grouped else ''}")
     if progress:
         sys.stderr.write("\n")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REAL_GPU
+from gpumetrics._kernels._shared import workers
 
 
 class Twin:
@@ -59,3 +60,9 @@ def twin_params(twin_class, primitive):
         twins.append(pytest.param(None, id="cuda", marks=pytest.mark.skip(
             reason="no GPU with CuPy; set NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernel in the simulator")))
     return twins
+
+
+def on_threads(monkeypatch, threads):
+    """Every later CPU kernel call spread over ``threads`` threads (``workers.run_items``), however small."""
+    monkeypatch.setattr(workers, "ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(workers, "thread_count", lambda: threads)

@@ -211,15 +211,19 @@ def test_cpu_twin_combines_many_chunks(rng, monkeypatch):
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_cpu_serial_and_parallel_builds_give_the_same_bits(rng, weighted):
+@pytest.mark.parametrize("grouped", [False, True], ids=["ungrouped", "grouped"])
+def test_cpu_calling_thread_and_several_threads_give_the_same_bits(monkeypatch, rng, weighted, grouped):
     x, y, w = draw(rng, (3 * cpu.CHUNK // 2 + 5, 2), 1e3, dtype=np.float32, weighted=weighted)
+    ids = rng.integers(-1, 4, x.shape[0]) if grouped else None
     states = []
-    for build in cpu.chunked_moments.dispatchers:  # .serial, .parallel
-        state = np.zeros((7, 2))
-        build(*cpu.moments_arguments(x, y, w, state))
+    for threads in (1, 2, 5):
+        kernel_twins.on_threads(monkeypatch, threads)
+        state = np.zeros((7, 3 * 2 if grouped else 2))
+        cpu.moments(x, y, w, state, ids)
         states.append(state)
     assert (states[0][0] > 0).all()
-    np.testing.assert_array_equal(states[0], states[1])
+    for state in states[1:]:
+        assert state.tobytes() == states[0].tobytes()
 
 
 @pytest.mark.skipif(not REAL_GPU, reason="1e6 elements is too many for the CUDA simulator")

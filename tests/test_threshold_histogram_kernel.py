@@ -3,16 +3,13 @@
 Run the CUDA twin without a GPU with ``NUMBA_ENABLE_CUDASIM=1`` set before
 Python starts; without it (and without a GPU and CuPy) only the CPU twin runs.
 """
-import numba
 import numpy as np
 import pytest
 
 import kernel_twins
 
-from gpumetrics._kernels._shared import compile as compile_module
-from gpumetrics._kernels._shared.casts import as_labels, as_values, flat
 from gpumetrics._kernels.threshold_histogram import cpu as cpu_module
-from gpumetrics._kernels.threshold_histogram.rules import BUCKETINGS, TRANSFORMS, flat_thresholds, grid_hint
+from gpumetrics._kernels.threshold_histogram.rules import grid_hint
 
 EPS = 1e-7
 #: the named kinds the launchers take (``rules.BUCKETINGS``, ``rules.TRANSFORMS``)
@@ -302,16 +299,12 @@ def test_unweighted_counts_are_bitwise_reproducible(twin):
 
 def test_cpu_twin_result_does_not_depend_on_thread_count(monkeypatch):
     monkeypatch.setattr(cpu_module, "CHUNK", 1000)  # many partitions on a small input
-    monkeypatch.setattr(compile_module, "PARALLEL_CUTOVER", 0)  # and the parallel build, small as it is
     g = _rng(17)
     y, p, w = g.random((20000, 2)) < 0.5, g.random((20000, 2)), g.random((20000, 2))
     twin = Twin("cpu", cpu_module)
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = twin.run(y, p, w, keras_thresholds(200), EVENLY, CLIP)
-    finally:
-        numba.set_num_threads(threads)
+    kernel_twins.on_threads(monkeypatch, 1)
+    one = twin.run(y, p, w, keras_thresholds(200), EVENLY, CLIP)
+    kernel_twins.on_threads(monkeypatch, 3)
     many = twin.run(y, p, w, keras_thresholds(200), EVENLY, CLIP)
     np.testing.assert_array_equal(one[0], many[0])
     np.testing.assert_array_equal(one[1], many[1])
@@ -320,28 +313,23 @@ def test_cpu_twin_result_does_not_depend_on_thread_count(monkeypatch):
 
 @pytest.mark.parametrize("bucketing, transform", [(EVENLY, CLIP), (SEARCH, AS_IS), (EVENLY, SIGMOID)])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_cpu_serial_and_parallel_builds_give_identical_bits(bucketing, transform, weighted):
+def test_cpu_calling_thread_and_several_threads_give_identical_bits(monkeypatch, bucketing, transform, weighted):
+    monkeypatch.setattr(cpu_module, "CHUNK", 1300)  # 7 partitions of ragged size
     g = _rng(19)
     y = (g.random((3000, 3)) < 0.5).astype(np.int32)
     p = g.normal(0.5, 0.5, (3000, 3)).astype(np.float32)[:, ::-1]
-    w = np.broadcast_to(g.random((3000, 1)), (3000, 3)) if weighted else p[:1, :1]  # per-row weights: stride 0
+    w = np.broadcast_to(g.random((3000, 1)), (3000, 3)) if weighted else None  # per-row weights: stride 0
     t = keras_thresholds(200)
-    t_flat, (t_rs, t_cs) = flat(as_labels(y))
-    p_flat, (p_rs, p_cs) = flat(as_values(p))
-    w_flat, (w_rs, w_cs) = flat(as_values(w))
+    twin = Twin("cpu", cpu_module)
     results = []
-    for build in (cpu_module.partitioned_histogram.serial, cpu_module.partitioned_histogram.parallel):
-        pos, neg = np.zeros((201, 3)), np.zeros((201, 3))
-        build(t_flat, t_rs, t_cs, p_flat, p_rs, p_cs, w_flat, w_rs, w_cs, weighted, 3000, 3, flat_thresholds(t), 200,
-              BUCKETINGS[bucketing].code, TRANSFORMS[transform].code, cpu_module._NO_GROUPS, 0, 1, 7, pos, neg,
-              False, neg)
-        # ungrouped (every row in group 0 of 1), 7 partitions of ragged size
-        results.append((pos, neg))
-    (serial_pos, serial_neg), (parallel_pos, parallel_neg) = results
-    assert serial_pos.tobytes() == parallel_pos.tobytes() and serial_neg.tobytes() == parallel_neg.tobytes()
-    want = oracle(y, p, w if weighted else None, t, transform)
-    np.testing.assert_allclose(serial_pos, want[0], rtol=1e-12)
-    np.testing.assert_allclose(serial_neg, want[1], rtol=1e-12)
+    for threads in (1, 2, 5):
+        kernel_twins.on_threads(monkeypatch, threads)
+        results.append(twin.run(y, p, w, t, bucketing, transform))
+    for pos, neg in results[1:]:
+        assert pos.tobytes() == results[0][0].tobytes() and neg.tobytes() == results[0][1].tobytes()
+    want = oracle(y, p, w, t, transform)
+    np.testing.assert_allclose(results[0][0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(results[0][1], want[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("budget, grid_y, label_tile, bucket_tiles", [

@@ -3,14 +3,13 @@
 Run the CUDA twin without a GPU with ``NUMBA_ENABLE_CUDASIM=1`` set before
 Python starts; without it (and without a GPU and CuPy) only the CPU twin runs.
 """
-import numba
 import numpy as np
 import pytest
 
 import kernel_twins
 
 from gpumetrics._kernels.weighted_bincount import cpu as cpu_module
-from gpumetrics._kernels.weighted_bincount.rules import RULES as NAMED_RULES, resolve
+from gpumetrics._kernels.weighted_bincount.rules import RULES as NAMED_RULES
 
 VALUE, ARGMAX, THRESHOLD = (NAMED_RULES[name] for name in ("value", "argmax", "threshold"))
 RULES = {"value": VALUE, "argmax": ARGMAX, "threshold": THRESHOLD}
@@ -294,12 +293,9 @@ def test_cpu_twin_gives_the_same_bits_on_every_run_and_thread_count(monkeypatch)
     g = _rng(26)
     y_true, y_pred, w = column(g.integers(-1, 6, 30000)), g.random((30000, 5)), g.random(30000)
     twin = Twin("cpu", cpu_module)
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = twin.run(y_true, y_pred, w, VALUE, ARGMAX, classes=5)
-    finally:
-        numba.set_num_threads(threads)
+    kernel_twins.on_threads(monkeypatch, 1)
+    one = twin.run(y_true, y_pred, w, VALUE, ARGMAX, classes=5)
+    kernel_twins.on_threads(monkeypatch, 3)
     runs = [twin.run(y_true, y_pred, w, VALUE, ARGMAX, classes=5) for _ in range(3)]
     for run in runs:
         np.testing.assert_array_equal(run, one)
@@ -307,18 +303,21 @@ def test_cpu_twin_gives_the_same_bits_on_every_run_and_thread_count(monkeypatch)
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_cpu_serial_and_parallel_builds_give_the_same_bits(monkeypatch, weighted):
+def test_cpu_calling_thread_and_several_threads_give_the_same_bits(monkeypatch, weighted):
     monkeypatch.setattr(cpu_module, "CHUNK", 1000)  # many partitions on a small input
     g = _rng(28)
     y_true, y_pred = column(g.integers(-1, 6, 20000)), g.random((20000, 5)).astype(np.float32)
     w = g.random(20000) if weighted else None
+    assert cpu_module.partitions(20000, 5) == 20
     hists = []
-    for build in cpu_module.histogram.dispatchers:  # .serial, .parallel
-        args = cpu_module.histogram_arguments(y_true, y_pred, w, resolve(VALUE, 0.0), resolve(ARGMAX, 0.0), 2, 5)
-        build(*args)
-        hists.append(args[-1])
-    assert hists[0].shape[0] == 20 and hists[0].any()
-    np.testing.assert_array_equal(hists[0], hists[1])
+    for threads in (1, 2, 6):
+        kernel_twins.on_threads(monkeypatch, threads)
+        out = np.zeros((5, 5))
+        cpu_module.weighted_bincount(y_true, y_pred, w, VALUE, ARGMAX, 0.0, 2, out)
+        hists.append(out)
+    assert hists[0].any()
+    for hist in hists[1:]:
+        assert hist.tobytes() == hists[0].tobytes()
 
 
 def test_cpu_partitions_depend_on_the_shapes_only():

@@ -19,9 +19,8 @@ temporary folder can be written either). An unreadable
 cache entry (a truncated or corrupted file) is a miss: compiled again and
 rewritten, with a warning.
 
-CPU kernels come in two builds of one source: ``serial`` (``prange`` runs as
-``range``, no worker threads) and ``parallel``. :func:`cpu_builds` makes both;
-the launchers run the serial build below :data:`PARALLEL_CUTOVER` elements.
+CPU kernels are serial functions that release the GIL; ``workers.py`` runs
+them on several threads (no ``prange``: one compiled build per signature).
 """
 import functools
 import hashlib
@@ -29,8 +28,6 @@ import os
 import pathlib
 import shutil
 import tempfile
-import threading
-import types
 import warnings
 
 import numba
@@ -40,11 +37,6 @@ from numba.core import caching
 CACHE_ENV = "GPUMETRICS_CACHE_DIR"
 #: the package whose functions use this cache (``gpumetrics._kernels``).
 KERNELS_PACKAGE = __name__.rsplit(".", 2)[0]
-#: elements below which a CPU launcher runs the serial build: up to two 32,768-element chunks, the parallel build
-#: gains nothing, and a worker that shares its core with another process can only delay the call. Measured on 2
-#: cores (bench/README.md, "CPU threads"): with TBB the parallel build wins from 65,536 elements on when the other
-#: core is idle and matches the serial build when it is busy.
-PARALLEL_CUTOVER = 1 << 16
 _FLAGS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
@@ -198,81 +190,7 @@ install_locator()
 install_tolerance(caching.Cache)
 
 
-def _load_tbb():
-    """Make the TBB runtime of the ``tbb`` wheel loadable, so that Numba's default threading layer choice (TBB
-    first) finds it: TBB balances chunks dynamically, so a worker thread that shares its core with another process
-    costs its share of the work, not a stall of the whole call (the OpenMP and workqueue layers split the work
-    statically and wait for the slowest thread). The layer stays Numba's choice: ``NUMBA_THREADING_LAYER`` wins."""
-    import ctypes
-    import sys
-
-    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        library = os.path.join(prefix, "lib", "libtbb.so.12")
-        if os.path.exists(library):
-            try:
-                ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
-            except OSError:
-                continue
-            return
-
-
-_load_tbb()
-
-
-def _renamed(fn, suffix):
-    """A copy of ``fn`` under another qualified name: Numba keys cache files by name, so two builds of one source
-    must not share one."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
-    copy.__qualname__ = fn.__qualname__ + suffix
-    copy.__doc__ = fn.__doc__
-    return copy
-
-
-@functools.cache
-def _workqueue_layer():
-    """Whether Numba's parallel builds run on its workqueue threading layer (started here, once, to tell: the layer
-    is chosen when the first parallel function runs, from ``NUMBA_THREADING_LAYER`` and what is installed)."""
-    from numba.np.ufunc import parallel
-
-    parallel._launch_threads()
-    return numba.threading_layer() == "workqueue"
-
-
-_WORKQUEUE = threading.Lock()
-
-
-def _one_at_a_time(dispatcher, *args):
-    """A parallel build's call under the workqueue layer, which is not thread-safe (two threads launching at once
-    abort the process: "Concurrent access has been detected"): calls from several threads (a thread pool, Dask's
-    threaded scheduler) wait for each other. TBB and OpenMP, the layers Numba prefers, need no lock."""
-    with _WORKQUEUE:
-        return dispatcher(*args)
-
-
-class CpuBuilds:
-    """The serial and parallel builds of one CPU kernel source, and the rule that picks one per call."""
-
-    def __init__(self, fn):
-        self.serial = numba.njit(parallel=False, **_FLAGS)(fn)
-        self.parallel = numba.njit(parallel=True, **_FLAGS)(_renamed(fn, "_parallel"))
-
-    def for_size(self, elements):
-        """The build for a call over ``elements`` elements (serial below ``PARALLEL_CUTOVER``); under Numba's
-        workqueue threading layer, the parallel build's calls one thread at a time (``_one_at_a_time``)."""
-        if elements < PARALLEL_CUTOVER:
-            return self.serial
-        return functools.partial(_one_at_a_time, self.parallel) if _workqueue_layer() else self.parallel
-
-    @property
-    def dispatchers(self):
-        return self.serial, self.parallel
-
-
-def cpu_builds(fn):
-    """Decorator: ``fn`` (a module-level function using ``numba.prange``) as :class:`CpuBuilds`."""
-    return CpuBuilds(fn)
-
-
 def cpu_function(fn):
-    """Decorator for a CPU helper called from kernels (or on its own): ``njit`` with the package's cache."""
+    """Decorator for every CPU kernel and helper: ``njit`` with the package's cache, releasing the GIL (so that
+    ``workers.run_items`` runs it on several threads at once)."""
     return numba.njit(**_FLAGS)(fn)

@@ -4,16 +4,16 @@ Memory picture: each chunk walks ``CHUNK`` consecutive elements of the
 ``(rows, cols)`` view row segment by row segment, summing ``f`` over a segment
 in float64 and multiplying the segment sum by the row's weight once. Chunk
 partials are summed in chunk order, so the result does not depend on the
-number of threads nor on the build: the same input gives the same bits on
-every run. Batches below ``PARALLEL_CUTOVER`` elements run the serial build of
-the same source (no worker threads to wake or to wait for).
+number of threads: the same input gives the same bits on every run. The
+chunks are spread over threads by ``workers.run_items`` (batches below
+``2 * ELEMENTS_PER_THREAD`` elements stay in the calling thread).
 
 Compiled signatures (one per combination, cached on disk): ``y_true``,
 ``y_pred`` and ``weight`` each ``float32`` or ``float64`` (``casts.as_values``),
 passed as flat read-only views with element strides; ``code`` an int64 kind
 code, ``params`` float64.
 
-Groups (``group_ids``): ``grouped_sums`` cuts the rows into partitions (``groups.partition_count``: fixed by the
+Groups (``group_ids``): ``sum_group_parts`` cuts the rows into partitions (``groups.partition_count``: fixed by the
 shapes), each adds its rows' weighted totals and weights into its own ``[2, G]`` accumulator indexed by the row's
 group, and the partitions are added in order: the same bits on every run.
 syncs: none (host memory).
@@ -22,16 +22,17 @@ import numba
 import numpy as np
 
 from .._shared.casts import flat, pass_views
-from .._shared.compile import cpu_builds, cpu_function
+from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch
 from .._shared.groups import grouped_sum_arguments, partition_count
 from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
+from .._shared.workers import run_items
 from .rules import KINDS
 
 #: the switch is inlined into each loop, its rules are compiled once as functions of their own and left to LLVM to
 #: inline. Rules inlined by Numba made ``binary_accuracy`` branchy (83 against 12 ms over 1e7 float32 on one thread:
 #: a mispredicted branch per element) and were compiled again into every loop and every signature (the first
-#: ``chunked_sums`` build 5.6 -> 3.6 s, each further dtype signature 5.9 -> 1.8 s); other kinds run as fast.
+#: compile of the serial kernel 5.6 -> 3.6 s, each further dtype signature 5.9 -> 1.8 s); other kinds run as fast.
 evaluate = make_switch(KINDS, numba.njit(error_model="numpy"), 3,
                        switch_jit=numba.njit(inline="always", error_model="numpy"))
 _NO_PARAMS = flat(np.zeros(1))[0]
@@ -90,16 +91,11 @@ def chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, co
     return segment_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, start, stop, params)
 
 
-@cpu_builds
-def chunked_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
-    """``(sum_r w_r sum_c f(t[r, c], p[r, c]), sum_r w_r)``: chunk partials summed in chunk order."""
-    nchunks = (rows * cols + CHUNK - 1) // CHUNK
-    totals = np.zeros(nchunks)
-    weights = np.zeros(nchunks)
-    for k in numba.prange(nchunks):
-        totals[k], weights[k] = chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols,
-                                           params)
-    return in_chunk_order(totals, weights)
+@cpu_function
+def sum_chunks(lo, hi, totals, weights, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
+    """Chunks ``lo:hi``'s ``(sum w f, sum w)`` into ``totals[k]`` / ``weights[k]``: one task's share."""
+    for k in range(lo, hi):
+        totals[k], weights[k] = chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params)
 
 
 @cpu_function
@@ -128,15 +124,14 @@ def part_group_sums(acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, c
             acc[1, g] += wr
 
 
-@cpu_builds
-def grouped_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, parts, gid, g_rs, groups,
-                 out_total, out_weight, has_out_weight, total_scale, weight_scale):
-    """Each partition of rows into its own ``[2, groups]`` accumulator; the partitions added in order."""
-    acc = np.zeros((parts, 2, groups))
-    for q in numba.prange(parts):
+@cpu_function
+def sum_group_parts(lo, hi, acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params, gid, g_rs,
+                    groups):
+    """Partitions ``lo:hi`` of the rows, each into its own ``acc[q]`` (``[2, groups]``): one task's share."""
+    parts = acc.shape[0]
+    for q in range(lo, hi):
         part_group_sums(acc[q], code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, params, gid, g_rs, groups,
                         q * rows // parts, (q + 1) * rows // parts)
-    add_group_parts(acc, out_total, out_weight, has_out_weight, total_scale, weight_scale)
 
 
 def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale, weight_scale, params=None,
@@ -158,14 +153,20 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     weighted = weight is not None
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=False, weight_ndim=1)
     params = _NO_PARAMS if params is None else flat(params)[0]
+    elements = rows * cols
     if group_ids is not None:
-        grouped = grouped_sum_arguments(group_ids, rows, out_total, out_weight)
-        parts = partition_count(rows, rows * cols, CHUNK, 16 * out_total.shape[0])
-        grouped_sums.for_size(rows * cols)(kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols,
-                                           params, parts, *grouped, float(total_scale), float(weight_scale))
+        gid, g_rs, groups, out_total, out_weight, has_out_weight = grouped_sum_arguments(group_ids, rows, out_total,
+                                                                                         out_weight)
+        acc = np.zeros((partition_count(rows, elements, CHUNK, 16 * groups), 2, groups))
+        run_items(sum_group_parts, acc.shape[0], acc, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows,
+                  cols, params, gid, g_rs, groups, elements=elements)
+        add_group_parts(acc, out_total, out_weight, has_out_weight, float(total_scale), float(weight_scale))
         return
-    total, wsum = chunked_sums.for_size(rows * cols)(
-        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params)
+    nchunks = (elements + CHUNK - 1) // CHUNK
+    totals, weights = np.zeros(nchunks), np.zeros(nchunks)
+    run_items(sum_chunks, nchunks, totals, weights, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows,
+              cols, params, elements=elements)
+    total, wsum = in_chunk_order(totals, weights)
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows)

@@ -16,8 +16,9 @@ add: they are added in chunk order (``moments.rules.combined``), centred
 (``moments.rules.centred``) and merged into the state with Chan et al.'s
 update (``moments.rules.merge``). The order of every addition is fixed by the
 shapes, so the result does not depend on the number of threads: the same
-input gives the same bits on every run, whichever build runs: batches below
-``PARALLEL_CUTOVER`` elements run the serial build of the same source.
+input gives the same bits on every run (``workers.run_items`` spreads the
+items over threads; batches below ``2 * ELEMENTS_PER_THREAD`` elements stay in the
+calling thread).
 
 Compiled signatures (one per combination, cached on disk): ``x``, ``y`` and
 ``weight`` each ``float32`` or ``float64`` (``casts.as_values``; a float64
@@ -26,7 +27,7 @@ strides; the state ``float64[7, L]`` (C order). ``merge_moments``: two
 ``float64[7, L]`` states.
 
 Groups (``group_ids``, one per row; state ``float64[7, G * L]``, column
-``g * L + l``): ``grouped_moments`` first finds each group's first row (a
+``g * L + l``): the launcher first finds each group's first row (a
 serial pass over the ids), whose ``(x, y)`` is the shift of the group's
 columns; the rows are cut into partitions (``groups.partition_count``, fixed
 by the shapes), each summing into its own ``[G, L, 7]`` accumulator; then per
@@ -39,9 +40,10 @@ import numba
 import numpy as np
 
 from .._shared.casts import as_values, flat
-from .._shared.compile import cpu_builds, cpu_function
+from .._shared.compile import cpu_function
 from .._shared.groups import group_view, partition_count
 from .._shared.kinds import retarget
+from .._shared.workers import run_items
 from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_grouped_shapes, check_shapes, combined, merge, \
     state_columns
 
@@ -70,12 +72,10 @@ def chunk_sums(r0, r1, c, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted)
     return s
 
 
-@cpu_builds
-def chunked_moments(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, rows_per_part, parts, out):
-    """Fold the ``(rows, cols)`` batch into ``out``: ``(chunk, column)`` items (``chunk_sums``, compiled once and
-    shared by both builds), then one merge per column."""
-    sums = np.zeros((parts, cols, STATE_ROWS))
-    for i in numba.prange(parts * cols):
+@cpu_function
+def sum_items(lo, hi, sums, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, rows_per_part):
+    """Work items ``lo:hi`` (``(chunk, column)`` pairs, chunk-major) into ``sums[chunk, column]``: one task's share."""
+    for i in range(lo, hi):
         q = i // cols
         c = i - q * cols
         r0 = q * rows_per_part
@@ -83,9 +83,15 @@ def chunked_moments(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows,
         part = sums[q, c]
         for k in range(STATE_ROWS):
             part[k] = s[k]
-    for c in numba.prange(cols):
+
+
+@cpu_function
+def merge_chunks(lo, hi, sums, x, x_cs, y, y_cs, out):
+    """Columns ``lo:hi``: the chunks' sums added in chunk order, centred around the column's shift, merged into
+    ``out``; one task's share."""
+    for c in range(lo, hi):
         s = NO_SUMS
-        for q in range(parts):
+        for q in range(sums.shape[0]):
             s = _combined(s, sums[q, c])
         _merge(out[:, c], _centred(s, np.float64(x[c * x_cs]), np.float64(y[c * y_cs])))
 
@@ -126,29 +132,35 @@ def part_group_moments(acc, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighte
                     slot[k] = s[k]
 
 
-@cpu_builds
-def grouped_moments(x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, parts, gid, g_rs, groups,
-                    out):
-    """Partitions of rows into their own ``[G, L, 7]`` sums; per ``(group, column)`` seen, the partitions added in
-    order, centred around the group's first row and merged into ``out[:, g * L + l]``."""
-    first = first_rows(gid, g_rs, rows, groups)
-    acc = np.zeros((parts, groups, cols, STATE_ROWS))
-    for q in numba.prange(parts):
+@cpu_function
+def sum_group_parts(lo, hi, acc, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, gid, g_rs, groups,
+                    first):
+    """Partitions ``lo:hi`` of the rows, each into its own ``acc[q]`` (``[G, L, 7]`` sums): one task's share."""
+    parts = acc.shape[0]
+    for q in range(lo, hi):
         part_group_moments(acc[q], x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, cols, gid, g_rs, groups,
                            first, q * rows // parts, (q + 1) * rows // parts)
-    for i in numba.prange(groups * cols):
+
+
+@cpu_function
+def merge_group_parts(lo, hi, acc, first, x, x_rs, x_cs, y, y_rs, y_cs, rows, out):
+    """``(group, column)`` pairs ``lo:hi`` (group-major) that the batch has rows of: the partitions added in order,
+    centred around the group's first row and merged into ``out[:, g * L + l]``; one task's share."""
+    cols = acc.shape[2]
+    for i in range(lo, hi):
         g = i // cols
         c = i - g * cols
         f = first[g]
         if f < rows:
             s = NO_SUMS
-            for q in range(parts):
+            for q in range(acc.shape[0]):
                 s = _combined(s, acc[q, g, c])
             _merge(out[:, i], _centred(s, np.float64(x[f * x_rs + c * x_cs]), np.float64(y[f * y_rs + c * y_cs])))
 
 
 def moments_arguments(x, y, weight, out):
-    """The arguments of ``chunked_moments`` for a non-empty batch, after the casts and flat views."""
+    """``(x, strides, y, strides, w, strides, weighted, rows, cols, rows_per_part, parts, out)`` of a non-empty
+    batch, after the casts and flat views."""
     rows, cols = x.shape
     parts = min(-(-rows // max(1, CHUNK // cols)), max(1, PARTIALS_BUDGET // (8 * STATE_ROWS * cols)))
     xf, (x_rs, x_cs) = flat(as_values(x))
@@ -180,14 +192,25 @@ def moments(x, y, weight, out, group_ids=None):
         rows, cols = x.shape
         if rows:
             arguments = moments_arguments(x, y, weight, out)[:12]
-            parts = partition_count(rows, rows * cols, CHUNK, 8 * STATE_ROWS * groups * cols)
-            grouped_moments.for_size(rows * cols)(*arguments, parts, *group_view(group_ids), groups, out)
+            gid, g_rs = group_view(group_ids)
+            first = first_rows(gid, g_rs, rows, groups)
+            acc = np.zeros((partition_count(rows, rows * cols, CHUNK, 8 * STATE_ROWS * groups * cols), groups, cols,
+                            STATE_ROWS))
+            run_items(sum_group_parts, acc.shape[0], acc, *arguments, gid, g_rs, groups, first, elements=rows * cols)
+            xf, x_rs, x_cs, yf, y_rs, y_cs = arguments[:6]
+            run_items(merge_group_parts, groups * cols, acc, first, xf, x_rs, x_cs, yf, y_rs, y_cs, rows, out,
+                      elements=acc.size)
         return
     check_shapes(x, y, weight, out)
     rows, cols = x.shape
     if rows * cols == 0:
         return
-    chunked_moments.for_size(rows * cols)(*moments_arguments(x, y, weight, out))
+    arguments = moments_arguments(x, y, weight, out)
+    parts = arguments[13]
+    sums = np.zeros((parts, cols, STATE_ROWS))
+    run_items(sum_items, parts * cols, sums, *arguments[:13], elements=rows * cols)
+    xf, _, x_cs, yf, _, y_cs = arguments[:6]
+    run_items(merge_chunks, cols, sums, xf, x_cs, yf, y_cs, out, elements=sums.size)
 
 
 def merge_moments(out, other):

@@ -6,17 +6,16 @@ through the row and column strides of the flat views (twice for the two-pass
 kinds, from cache) and is added with the weight of its group
 (``weight[r // group]``) in float64. Chunk partials are summed in chunk order
 and the chunk length depends on the shapes alone, so the same input gives the
-same bits on every run, whatever the thread count or the build. Batches below
-``PARALLEL_CUTOVER`` elements run the serial build of the same source (no
-worker threads to wake or to wait for); both builds call one chunk worker,
-``chunk_row_sums``, compiled once.
+same bits on every run, whatever the thread count. The chunks are spread over
+threads by ``workers.run_items`` (batches below ``2 * ELEMENTS_PER_THREAD`` elements
+stay in the calling thread).
 
 Compiled signatures (one per combination, cached on disk): ``y_pred`` and
 ``weight`` each ``float32`` or ``float64`` (``casts.as_values``); ``y_true``
 ``float32``, ``float64``, ``int32`` or ``int64``: class ids (one column against
 several) are labels (``as_labels``), rows of scores or targets are values
 (``as_values``, a subset). All pass as flat read-only views with element
-strides: at most 16 signatures per build. ``code`` is an int64 kind code,
+strides: at most 16 signatures. ``code`` is an int64 kind code,
 ``params`` float64.
 
 Groups (``group_ids``): as ``error_sums``'s CPU twin, partitions of rows into
@@ -27,10 +26,11 @@ import numba
 import numpy as np
 
 from .._shared.casts import flat, pass_views
-from .._shared.compile import cpu_builds, cpu_function
+from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch
 from .._shared.groups import grouped_sum_arguments, partition_count
 from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
+from .._shared.workers import run_items
 from .rules import KINDS
 
 _inline = numba.njit(inline="always", error_model="numpy")
@@ -57,18 +57,13 @@ def chunk_row_sums(k, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, we
     return acc_t, acc_w
 
 
-@cpu_builds
-def chunked_row_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params):
-    """``(sum_r w[r // group] g(row r), sum of the weights)``: partials of chunks of ``CHUNK // cols`` rows summed in
-    chunk order."""
-    chunk_rows = max(1, CHUNK // cols)
-    nchunks = (rows + chunk_rows - 1) // chunk_rows
-    totals = np.zeros(nchunks)
-    weights = np.zeros(nchunks)
-    for k in numba.prange(nchunks):
+@cpu_function
+def sum_row_chunks(lo, hi, totals, weights, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group,
+                   rows, cols, params):
+    """Chunks ``lo:hi``'s ``(sum w g, sum w)`` into ``totals[k]`` / ``weights[k]``: one task's share."""
+    for k in range(lo, hi):
         totals[k], weights[k] = chunk_row_sums(k, chunk_rows, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
                                                group, rows, cols, params)
-    return in_chunk_order(totals, weights)
 
 
 @cpu_function
@@ -86,15 +81,14 @@ def part_group_row_sums(acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighte
                 acc[1, g] += wr
 
 
-@cpu_builds
-def grouped_row_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params, parts, gid,
-                     g_rs, groups, out_total, out_weight, has_out_weight, total_scale, weight_scale):
-    """Each partition of rows into its own ``[2, groups]`` accumulator; the partitions added in order."""
-    acc = np.zeros((parts, 2, groups))
-    for q in numba.prange(parts):
+@cpu_function
+def sum_group_row_parts(lo, hi, acc, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params,
+                        gid, g_rs, groups):
+    """Partitions ``lo:hi`` of the rows, each into its own ``acc[q]`` (``[2, groups]``): one task's share."""
+    parts = acc.shape[0]
+    for q in range(lo, hi):
         part_group_row_sums(acc[q], code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, cols, params, gid,
                             g_rs, groups, q * rows // parts, (q + 1) * rows // parts)
-    add_group_parts(acc, out_total, out_weight, has_out_weight, total_scale, weight_scale)
 
 
 def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_scale, weight_scale, params=None,
@@ -120,14 +114,21 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     t, (t_rs, t_cs), p, (p_rs, p_cs), w, (w_s,) = pass_views(y_true, y_pred, weight, labels=y_true.shape[1] < cols,
                                                              weight_ndim=1)
     params = _NO_PARAMS if params is None else flat(params)[0]
+    elements = rows * cols
     if group_ids is not None:
-        grouped = grouped_sum_arguments(group_ids, rows, out_total, out_weight)
-        parts = partition_count(rows, rows * cols, CHUNK, 16 * out_total.shape[0])
-        grouped_row_sums.for_size(rows * cols)(kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows,
-                                               cols, params, parts, *grouped, float(total_scale), float(weight_scale))
+        gid, g_rs, groups, out_total, out_weight, has_out_weight = grouped_sum_arguments(group_ids, rows, out_total,
+                                                                                         out_weight)
+        acc = np.zeros((partition_count(rows, elements, CHUNK, 16 * groups), 2, groups))
+        run_items(sum_group_row_parts, acc.shape[0], acc, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
+                  group, rows, cols, params, gid, g_rs, groups, elements=elements)
+        add_group_parts(acc, out_total, out_weight, has_out_weight, float(total_scale), float(weight_scale))
         return
-    total, wsum = chunked_row_sums.for_size(rows * cols)(
-        kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params)
+    chunk_rows = max(1, CHUNK // cols)
+    nchunks = (rows + chunk_rows - 1) // chunk_rows
+    totals, weights = np.zeros(nchunks), np.zeros(nchunks)
+    run_items(sum_row_chunks, nchunks, totals, weights, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s,
+              weighted, group, rows, cols, params, elements=elements)
+    total, wsum = in_chunk_order(totals, weights)
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows // group)

@@ -56,12 +56,12 @@ the random adds of 1e7 rows into a 1,000-group, 201-bucket histogram here; no
 partition counts ``2**32`` elements). Partition histograms are summed in partition order and added
 into the state, so the result does not depend on the number of threads: the
 same input gives the same bits on every run. The partition count depends on
-the shapes alone, and batches below ``PARALLEL_CUTOVER`` elements run the
-serial build of the same source (no worker threads to wake or to wait for),
-so both builds give the same bits too.
+the shapes alone, not on the threads (``workers.run_items`` spreads the
+partitions over them; batches below ``2 * ELEMENTS_PER_THREAD`` elements stay in the
+calling thread).
 
-Compiled signatures (one per combination, cached on disk; at most 16 per
-build): ``y_true`` ``float32``, ``float64``, ``int32`` or ``int64``
+Compiled signatures (one per combination, cached on disk; at most 16):
+``y_true`` ``float32``, ``float64``, ``int32`` or ``int64``
 (``casts.as_labels``); ``y_pred`` ``float32`` or ``float64`` and ``weight``
 ``float32`` or ``float64`` (``casts.as_values``; unweighted calls pass
 ``y_pred`` in its place); each a flat read-only view with element strides.
@@ -80,9 +80,10 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from .._shared.compile import cpu_builds, cpu_function
+from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch, retarget
 from .._shared.groups import group_view
+from .._shared.workers import run_items
 from .rules import BUCKETINGS, TRANSFORMS, OTHER, check_other, count_groups, pass_arguments
 
 #: fewest elements per partition (fewer partitions for small batches).
@@ -217,23 +218,28 @@ def fill_column(h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, tr
                     n[OTHER, k, g] += np.uint32(1)
 
 
-@cpu_builds
-def partitioned_histogram(t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds, count,
-                          bucketing, transform, gid, g_rs, groups, parts, out_pos, out_neg, split, out_other):
-    """Partition ``q`` fills ``hist[q]`` from its rows; the partitions are summed in order into the states."""
-    planes = OTHER + 1 if split else 2
-    shape, unused = (parts, planes, count + 1, groups * cols), (parts, 1, 1, 1)
-    hist = np.zeros(shape if weighted else unused)
-    counts = np.zeros(unused if weighted else shape, np.uint32)
-    for q in numba.prange(parts):
+@cpu_function
+def fill_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+               count, bucketing, transform, gid, g_rs, groups, split):
+    """Partitions ``lo:hi`` of the rows, partition ``q`` into ``hist[q]`` (weighted) or ``counts[q]``: one task's
+    share."""
+    parts = hist.shape[0]
+    for q in range(lo, hi):
         if cols == 1 and bucketing == _EVENLY_SPACED:
             fill_column(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid,
                         g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
-            continue
-        fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
-             bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
-    for b in numba.prange(count + 1):
-        for c in range(groups * cols):
+        else:
+            fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+                 bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
+
+
+@cpu_function
+def add_parts(lo, hi, hist, counts, weighted, planes, out_pos, out_neg, out_other):
+    """Buckets ``lo:hi`` of the partition histograms summed in partition order into the states (plane 0 negatives,
+    1 positives, ``OTHER`` the other positives): one task's share."""
+    parts = hist.shape[0] if weighted else counts.shape[0]
+    for b in range(lo, hi):
+        for c in range(out_pos.shape[1]):
             for plane in range(planes):
                 v = 0.0
                 for q in range(parts):
@@ -285,5 +291,12 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     # are the same with and without it (a shared pass then gives the positive and negative planes bit for bit)
     parts = max(1, min(rows, -(-rows * cols // CHUNK), MAX_PARTS, HIST_BUDGET // (16 * (count + 1) * groups * cols)),
                 -(-rows * cols // MAX_PART_ELEMENTS))
-    partitioned_histogram.for_size(rows * cols)(*arguments, gid, g_rs, groups, parts, out_pos, out_neg,
-                                                out_other is not None, out_neg if out_other is None else out_other)
+    split = out_other is not None
+    planes = OTHER + 1 if split else 2
+    shape, unused = (parts, planes, count + 1, groups * cols), (parts, 1, 1, 1)
+    weighted = arguments.weighted
+    hist = np.zeros(shape if weighted else unused)
+    counts = np.zeros(unused if weighted else shape, np.uint32)
+    run_items(fill_parts, parts, hist, counts, *arguments, gid, g_rs, groups, split, elements=rows * cols)
+    run_items(add_parts, count + 1, hist, counts, weighted, planes, out_pos, out_neg,
+              out_neg if out_other is None else out_other, elements=max(hist.size, counts.size))

@@ -12,9 +12,10 @@ number fixed by the shapes alone; each partition reads its rows in order
 (the ``Ct + Cp`` values and the weight of a row, any strides) and adds into its
 own ``float64[C, C]`` histogram, which stays in cache for the usual class
 counts. The partition histograms are summed in partition order and added into
-``out``, so the result does not depend on the number of threads nor on the
-build: the same input gives the same bits on every run. Batches below
-``PARALLEL_CUTOVER`` elements read run the serial build of the same source.
+``out``, so the result does not depend on the number of threads: the same
+input gives the same bits on every run. ``workers.run_items`` spreads the
+partitions over threads (batches below ``2 * ELEMENTS_PER_THREAD`` elements read stay
+in the calling thread).
 Unweighted counts are exact (float64 holds integers up to 2**53).
 
 Compiled signatures (one per combination, cached on disk): ``y_true`` and
@@ -32,9 +33,10 @@ import numba
 import numpy as np
 
 from .._shared.casts import as_labels, as_values, flat
-from .._shared.compile import cpu_builds, cpu_function
+from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch
 from .._shared.groups import group_view
+from .._shared.workers import run_items
 from .rules import RULES, check_arguments, resolve
 
 #: fewest rows per partition (fewer partitions for small batches).
@@ -79,13 +81,13 @@ def fill_one_group(h, start, stop, t_code, t, t_rs, t_threshold, p_code, p, p_rs
             h[ti, pi] += np.float64(w[r * w_s]) if weighted else 1.0
 
 
-@cpu_builds
-def histogram(t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s,
+@cpu_function
+def fill_parts(lo, hi, t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s,
               weighted, ignore_class, gid, g_rs, groups, rows, hist):
-    """Partition ``q`` of ``hist.shape[0]`` adds its rows ``[q N / parts, (q + 1) N / parts)`` into ``hist[q]``
-    (``fill``, compiled once and shared by both builds: the parallel loop body stays small)."""
+    """Partitions ``lo:hi`` of ``hist.shape[0]``: partition ``q`` adds its rows ``[q N / parts, (q + 1) N / parts)``
+    into ``hist[q]``; one task's share."""
     parts = hist.shape[0]
-    for q in numba.prange(parts):
+    for q in range(lo, hi):
         if t_cols == 1 and p_cols == 1 and g_rs == 0:  # one id for every row: ungrouped, or broadcast ids
             if 0 <= gid[0] < groups:
                 classes = hist.shape[2]
@@ -104,7 +106,7 @@ def partitions(rows, classes, groups=1):
 
 def histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes, group_ids=None,
                         groups=1):
-    """The arguments of ``histogram`` (the partition histograms zeroed) after the casts and flat views; each side
+    """The arguments of ``fill_parts`` after its range (the partition histograms zeroed) after the casts and flat views; each side
     a ``(kind, threshold)`` pair from ``rules.resolve``; ungrouped, every row is in group 0 of 1."""
     (t_kind, t_threshold), (p_kind, p_threshold) = true_side, pred_side
     t, (t_rs, t_cs) = flat(as_labels(y_true))
@@ -146,7 +148,7 @@ def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, i
         return
     args = histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes, group_ids, groups)
     hist = args[-1]
-    histogram.for_size(rows * (y_true.shape[1] + y_pred.shape[1]))(*args)
+    run_items(fill_parts, hist.shape[0], *args, elements=rows * (y_true.shape[1] + y_pred.shape[1]))
     total = hist[0]
     for part in hist[1:]:  # in partition order, whatever the thread count: the same bits on every run
         total += part
