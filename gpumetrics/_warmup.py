@@ -4,9 +4,9 @@ Every metric runs on one of five kernel primitives, and every kind of a
 primitive (MSE, crossentropy, hinge, ...) shares one compiled kernel per input
 signature. So warming a primitive means one small update of one representative
 metric per common dtype combination, on every device asked for (a CPU kernel
-is one build whatever the batch size), and once more grouped (``num_groups``, ``group_ids``) where the representative metric
-has a group axis: grouped sums and the grouped CUDA histogram are kernels of
-their own. Later processes load the kernels from the cache (see
+is one build whatever the batch size), and once more grouped (``num_groups``,
+``group_ids``) where the representative metric has a group axis: grouped sums
+and the grouped CUDA histogram are kernels of their own. Later processes load the kernels from the cache (see
 ``compile.cache_dir()``).
 
 Run it once after installing, or in an image build: ``python -m gpumetrics warmup``.

@@ -125,7 +125,7 @@ def run_items(fn, items, *args, elements):
     """``fn(lo, hi, *args)`` over work items ``0:items`` (reading ``elements`` elements in all): spread over
     :func:`thread_count` threads, fewer where a thread would get under :data:`ELEMENTS_PER_THREAD` elements; in this
     thread alone (no thread to wake or to wait for) below twice that."""
-    threads = max(1, min(thread_count(), elements // ELEMENTS_PER_THREAD))
+    threads = 1 if elements < 2 * ELEMENTS_PER_THREAD else min(thread_count(), elements // ELEMENTS_PER_THREAD)
     if threads == 1 or items == 1:
         fn(0, items, *args)
         return
