@@ -82,20 +82,21 @@ def segment_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, sta
 
 
 @cpu_function
-def chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
-    """Chunk ``k``'s ``(sum w f, sum w)``: its ``CHUNK`` elements."""
-    start = k * CHUNK
-    stop = min(start + CHUNK, rows * cols)
-    if cols == 1:
-        return flat_sums(code, t, t_rs, p, p_rs, w, w_s, weighted, start, stop, params)
-    return segment_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, start, stop, params)
+def flat_chunks(lo, hi, totals, weights, code, t, t_s, p, p_s, w, w_s, weighted, elements, params):
+    """Chunks ``lo:hi`` of a one-column batch (``flat_sums``) into ``totals[k]`` / ``weights[k]``: one task's
+    share. The launcher picks this or ``segment_chunks`` by the shape, so a first call compiles one loop, not both."""
+    for k in range(lo, hi):
+        totals[k], weights[k] = flat_sums(code, t, t_s, p, p_s, w, w_s, weighted, k * CHUNK,
+                                          min((k + 1) * CHUNK, elements), params)
 
 
 @cpu_function
-def sum_chunks(lo, hi, totals, weights, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params):
-    """Chunks ``lo:hi``'s ``(sum w f, sum w)`` into ``totals[k]`` / ``weights[k]``: one task's share."""
+def segment_chunks(lo, hi, totals, weights, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, elements,
+                   params):
+    """Chunks ``lo:hi`` of a ``(rows, cols)`` batch (``segment_sums``) into ``totals[k]`` / ``weights[k]``."""
     for k in range(lo, hi):
-        totals[k], weights[k] = chunk_sums(k, code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params)
+        totals[k], weights[k] = segment_sums(code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, k * CHUNK,
+                                             min((k + 1) * CHUNK, elements), params)
 
 
 @cpu_function
@@ -164,8 +165,12 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
         return
     nchunks = (elements + CHUNK - 1) // CHUNK
     totals, weights = np.zeros(nchunks), np.zeros(nchunks)
-    run_items(sum_chunks, nchunks, totals, weights, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows,
-              cols, params, elements=elements)
+    if cols == 1:
+        run_items(flat_chunks, nchunks, totals, weights, kind.code, t, t_rs, p, p_rs, w, w_s, weighted, elements,
+                  params, elements=elements)
+    else:
+        run_items(segment_chunks, nchunks, totals, weights, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
+                  cols, elements, params, elements=elements)
     total, wsum = in_chunk_order(totals, weights)
     out_total[0] += total_scale * total
     if out_weight is not None:

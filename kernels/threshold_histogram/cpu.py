@@ -221,16 +221,23 @@ def fill_column(h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, tr
 @cpu_function
 def fill_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
                count, bucketing, transform, gid, g_rs, groups, split):
-    """Partitions ``lo:hi`` of the rows, partition ``q`` into ``hist[q]`` (weighted) or ``counts[q]``: one task's
-    share."""
+    """Partitions ``lo:hi`` of the rows (``fill``), partition ``q`` into ``hist[q]`` (weighted) or ``counts[q]``:
+    one task's share."""
     parts = hist.shape[0]
     for q in range(lo, hi):
-        if cols == 1 and bucketing == _EVENLY_SPACED:
-            fill_column(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid,
-                        g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
-        else:
-            fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
-                 bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
+        fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+             bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
+
+
+@cpu_function
+def fill_column_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+                      thresholds, count, bucketing, transform, gid, g_rs, groups, split):
+    """``fill_parts`` for one column under ``evenly_spaced`` bucketing (``fill_column``): the launcher picks one by
+    the shape and the bucketing, so a first call compiles one loop, not both."""
+    parts = hist.shape[0]
+    for q in range(lo, hi):
+        fill_column(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs,
+                    groups, split, q * rows // parts, (q + 1) * rows // parts)
 
 
 @cpu_function
@@ -297,6 +304,7 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     weighted = arguments.weighted
     hist = np.zeros(shape if weighted else unused)
     counts = np.zeros(unused if weighted else shape, np.uint32)
-    run_items(fill_parts, parts, hist, counts, *arguments, gid, g_rs, groups, split, elements=rows * cols)
+    task = fill_column_parts if cols == 1 and arguments.bucketing == _EVENLY_SPACED else fill_parts
+    run_items(task, parts, hist, counts, *arguments, gid, g_rs, groups, split, elements=rows * cols)
     run_items(add_parts, count + 1, hist, counts, weighted, planes, out_pos, out_neg,
               out_neg if out_other is None else out_other, elements=max(hist.size, counts.size))

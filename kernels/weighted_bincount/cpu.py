@@ -14,8 +14,8 @@ own ``float64[C, C]`` histogram, which stays in cache for the usual class
 counts. The partition histograms are summed in partition order and added into
 ``out``, so the result does not depend on the number of threads: the same
 input gives the same bits on every run. ``workers.run_items`` spreads the
-partitions over threads (batches below ``2 * ELEMENTS_PER_THREAD`` elements read stay
-in the calling thread).
+partitions over threads (batches below ``2 * ELEMENTS_PER_THREAD`` elements
+read stay in the calling thread).
 Unweighted counts are exact (float64 holds integers up to 2**53).
 
 Compiled signatures (one per combination, cached on disk): ``y_true`` and
@@ -83,20 +83,28 @@ def fill_one_group(h, start, stop, t_code, t, t_rs, t_threshold, p_code, p, p_rs
 
 @cpu_function
 def fill_parts(lo, hi, t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s,
-              weighted, ignore_class, gid, g_rs, groups, rows, hist):
-    """Partitions ``lo:hi`` of ``hist.shape[0]``: partition ``q`` adds its rows ``[q N / parts, (q + 1) N / parts)``
-    into ``hist[q]``; one task's share."""
+               weighted, ignore_class, gid, g_rs, groups, rows, hist):
+    """Partitions ``lo:hi`` of ``hist.shape[0]`` (``fill``): partition ``q`` adds its rows
+    ``[q N / parts, (q + 1) N / parts)`` into ``hist[q]``; one task's share."""
     parts = hist.shape[0]
     for q in range(lo, hi):
-        if t_cols == 1 and p_cols == 1 and g_rs == 0:  # one id for every row: ungrouped, or broadcast ids
-            if 0 <= gid[0] < groups:
-                classes = hist.shape[2]
-                fill_one_group(hist[q, gid[0] * classes:(gid[0] + 1) * classes], q * rows // parts,
-                               (q + 1) * rows // parts, t_code, t, t_rs, t_threshold, p_code, p, p_rs, p_threshold, w,
-                               w_s, weighted, ignore_class)
-            continue
         fill(hist[q], q * rows // parts, (q + 1) * rows // parts, t_code, t, t_rs, t_cs, t_cols, t_threshold,
              p_code, p, p_rs, p_cs, p_cols, p_threshold, w, w_s, weighted, ignore_class, gid, g_rs, groups)
+
+
+@cpu_function
+def fill_one_group_parts(lo, hi, t_code, t, t_rs, t_cs, t_cols, t_threshold, p_code, p, p_rs, p_cs, p_cols,
+                         p_threshold, w, w_s, weighted, ignore_class, gid, g_rs, groups, rows, hist):
+    """``fill_parts`` for one column on both sides and one id for every row (ungrouped, or broadcast ids):
+    ``fill_one_group``. The launcher picks one by the shapes, so a first call compiles one loop, not both."""
+    parts = hist.shape[0]
+    g = gid[0]
+    if g < 0 or g >= groups:
+        return
+    classes = hist.shape[2]
+    for q in range(lo, hi):
+        fill_one_group(hist[q, g * classes:(g + 1) * classes], q * rows // parts, (q + 1) * rows // parts, t_code, t,
+                       t_rs, t_threshold, p_code, p, p_rs, p_threshold, w, w_s, weighted, ignore_class)
 
 
 def partitions(rows, classes, groups=1):
@@ -106,8 +114,9 @@ def partitions(rows, classes, groups=1):
 
 def histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes, group_ids=None,
                         groups=1):
-    """The arguments of ``fill_parts`` after its range (the partition histograms zeroed) after the casts and flat views; each side
-    a ``(kind, threshold)`` pair from ``rules.resolve``; ungrouped, every row is in group 0 of 1."""
+    """The arguments of ``fill_parts`` after its range, the partition histograms (zeroed) last, after the casts and
+    flat views; each side a ``(kind, threshold)`` pair from ``rules.resolve``; ungrouped, every row is in group 0 of
+    1."""
     (t_kind, t_threshold), (p_kind, p_threshold) = true_side, pred_side
     t, (t_rs, t_cs) = flat(as_labels(y_true))
     p, (p_rs, p_cs) = flat(as_labels(y_pred))
@@ -148,7 +157,9 @@ def weighted_bincount(y_true, y_pred, weight, true_rule, pred_rule, threshold, i
         return
     args = histogram_arguments(y_true, y_pred, weight, true_side, pred_side, ignore_class, classes, group_ids, groups)
     hist = args[-1]
-    run_items(fill_parts, hist.shape[0], *args, elements=rows * (y_true.shape[1] + y_pred.shape[1]))
+    one_group = y_true.shape[1] == 1 and y_pred.shape[1] == 1 and args[17] == 0  # one id per row, stride 0
+    run_items(fill_one_group_parts if one_group else fill_parts, hist.shape[0], *args,
+              elements=rows * (y_true.shape[1] + y_pred.shape[1]))
     total = hist[0]
     for part in hist[1:]:  # in partition order, whatever the thread count: the same bits on every run
         total += part
