@@ -19,14 +19,14 @@ COUNT = textwrap.dedent("""
         for value in vars(module).values():
             if isinstance(value, type):
                 continue
-            for dispatcher in getattr(value, "dispatchers", (value,)):
-                stats = getattr(dispatcher, "stats", None)
-                if isinstance(dispatcher, numba.core.dispatcher.Dispatcher) and stats is not None:
-                    hits += sum(stats.cache_hits.values())
-                    misses += sum(stats.cache_misses.values())
+            stats = getattr(value, "stats", None)
+            if isinstance(value, numba.core.dispatcher.Dispatcher) and stats is not None:
+                hits += sum(stats.cache_hits.values())
+                misses += sum(stats.cache_misses.values())
     print(json.dumps({"hits": hits, "misses": misses}))
 """)
-#: every primitive, serial and parallel builds, grouped AUC and MSE included; then the dispatchers' cache counts
+#: every primitive, in the calling thread and on several threads, grouped AUC and MSE included; then the
+#: dispatchers' cache counts
 SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent("""
     import gpumetrics
 
     rng = np.random.default_rng(0)
-    for rows in (64, 1 << 17):  # the serial build, then the parallel one
+    for rows in (64, 1 << 19):  # the calling thread alone, then several threads (workers.run_items)
         labels, scores = rng.integers(0, 2, rows), rng.random(rows).astype(np.float32)
         ids = rng.integers(0, 3, rows)
         for metric in (gpumetrics.MeanSquaredError(), gpumetrics.AUC(), gpumetrics.SparseCategoricalAccuracy(),
@@ -60,7 +60,7 @@ WARMUP = textwrap.dedent("""
                       for p in _warmup.COMMON}
     gpumetrics.warmup(["auc", "mean_squared_error", "r2_score"], device="cpu", progress=False)
 """)
-#: a fresh process's first grouped AUC, MSE and R2Score updates at those dtypes (serial and parallel builds)
+#: a fresh process's first grouped AUC, MSE and R2Score updates at those dtypes (small, then on several threads)
 GROUPED_FIRST = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -68,7 +68,7 @@ GROUPED_FIRST = textwrap.dedent("""
     import gpumetrics
 
     rng = np.random.default_rng(1)
-    for rows in (64, 1 << 17):
+    for rows in (64, 1 << 19):
         labels, scores, ids = rng.integers(0, 2, rows), rng.random(rows).astype(np.float32), rng.integers(0, 5, rows)
         gpumetrics.AUC(num_groups=5).update_state(labels, scores, group_ids=ids)
         gpumetrics.MeanSquaredError(num_groups=5).update_state(scores[:, None], scores[:, None] * 0.5,
