@@ -164,6 +164,12 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
         add_group_parts(acc, out_total, out_weight, has_out_weight, float(total_scale), float(weight_scale))
         return
     nchunks = (elements + CHUNK - 1) // CHUNK
+    if nchunks == 1:  # one chunk (a small batch): its sums as they are, without the partial arrays (the same bits)
+        total, wsum = (flat_sums(kind.code, t, t_rs, p, p_rs, w, w_s, weighted, 0, elements, params) if cols == 1 else
+                       segment_sums(kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, 0, elements,
+                                    params))
+        _add(out_total, out_weight, total_scale * total, weight_scale * (wsum if weighted else rows))
+        return
     totals, weights = np.zeros(nchunks), np.zeros(nchunks)
     if cols == 1:
         run_items(flat_chunks, nchunks, totals, weights, kind.code, t, t_rs, p, p_rs, w, w_s, weighted, elements,
@@ -172,6 +178,10 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
         run_items(segment_chunks, nchunks, totals, weights, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
                   cols, elements, params, elements=elements)
     total, wsum = in_chunk_order(totals, weights)
-    out_total[0] += total_scale * total
+    _add(out_total, out_weight, total_scale * total, weight_scale * (wsum if weighted else rows))
+
+
+def _add(out_total, out_weight, total, weight):
+    out_total[0] += total
     if out_weight is not None:
-        out_weight[0] += weight_scale * (wsum if weighted else rows)
+        out_weight[0] += weight

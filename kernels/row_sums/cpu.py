@@ -125,10 +125,14 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
         return
     chunk_rows = max(1, CHUNK // cols)
     nchunks = (rows + chunk_rows - 1) // chunk_rows
-    totals, weights = np.zeros(nchunks), np.zeros(nchunks)
-    run_items(sum_row_chunks, nchunks, totals, weights, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s,
-              weighted, group, rows, cols, params, elements=elements)
-    total, wsum = in_chunk_order(totals, weights)
+    if nchunks == 1:  # one chunk (a small batch): its sums as they are, without the partial arrays (the same bits)
+        total, wsum = chunk_row_sums(0, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group,
+                                     rows, cols, params)
+    else:
+        totals, weights = np.zeros(nchunks), np.zeros(nchunks)
+        run_items(sum_row_chunks, nchunks, totals, weights, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w,
+                  w_s, weighted, group, rows, cols, params, elements=elements)
+        total, wsum = in_chunk_order(totals, weights)
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows // group)
