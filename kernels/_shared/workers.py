@@ -24,6 +24,9 @@ import numba
 #: what one thread needs for 2**17-2**18 float32 elements of MSE, so smaller calls run in the calling thread alone
 #: (and a 1e7-element call on 16 cores still uses all 16; bench/README.md, "CPU threads of our own").
 ELEMENTS_PER_THREAD = 1 << 17
+#: tasks a call is cut into, per thread: more balance the threads better at the end of a call (a thread still on a
+#: task while the others are done), fewer cost fewer locks and kernel calls.
+TASKS_PER_THREAD = 4
 
 
 def thread_count():
@@ -105,8 +108,8 @@ class Workers:
 
     def run(self, fn, items, args, threads):
         """``fn(lo, hi, *args)`` over consecutive ranges covering ``range(items)``, on ``threads`` threads (the caller
-        and ``threads - 1`` helpers), in up to four tasks per thread."""
-        tasks = max(1, min(items, 4 * threads))
+        and ``threads - 1`` helpers), in up to ``TASKS_PER_THREAD`` tasks per thread."""
+        tasks = max(1, min(items, TASKS_PER_THREAD * threads))
         bounds = [(k * items // tasks, (k + 1) * items // tasks) for k in range(tasks)]
         call = _Call(fn, args, bounds)
         helpers = min(threads, tasks) - 1
@@ -121,11 +124,17 @@ class Workers:
 _WORKERS = Workers()
 
 
+def alone(elements):
+    """Whether a call over ``elements`` elements runs in the calling thread alone (``run_items``'s rule); a launcher
+    may then let its one task finish the call as well (one kernel call where a threaded call makes two)."""
+    return elements < 2 * ELEMENTS_PER_THREAD
+
+
 def run_items(fn, items, *args, elements):
     """``fn(lo, hi, *args)`` over work items ``0:items`` (reading ``elements`` elements in all): spread over
     :func:`thread_count` threads, fewer where a thread would get under :data:`ELEMENTS_PER_THREAD` elements; in this
     thread alone (no thread to wake or to wait for) below twice that."""
-    threads = 1 if elements < 2 * ELEMENTS_PER_THREAD else min(thread_count(), elements // ELEMENTS_PER_THREAD)
+    threads = 1 if alone(elements) else min(thread_count(), elements // ELEMENTS_PER_THREAD)
     if threads == 1 or items == 1:
         fn(0, items, *args)
         return

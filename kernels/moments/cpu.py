@@ -43,7 +43,7 @@ from .._shared.casts import as_values, flat
 from .._shared.compile import cpu_function
 from .._shared.groups import group_view, partition_count
 from .._shared.kinds import retarget
-from .._shared.workers import run_items
+from .._shared.workers import alone, run_items
 from .rules import NO_SUMS, STATE_ROWS, accumulated, centred, check_grouped_shapes, check_shapes, combined, merge, \
     state_columns
 
@@ -73,8 +73,10 @@ def chunk_sums(r0, r1, c, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted)
 
 
 @cpu_function
-def sum_items(lo, hi, sums, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, rows_per_part):
-    """Work items ``lo:hi`` (``(chunk, column)`` pairs, chunk-major) into ``sums[chunk, column]``: one task's share."""
+def sum_items(lo, hi, sums, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighted, rows, cols, rows_per_part, out,
+              finish):
+    """Work items ``lo:hi`` (``(chunk, column)`` pairs, chunk-major) into ``sums[chunk, column]``: one task's share;
+    ``finish`` (the one task of a call): then ``merge_chunks`` over every column."""
     for i in range(lo, hi):
         q = i // cols
         c = i - q * cols
@@ -83,6 +85,8 @@ def sum_items(lo, hi, sums, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighte
         part = sums[q, c]
         for k in range(STATE_ROWS):
             part[k] = s[k]
+    if finish:
+        merge_chunks(0, cols, sums, x, x_cs, y, y_cs, out)
 
 
 @cpu_function
@@ -208,7 +212,10 @@ def moments(x, y, weight, out, group_ids=None):
     arguments = moments_arguments(x, y, weight, out)
     parts = arguments[13]
     sums = np.zeros((parts, cols, STATE_ROWS))
-    run_items(sum_items, parts * cols, sums, *arguments[:13], elements=rows * cols)
+    if alone(rows * cols):  # one call sums and merges
+        sum_items(0, parts * cols, sums, *arguments[:13], out, True)
+        return
+    run_items(sum_items, parts * cols, sums, *arguments[:13], out, False, elements=rows * cols)
     xf, _, x_cs, yf, _, y_cs = arguments[:6]
     run_items(merge_chunks, cols, sums, xf, x_cs, yf, y_cs, out, elements=sums.size)
 

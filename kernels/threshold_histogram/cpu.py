@@ -83,7 +83,7 @@ import numpy as np
 from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch, retarget
 from .._shared.groups import group_view
-from .._shared.workers import run_items
+from .._shared.workers import alone, run_items
 from .rules import BUCKETINGS, TRANSFORMS, OTHER, check_other, count_groups, pass_arguments
 
 #: fewest elements per partition (fewer partitions for small batches).
@@ -220,24 +220,29 @@ def fill_column(h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, tr
 
 @cpu_function
 def fill_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
-               count, bucketing, transform, gid, g_rs, groups, split):
+               count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
     """Partitions ``lo:hi`` of the rows (``fill``), partition ``q`` into ``hist[q]`` (weighted) or ``counts[q]``:
-    one task's share."""
+    one task's share; ``finish`` (the one task of a call): then ``add_parts`` over every bucket."""
     parts = hist.shape[0]
     for q in range(lo, hi):
         fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
              bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
+    if finish:
+        add_parts(0, out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
 
 
 @cpu_function
 def fill_column_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                      thresholds, count, bucketing, transform, gid, g_rs, groups, split):
+                      thresholds, count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg,
+                      out_other, finish):
     """``fill_parts`` for one column under ``evenly_spaced`` bucketing (``fill_column``): the launcher picks one by
     the shape and the bucketing, so a first call compiles one loop, not both."""
     parts = hist.shape[0]
     for q in range(lo, hi):
         fill_column(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs,
                     groups, split, q * rows // parts, (q + 1) * rows // parts)
+    if finish:
+        add_parts(0, out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
 
 
 @cpu_function
@@ -305,6 +310,9 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     hist = np.zeros(shape if weighted else unused)
     counts = np.zeros(unused if weighted else shape, np.uint32)
     task = fill_column_parts if cols == 1 and arguments.bucketing == _EVENLY_SPACED else fill_parts
-    run_items(task, parts, hist, counts, *arguments, gid, g_rs, groups, split, elements=rows * cols)
-    run_items(add_parts, count + 1, hist, counts, weighted, planes, out_pos, out_neg,
-              out_neg if out_other is None else out_other, elements=max(hist.size, counts.size))
+    outputs = (planes, out_pos, out_neg, out_neg if out_other is None else out_other)
+    if alone(rows * cols):  # one call fills and adds
+        task(0, parts, hist, counts, *arguments, gid, g_rs, groups, split, *outputs, True)
+        return
+    run_items(task, parts, hist, counts, *arguments, gid, g_rs, groups, split, *outputs, False, elements=rows * cols)
+    run_items(add_parts, count + 1, hist, counts, weighted, *outputs, elements=max(hist.size, counts.size))
