@@ -86,7 +86,7 @@ def sum_items(lo, hi, sums, x, x_rs, x_cs, y, y_rs, y_cs, w, w_rs, w_cs, weighte
         for k in range(STATE_ROWS):
             part[k] = s[k]
     if finish:
-        merge_chunks(0, cols, sums, x, x_cs, y, y_cs, out)
+        merge_chunks(np.int64(0), cols, sums, x, x_cs, y, y_cs, out)
 
 
 @cpu_function

@@ -228,7 +228,7 @@ def fill_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs
         fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
              bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
     if finish:
-        add_parts(0, out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
+        add_parts(np.int64(0), out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
 
 
 @cpu_function
@@ -242,7 +242,7 @@ def fill_column_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_r
         fill_column(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs,
                     groups, split, q * rows // parts, (q + 1) * rows // parts)
     if finish:
-        add_parts(0, out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
+        add_parts(np.int64(0), out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
 
 
 @cpu_function
