@@ -70,7 +70,7 @@ class _Call:
                         self.idle.notify_all()
 
     def wait(self):
-        """Once the caller has run out of tasks: wait for those other threads still run, then raise any error."""
+        """Once the caller has run out of tasks: wait for the tasks other threads still run, then raise any error."""
         with self.lock:
             while self.running:
                 self.idle.wait()
