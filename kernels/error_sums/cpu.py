@@ -24,9 +24,7 @@ import numpy as np
 from .._shared.casts import flat, pass_views
 from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch
-from .._shared.groups import grouped_sum_arguments, partition_count
-from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
-from .._shared.workers import run_items
+from .._shared.partitions import CHUNK, add_grouped_sums, summed_chunks
 from .rules import KINDS
 
 #: the switch is inlined into each loop, its rules are compiled once as functions of their own and left to LLVM to
@@ -156,32 +154,21 @@ def error_sums(kind, y_true, y_pred, weight, out_total, out_weight, total_scale,
     params = _NO_PARAMS if params is None else flat(params)[0]
     elements = rows * cols
     if group_ids is not None:
-        gid, g_rs, groups, out_total, out_weight, has_out_weight = grouped_sum_arguments(group_ids, rows, out_total,
-                                                                                         out_weight)
-        acc = np.zeros((partition_count(rows, elements, CHUNK, 16 * groups), 2, groups))
-        run_items(sum_group_parts, acc.shape[0], acc, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows,
-                  cols, params, gid, g_rs, groups, elements=elements)
-        add_group_parts(acc, out_total, out_weight, has_out_weight, float(total_scale), float(weight_scale))
+        add_grouped_sums(sum_group_parts,
+                         (kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, rows, cols, params),
+                         group_ids, rows, elements, out_total, out_weight, total_scale, weight_scale)
         return
     nchunks = (elements + CHUNK - 1) // CHUNK
     if nchunks == 1:  # one chunk (a small batch): its sums as they are, without the partial arrays (the same bits)
         total, wsum = (flat_sums(kind.code, t, t_rs, p, p_rs, w, w_s, weighted, 0, elements, params) if cols == 1 else
                        segment_sums(kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, cols, 0, elements,
                                     params))
-        _add(out_total, out_weight, total_scale * total, weight_scale * (wsum if weighted else rows))
-        return
-    totals, weights = np.zeros(nchunks), np.zeros(nchunks)
-    if cols == 1:
-        run_items(flat_chunks, nchunks, totals, weights, kind.code, t, t_rs, p, p_rs, w, w_s, weighted, elements,
-                  params, elements=elements)
+    elif cols == 1:
+        total, wsum = summed_chunks(flat_chunks, nchunks, kind.code, t, t_rs, p, p_rs, w, w_s, weighted, elements,
+                                    params, elements=elements)
     else:
-        run_items(segment_chunks, nchunks, totals, weights, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
-                  cols, elements, params, elements=elements)
-    total, wsum = in_chunk_order(totals, weights)
-    _add(out_total, out_weight, total_scale * total, weight_scale * (wsum if weighted else rows))
-
-
-def _add(out_total, out_weight, total, weight):
-    out_total[0] += total
+        total, wsum = summed_chunks(segment_chunks, nchunks, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s,
+                                    weighted, cols, elements, params, elements=elements)
+    out_total[0] += total_scale * total
     if out_weight is not None:
-        out_weight[0] += weight
+        out_weight[0] += weight_scale * (wsum if weighted else rows)

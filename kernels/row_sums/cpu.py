@@ -28,9 +28,7 @@ import numpy as np
 from .._shared.casts import flat, pass_views
 from .._shared.compile import cpu_function
 from .._shared.kinds import make_switch
-from .._shared.groups import grouped_sum_arguments, partition_count
-from .._shared.partitions import CHUNK, add_group_parts, in_chunk_order
-from .._shared.workers import run_items
+from .._shared.partitions import CHUNK, add_grouped_sums, summed_chunks
 from .rules import KINDS
 
 _inline = numba.njit(inline="always", error_model="numpy")
@@ -116,12 +114,9 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
     params = _NO_PARAMS if params is None else flat(params)[0]
     elements = rows * cols
     if group_ids is not None:
-        gid, g_rs, groups, out_total, out_weight, has_out_weight = grouped_sum_arguments(group_ids, rows, out_total,
-                                                                                         out_weight)
-        acc = np.zeros((partition_count(rows, elements, CHUNK, 16 * groups), 2, groups))
-        run_items(sum_group_row_parts, acc.shape[0], acc, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted,
-                  group, rows, cols, params, gid, g_rs, groups, elements=elements)
-        add_group_parts(acc, out_total, out_weight, has_out_weight, float(total_scale), float(weight_scale))
+        add_grouped_sums(sum_group_row_parts,
+                         (kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group, rows, cols, params),
+                         group_ids, rows, elements, out_total, out_weight, total_scale, weight_scale)
         return
     chunk_rows = max(1, CHUNK // cols)
     nchunks = (rows + chunk_rows - 1) // chunk_rows
@@ -129,10 +124,8 @@ def row_sums(kind, y_true, y_pred, weight, group, out_total, out_weight, total_s
         total, wsum = chunk_row_sums(0, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w, w_s, weighted, group,
                                      rows, cols, params)
     else:
-        totals, weights = np.zeros(nchunks), np.zeros(nchunks)
-        run_items(sum_row_chunks, nchunks, totals, weights, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w,
-                  w_s, weighted, group, rows, cols, params, elements=elements)
-        total, wsum = in_chunk_order(totals, weights)
+        total, wsum = summed_chunks(sum_row_chunks, nchunks, chunk_rows, kind.code, t, t_rs, t_cs, p, p_rs, p_cs, w,
+                                    w_s, weighted, group, rows, cols, params, elements=elements)
     out_total[0] += total_scale * total
     if out_weight is not None:
         out_weight[0] += weight_scale * (wsum if weighted else rows // group)
