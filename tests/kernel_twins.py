@@ -63,6 +63,8 @@ def twin_params(twin_class, primitive):
 
 
 def on_threads(monkeypatch, threads):
-    """Every later CPU kernel call spread over ``threads`` threads (``workers.run_items``), however small."""
+    """Every later CPU kernel call spread over ``threads`` threads (``workers.run_items``), however small, one item
+    or more per grab."""
     monkeypatch.setattr(workers, "ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(workers, "ELEMENTS_PER_GRAB", 1)
     monkeypatch.setattr(workers, "thread_count", lambda: threads)

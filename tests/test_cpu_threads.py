@@ -31,6 +31,28 @@ def test_run_items_covers_every_item_once(monkeypatch, items, threads):
     assert sorted(seen) == sorted(list(range(items)) * 2)
 
 
+@pytest.mark.parametrize("items_per_grab", [1, 4])
+def test_each_grab_takes_a_share_of_the_items_left(monkeypatch, items_per_grab):
+    """Large ranges first and short ones at the end (a slow thread holds up the call by little), none shorter than
+    ``ELEMENTS_PER_GRAB`` elements but the last; in item order the ranges only shrink."""
+    monkeypatch.setattr(workers, "thread_count", lambda: 2)
+    ranges = []
+    lock = threading.Lock()
+
+    def task(lo, hi):
+        with lock:
+            ranges.append((lo, hi))
+
+    items = 100
+    workers.run_items(task, items, elements=items * workers.ELEMENTS_PER_GRAB // items_per_grab)
+    ranges.sort()
+    sizes = [hi - lo for lo, hi in ranges]
+    assert [lo for lo, _ in ranges] == [0] + [hi for _, hi in ranges[:-1]] and ranges[-1][1] == items
+    assert sizes[0] == items // (2 * workers.GRAB_SHARE)
+    assert sizes == sorted(sizes, reverse=True)
+    assert min(sizes[:-1]) == items_per_grab and sizes[-1] <= items_per_grab
+
+
 def test_a_failing_task_raises_in_the_caller_and_the_threads_serve_the_next_call(monkeypatch):
     monkeypatch.setattr(workers, "thread_count", lambda: 3)
 

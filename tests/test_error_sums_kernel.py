@@ -111,3 +111,23 @@ def test_million_float32_sum_matches_fsum_on_gpu(rng):
     exact = math.fsum(y_pred.astype(np.float64).ravel().tolist())
     total, _ = kernel_twins.gpu_twin(Twin, "error_sums").run("identity", y_true, y_pred, None)
     assert abs(total - exact) <= 1e-12 * abs(exact)
+
+
+@pytest.mark.parametrize("shape", [(200_000, 1), (70_000, 3)], ids=["one-column", "rows"])
+@pytest.mark.parametrize("grouped", [False, True], ids=["ungrouped", "grouped"])
+def test_same_bits_on_any_number_of_threads(monkeypatch, rng, shape, grouped):
+    """Chunk (or partition) partials written into their own slots and summed in order: 1, 2 or 5 threads taking
+    ranges of them in whatever order give the same bits, and the oracle's value."""
+    y_true, y_pred = rng.normal(size=shape), rng.normal(size=shape).astype(np.float32)
+    weight = rng.uniform(size=shape[0])
+    ids = rng.integers(0, 7, size=shape[0]) if grouped else None
+    sums = []
+    for threads in (1, 2, 5):
+        kernel_twins.on_threads(monkeypatch, threads)
+        total, wsum = np.zeros(7 if grouped else 1), np.zeros(7 if grouped else 1)
+        cpu.error_sums("squared_error", y_true, y_pred, weight, total, wsum, 1.0, 1.0, group_ids=ids)
+        sums.append((total.tolist(), wsum.tolist()))
+    assert sums[1:] == sums[:1] * 2
+    want = [oracle("squared_error", y_true[ids == g], y_pred[ids == g], weight[ids == g]) for g in range(7)] \
+        if grouped else [oracle("squared_error", y_true, y_pred, weight)]
+    np.testing.assert_allclose(np.array(sums[0]).T, np.array(want), rtol=1e-12)

@@ -2,9 +2,11 @@
 
 Each CPU kernel is one serial Numba function over a range of work items
 (chunks or partitions whose count the shapes fix) that releases the GIL
-(``nogil``); :func:`run_items` cuts the items into a few more tasks than threads
-and lets the threads take them one at a time, so a thread whose core is shared
-with another process takes fewer of them instead of holding up the call.
+(``nogil``); :func:`run_items` lets the threads take the items a range at a time,
+each range a share of what is left (large first, small at the end: few grabs,
+and the threads finish together), so a thread whose core is shared with
+another process, or that is slow to wake, takes less instead of holding up the
+call.
 Results never depend on the threads: every item writes its own slot, and the
 launcher sums the slots in item order afterwards.
 
@@ -24,9 +26,12 @@ import numba
 #: what one thread needs for 2**17-2**18 float32 elements of MSE, so smaller calls run in the calling thread alone
 #: (and a 1e7-element call on 16 cores still uses all 16; bench/README.md, "CPU threads of our own").
 ELEMENTS_PER_THREAD = 1 << 17
-#: tasks a call is cut into, per thread: more balance the threads better at the end of a call (a thread still on a
-#: task while the others are done), fewer cost fewer locks and kernel calls.
-TASKS_PER_THREAD = 4
+#: each grab takes ``1 / (GRAB_SHARE * threads)`` of the items left, so the last ranges are short and a slow thread
+#: holds up the call by little (a fixed cut of 4 ranges per thread left MSE over 1e7 on 2 cores 15-25% behind TBB's
+#: work stealing when one core was shared).
+GRAB_SHARE = 2
+#: the fewest elements a grab takes (bar the last): one grab costs a lock and a kernel call, a few µs.
+ELEMENTS_PER_GRAB = 1 << 16
 
 
 def thread_count():
@@ -37,12 +42,12 @@ def thread_count():
 
 
 class _Call:
-    """The tasks of one call: taken in order by whichever thread asks first; the first error is kept."""
+    """The items of one call: taken a range at a time by whichever thread asks first; the first error is kept."""
 
-    __slots__ = ("fn", "args", "bounds", "next", "running", "error", "lock", "idle")
+    __slots__ = ("fn", "args", "items", "share", "least", "next", "running", "error", "lock", "idle")
 
-    def __init__(self, fn, args, bounds):
-        self.fn, self.args, self.bounds = fn, args, bounds
+    def __init__(self, fn, args, items, share, least):
+        self.fn, self.args, self.items, self.share, self.least = fn, args, items, share, least
         self.next = 0
         self.running = 0
         self.error = None
@@ -50,13 +55,15 @@ class _Call:
         self.idle = threading.Condition(self.lock)
 
     def work(self):
-        """Run tasks until none is left (or one has failed)."""
+        """Run ranges of items until none is left (or one has failed)."""
         while True:
             with self.lock:
-                if self.next == len(self.bounds) or self.error is not None:
+                left = self.items - self.next
+                if left == 0 or self.error is not None:
                     return
-                lo, hi = self.bounds[self.next]
-                self.next += 1
+                lo = self.next
+                self.next += min(left, max(self.least, -(-left // self.share)))
+                hi = self.next
                 self.running += 1
             try:
                 self.fn(lo, hi, *self.args)
@@ -106,13 +113,11 @@ class Workers:
                 thread.start()
                 self._threads.append(thread)
 
-    def run(self, fn, items, args, threads):
+    def run(self, fn, items, args, threads, least):
         """``fn(lo, hi, *args)`` over consecutive ranges covering ``range(items)``, on ``threads`` threads (the caller
-        and ``threads - 1`` helpers), in up to ``TASKS_PER_THREAD`` tasks per thread."""
-        tasks = max(1, min(items, TASKS_PER_THREAD * threads))
-        bounds = [(k * items // tasks, (k + 1) * items // tasks) for k in range(tasks)]
-        call = _Call(fn, args, bounds)
-        helpers = min(threads, tasks) - 1
+        and ``threads - 1`` helpers), each range at least ``least`` items (bar the last)."""
+        call = _Call(fn, args, items, GRAB_SHARE * threads, least)
+        helpers = min(threads, items) - 1
         if helpers > 0:
             self._ensure(helpers)
             for _ in range(helpers):
@@ -138,4 +143,4 @@ def run_items(fn, items, *args, elements):
     if threads == 1 or items == 1:
         fn(0, items, *args)
         return
-    _WORKERS.run(fn, items, args, threads)
+    _WORKERS.run(fn, items, args, threads, max(1, ELEMENTS_PER_GRAB * items // max(elements, 1)))
