@@ -3,7 +3,9 @@
 Every metric runs on one of five kernel primitives, and every kind of a
 primitive (MSE, crossentropy, hinge, ...) shares one compiled kernel per input
 signature. So warming a primitive means one small update of one representative
-metric per common dtype combination, on every device asked for (a CPU kernel
+metric per common dtype combination (three for the threshold histogram, whose
+CPU twin has a loop for AUC's thresholds, Precision's and F1Score's classes:
+``CASES``), on every device asked for (a CPU kernel
 is one build whatever the batch size), and once more grouped (``num_groups``,
 ``group_ids``) where the representative metric has a group axis: grouped sums
 and the grouped CUDA histogram are kernels of their own. Later processes load the kernels from the cache (see
@@ -38,22 +40,33 @@ COMMON = {
 }
 
 
-def _batch(primitive, labels, scores, weights, rows, rng):
-    """A synthetic batch for the representative metric of ``primitive``: ``(metric factory, y_true, y_pred, w)``."""
+#: the representative cases of a primitive whose CPU twin picks one of several loops by the inputs: ``AUC``'s (evenly
+#: spaced thresholds, one column), ``Precision``'s (one threshold counted, one column), ``F1Score``'s (classes).
+CASES = {"threshold_histogram": ("threshold_histogram", "threshold_histogram/counted", "threshold_histogram/classes")}
+
+
+def _batch(case, labels, scores, weights, rows, rng):
+    """A synthetic batch for a representative metric (of a primitive, or a ``CASES`` entry): ``(metric factory,
+    y_true, y_pred, w)``."""
     import gpumetrics
 
     w = None if weights is None else rng.random(rows).astype(weights)
-    if primitive == "error_sums":
+    if case == "error_sums":
         t = rng.integers(0, 2, (rows, 1)) if np.dtype(labels).kind == "i" else rng.random((rows, 1))
         return gpumetrics.MeanSquaredError, t.astype(labels), rng.random((rows, 1)).astype(scores), w
-    if primitive == "row_sums":
+    if case == "row_sums":
         p = rng.random((rows, 4)).astype(scores)
         if np.dtype(labels).kind == "i":
             return gpumetrics.SparseCategoricalCrossentropy, rng.integers(0, 4, rows).astype(labels), p, w
         return gpumetrics.CategoricalCrossentropy, rng.random((rows, 4)).astype(labels), p, w
-    if primitive == "threshold_histogram":
+    if case == "threshold_histogram":
         return gpumetrics.AUC, rng.integers(0, 2, rows).astype(labels), rng.random(rows).astype(scores), w
-    if primitive == "weighted_bincount":
+    if case == "threshold_histogram/counted":  # one threshold, one column and several: loops of their own
+        return gpumetrics.Precision, rng.integers(0, 2, rows).astype(labels), rng.random(rows).astype(scores), w
+    if case == "threshold_histogram/classes":
+        y = np.eye(3)[rng.integers(0, 3, rows)].astype(labels)
+        return gpumetrics.F1Score, y, rng.random((rows, 3)).astype(scores), w
+    if case == "weighted_bincount":
         def metric(**options):
             return gpumetrics.MeanIoU(num_classes=3, **options)
         return metric, rng.integers(0, 3, rows).astype(labels), rng.integers(0, 3, rows).astype(scores), w
@@ -95,18 +108,19 @@ def warmup(metrics=None, device=None, progress=True):
     """Compile the common signatures of the kernels behind ``metrics`` (all metrics when None) into the cache.
 
     ``device``: ``"cpu"``, ``"cuda"`` or a list; by default the CPU and, when
-    one is usable, the GPU. Returns the number of (device, primitive, dtypes,
+    one is usable, the GPU. Returns the number of (device, case, dtypes,
     grouped or not) steps run. ``progress`` draws a bar on stderr.
     """
-    steps = [(d, p, dtypes, grouped) for d in _devices(device) for p in primitives_of(metrics)
-             for dtypes in COMMON[p] for grouped in (False, True)]  # every representative metric takes num_groups
+    steps = [(d, case, dtypes, grouped) for d in _devices(device) for p in primitives_of(metrics)
+             for case in CASES.get(p, (p,)) for dtypes in COMMON[p]
+             for grouped in (False, True)]  # every representative metric takes num_groups
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    for done, (dev, primitive, (labels, scores, weights), grouped) in enumerate(steps, 1):
-        _run(dev, grouped, *_batch(primitive, labels, scores, weights, 64, rng))
+    for done, (dev, case, (labels, scores, weights), grouped) in enumerate(steps, 1):
+        _run(dev, grouped, *_batch(case, labels, scores, weights, 64, rng))
         if progress:
             _draw(done, len(steps), time.perf_counter() - start,
-                  f"{dev} {primitive} {np.dtype(labels).name}/{np.dtype(scores).name}"
+                  f"{dev} {case} {np.dtype(labels).name}/{np.dtype(scores).name}"
                   f"{'' if weights is None else '/w:' + np.dtype(weights).name}"
                   f"{' grouped' if grouped else ''}")
     if progress:

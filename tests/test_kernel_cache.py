@@ -60,7 +60,8 @@ WARMUP = textwrap.dedent("""
                       for p in _warmup.COMMON}
     gpumetrics.warmup(["auc", "mean_squared_error", "r2_score"], device="cpu", progress=False)
 """)
-#: a fresh process's first grouped AUC, MSE and R2Score updates at those dtypes (small, then on several threads)
+#: a fresh process's first grouped AUC, MSE and R2Score updates at those dtypes (small, then on several threads),
+#: and its first Precision and F1Score (loops of their own in the histogram's CPU twin)
 GROUPED_FIRST = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -74,6 +75,8 @@ GROUPED_FIRST = textwrap.dedent("""
         gpumetrics.MeanSquaredError(num_groups=5).update_state(scores[:, None], scores[:, None] * 0.5,
                                                                group_ids=ids.astype(np.int32))
         gpumetrics.R2Score(num_groups=5).update_state(scores[:, None], scores[:, None] * 0.5, group_ids=ids)
+        gpumetrics.Precision().update_state(labels, scores)
+        gpumetrics.F1Score().update_state(np.eye(3, dtype=np.int64)[labels], rng.random((rows, 3)).astype(np.float32))
 """) + COUNT
 
 
@@ -98,7 +101,8 @@ def test_second_process_compiles_nothing(tmp_path):
 def test_first_grouped_updates_after_warmup_compile_nothing(tmp_path):
     """Grouped sums and moments are kernels of their own (the grouped histogram shares the ungrouped CPU kernel):
     warmup compiles them too, so a new process's first grouped AUC, MSE and R2Score load everything from the
-    cache (R2Score's grouped moments were not warmed until 2026-11-29)."""
+    cache (R2Score's grouped moments were not warmed until 2026-11-29), and so do its first Precision and F1Score
+    (each of the histogram's loops is warmed by a metric of its own since 2026-11-29)."""
     run_fresh(tmp_path, WARMUP)
     first = run_fresh(tmp_path, GROUPED_FIRST)
     assert first["misses"] == 0 and first["hits"] > 0, first

@@ -332,35 +332,53 @@ def test_cpu_calling_thread_and_several_threads_give_identical_bits(monkeypatch,
     np.testing.assert_allclose(results[0][1], want[1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cols", [1, 3])
 @pytest.mark.parametrize("count", [1, 2, 5, 32])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("grouped_split", [False, True], ids=["plain", "grouped-split"])
-def test_cpu_few_thresholds_counted_one_by_one_give_the_lockstep_search_bits(monkeypatch, count, weighted,
+def test_cpu_few_thresholds_counted_one_by_one_give_the_lockstep_search_bits(monkeypatch, cols, count, weighted,
                                                                               grouped_split):
-    """A one-column batch with at most ``COLUMN_COUNT_MAX`` thresholds takes ``fill_column_counted``: the same
-    buckets as the binary search in lockstep batches (repeated thresholds, values on them, NaN, infinities) and
-    the same adds in the same order, so the same bits; and the oracle's counts."""
-    assert count <= cpu_module.COLUMN_COUNT_MAX
+    """With at most ``COUNTED_MAX`` thresholds each prediction's bucket is counted (``column_loop`` /
+    ``rows_loop``): the same buckets as the binary search in lockstep batches (repeated thresholds, values on them,
+    NaN, infinities) and the same adds in the same order, so the same bits; and the oracle's sums."""
+    assert count <= cpu_module.COUNTED_MAX
     g = _rng(40 + count)
     t = np.sort(np.concatenate([g.random(count - count // 3), g.random(count // 3)[:1].repeat(count // 3)]))
     p = np.concatenate([g.uniform(-0.5, 1.5, 3000), t, np.nextafter(t, 2.0), [np.nan, np.inf, -np.inf, 0.0]])
-    y = column((g.random(p.size) < 0.5) * g.choice([1.0, 2.0], p.size))
-    w = column(g.random(p.size)) if weighted else None
-    ids = g.integers(-1, 4, p.size) if grouped_split else None
+    p = np.resize(p, (p.size // cols, cols))
+    y = (g.random(p.shape) < 0.5) * g.choice([1.0, 2.0], p.shape)
+    w = g.random(p.shape) if weighted else None
+    ids = g.integers(-1, 4, p.shape[0]) if grouped_split else None
     groups = 3 if grouped_split else 1
     runs = []
-    for limit in (cpu_module.COLUMN_COUNT_MAX, 0):  # counted, then the lockstep search
-        monkeypatch.setattr(cpu_module, "COLUMN_COUNT_MAX", limit)
-        state = [np.zeros((count + 1, groups)) for _ in range(3)]
-        cpu_module.threshold_histogram(y, column(p), w, t, SEARCH, AS_IS, state[0], state[1], group_ids=ids,
+    for limit in (cpu_module.COUNTED_MAX, 0):  # counted, then the lockstep search
+        monkeypatch.setattr(cpu_module, "COUNTED_MAX", limit)
+        state = [np.zeros((count + 1, groups * cols)) for _ in range(3)]
+        cpu_module.threshold_histogram(y, p, w, t, SEARCH, AS_IS, state[0], state[1], group_ids=ids,
                                        out_other=state[2] if grouped_split else None)
         runs.append(state)
     for counted, searched in zip(*runs):
         assert counted.tobytes() == searched.tobytes()
-    keep = np.ones(p.size, bool) if ids is None else ids == 0
-    pos, neg = oracle(y[keep], column(p)[keep], None if w is None else w[keep], t, AS_IS)
-    np.testing.assert_allclose(runs[0][0][:, :1], pos, rtol=1e-12)
-    np.testing.assert_allclose(runs[0][1][:, :1], neg, rtol=1e-12)
+    keep = np.ones(p.shape[0], bool) if ids is None else ids == 0
+    pos, neg = oracle(y[keep], p[keep], None if w is None else w[keep], t, AS_IS)
+    np.testing.assert_allclose(runs[0][0][:, :cols], pos, rtol=1e-12)
+    np.testing.assert_allclose(runs[0][1][:, :cols], neg, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cols", [1, 3])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_cpu_evenly_spaced_loops_give_the_lockstep_search_bits(cols, weighted):
+    """``AUC``'s thresholds bucketed by ``evenly_spaced`` element by element (``column_loop``, ``rows_loop``) and by
+    the lockstep search over the same thresholds: the same buckets and adds, so the same bits."""
+    g = _rng(60 + cols)
+    t = keras_thresholds(200)
+    p = np.resize(np.concatenate([g.random(6000), t, np.nextafter(t, 2.0), [np.nan, -0.0]]), (6400 // cols, cols))
+    y = g.random(p.shape) < 0.5
+    w = g.random(p.shape) if weighted else None
+    twin = Twin("cpu", cpu_module)
+    fast, searched = twin.run(y, p, w, t, EVENLY, AS_IS), twin.run(y, p, w, t, SEARCH, AS_IS)
+    assert fast[0].tobytes() == searched[0].tobytes() and fast[1].tobytes() == searched[1].tobytes()
+    np.testing.assert_allclose(fast[0], oracle(y, p, w, t, AS_IS)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("budget, grid_y, label_tile, bucket_tiles", [

@@ -47,12 +47,12 @@ Memory picture: the rows are cut into ``parts`` contiguous partitions, a
 number fixed by the shapes alone; each partition walks its elements in
 batches of ``BATCH``: transform, bucket (binary searches run in lockstep over
 the batch, so their load-compare chains overlap), then one add per element
-(a one-column batch goes element by element instead, ``column_loop``: under
-``evenly_spaced`` bucketing, ``fill_column``, AUC's 200 thresholds over 1e7 rows
-on one thread in 39 against 76 ms; with at most ``COLUMN_COUNT_MAX`` thresholds,
-``fill_column_counted``, which counts the thresholds below each prediction with
-no branch on the data, ``Precision``'s one over 1e6 rows in 2.3-2.6 against
-6.0 ms) into its own ``[P, T + 1, L]`` histogram (label plane, bucket, column; ``P`` = 3
+(where no search needs batching, element by element instead: ``column_loop``
+for one column, ``rows_loop`` for several, each inlined with its bucket rule,
+``evenly_spaced`` (AUC's 200 thresholds over 1e7 rows on one thread in 39
+against 76 ms) or, for at most ``COUNTED_MAX`` thresholds, the thresholds below
+each prediction counted with no branch on the data (``Precision``'s one over 1e6
+rows in 2.3-2.6 against 6.0 ms)) into its own ``[P, T + 1, L]`` histogram (label plane, bucket, column; ``P`` = 3
 with ``out_other``, else 2), no branch on the label (``float64`` sums weighted; ``uint32`` counts unweighted, half the
 bytes, so a grouped histogram stays in cache longer: about 35% less time for
 the random adds of 1e7 rows into a 1,000-group, 201-bucket histogram here; no
@@ -99,18 +99,17 @@ MAX_PART_ELEMENTS = (1 << 32) - 1
 HIST_BUDGET = 32 << 20
 #: predictions bucketed together (binary searches run in lockstep over a batch).
 BATCH = 32
-#: the most thresholds a one-column batch counts one by one (``fill_column_counted``) rather than searching for them
-#: in lockstep batches: at 1e6 rows on one thread 1 / 3 / 7 / 15 / 31 thresholds took 2.3-2.6 / 2.9-3.5 / 4.5-5.7 /
-#: 5.9-6.3 / 7.2-7.9 ms counted against 6.0 / 7.5 / 8.2 / 9.0 / 9.8-10.2 searched, 63 took the same either way.
-COLUMN_COUNT_MAX = 32
-_BINARY_SEARCH = BUCKETINGS["binary_search"].code
+#: the most thresholds counted one by one for each prediction (``rules.count_below``) rather than searched for in
+#: lockstep batches (``searched_fill``): one column of 1e6 rows on one thread took 2.3-2.6 / 2.9-3.5 / 4.5-5.7 /
+#: 5.9-6.3 / 7.2-7.9 ms counted at 1 / 3 / 7 / 15 / 31 thresholds, against 6.0 / 7.5 / 8.2 / 9.0 / 9.8-10.2 searched;
+#: 63 took the same either way.
+COUNTED_MAX = 32
 _EVENLY_SPACED = BUCKETINGS["evenly_spaced"].code
 #: the group ids of an ungrouped call: every row in group 0 (stride 0), so one compiled signature serves both
 _NO_GROUPS = group_view(np.zeros(1, np.int64))[0]
 
 _jit = numba.njit(inline="always", error_model="numpy")
 transformed = make_switch(TRANSFORMS, _jit, 1)
-bucket = make_switch(BUCKETINGS, _jit, 4)
 evenly_spaced = retarget(BUCKETINGS["evenly_spaced"].rule, _jit)
 counted = retarget(count_below, _jit)
 
@@ -137,13 +136,13 @@ def _bucket_search_batch(p, k, m, thresholds, count):
 
 
 @cpu_function
-def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, bucketing, transform,
-         gid, g_rs, groups, split, r, stop):
+def searched_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
+                  g_rs, groups, split, r, stop):
     """Add rows ``r:stop`` into one partition's histogram ``[label plane, bucket, group * cols + column]``: weights
     into the float64 ``h``, or, unweighted, counts into the uint32 ``n`` (half the bytes: a grouped histogram stays
     in cache longer); ``split``: a non-zero label other than 1 also adds into plane ``OTHER``. Rows whose group id
-    is outside ``[0, groups)`` are dropped."""
-    extras = thresholds.shape[0] - count
+    is outside ``[0, groups)`` are dropped. The buckets are binary searches run in lockstep over batches of
+    ``BATCH`` elements: more than ``COUNTED_MAX`` thresholds that are not evenly spaced."""
     v = np.empty(BATCH)
     k = np.empty(BATCH, np.intp)
     c = 0
@@ -158,11 +157,7 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
             if c == cols:
                 c = 0
                 r += 1
-        if bucketing == _BINARY_SEARCH:
-            _bucket_search_batch(v, k, m, thresholds, count)
-        else:
-            for j in range(m):
-                k[j] = bucket(bucketing, v[j], thresholds, count, extras)
+        _bucket_search_batch(v, k, m, thresholds, count)
         r = rb
         c = cb
         for j in range(m):
@@ -188,12 +183,14 @@ def fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thre
 
 
 @_jit
-def column_loop(rule, h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs, groups, split,
-                r, stop):
-    """``fill`` for a one-column batch whose bucket ``rule`` needs no batching (nothing to overlap): element by
-    element, one small loop per case. Rows of one group (``g_rs == 0``: every ungrouped call) without ``split``
-    read no group id and no label beyond its sign. The same adds in the same order as ``fill``, so the same bits.
-    Inlined into ``fill_column`` and ``fill_column_counted``, each with its rule: a first call compiles one."""
+def column_loop(rule, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
+                gid, g_rs, groups, split, r, stop):
+    """``searched_fill`` for a one-column batch, each bucket by ``rule`` (nothing to overlap): element by element,
+    one small loop per case. Rows of one group (``g_rs == 0``: every ungrouped call) without ``split`` read no group
+    id and no label beyond its sign. The same adds in the same order, so the same bits. Numba inlines it, with its
+    rule, into ``column_fill`` and ``column_counted_fill``, so a first call compiles its own rule alone (at a cost:
+    the inlining adds 0.25-0.3 s to the first ``AUC()``, where one loop calling either rule by a flag added 0.3-0.4
+    s to every first call, and the rule as a call of its own ran 1.5-2x slower)."""
     extras = thresholds.shape[0] - count
     if g_rs == 0 and not split:
         g = gid[0]
@@ -226,67 +223,121 @@ def column_loop(rule, h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, cou
                     n[OTHER, k, g] += np.uint32(1)
 
 
-@cpu_function
-def fill_column(h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs, groups, split, r,
-                stop):
-    """``column_loop`` under ``evenly_spaced`` bucketing (O(1) per element)."""
-    column_loop(evenly_spaced, h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs,
-                groups, split, r, stop)
-
-
-@cpu_function
-def fill_column_counted(h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs, groups,
-                        split, r, stop):
-    """``column_loop`` for at most ``COLUMN_COUNT_MAX`` thresholds, counted one by one (``rules.count_below``): no
-    branch on the data, where a search mispredicts one per level (``Precision``'s one threshold over 1e6 rows on one
-    thread: 2.4-2.9 against 6.0-6.7 ms in lockstep batches)."""
-    column_loop(counted, h, n, t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs, groups,
-                split, r, stop)
-
-
-@cpu_function
-def fill_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
-               count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
-    """Partitions ``lo:hi`` of the rows (``fill``), partition ``q`` into ``hist[q]`` (weighted) or ``counts[q]``:
-    one task's share; ``finish`` (the one task of a call): then ``add_parts`` over every bucket."""
-    parts = hist.shape[0]
-    for q in range(lo, hi):
-        fill(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
-             bucketing, transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
-    if finish:
-        add_parts(np.int64(0), out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
+@_jit
+def rows_loop(rule, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
+              gid, g_rs, groups, split, r, stop):
+    """``column_loop`` for a batch of several columns (``AUC(multi_label=True)``, ``F1Score``), row by row: the same
+    adds in the same order, so the same bits."""
+    extras = thresholds.shape[0] - count
+    for i in range(r, stop):
+        g = gid[i * g_rs]
+        if g < 0 or g >= groups:
+            continue
+        for c in range(cols):
+            k = rule(transformed(transform, np.float64(p[i * p_rs + c * p_cs])), thresholds, count, extras)
+            tv = t[i * t_rs + c * t_cs]
+            label = 1 if tv != 0 else 0
+            other = split and label == 1 and tv != 1
+            if weighted:
+                wv = np.float64(w[i * w_rs + c * w_cs])
+                h[label, k, g * cols + c] += wv
+                if other:
+                    h[OTHER, k, g * cols + c] += wv
+            else:
+                n[label, k, g * cols + c] += np.uint32(1)
+                if other:
+                    n[OTHER, k, g * cols + c] += np.uint32(1)
 
 
 @_jit
-def column_parts(fill_one, lo, hi, hist, counts, t, t_rs, p, p_rs, w, w_rs, weighted, rows, thresholds, count,
-                 transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
-    """``fill_parts`` for one column, partition by partition through ``fill_one`` (``fill_column`` or
-    ``fill_column_counted``)."""
+def partitioned(fill_one, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
+    """Partitions ``lo:hi`` of the rows, partition ``q`` by ``fill_one`` into ``hist[q]`` (weighted) or
+    ``counts[q]``: one task's share; ``finish`` (the one task of a call): then ``add_parts`` over every bucket.
+    ``fill_one`` is a compiled function of its own: a loop inlined here ran up to 20% slower (``AUC()``, 1e6 rows,
+    one thread: 5.0-5.1 against 4.2-4.4 ms)."""
     parts = hist.shape[0]
     for q in range(lo, hi):
-        fill_one(hist[q], counts[q], t, t_rs, p, p_rs, w, w_rs, weighted, thresholds, count, transform, gid, g_rs,
-                 groups, split, q * rows // parts, (q + 1) * rows // parts)
+        fill_one(hist[q], counts[q], t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+                 transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
     if finish:
         add_parts(np.int64(0), out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
 
 
 @cpu_function
-def fill_column_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                      thresholds, count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg,
-                      out_other, finish):
-    """``fill_parts`` for one column under ``evenly_spaced`` bucketing (``fill_column``): the launcher picks the
-    task by the shape, the bucketing and the thresholds' count, so a first call compiles one loop, not all."""
-    column_parts(fill_column, lo, hi, hist, counts, t, t_rs, p, p_rs, w, w_rs, weighted, rows, thresholds, count,
-                 transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
+def searched_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+                   count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
+    """The task for lockstep binary searches: more than ``COUNTED_MAX`` thresholds, not evenly spaced."""
+    partitioned(searched_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
 
 
 @cpu_function
-def fill_counted_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+def column_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
+                g_rs, groups, split, r, stop):
+    """One partition of one column under ``evenly_spaced`` bucketing (``AUC``'s 200 thresholds)."""
+    column_loop(evenly_spaced, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+                transform, gid, g_rs, groups, split, r, stop)
+
+
+@cpu_function
+def column_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+                 count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
+    """The task for one column under ``evenly_spaced`` bucketing (``AUC``'s 200 thresholds)."""
+    partitioned(column_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
+
+
+@cpu_function
+def column_counted_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
+                        gid, g_rs, groups, split, r, stop):
+    """One partition of one column, at most ``COUNTED_MAX`` thresholds (``Precision``'s one)."""
+    column_loop(counted, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+                transform, gid, g_rs, groups, split, r, stop)
+
+
+@cpu_function
+def column_counted_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+                         thresholds, count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg,
+                         out_other, finish):
+    """The task for one column, at most ``COUNTED_MAX`` thresholds (``Precision``'s one)."""
+    partitioned(column_counted_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows,
+                cols, thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other,
+                finish)
+
+
+@cpu_function
+def rows_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
+              g_rs, groups, split, r, stop):
+    """One partition of several columns under ``evenly_spaced`` bucketing."""
+    rows_loop(evenly_spaced, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
+              transform, gid, g_rs, groups, split, r, stop)
+
+
+@cpu_function
+def rows_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+               count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
+    """The task for several columns under ``evenly_spaced`` bucketing."""
+    partitioned(rows_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
+                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
+
+
+@cpu_function
+def rows_counted_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
+                      gid, g_rs, groups, split, r, stop):
+    """One partition of several columns, at most ``COUNTED_MAX`` thresholds (``F1Score``)."""
+    rows_loop(counted, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
+              gid, g_rs, groups, split, r, stop)
+
+
+@cpu_function
+def rows_counted_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
                        thresholds, count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg,
                        out_other, finish):
-    """``fill_parts`` for one column and a few thresholds (``fill_column_counted``)."""
-    column_parts(fill_column_counted, lo, hi, hist, counts, t, t_rs, p, p_rs, w, w_rs, weighted, rows, thresholds,
-                 count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
+    """The task for several columns, at most ``COUNTED_MAX`` thresholds (``F1Score``)."""
+    partitioned(rows_counted_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows,
+                cols, thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other,
+                finish)
 
 
 @cpu_function
@@ -306,6 +357,16 @@ def add_parts(lo, hi, hist, counts, weighted, planes, out_pos, out_neg, out_othe
                     out_pos[b, c] += v
                 else:
                     out_other[b, c] += v
+
+
+def _task(cols, bucketing, count):
+    """The task function of a call, picked by the shape, the bucketing and the thresholds' count, so that a first
+    call compiles the one loop it runs."""
+    if bucketing == _EVENLY_SPACED:
+        return column_parts if cols == 1 else rows_parts
+    if count <= COUNTED_MAX:
+        return column_counted_parts if cols == 1 else rows_counted_parts
+    return searched_parts
 
 
 def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform, out_pos, out_neg, group_ids=None,
@@ -353,8 +414,7 @@ def threshold_histogram(y_true, y_pred, weight, thresholds, bucketing, transform
     weighted = arguments.weighted
     hist = np.zeros(shape if weighted else unused)
     counts = np.zeros(unused if weighted else shape, np.uint32)
-    task = fill_parts if cols > 1 else fill_column_parts if arguments.bucketing == _EVENLY_SPACED else \
-        fill_counted_parts if count <= COLUMN_COUNT_MAX else fill_parts
+    task = _task(cols, arguments.bucketing, count)
     outputs = (planes, out_pos, out_neg, out_neg if out_other is None else out_other)
     if alone(rows * cols):  # one call fills and adds
         task(0, parts, hist, counts, *arguments, gid, g_rs, groups, split, *outputs, True)
