@@ -49,8 +49,8 @@ SCRIPT = textwrap.dedent("""
         gpumetrics.AUC(num_groups=3).update_state(labels, scores, group_ids=ids)
         gpumetrics.MeanSquaredError(num_groups=3).update_state(labels[:, None], scores[:, None], group_ids=ids)
 """) + COUNT
-#: ``gpumetrics.warmup`` of AUC's, MSE's and R2Score's primitives, at one common dtype each (the loop over COMMON is the same
-#: for all: fewer compiles, the same code path), then nothing else
+#: ``gpumetrics.warmup`` of AUC's, MSE's and R2Score's primitives, at one common dtype each (the loop over COMMON is
+#: the same for all: fewer compiles, the same code path), then nothing else
 WARMUP = textwrap.dedent("""
     import numpy as np
     import gpumetrics
