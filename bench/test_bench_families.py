@@ -75,6 +75,12 @@ def _mean_iou(t, p):
     return np.mean(tp / (matrix.sum(0) + matrix.sum(1) - tp))
 
 
+def _f1_macro(t, p):
+    predicted, positive = p > 0.5, t == 1
+    tp = (predicted & positive).sum(0)
+    return np.mean(2 * tp / np.maximum(tp + predicted.sum(0) + positive.sum(0), 1))
+
+
 @dataclasses.dataclass
 class Family:
     """One metric: its data, our class and arguments, the NumPy expression, and its torchmetrics twin."""
@@ -109,6 +115,10 @@ FAMILIES = [
            torchmetrics=tm(lambda m: m.classification.BinaryHingeLoss())),
     Family("BinaryAccuracy", "binary", lambda t, p: np.mean(t == (p > 0.5)),
            torchmetrics=tm(lambda m: m.classification.BinaryAccuracy())),
+    Family("Precision", "binary", lambda t, p: np.sum((p > 0.5) & (t == 1)) / np.sum(p > 0.5),
+           torchmetrics=tm(lambda m: m.classification.BinaryPrecision())),
+    Family("Recall", "binary", lambda t, p: np.sum((p > 0.5) & (t == 1)) / np.sum(t == 1),
+           torchmetrics=tm(lambda m: m.classification.BinaryRecall())),
     Family("Accuracy", "ids", lambda t, p: np.mean(t == p),
            torchmetrics=tm(lambda m: m.classification.MulticlassAccuracy(3, average="micro"))),
     Family("CategoricalCrossentropy", "one_hot", _cross_entropy),
@@ -125,6 +135,9 @@ FAMILIES = [
     Family("SparseTopKCategoricalAccuracy", "sparse",
            lambda t, p: np.mean((p > p[np.arange(len(t)), t][:, None]).sum(1) < 5), {"k": 5},
            torchmetrics=tm(lambda m: m.classification.MulticlassAccuracy(CLASSES, top_k=5, average="micro"))),
+    Family("F1Score", "one_hot", _f1_macro, {"average": "macro", "threshold": 0.5},
+           torchmetrics=tm(lambda m: m.classification.MultilabelF1Score(CLASSES, threshold=0.5, average="macro"),
+                           order=lambda t, p: (p, t.astype(np.int32)))),
     Family("CategoricalHinge", "one_hot",
            lambda t, p: np.mean(np.maximum(((1 - t) * p).max(1) - (t * p).sum(1) + 1, 0)),
            torchmetrics=tm(lambda m: m.classification.MulticlassHingeLoss(CLASSES),
