@@ -61,9 +61,9 @@ def _batch(case, labels, scores, weights, rows, rng):
         return gpumetrics.CategoricalCrossentropy, rng.random((rows, 4)).astype(labels), p, w
     if case == "threshold_histogram":
         return gpumetrics.AUC, rng.integers(0, 2, rows).astype(labels), rng.random(rows).astype(scores), w
-    if case == "threshold_histogram/counted":  # one threshold, one column and several: loops of their own
+    if case == "threshold_histogram/counted":  # one threshold counted, one column: a loop of its own
         return gpumetrics.Precision, rng.integers(0, 2, rows).astype(labels), rng.random(rows).astype(scores), w
-    if case == "threshold_histogram/classes":
+    if case == "threshold_histogram/classes":  # one threshold counted, several columns: another loop
         y = np.eye(3)[rng.integers(0, 3, rows)].astype(labels)
         return gpumetrics.F1Score, y, rng.random((rows, 3)).astype(scores), w
     if case == "weighted_bincount":

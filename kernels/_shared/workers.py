@@ -28,7 +28,7 @@ import numba
 ELEMENTS_PER_THREAD = 1 << 17
 #: each grab takes ``1 / (GRAB_SHARE * threads)`` of the items left, so the last ranges are short and a slow thread
 #: holds up the call by little (a fixed cut of 4 ranges per thread left MSE over 1e7 on 2 cores 15-25% behind TBB's
-#: work stealing when one core was shared).
+#: work stealing whenever one of this VM's vCPUs ran at ~60% of the other's speed).
 GRAB_SHARE = 2
 #: the fewest elements a grab takes (bar the last): one grab costs a lock and a kernel call, a few µs.
 ELEMENTS_PER_GRAB = 1 << 16
