@@ -180,6 +180,42 @@ def test_a_damaged_cache_entry_is_compiled_again_not_an_error_in_every_process(t
     assert again["misses"] == 0 and again["hits"] > 0, (damaged, again)
 
 
+#: the evenly spaced and the counted copies of one loop (``compile.specialized``) on thresholds out of order, where
+#: their rules disagree (counting is exact for any order, ``evenly_spaced`` assumes sorted ones): each copy's counts
+SPECIALIZED = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import numba
+    from gpumetrics._kernels.threshold_histogram import cpu
+
+    p = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    thresholds = np.array([0.8, 0.2, 0.6, 0.4])
+    out = {}
+    for fill in (cpu.column_fill, cpu.column_counted_fill):
+        n = np.zeros((2, 5, 1), np.uint32)
+        fill(np.zeros((2, 5, 1)), n, p, 1, 0, p, 1, 0, p, 0, 0, False, 1, thresholds, 4, 0, np.zeros(1, np.int64), 0,
+             1, False, 0, 5)
+        out[fill.py_func.__name__] = n[1, :, 0].tolist()
+    print(json.dumps(out))
+""")
+
+
+def test_copies_of_one_loop_compile_and_cache_apart(tmp_path):
+    """``column_fill`` and ``column_counted_fill`` share one code object: each is cached under its own name, so a
+    second process loads each copy's own code (one cache entry for both would give one rule's buckets twice)."""
+    runs = []
+    for _ in range(2):
+        env = {**os.environ, "GPUMETRICS_CACHE_DIR": str(tmp_path)}
+        done = subprocess.run([sys.executable, "-c", SPECIALIZED + COUNT], capture_output=True, text=True, env=env,
+                              timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append([json.loads(line) for line in done.stdout.strip().splitlines()[-2:]])
+    (first, first_counts), (second, second_counts) = runs
+    assert first_counts["misses"] > 0 and second_counts["misses"] == 0 and second_counts["hits"] >= 2, runs
+    assert second == first and second["column_counted_fill"] == [1, 1, 1, 1, 1], runs  # 0 to 4 thresholds below
+    assert second["column_fill"] != second["column_counted_fill"], runs
+
+
 def test_warmup_command_refuses_what_it_cannot_warm_with_a_usage_error(capsys):
     """An unknown name was a traceback (exit 1); MeanMetricWrapper was built without its fn (TypeError); a
     device given twice ran every step twice."""

@@ -48,7 +48,7 @@ number fixed by the shapes alone; each partition walks its elements in
 batches of ``BATCH``: transform, bucket (binary searches run in lockstep over
 the batch, so their load-compare chains overlap), then one add per element
 (where no search needs batching, element by element instead: ``column_loop``
-for one column, ``rows_loop`` for several, each inlined with its bucket rule,
+for one column, ``rows_loop`` for several, each compiled once per bucket rule,
 ``evenly_spaced`` (AUC's 200 thresholds over 1e7 rows on one thread in 39
 against 76 ms) or, for at most ``COUNTED_MAX`` thresholds, the thresholds below
 each prediction counted with no branch on the data (``Precision``'s one over 1e6
@@ -83,7 +83,7 @@ syncs: none (host memory).
 import numba
 import numpy as np
 
-from .._shared.compile import cpu_function
+from .._shared.compile import cpu_function, specialized
 from .._shared.kinds import make_switch, retarget
 from .._shared.groups import group_view
 from .._shared.workers import alone, run_items
@@ -182,15 +182,14 @@ def searched_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, c
         left -= m
 
 
-@_jit
-def column_loop(rule, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
-                gid, g_rs, groups, split, r, stop):
+def column_loop(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
+                g_rs, groups, split, r, stop):
     """``searched_fill`` for a one-column batch, each bucket by ``rule`` (nothing to overlap): element by element,
     one small loop per case. Rows of one group (``g_rs == 0``: every ungrouped call) without ``split`` read no group
-    id and no label beyond its sign. The same adds in the same order, so the same bits. Numba inlines it, with its
-    rule, into ``column_fill`` and ``column_counted_fill``, so a first call compiles its own rule alone (at a cost:
-    the inlining adds 0.25-0.3 s to the first ``AUC()``, where one loop calling either rule by a flag added 0.3-0.4
-    s to every first call, and the rule as a call of its own ran 1.5-2x slower)."""
+    id and no label beyond its sign. The same adds in the same order, so the same bits. Compiled once per rule
+    (``column_fill``, ``column_counted_fill``: ``specialized`` copies with ``rule`` bound), so a first call compiles
+    its own rule alone. (One loop calling either rule by a flag added 0.3-0.4 s to every first call; the rule as a
+    call of its own ran 1.5-2x slower.)"""
     extras = thresholds.shape[0] - count
     if g_rs == 0 and not split:
         g = gid[0]
@@ -223,11 +222,10 @@ def column_loop(rule, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighte
                     n[OTHER, k, g] += np.uint32(1)
 
 
-@_jit
-def rows_loop(rule, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
-              gid, g_rs, groups, split, r, stop):
+def rows_loop(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
+              g_rs, groups, split, r, stop):
     """``column_loop`` for a batch of several columns (``AUC(multi_label=True)``, ``F1Score``), row by row: the same
-    adds in the same order, so the same bits."""
+    adds in the same order, so the same bits (``rows_fill``, ``rows_counted_fill``)."""
     extras = thresholds.shape[0] - count
     for i in range(r, stop):
         g = gid[i * g_rs]
@@ -249,11 +247,11 @@ def rows_loop(rule, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted,
                     n[OTHER, k, g * cols + c] += np.uint32(1)
 
 
-@_jit
-def partitioned(fill_one, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
+def partitioned(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
+                count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
     """Partitions ``lo:hi`` of the rows, partition ``q`` by ``fill_one`` into ``hist[q]`` (weighted) or
     ``counts[q]``: one task's share; ``finish`` (the one task of a call): then ``add_parts`` over every bucket.
+    A task per loop (``searched_parts``, ``column_parts``, ...: ``specialized`` copies with ``fill_one`` bound);
     ``fill_one`` is a compiled function of its own: a loop inlined here ran up to 20% slower (``AUC()``, 1e6 rows,
     one thread: 5.0-5.1 against 4.2-4.4 ms)."""
     parts = hist.shape[0]
@@ -262,82 +260,6 @@ def partitioned(fill_one, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w,
                  transform, gid, g_rs, groups, split, q * rows // parts, (q + 1) * rows // parts)
     if finish:
         add_parts(np.int64(0), out_pos.shape[0], hist, counts, weighted, planes, out_pos, out_neg, out_other)
-
-
-@cpu_function
-def searched_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
-                   count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
-    """The task for lockstep binary searches: more than ``COUNTED_MAX`` thresholds, not evenly spaced."""
-    partitioned(searched_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
-
-
-@cpu_function
-def column_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
-                g_rs, groups, split, r, stop):
-    """One partition of one column under ``evenly_spaced`` bucketing (``AUC``'s 200 thresholds)."""
-    column_loop(evenly_spaced, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
-                transform, gid, g_rs, groups, split, r, stop)
-
-
-@cpu_function
-def column_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
-                 count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
-    """The task for one column under ``evenly_spaced`` bucketing (``AUC``'s 200 thresholds)."""
-    partitioned(column_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
-
-
-@cpu_function
-def column_counted_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
-                        gid, g_rs, groups, split, r, stop):
-    """One partition of one column, at most ``COUNTED_MAX`` thresholds (``Precision``'s one)."""
-    column_loop(counted, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
-                transform, gid, g_rs, groups, split, r, stop)
-
-
-@cpu_function
-def column_counted_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                         thresholds, count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg,
-                         out_other, finish):
-    """The task for one column, at most ``COUNTED_MAX`` thresholds (``Precision``'s one)."""
-    partitioned(column_counted_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows,
-                cols, thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other,
-                finish)
-
-
-@cpu_function
-def rows_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform, gid,
-              g_rs, groups, split, r, stop):
-    """One partition of several columns under ``evenly_spaced`` bucketing."""
-    rows_loop(evenly_spaced, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count,
-              transform, gid, g_rs, groups, split, r, stop)
-
-
-@cpu_function
-def rows_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols, thresholds,
-               count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish):
-    """The task for several columns under ``evenly_spaced`` bucketing."""
-    partitioned(rows_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other, finish)
-
-
-@cpu_function
-def rows_counted_fill(h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
-                      gid, g_rs, groups, split, r, stop):
-    """One partition of several columns, at most ``COUNTED_MAX`` thresholds (``F1Score``)."""
-    rows_loop(counted, h, n, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, cols, thresholds, count, transform,
-              gid, g_rs, groups, split, r, stop)
-
-
-@cpu_function
-def rows_counted_parts(lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows, cols,
-                       thresholds, count, bucketing, transform, gid, g_rs, groups, split, planes, out_pos, out_neg,
-                       out_other, finish):
-    """The task for several columns, at most ``COUNTED_MAX`` thresholds (``F1Score``)."""
-    partitioned(rows_counted_fill, lo, hi, hist, counts, t, t_rs, t_cs, p, p_rs, p_cs, w, w_rs, w_cs, weighted, rows,
-                cols, thresholds, count, transform, gid, g_rs, groups, split, planes, out_pos, out_neg, out_other,
-                finish)
 
 
 @cpu_function
@@ -357,6 +279,19 @@ def add_parts(lo, hi, hist, counts, weighted, planes, out_pos, out_neg, out_othe
                     out_pos[b, c] += v
                 else:
                     out_other[b, c] += v
+
+
+#: bound in each compiled copy of the loops above (``specialized``): the bucket rule, and the loop a task runs
+rule = fill_one = None
+column_fill = cpu_function(specialized(column_loop, "column_fill", rule=evenly_spaced))
+column_counted_fill = cpu_function(specialized(column_loop, "column_counted_fill", rule=counted))
+rows_fill = cpu_function(specialized(rows_loop, "rows_fill", rule=evenly_spaced))
+rows_counted_fill = cpu_function(specialized(rows_loop, "rows_counted_fill", rule=counted))
+searched_parts = cpu_function(specialized(partitioned, "searched_parts", fill_one=searched_fill))
+column_parts = cpu_function(specialized(partitioned, "column_parts", fill_one=column_fill))
+column_counted_parts = cpu_function(specialized(partitioned, "column_counted_parts", fill_one=column_counted_fill))
+rows_parts = cpu_function(specialized(partitioned, "rows_parts", fill_one=rows_fill))
+rows_counted_parts = cpu_function(specialized(partitioned, "rows_counted_parts", fill_one=rows_counted_fill))
 
 
 def _task(cols, bucketing, count):
