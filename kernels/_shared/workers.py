@@ -143,4 +143,4 @@ def run_items(fn, items, *args, elements):
     if threads == 1 or items == 1:
         fn(0, items, *args)
         return
-    _WORKERS.run(fn, items, args, threads, max(1, ELEMENTS_PER_GRAB * items // max(elements, 1)))
+    _WORKERS.run(fn, items, args, threads, max(1, ELEMENTS_PER_GRAB * items // elements))
